@@ -1,0 +1,342 @@
+// Package config loads Switchboard's configuration from a TOML file with
+// SWITCHBOARD_* environment overrides, fills in defaults and validates it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/toml/v2"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/structs"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/switchboard-dev/switchboard"
+)
+
+// Config is the whole configuration. The koanf tags are the TOML keys.
+type Config struct {
+	Listen    string    `koanf:"listen"`
+	PublicURL string    `koanf:"public_url"`
+	Log       Log       `koanf:"log"`
+	Storage   Storage   `koanf:"storage"`
+	Admin     Admin     `koanf:"admin"`
+	Ingest    Ingest    `koanf:"ingest"`
+	Delivery  Delivery  `koanf:"delivery"`
+	Accounts  []Account `koanf:"accounts"`
+	Routes    []Route   `koanf:"routes"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `koanf:"level"`  // debug, info, warn, error
+	Redact bool   `koanf:"redact"` // hide phone numbers and bodies in logs
+}
+
+// Storage selects the store.
+type Storage struct {
+	// URL is a SQLite file path (the default engine) or a postgres:// URL.
+	URL string `koanf:"url"`
+}
+
+// IsPostgres reports whether the storage URL names PostgreSQL.
+func (s Storage) IsPostgres() bool {
+	return strings.HasPrefix(s.URL, "postgres://") || strings.HasPrefix(s.URL, "postgresql://")
+}
+
+// Admin configures the admin API.
+type Admin struct {
+	// Token is the bearer token for /api/v1. Empty disables the API: it
+	// answers 401 to everything (fail closed).
+	Token string `koanf:"token"`
+}
+
+// Ingest bounds webhook intake.
+type Ingest struct {
+	MaxBodyBytes int64         `koanf:"max_body_bytes"` // larger bodies get 413
+	AckTimeout   time.Duration `koanf:"ack_timeout"`    // longest wait for storage before answering 503
+	QueueSize    int           `koanf:"queue_size"`     // requests waiting for a group commit
+	MaxBatch     int           `koanf:"max_batch"`      // requests in one commit
+	// TrustForwarded takes the public URL's scheme and host from
+	// X-Forwarded-Proto/Host when public_url is empty. Only for a trusted
+	// proxy that overwrites those headers.
+	TrustForwarded bool `koanf:"trust_forwarded"`
+}
+
+// Delivery configures forwarding to the app. Routes may override the retry
+// limits.
+type Delivery struct {
+	Workers        int           `koanf:"workers"`
+	PollInterval   time.Duration `koanf:"poll_interval"`
+	ConnectTimeout time.Duration `koanf:"connect_timeout"`
+	Timeout        time.Duration `koanf:"timeout"` // whole attempt, connect included
+	MaxAttempts    int           `koanf:"max_attempts"`
+	MaxAge         time.Duration `koanf:"max_age"`
+	BackoffBase    time.Duration `koanf:"backoff_base"`
+	BackoffMax     time.Duration `koanf:"backoff_max"`
+	// Breaker opens a target's circuit after BreakerFailures consecutive
+	// failures and keeps it open for BreakerOpenFor before one trial.
+	BreakerFailures int           `koanf:"breaker_failures"`
+	BreakerOpenFor  time.Duration `koanf:"breaker_open_for"`
+}
+
+// Account is a Twilio account whose webhooks Switchboard checks.
+type Account struct {
+	SID string `koanf:"sid"`
+	// AuthTokens: every token is accepted on intake (two during rotation);
+	// the first signs requests forwarded to the app.
+	AuthTokens []string `koanf:"auth_tokens"`
+}
+
+// Route is one webhook URL path and where its events go.
+type Route struct {
+	Path    string `koanf:"path"`    // exact path
+	Account string `koanf:"account"` // account SID
+	Mode    string `koanf:"mode"`    // "ack"
+	Target  string `koanf:"target"`  // the app's URL
+	// Kind forces the event kind; "auto" (default) classifies each request.
+	Kind string `koanf:"kind"`
+	// TwiML is the answer to messages and voice in ack mode.
+	TwiML       string        `koanf:"twiml"`
+	MaxAttempts int           `koanf:"max_attempts"` // 0: delivery.max_attempts
+	MaxAge      time.Duration `koanf:"max_age"`      // 0: delivery.max_age
+}
+
+// Modes a route can have.
+const (
+	ModeAck = "ack"
+)
+
+// Default returns the configuration used where the file and environment are
+// silent.
+func Default() Config {
+	return Config{
+		Listen:  "127.0.0.1:8080",
+		Log:     Log{Level: "info"},
+		Storage: Storage{URL: "switchboard-data/switchboard.db"},
+		Ingest: Ingest{
+			MaxBodyBytes: 1 << 20,
+			AckTimeout:   5 * time.Second,
+			QueueSize:    8192,
+			MaxBatch:     512,
+		},
+		Delivery: Delivery{
+			Workers:         64,
+			PollInterval:    50 * time.Millisecond,
+			ConnectTimeout:  5 * time.Second,
+			Timeout:         15 * time.Second,
+			MaxAttempts:     25,
+			MaxAge:          72 * time.Hour,
+			BackoffBase:     time.Second,
+			BackoffMax:      10 * time.Minute,
+			BreakerFailures: 5,
+			BreakerOpenFor:  30 * time.Second,
+		},
+	}
+}
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "SWITCHBOARD_"
+
+// Load reads the TOML file at path (none when path is empty) over the
+// defaults, then SWITCHBOARD_* variables from environ over that. A variable
+// names a key with dots written as underscores: SWITCHBOARD_STORAGE_URL sets
+// storage.url, SWITCHBOARD_PUBLIC_URL sets public_url. Variables that name no
+// key are an error, so a typo does not pass silently.
+func Load(path string, environ []string) (*Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(structs.Provider(Default(), "koanf"), nil); err != nil {
+		return nil, fmt.Errorf("load defaults: %w", err)
+	}
+	if path != "" {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+		if err := k.Load(file.Provider(path), toml.Parser()); err != nil {
+			return nil, fmt.Errorf("parse config %s: %w", path, err)
+		}
+	}
+	keys := envKeys()
+	var unknown []string
+	envProvider := env.Provider(".", env.Opt{
+		Prefix:      EnvPrefix,
+		EnvironFunc: func() []string { return environ },
+		TransformFunc: func(name, value string) (string, any) {
+			if notConfig(name) {
+				return "", nil
+			}
+			key, ok := keys[strings.ToLower(strings.TrimPrefix(name, EnvPrefix))]
+			if !ok {
+				unknown = append(unknown, name)
+				return "", nil
+			}
+			if key == "accounts" || key == "routes" {
+				return "", nil
+			}
+			return key, value
+		},
+	})
+	if err := k.Load(envProvider, nil); err != nil {
+		return nil, fmt.Errorf("load environment: %w", err)
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("unknown environment variables %s", strings.Join(unknown, ", "))
+	}
+	var c Config
+	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	c.applyRouteDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// notConfig reports whether a SWITCHBOARD_ variable is not a config key:
+// the config file's own path and the test suite's settings.
+func notConfig(name string) bool {
+	return name == EnvPrefix+"CONFIG" || strings.HasPrefix(name, EnvPrefix+"TEST_")
+}
+
+// envKeys maps each scalar key, dots written as underscores, to its dotted
+// form: "storage_url" → "storage.url".
+func envKeys() map[string]string {
+	keys := map[string]string{}
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name := prefix + f.Tag.Get("koanf")
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Duration]() {
+				walk(f.Type, name+".")
+				continue
+			}
+			keys[strings.ReplaceAll(name, ".", "_")] = name
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
+	return keys
+}
+
+func (c *Config) applyRouteDefaults() {
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if r.Mode == "" {
+			r.Mode = ModeAck
+		}
+		if r.Kind == "" {
+			r.Kind = "auto"
+		}
+		if r.TwiML == "" {
+			r.TwiML = "<Response/>"
+		}
+		if r.MaxAttempts == 0 {
+			r.MaxAttempts = c.Delivery.MaxAttempts
+		}
+		if r.MaxAge == 0 {
+			r.MaxAge = c.Delivery.MaxAge
+		}
+	}
+}
+
+// Validate reports every problem in the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.Listen == "" {
+		bad("listen: required")
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("public_url %q: want an absolute http(s) URL", c.PublicURL)
+		} else if u.RawQuery != "" || u.Fragment != "" {
+			bad("public_url %q: must not carry a query or fragment", c.PublicURL)
+		}
+	} else if !c.Ingest.TrustForwarded && len(c.Routes) > 0 {
+		bad("public_url: required to check signatures (or set ingest.trust_forwarded behind a trusted proxy)")
+	}
+	if c.Storage.URL == "" {
+		bad("storage.url: required")
+	}
+	if c.Ingest.MaxBodyBytes <= 0 {
+		bad("ingest.max_body_bytes: must be positive")
+	}
+	if c.Ingest.AckTimeout <= 0 {
+		bad("ingest.ack_timeout: must be positive")
+	}
+	if c.Delivery.Workers <= 0 {
+		bad("delivery.workers: must be positive")
+	}
+	if c.Delivery.BackoffBase <= 0 || c.Delivery.BackoffMax < c.Delivery.BackoffBase {
+		bad("delivery.backoff_base/backoff_max: want 0 < base <= max")
+	}
+	accounts := map[string]bool{}
+	for i, a := range c.Accounts {
+		if !strings.HasPrefix(a.SID, "AC") {
+			bad("accounts[%d].sid %q: want an AC... account SID", i, a.SID)
+		}
+		if accounts[a.SID] {
+			bad("accounts[%d].sid %q: listed twice", i, a.SID)
+		}
+		accounts[a.SID] = true
+		if len(a.AuthTokens) == 0 || a.AuthTokens[0] == "" {
+			bad("accounts[%d].auth_tokens: at least one token is required", i)
+		}
+	}
+	paths := map[string]bool{}
+	for i, r := range c.Routes {
+		if !strings.HasPrefix(r.Path, "/") || strings.ContainsAny(r.Path, "?#") {
+			bad("routes[%d].path %q: want an absolute path without query", i, r.Path)
+		}
+		if reserved(r.Path) {
+			bad("routes[%d].path %q: reserved for Switchboard itself", i, r.Path)
+		}
+		if paths[r.Path] {
+			bad("routes[%d].path %q: listed twice", i, r.Path)
+		}
+		paths[r.Path] = true
+		if !accounts[r.Account] {
+			bad("routes[%d].account %q: not in [[accounts]]", i, r.Account)
+		}
+		if r.Mode != ModeAck {
+			bad("routes[%d].mode %q: want %q", i, r.Mode, ModeAck)
+		}
+		if u, err := url.Parse(r.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("routes[%d].target %q: want an absolute http(s) URL", i, r.Target)
+		}
+		if r.Kind != "auto" && !switchboard.Kind(r.Kind).Valid() {
+			bad("routes[%d].kind %q: want auto or one of %v", i, r.Kind, switchboard.Kinds)
+		}
+		if r.MaxAttempts < 1 {
+			bad("routes[%d].max_attempts: must be at least 1", i)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reserved reports whether a path belongs to Switchboard's own endpoints.
+func reserved(path string) bool {
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return strings.HasPrefix(path, "/api/")
+}
+
+// Account returns the account with the given SID.
+func (c *Config) Account(sid string) (Account, bool) {
+	for _, a := range c.Accounts {
+		if a.SID == sid {
+			return a, true
+		}
+	}
+	return Account{}, false
+}

@@ -1,0 +1,132 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const validTOML = `
+listen = "127.0.0.1:9999"
+public_url = "https://hooks.example.com"
+[storage]
+url = "data/sb.db"
+[admin]
+token = "secret"
+[delivery]
+max_attempts = 7
+[[accounts]]
+sid = "AC00000000000000000000000000000001"
+auth_tokens = ["primary", "secondary"]
+[[routes]]
+path = "/sms"
+account = "AC00000000000000000000000000000001"
+target = "http://127.0.0.1:3000/sms"
+[[routes]]
+path = "/status"
+account = "AC00000000000000000000000000000001"
+target = "http://127.0.0.1:3000/status"
+max_attempts = 3
+max_age = "1h"
+`
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "switchboard.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadFileDefaultsAndRouteInheritance(t *testing.T) {
+	t.Parallel()
+	c, err := Load(writeConfig(t, validTOML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9999" || c.Storage.URL != "data/sb.db" || c.Admin.Token != "secret" {
+		t.Errorf("file values not applied: %+v", c)
+	}
+	if c.Ingest.MaxBodyBytes != 1<<20 || c.Delivery.Workers != 64 {
+		t.Errorf("defaults not applied: ingest %+v delivery %+v", c.Ingest, c.Delivery)
+	}
+	sms, status := c.Routes[0], c.Routes[1]
+	if sms.Mode != ModeAck || sms.Kind != "auto" || sms.TwiML != "<Response/>" || sms.MaxAttempts != 7 || sms.MaxAge != 72*time.Hour {
+		t.Errorf("route defaults: %+v", sms)
+	}
+	if status.MaxAttempts != 3 || status.MaxAge != time.Hour {
+		t.Errorf("route overrides: %+v", status)
+	}
+	if a, ok := c.Account("AC00000000000000000000000000000001"); !ok || a.AuthTokens[1] != "secondary" {
+		t.Errorf("account lookup: %+v %v", a, ok)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	t.Parallel()
+	env := []string{
+		"SWITCHBOARD_STORAGE_URL=postgres://db/x",
+		"SWITCHBOARD_PUBLIC_URL=https://other.example.com",
+		"SWITCHBOARD_ADMIN_TOKEN=from-env",
+		"SWITCHBOARD_DELIVERY_BACKOFF_MAX=1m",
+		"SWITCHBOARD_TEST_POSTGRES_URL=ignored",
+		"PATH=/bin",
+	}
+	c, err := Load(writeConfig(t, validTOML), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage.URL != "postgres://db/x" || !c.Storage.IsPostgres() {
+		t.Errorf("storage.url = %q", c.Storage.URL)
+	}
+	if c.PublicURL != "https://other.example.com" || c.Admin.Token != "from-env" || c.Delivery.BackoffMax != time.Minute {
+		t.Errorf("overrides not applied: %q %q %v", c.PublicURL, c.Admin.Token, c.Delivery.BackoffMax)
+	}
+}
+
+func TestUnknownEnvironmentVariableIsAnError(t *testing.T) {
+	t.Parallel()
+	_, err := Load(writeConfig(t, validTOML), []string{"SWITCHBOARD_STORAGE_ULR=x"})
+	if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_STORAGE_ULR") {
+		t.Fatalf("err = %v, want it to name the unknown variable", err)
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	bad := `
+public_url = "ftp://x"
+[[accounts]]
+sid = "XX1"
+auth_tokens = []
+[[routes]]
+path = "sms"
+account = "AC404"
+mode = "carrier-pigeon"
+target = "not a url"
+kind = "telegram"
+[[routes]]
+path = "/api/v1/events"
+account = "XX1"
+target = "http://app/"
+`
+	_, err := Load(writeConfig(t, bad), nil)
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, want := range []string{"public_url", "accounts[0].sid", "auth_tokens", "routes[0].path", "routes[0].account", "routes[0].mode", "routes[0].target", "routes[0].kind", "routes[1].path"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+}
+
+func TestMissingFileIsAnError(t *testing.T) {
+	t.Parallel()
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.toml"), nil); err == nil {
+		t.Fatal("want an error for a missing file")
+	}
+}

@@ -1,0 +1,147 @@
+// Package sqlite implements switchboard.Store on an embedded SQLite database
+// (modernc.org/sqlite, pure Go): Switchboard's zero-setup default.
+//
+// Durability: the database runs in WAL mode with synchronous=FULL, so a
+// committed transaction has been fsynced and survives a crash or power cut.
+// SQLite allows one writer at a time, so all writes — Switchboard's group
+// commits and River's job bookkeeping — share one connection; reads use a
+// separate read-only pool that WAL lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/jobs"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the SQLite switchboard.Store.
+type Store struct {
+	write  *sql.DB // exactly one connection: SQLite's single writer
+	read   *sql.DB
+	queue  *jobs.Queue[*sql.Tx]
+	logger *slog.Logger
+}
+
+var _ switchboard.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database file at path and applies
+// migrations.
+func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	write, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	write.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, write, logger); err != nil {
+		write.Close()
+		return nil, err
+	}
+	read, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s for reading: %w", path, err)
+	}
+	read.SetMaxOpenConns(4)
+	queue, err := jobs.New(riversqlite.New(write), logger)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, err
+	}
+	return &Store{write: write, read: read, queue: queue, logger: logger}, nil
+}
+
+// dsn builds a modernc.org/sqlite data source name. Every connection gets
+// the pragmas, so a reconnect cannot silently lose synchronous=FULL.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return jobs.Migrate(ctx, riversqlite.New(db), logger)
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.read.PingContext(ctx)
+}
+
+// StartDelivery starts River workers that call d.
+func (s *Store) StartDelivery(ctx context.Context, d switchboard.Deliverer, cfg switchboard.DeliveryConfig) error {
+	return s.queue.Start(ctx, d, cfg)
+}
+
+// StopDelivery stops the River workers.
+func (s *Store) StopDelivery(ctx context.Context) error {
+	return s.queue.Stop(ctx)
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.write.Close(), s.read.Close())
+}
+
+// inTx runs fn in a write transaction and commits it.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

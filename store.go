@@ -1,0 +1,184 @@
+package switchboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store keeps requests, events and attempts durable and runs the delivery
+// jobs. Implementations: sqlite.Store (default) and postgres.Store. Every
+// method is safe for concurrent use; the store conformance suite in storetest
+// holds both engines to the same behaviour.
+type Store interface {
+	// Ingest stores a batch of received requests in one transaction (one
+	// fsync). For each accepted item it creates the event and its delivery job
+	// in that same transaction, unless an event with the same idempotency key
+	// exists, in which case the item becomes a duplicate of it. When Ingest
+	// returns nil every item is durable and its result fields are set; when it
+	// returns an error nothing of the batch was stored.
+	Ingest(ctx context.Context, items []*Ingest) error
+
+	// RecordAttempts stores delivery attempts and the event state each one
+	// leads to, in one transaction.
+	RecordAttempts(ctx context.Context, results []*AttemptResult) error
+
+	// Event returns the event with the given id, or ErrNotFound.
+	Event(ctx context.Context, id string) (*Event, error)
+	// Request returns the request with the given id, or ErrNotFound.
+	Request(ctx context.Context, id string) (*Request, error)
+	// Attempts returns an event's attempts, oldest first.
+	Attempts(ctx context.Context, eventID string) ([]*Attempt, error)
+	// ListEvents returns a page of events, newest first.
+	ListEvents(ctx context.Context, f EventFilter) (*Page[*Event], error)
+	// ListRequests returns a page of requests, newest first.
+	ListRequests(ctx context.Context, f RequestFilter) (*Page[*Request], error)
+
+	// Replay schedules a new delivery for every matching event that is in a
+	// terminal state (delivered or dead); events still pending or retrying
+	// already have a delivery scheduled and are skipped, so an event is never
+	// delivered by two jobs at once. It returns how many were scheduled.
+	Replay(ctx context.Context, f ReplayFilter) (int, error)
+
+	// Stats reports what the metrics need from storage.
+	Stats(ctx context.Context) (*Stats, error)
+	// Ping checks that the store is reachable.
+	Ping(ctx context.Context) error
+
+	// StartDelivery starts delivery workers that call d for each due event.
+	StartDelivery(ctx context.Context, d Deliverer, cfg DeliveryConfig) error
+	// StopDelivery stops the workers, letting running deliveries finish
+	// until ctx is done.
+	StopDelivery(ctx context.Context) error
+	// Close releases the store; StopDelivery first.
+	Close() error
+}
+
+// Ingest is one received request handed to Store.Ingest.
+type Ingest struct {
+	Request Request // Outcome is OutcomeAccepted or OutcomeRejected on input
+	Event   *Event  // the event to create; nil for a rejected request
+
+	// Set by Store.Ingest for accepted requests. Duplicate is true when an
+	// event with the same idempotency key already existed; Event is then
+	// replaced by that existing event (with its stored response) and
+	// Request.Outcome becomes OutcomeDuplicate.
+	Duplicate bool
+}
+
+// AttemptResult is a finished delivery attempt and the state it leaves the
+// event in.
+type AttemptResult struct {
+	Attempt       Attempt
+	State         State     // StateDelivered, StateRetrying or StateDead
+	NextAttemptAt time.Time // when State is StateRetrying
+}
+
+// DeliveryConfig tunes the delivery workers.
+type DeliveryConfig struct {
+	Workers      int           // concurrent deliveries per process
+	PollInterval time.Duration // how often idle workers look for due jobs
+	JobTimeout   time.Duration // a running delivery is abandoned after this
+}
+
+// Deliverer delivers one event to the app. It returns nil when the event
+// needs nothing more (delivered, dead, or already terminal), a *RetryError to
+// be called again later, or another error for an internal failure (the job
+// is retried with the job queue's own backoff).
+type Deliverer interface {
+	Deliver(ctx context.Context, eventID string) error
+}
+
+// RetryError asks the job runner to call the Deliverer again after a delay.
+// Attempt counting is the Deliverer's: the job queue does not count it.
+type RetryError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("retry in %s: %v", e.After, e.Err)
+}
+
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// AsRetry reports whether err asks for a retry, and after how long.
+func AsRetry(err error) (time.Duration, bool) {
+	var re *RetryError
+	if errors.As(err, &re) {
+		return re.After, true
+	}
+	return 0, false
+}
+
+// Page is one page of a listing. Next is the cursor of the following page,
+// empty on the last one.
+type Page[T any] struct {
+	Items []T
+	Next  string
+}
+
+// EventFilter selects events. Zero fields do not filter.
+type EventFilter struct {
+	Route  string
+	Kind   Kind
+	State  State
+	SID    string // a MessageSid or CallSid
+	Since  time.Time
+	Until  time.Time
+	Cursor string // Page.Next of the previous page
+	Limit  int    // default 50, at most 500
+}
+
+// RequestFilter selects requests. Zero fields do not filter.
+type RequestFilter struct {
+	Route   string
+	Outcome Outcome // accepted, duplicate or rejected
+	EventID string
+	Since   time.Time
+	Until   time.Time
+	Cursor  string
+	Limit   int
+}
+
+// ReplayFilter selects events to replay: one by ID, or in bulk by route,
+// state and time range. An empty filter is refused (ErrInvalid) so that a
+// bare replay cannot redeliver everything by accident.
+type ReplayFilter struct {
+	EventID string
+	Route   string
+	State   State // StateDelivered or StateDead; empty means both
+	Since   time.Time
+	Until   time.Time
+}
+
+// Validate refuses an empty bulk filter or a non-terminal state.
+func (f ReplayFilter) Validate() error {
+	if f.EventID == "" && f.Route == "" && f.State == "" && f.Since.IsZero() && f.Until.IsZero() {
+		return fmt.Errorf("%w: replay needs an event id or at least one of route, state, since, until", ErrInvalid)
+	}
+	if f.State != "" && !f.State.Terminal() {
+		return fmt.Errorf("%w: only delivered or dead events can be replayed, not %q", ErrInvalid, f.State)
+	}
+	return nil
+}
+
+// Stats is what the metrics read from storage.
+type Stats struct {
+	EventsByState map[State]int64
+	// OldestDue is when the oldest pending or retrying delivery became due;
+	// zero when nothing is waiting.
+	OldestDue time.Time
+}
+
+// LimitOrDefault clamps a page size to 1..500, default 50.
+func LimitOrDefault(n int) int {
+	switch {
+	case n <= 0:
+		return 50
+	case n > 500:
+		return 500
+	}
+	return n
+}

@@ -1,0 +1,517 @@
+// Package storetest is the conformance suite every switchboard.Store must
+// pass. The sqlite and postgres packages run it against real databases.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-dev/switchboard"
+)
+
+// Opener returns a fresh, empty store for one test, closed by the test's
+// cleanup. Calling it again within the same test must return another handle
+// on the same database (a second replica).
+type Opener func(t *testing.T) Opened
+
+// Opened is a store for one test and a way to open more handles on the same
+// database.
+type Opened struct {
+	Store   switchboard.Store
+	Replica func(t *testing.T) switchboard.Store
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, o Opened)
+	}{
+		{"IngestStoresRequestAndEventExactly", testIngestExact},
+		{"DuplicateGetsOriginalAndNoSecondEvent", testDuplicate},
+		{"DuplicateWithinOneBatch", testDuplicateInBatch},
+		{"RejectedRequestIsStoredWithoutEvent", testRejected},
+		{"RecordAttemptsMovesState", testRecordAttempts},
+		{"ListEventsFiltersAndPages", testListEvents},
+		{"ListRequestsFilters", testListRequests},
+		{"ReplayOnlyTerminalEvents", testReplay},
+		{"StatsCountsAndLag", testStats},
+		{"NotFound", testNotFound},
+		{"DeliveryWorksEveryEventOnce", testDelivery},
+		{"DeliveryRetryIsCalledAgain", testDeliveryRetry},
+		{"ReplicasNeverDeliverTwiceAtOnce", testReplicas},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, open(t))
+		})
+	}
+}
+
+var base = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+// NewItem builds an accepted request with its event, keyed by key.
+func NewItem(route, key string, at time.Time) *switchboard.Ingest {
+	reqID, evID := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
+	body := []byte("MessageSid=SM" + key + "&Body=caf%C3%A9+%26+more")
+	return &switchboard.Ingest{
+		Request: switchboard.Request{
+			ID: reqID, ReceivedAt: at, Route: route, Method: http.MethodPost,
+			URL: "https://hooks.example.com" + route + "?x=1",
+			Header: http.Header{
+				"Content-Type":                {"application/x-www-form-urlencoded"},
+				"X-Twilio-Signature":          {"sig=="},
+				"I-Twilio-Idempotency-Token": {key},
+			},
+			Body: body, RemoteAddr: "127.0.0.1:5555", Outcome: switchboard.OutcomeAccepted,
+		},
+		Event: &switchboard.Event{
+			ID: evID, RequestID: reqID, Route: route, AccountSID: "AC1", Kind: switchboard.KindMessage,
+			MessageSID: "SM" + key, IdempotencyKey: key,
+			Response:  switchboard.Response{Status: 200, ContentType: "application/xml", Body: []byte("<Response/>")},
+			State:     switchboard.StatePending,
+			CreatedAt: at,
+		},
+	}
+}
+
+func ingest(t *testing.T, s switchboard.Store, items ...*switchboard.Ingest) {
+	t.Helper()
+	if err := s.Ingest(context.Background(), items); err != nil {
+		t.Fatalf("Ingest: %v", err)
+	}
+}
+
+func testIngestExact(t *testing.T, o Opened) {
+	ctx := context.Background()
+	it := NewItem("/sms", "k1", base)
+	want := it.Request
+	ingest(t, o.Store, it)
+	if it.Duplicate {
+		t.Fatal("first request reported as duplicate")
+	}
+	got, err := o.Store.Request(ctx, want.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Body, want.Body) || got.URL != want.URL || got.Method != want.Method ||
+		got.Header.Get("X-Twilio-Signature") != "sig==" || !got.ReceivedAt.Equal(base) ||
+		got.Outcome != switchboard.OutcomeAccepted || got.EventID != it.Event.ID {
+		t.Errorf("request round trip:\n got %+v\nwant %+v", got, want)
+	}
+	ev, err := o.Store.Event(ctx, it.Event.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.State != switchboard.StatePending || ev.Kind != switchboard.KindMessage || ev.MessageSID != "SMk1" ||
+		ev.RequestID != want.ID || string(ev.Response.Body) != "<Response/>" || ev.Response.Status != 200 ||
+		!ev.CreatedAt.Equal(base) || ev.Attempts != 0 {
+		t.Errorf("event round trip: %+v", ev)
+	}
+}
+
+func testDuplicate(t *testing.T, o Opened) {
+	ctx := context.Background()
+	first := NewItem("/sms", "dup", base)
+	ingest(t, o.Store, first)
+	again := NewItem("/sms", "dup", base.Add(time.Second))
+	again.Event.Response.Body = []byte("<Response><Message>different</Message></Response>")
+	ingest(t, o.Store, again)
+	if !again.Duplicate || again.Event.ID != first.Event.ID {
+		t.Fatalf("duplicate = %v, event %s, want the original %s", again.Duplicate, again.Event.ID, first.Event.ID)
+	}
+	if string(again.Event.Response.Body) != "<Response/>" {
+		t.Errorf("duplicate answer = %q, want the original's", again.Event.Response.Body)
+	}
+	req, err := o.Store.Request(ctx, again.Request.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Outcome != switchboard.OutcomeDuplicate || req.EventID != first.Event.ID {
+		t.Errorf("duplicate request stored as %s → %s", req.Outcome, req.EventID)
+	}
+	page, err := o.Store.ListEvents(ctx, switchboard.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 {
+		t.Errorf("%d events, want 1", len(page.Items))
+	}
+}
+
+func testDuplicateInBatch(t *testing.T, o Opened) {
+	a, b := NewItem("/sms", "same", base), NewItem("/sms", "same", base)
+	ingest(t, o.Store, a, b)
+	if a.Duplicate || !b.Duplicate || b.Event.ID != a.Event.ID {
+		t.Fatalf("a dup=%v b dup=%v b→%s a=%s", a.Duplicate, b.Duplicate, b.Event.ID, a.Event.ID)
+	}
+}
+
+func testRejected(t *testing.T, o Opened) {
+	ctx := context.Background()
+	it := NewItem("/sms", "rej", base)
+	it.Request.Outcome, it.Request.Reason, it.Event = switchboard.OutcomeRejected, "bad signature", nil
+	ingest(t, o.Store, it)
+	got, err := o.Store.Request(ctx, it.Request.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Outcome != switchboard.OutcomeRejected || got.Reason != "bad signature" || got.EventID != "" {
+		t.Errorf("rejected request stored as %+v", got)
+	}
+	page, err := o.Store.ListEvents(ctx, switchboard.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 0 {
+		t.Errorf("a rejected request created %d events", len(page.Items))
+	}
+}
+
+func attempt(ev string, n int, status int, state switchboard.State, next time.Time) *switchboard.AttemptResult {
+	a := switchboard.Attempt{
+		EventID: ev, Number: n, StartedAt: base.Add(time.Duration(n) * time.Minute), TargetURL: "http://app/sms",
+		StatusCode: status, Latency: 1500 * time.Microsecond, ResponseHeader: http.Header{"X-App": {"1"}},
+		ResponseExcerpt: []byte("oops"),
+	}
+	if status/100 != 2 {
+		a.ErrorClass, a.TwilioCode, a.Error = "http-status", 11200, fmt.Sprintf("HTTP %d", status)
+	}
+	return &switchboard.AttemptResult{Attempt: a, State: state, NextAttemptAt: next}
+}
+
+func testRecordAttempts(t *testing.T, o Opened) {
+	ctx := context.Background()
+	it := NewItem("/sms", "att", base)
+	ingest(t, o.Store, it)
+	id := it.Event.ID
+	next := base.Add(time.Hour)
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{attempt(id, 1, 500, switchboard.StateRetrying, next)}); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := o.Store.Event(ctx, id)
+	if ev.State != switchboard.StateRetrying || ev.Attempts != 1 || !ev.NextAttemptAt.Equal(next) || ev.LastError != "HTTP 500" {
+		t.Errorf("after a failed attempt: %+v", ev)
+	}
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{attempt(id, 2, 204, switchboard.StateDelivered, time.Time{})}); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ = o.Store.Event(ctx, id)
+	if ev.State != switchboard.StateDelivered || ev.Attempts != 2 || ev.DeliveredAt.IsZero() || !ev.NextAttemptAt.IsZero() {
+		t.Errorf("after delivery: %+v", ev)
+	}
+	atts, err := o.Store.Attempts(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(atts) != 2 || atts[0].Number != 1 || atts[0].StatusCode != 500 || atts[0].TwilioCode != 11200 ||
+		atts[0].Latency != 1500*time.Microsecond || string(atts[0].ResponseExcerpt) != "oops" ||
+		atts[0].ResponseHeader.Get("X-App") != "1" || atts[1].StatusCode != 204 {
+		t.Errorf("attempts: %+v %+v", atts[0], atts[len(atts)-1])
+	}
+}
+
+func testListEvents(t *testing.T, o Opened) {
+	ctx := context.Background()
+	var items []*switchboard.Ingest
+	for i := range 7 {
+		route := "/sms"
+		if i%2 == 1 {
+			route = "/status"
+		}
+		it := NewItem(route, fmt.Sprintf("le%d", i), base.Add(time.Duration(i)*time.Minute))
+		if route == "/status" {
+			it.Event.Kind = switchboard.KindMessageStatus
+		}
+		items = append(items, it)
+	}
+	ingest(t, o.Store, items...)
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{attempt(items[0].Event.ID, 1, 410, switchboard.StateDead, time.Time{})}); err != nil {
+		t.Fatal(err)
+	}
+
+	var seen []string
+	cursor := ""
+	for {
+		page, err := o.Store.ListEvents(ctx, switchboard.EventFilter{Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page.Items {
+			seen = append(seen, e.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if len(seen) != 7 || seen[0] != items[6].Event.ID || seen[6] != items[0].Event.ID {
+		t.Errorf("paging saw %d events, newest first expected", len(seen))
+	}
+
+	cases := []struct {
+		name string
+		f    switchboard.EventFilter
+		want int
+	}{
+		{"route", switchboard.EventFilter{Route: "/status"}, 3},
+		{"kind", switchboard.EventFilter{Kind: switchboard.KindMessage}, 4},
+		{"state", switchboard.EventFilter{State: switchboard.StateDead}, 1},
+		{"sid", switchboard.EventFilter{SID: "SMle3"}, 1},
+		{"since", switchboard.EventFilter{Since: base.Add(5 * time.Minute)}, 2},
+		{"until", switchboard.EventFilter{Until: base.Add(2 * time.Minute)}, 2},
+		{"combined", switchboard.EventFilter{Route: "/sms", Since: base.Add(time.Minute)}, 3},
+	}
+	for _, c := range cases {
+		page, err := o.Store.ListEvents(ctx, c.f)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(page.Items) != c.want {
+			t.Errorf("%s: %d events, want %d", c.name, len(page.Items), c.want)
+		}
+	}
+}
+
+func testListRequests(t *testing.T, o Opened) {
+	ctx := context.Background()
+	a := NewItem("/sms", "lr", base)
+	b := NewItem("/sms", "lr", base.Add(time.Second))
+	c := NewItem("/voice", "lr-rej", base.Add(2*time.Second))
+	c.Request.Outcome, c.Request.Reason, c.Event = switchboard.OutcomeRejected, "signature", nil
+	ingest(t, o.Store, a, b, c)
+	cases := []struct {
+		f    switchboard.RequestFilter
+		want string
+	}{
+		{switchboard.RequestFilter{Outcome: switchboard.OutcomeDuplicate}, b.Request.ID},
+		{switchboard.RequestFilter{Outcome: switchboard.OutcomeRejected}, c.Request.ID},
+		{switchboard.RequestFilter{Route: "/voice"}, c.Request.ID},
+		{switchboard.RequestFilter{Until: base.Add(time.Second)}, a.Request.ID},
+	}
+	for _, tc := range cases {
+		page, err := o.Store.ListRequests(ctx, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != 1 || page.Items[0].ID != tc.want {
+			t.Errorf("filter %+v: got %d requests", tc.f, len(page.Items))
+		}
+	}
+	page, err := o.Store.ListRequests(ctx, switchboard.RequestFilter{EventID: a.Event.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 2 {
+		t.Errorf("requests of event: %d, want 2 (original and duplicate)", len(page.Items))
+	}
+}
+
+func testReplay(t *testing.T, o Opened) {
+	ctx := context.Background()
+	dead, pending := NewItem("/sms", "rp-dead", base), NewItem("/sms", "rp-pending", base)
+	ingest(t, o.Store, dead, pending)
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{attempt(dead.Event.ID, 1, 410, switchboard.StateDead, time.Time{})}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Store.Replay(ctx, switchboard.ReplayFilter{}); !errors.Is(err, switchboard.ErrInvalid) {
+		t.Errorf("empty replay filter: err = %v, want ErrInvalid", err)
+	}
+	if _, err := o.Store.Replay(ctx, switchboard.ReplayFilter{EventID: "nope"}); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("replay of unknown event: err = %v, want ErrNotFound", err)
+	}
+	n, err := o.Store.Replay(ctx, switchboard.ReplayFilter{Route: "/sms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("replayed %d, want 1 (the pending event already has a delivery)", n)
+	}
+	ev, _ := o.Store.Event(ctx, dead.Event.ID)
+	if ev.State != switchboard.StatePending {
+		t.Errorf("replayed event state = %s, want pending", ev.State)
+	}
+	if n, _ := o.Store.Replay(ctx, switchboard.ReplayFilter{EventID: pending.Event.ID}); n != 0 {
+		t.Errorf("replay of a pending event scheduled %d deliveries", n)
+	}
+}
+
+func testStats(t *testing.T, o Opened) {
+	ctx := context.Background()
+	now := time.Now().UTC()
+	a, b := NewItem("/sms", "st-a", now.Add(-time.Minute)), NewItem("/sms", "st-b", now.Add(-10*time.Second))
+	ingest(t, o.Store, a, b)
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{attempt(b.Event.ID, 1, 200, switchboard.StateDelivered, time.Time{})}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := o.Store.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.EventsByState[switchboard.StatePending] != 1 || st.EventsByState[switchboard.StateDelivered] != 1 || st.EventsByState[switchboard.StateDead] != 0 {
+		t.Errorf("by state: %v", st.EventsByState)
+	}
+	if !st.OldestDue.Equal(a.Event.CreatedAt.Truncate(time.Microsecond)) {
+		t.Errorf("oldest due = %v, want %v", st.OldestDue, a.Event.CreatedAt)
+	}
+}
+
+func testNotFound(t *testing.T, o Opened) {
+	ctx := context.Background()
+	if _, err := o.Store.Event(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("Event: %v", err)
+	}
+	if _, err := o.Store.Request(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("Request: %v", err)
+	}
+	if atts, err := o.Store.Attempts(ctx, "missing"); err != nil || len(atts) != 0 {
+		t.Errorf("Attempts: %v %v", atts, err)
+	}
+	if err := o.Store.Ping(ctx); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+// recordingDeliverer records deliveries and checks none overlaps another of
+// the same event.
+type recordingDeliverer struct {
+	mu       sync.Mutex
+	calls    map[string]int
+	running  map[string]bool
+	overlaps int
+	retryFor map[string]int // event → how many times to ask for a retry first
+	done     chan string
+}
+
+func newRecorder(buffer int) *recordingDeliverer {
+	return &recordingDeliverer{calls: map[string]int{}, running: map[string]bool{}, retryFor: map[string]int{}, done: make(chan string, buffer)}
+}
+
+func (d *recordingDeliverer) Deliver(ctx context.Context, id string) error {
+	d.mu.Lock()
+	if d.running[id] {
+		d.overlaps++
+	}
+	d.running[id] = true
+	d.calls[id]++
+	retry := d.retryFor[id] > 0
+	if retry {
+		d.retryFor[id]--
+	}
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.running[id] = false
+		d.mu.Unlock()
+	}()
+	if retry {
+		return &switchboard.RetryError{After: 10 * time.Millisecond, Err: errors.New("app down")}
+	}
+	d.done <- id
+	return nil
+}
+
+func (d *recordingDeliverer) waitFor(t *testing.T, n int) map[string]bool {
+	t.Helper()
+	got := map[string]bool{}
+	timeout := time.After(60 * time.Second)
+	for len(got) < n {
+		select {
+		case id := <-d.done:
+			got[id] = true
+		case <-timeout:
+			t.Fatalf("delivered %d of %d events", len(got), n)
+		}
+	}
+	return got
+}
+
+var deliveryConfig = switchboard.DeliveryConfig{Workers: 8, PollInterval: 20 * time.Millisecond, JobTimeout: time.Minute}
+
+func start(t *testing.T, s switchboard.Store, d switchboard.Deliverer) {
+	t.Helper()
+	if err := s.StartDelivery(context.Background(), d, deliveryConfig); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.StopDelivery(ctx); err != nil {
+			t.Errorf("StopDelivery: %v", err)
+		}
+	})
+}
+
+func testDelivery(t *testing.T, o Opened) {
+	const n = 40
+	d := newRecorder(n * 2)
+	var items []*switchboard.Ingest
+	for i := range n {
+		items = append(items, NewItem("/sms", fmt.Sprintf("dl%d", i), time.Now()))
+	}
+	ingest(t, o.Store, items[:n/2]...)
+	start(t, o.Store, d)
+	ingest(t, o.Store, items[n/2:]...) // some before, some after the workers start
+	got := d.waitFor(t, n)
+	for _, it := range items {
+		if !got[it.Event.ID] {
+			t.Errorf("event %s never delivered", it.Event.ID)
+		}
+	}
+}
+
+func testDeliveryRetry(t *testing.T, o Opened) {
+	d := newRecorder(4)
+	it := NewItem("/sms", "retry", time.Now())
+	d.retryFor[it.Event.ID] = 2
+	ingest(t, o.Store, it)
+	start(t, o.Store, d)
+	d.waitFor(t, 1)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.calls[it.Event.ID] != 3 {
+		t.Errorf("Deliver called %d times, want 3 (two retries, then success)", d.calls[it.Event.ID])
+	}
+}
+
+func testReplicas(t *testing.T, o Opened) {
+	if o.Replica == nil {
+		t.Skip("engine has no replicas")
+	}
+	const n = 200
+	d := newRecorder(n * 2)
+	replica := o.Replica(t)
+	start(t, o.Store, d)
+	start(t, replica, d)
+	var items []*switchboard.Ingest
+	for i := range n {
+		items = append(items, NewItem("/sms", fmt.Sprintf("rep%d", i), time.Now()))
+	}
+	for i := 0; i < n; i += 20 {
+		target := o.Store
+		if i/20%2 == 1 {
+			target = replica
+		}
+		ingest(t, target, items[i:i+20]...)
+	}
+	d.waitFor(t, n)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.overlaps != 0 {
+		t.Errorf("%d deliveries overlapped another of the same event", d.overlaps)
+	}
+	for _, it := range items {
+		if c := d.calls[it.Event.ID]; c != 1 {
+			t.Errorf("event %s delivered %d times", it.Event.ID, c)
+		}
+	}
+}
