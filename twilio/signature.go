@@ -1,0 +1,302 @@
+package twilio
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Errors ValidateRequest returns besides one wrapping ErrMalformedForm.
+var (
+	// ErrMissingSignature means the request carried no X-Twilio-Signature.
+	ErrMissingSignature = errors.New("missing X-Twilio-Signature")
+	// ErrBadSignature means the signature matches none of the auth tokens,
+	// or there was no auth token to check it with.
+	ErrBadSignature = errors.New("invalid X-Twilio-Signature")
+	// ErrBodyHashMismatch means the signature is valid but the body is not
+	// the one whose SHA-256 the signed URL's bodySHA256 parameter names.
+	ErrBodyHashMismatch = errors.New("body does not match bodySHA256")
+)
+
+// bodyHashParam is the query parameter through which Twilio signs bodies it
+// does not send as a form (JSON).
+const bodyHashParam = "bodySHA256"
+
+// Signature returns the X-Twilio-Signature Twilio computes with the auth
+// token over fullURL and the form parameters of a POST: the base64 of the
+// HMAC-SHA1 of fullURL followed, for each key in byte order, by the key and
+// one of its values, for each of its distinct values in byte order.
+//
+// fullURL is used byte for byte, so it must be the URL exactly as Twilio
+// requested it, without any fragment; SignRequest and ValidateRequest take
+// care of that. Pass nil params for a GET or a JSON body.
+//
+// A repeated key contributes every distinct value, as Twilio's Python and
+// Node libraries compute it. twilio-go's RequestValidator.ValidateBody keeps
+// only the first value of each key, so it rejects genuine requests that
+// repeat a key; this function does not share that bug.
+func Signature(token, fullURL string, params url.Values) string {
+	return sign(token, fullURL+paramString(params))
+}
+
+// SignRequest returns the URL and X-Twilio-Signature Twilio would send for a
+// request to fullURL with the given Content-Type and body. It is what a
+// simulator of Twilio uses, and ValidateRequest accepts what it returns.
+//
+//   - A form body (application/x-www-form-urlencoded, in any case, whatever
+//     its parameters) is signed with its parameters; the URL is unchanged.
+//   - A JSON body (application/json) is signed by adding
+//     bodySHA256=<hex SHA-256 of the body> to the URL's query, leaving the
+//     existing query byte for byte as it was, and signing that URL alone.
+//   - Anything else, including an empty body, is signed over the URL alone.
+//
+// A URL that already has a bodySHA256 parameter is signed alone, whatever
+// the body, since that is how receivers check it. Any fragment is removed
+// from the URL: Twilio reads it for its connection overrides and never
+// sends or signs it. The error, which wraps ErrMalformedForm, is for a form
+// body ParseForm rejects.
+func SignRequest(token, fullURL, contentType string, body []byte) (signedURL, signature string, err error) {
+	u := stripFragment(fullURL)
+	if _, ok := queryParam(rawQuery(u), bodyHashParam); ok || len(body) == 0 {
+		return u, Signature(token, u, nil), nil
+	}
+	switch mediaType(contentType) {
+	case "application/x-www-form-urlencoded":
+		params, err := ParseForm(body)
+		if err != nil {
+			return "", "", fmt.Errorf("sign request: %w", err)
+		}
+		return u, Signature(token, u, params), nil
+	case "application/json":
+		sum := sha256.Sum256(body)
+		u = appendQuery(u, bodyHashParam+"="+hex.EncodeToString(sum[:]))
+		return u, Signature(token, u, nil), nil
+	default:
+		return u, Signature(token, u, nil), nil
+	}
+}
+
+// ValidateRequest checks the X-Twilio-Signature of a request Twilio sent to
+// fullURL, the public URL exactly as Twilio requested it (behind a proxy,
+// not the one the server sees). It returns nil only if the signature is
+// valid, and otherwise ErrMissingSignature, ErrBadSignature,
+// ErrBodyHashMismatch or an error wrapping ErrMalformedForm.
+//
+// The signature may have been made with any of tokens, so that an auth
+// token can be rotated while both are live; empty tokens are ignored, and
+// with none left every signature is bad. It may cover fullURL as given,
+// with the scheme's default port added if it has no port, or with its port
+// removed, because Twilio is not consistent about ports. Only the port is
+// changed: the path and query stay byte for byte as they arrived, as the
+// signature covers them. Signatures are compared in constant time.
+//
+// If the URL's query has a bodySHA256 parameter, the signature covers the
+// URL alone and the body's SHA-256 must equal it, in hex of either case.
+// The signature is checked first, so a forged request reports
+// ErrBadSignature, not ErrBodyHashMismatch. Otherwise a non-empty form body
+// is signed with its parameters, and any other request over the URL alone.
+func ValidateRequest(tokens []string, fullURL, contentType string, body []byte, signature string) error {
+	if signature == "" {
+		return ErrMissingSignature
+	}
+	u := stripFragment(fullURL)
+	wantHash, hashed := queryParam(rawQuery(u), bodyHashParam)
+
+	var params string
+	if !hashed && len(body) > 0 && mediaType(contentType) == "application/x-www-form-urlencoded" {
+		form, err := ParseForm(body)
+		if err != nil {
+			return fmt.Errorf("validate signature: %w", err)
+		}
+		params = paramString(form)
+	}
+
+	checked := false
+	valid := false
+	for _, token := range tokens {
+		if token == "" {
+			continue // an unset token must not make a signature by an empty key valid
+		}
+		checked = true
+		for _, v := range urlVariants(u) {
+			if hmac.Equal([]byte(sign(token, v+params)), []byte(signature)) {
+				valid = true
+				break
+			}
+		}
+		if valid {
+			break
+		}
+	}
+	if !checked {
+		return fmt.Errorf("%w: no auth token to check it with", ErrBadSignature)
+	}
+	if !valid {
+		return ErrBadSignature
+	}
+
+	if hashed {
+		want, err := hex.DecodeString(wantHash)
+		sum := sha256.Sum256(body)
+		if err != nil || !hmac.Equal(sum[:], want) {
+			return ErrBodyHashMismatch
+		}
+	}
+	return nil
+}
+
+// sign returns the base64 HMAC-SHA1 of s keyed with token.
+func sign(token, s string) string {
+	mac := hmac.New(sha1.New, []byte(token))
+	_, _ = io.WriteString(mac, s) // a hash never fails to write
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// paramString returns the part of the signed string that the form
+// parameters contribute.
+func paramString(params url.Values) string {
+	var b strings.Builder
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		values := slices.Clone(params[k])
+		slices.Sort(values)
+		for _, v := range slices.Compact(values) {
+			b.WriteString(k)
+			b.WriteString(v)
+		}
+	}
+	return b.String()
+}
+
+// mediaType returns the media type of a Content-Type value, lowercased and
+// without parameters, so "Application/JSON; charset=utf-8" is
+// "application/json".
+func mediaType(contentType string) string {
+	t, _, _ := strings.Cut(contentType, ";")
+	return strings.ToLower(strings.TrimSpace(t))
+}
+
+// stripFragment returns u without its fragment, if any.
+func stripFragment(u string) string {
+	u, _, _ = strings.Cut(u, "#")
+	return u
+}
+
+// rawQuery returns the query of u, a URL without fragment, as it is written.
+func rawQuery(u string) string {
+	_, q, _ := strings.Cut(u, "?")
+	return q
+}
+
+// queryParam returns the first value of the parameter key in a raw query and
+// whether it is there at all. Keys and values are unescaped where they can
+// be and taken as written where they cannot: a bad escape elsewhere in a
+// query Twilio signed is none of this function's business.
+func queryParam(rawQuery, key string) (string, bool) {
+	for rest := rawQuery; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if unescapeOrRaw(k) == key {
+			return unescapeOrRaw(v), true
+		}
+	}
+	return "", false
+}
+
+func unescapeOrRaw(s string) string {
+	if u, err := url.QueryUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
+
+// appendQuery adds the raw pair to the query of u, a URL without fragment,
+// leaving what is already there untouched.
+func appendQuery(u, pair string) string {
+	switch {
+	case !strings.Contains(u, "?"):
+		return u + "?" + pair
+	case strings.HasSuffix(u, "?"), strings.HasSuffix(u, "&"):
+		return u + pair
+	default:
+		return u + "&" + pair
+	}
+}
+
+// urlVariants returns the URLs a signature for u may have been computed
+// over: u itself, then u with its scheme's default port if it has no port,
+// or u without its port if it has one. The variants are built by splicing
+// the string, not by parsing and re-encoding it, so the rest of the URL
+// stays byte for byte what Twilio signed.
+func urlVariants(u string) []string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok || !validScheme(scheme) {
+		return []string{u} // not an absolute URL with a host
+	}
+	hostStart := len(scheme) + len("://")
+	authEnd := len(u)
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		authEnd = hostStart + i
+	}
+	if at := strings.LastIndexByte(u[hostStart:authEnd], '@'); at >= 0 {
+		hostStart += at + 1 // skip userinfo, which may itself hold a colon
+	}
+	hostPort := u[hostStart:authEnd]
+
+	hostEnd := authEnd // where the host ends and the port's colon, if any, begins
+	if strings.HasPrefix(hostPort, "[") {
+		end := strings.IndexByte(hostPort, ']')
+		if end < 0 {
+			return []string{u}
+		}
+		if after := hostPort[end+1:]; after != "" && after[0] != ':' {
+			return []string{u}
+		}
+		hostEnd = hostStart + end + 1
+	} else if c := strings.IndexByte(hostPort, ':'); c >= 0 {
+		hostEnd = hostStart + c
+	}
+	if hostEnd == hostStart {
+		return []string{u} // no host to put a port on
+	}
+
+	if hostEnd < authEnd {
+		return []string{u, u[:hostEnd] + u[authEnd:]}
+	}
+	var port string
+	switch {
+	case strings.EqualFold(scheme, "https"):
+		port = ":443"
+	case strings.EqualFold(scheme, "http"):
+		port = ":80"
+	default:
+		return []string{u}
+	}
+	return []string{u, u[:hostEnd] + port + u[hostEnd:]}
+}
+
+// validScheme reports whether s is a URL scheme as RFC 3986 spells it.
+func validScheme(s string) bool {
+	for i, c := range []byte(s) {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
