@@ -68,8 +68,8 @@ func NewItem(route, key string, at time.Time) *switchboard.Ingest {
 			ID: reqID, ReceivedAt: at, Route: route, Method: http.MethodPost,
 			URL: "https://hooks.example.com" + route + "?x=1",
 			Header: http.Header{
-				"Content-Type":                {"application/x-www-form-urlencoded"},
-				"X-Twilio-Signature":          {"sig=="},
+				"Content-Type":               {"application/x-www-form-urlencoded"},
+				"X-Twilio-Signature":         {"sig=="},
 				"I-Twilio-Idempotency-Token": {key},
 			},
 			Body: body, RemoteAddr: "127.0.0.1:5555", Outcome: switchboard.OutcomeAccepted,

@@ -1,0 +1,50 @@
+package deliver
+
+import (
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+)
+
+// breakers keeps one circuit breaker per target origin (scheme and host), so
+// a down app stops burning attempts on every event addressed to it while
+// other targets go on.
+type breakers struct {
+	failures uint32
+	openFor  time.Duration
+	onChange func(target string, from, to gobreaker.State)
+
+	mu sync.Mutex
+	m  map[string]*gobreaker.CircuitBreaker[*outcome]
+}
+
+func newBreakers(failures int, openFor time.Duration, onChange func(string, gobreaker.State, gobreaker.State)) *breakers {
+	return &breakers{failures: uint32(max(failures, 1)), openFor: openFor, onChange: onChange, m: map[string]*gobreaker.CircuitBreaker[*outcome]{}}
+}
+
+func (b *breakers) get(target string) *gobreaker.CircuitBreaker[*outcome] {
+	key := target
+	if u, err := url.Parse(target); err == nil {
+		key = u.Scheme + "://" + u.Host
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cb, ok := b.m[key]
+	if !ok {
+		cb = gobreaker.NewCircuitBreaker[*outcome](gobreaker.Settings{
+			Name:        key,
+			MaxRequests: 1, // one trial request when half-open
+			Timeout:     b.openFor,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.failures },
+			OnStateChange: func(name string, from, to gobreaker.State) {
+				if b.onChange != nil {
+					b.onChange(name, from, to)
+				}
+			},
+		})
+		b.m[key] = cb
+	}
+	return cb
+}

@@ -1,0 +1,359 @@
+// Package deliver forwards stored events to the app: byte-exact, re-signed
+// for the app's own URL, with retries, backoff, a circuit breaker per target
+// and a dead-letter state, recording every attempt.
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/groupcommit"
+	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/twilio"
+)
+
+// Route is where one webhook route's events go and how hard to try.
+type Route struct {
+	Path        string
+	Target      string
+	SignToken   string // the account's first auth token; re-signs forwarded requests
+	MaxAttempts int
+	MaxAge      time.Duration
+}
+
+// Options configure a Deliverer.
+type Options struct {
+	Routes          []Route
+	ConnectTimeout  time.Duration
+	Timeout         time.Duration // a whole attempt, connect included
+	Policy          Policy
+	BreakerFailures int
+	BreakerOpenFor  time.Duration
+	Workers         int // concurrent deliveries; sizes the connection pool
+	Metrics         *metrics.Metrics
+	Logger          *slog.Logger
+	Now             func() time.Time
+}
+
+// Headers forwarded from Twilio's request as they arrived. Everything else
+// (hop-by-hop headers, the old signature, proxies' additions) is dropped.
+var forwardedHeaders = []string{"Content-Type", "User-Agent", "Accept", "I-Twilio-Idempotency-Token", "X-Home-Region"}
+
+const (
+	excerptBytes = 4 << 10  // response body kept with each attempt
+	drainBytes   = 64 << 10 // read past the excerpt so the connection can be reused
+)
+
+// Deliverer implements switchboard.Deliverer over HTTP.
+type Deliverer struct {
+	store    switchboard.Store
+	routes   map[string]Route
+	client   *http.Client
+	timeout  time.Duration
+	policy   Policy
+	openFor  time.Duration
+	breakers *breakers
+	recorder *groupcommit.Committer[*switchboard.AttemptResult]
+	metrics  *metrics.Metrics
+	logger   *slog.Logger
+	now      func() time.Time
+}
+
+var _ switchboard.Deliverer = (*Deliverer)(nil)
+
+// New returns a Deliverer that reads events from store and records attempts
+// in it. Close it to flush the last attempt records.
+func New(store switchboard.Store, o Options) *Deliverer {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	d := &Deliverer{
+		store:   store,
+		routes:  map[string]Route{},
+		timeout: o.Timeout,
+		policy:  o.Policy,
+		openFor: o.BreakerOpenFor,
+		metrics: o.Metrics,
+		logger:  o.Logger,
+		now:     o.Now,
+	}
+	for _, r := range o.Routes {
+		d.routes[r.Path] = r
+	}
+	d.client = &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil, // the app is reached directly, never through an environment proxy
+			DialContext:           (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   o.ConnectTimeout,
+			MaxIdleConns:          max(o.Workers, 16) * 2,
+			MaxIdleConnsPerHost:   max(o.Workers, 16),
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: o.Timeout,
+			ForceAttemptHTTP2:     true,
+		},
+		// A redirect is the app's answer, recorded as a failure like Twilio
+		// would; following it could send the event somewhere unintended.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	d.breakers = newBreakers(o.BreakerFailures, o.BreakerOpenFor, func(target string, from, to gobreaker.State) {
+		d.logger.Warn("circuit breaker", "target", target, "from", from.String(), "to", to.String())
+	})
+	d.recorder = groupcommit.New(store.RecordAttempts, groupcommit.Options{MaxBatch: 256})
+	return d
+}
+
+// Close flushes pending attempt records. Stop the workers first.
+func (d *Deliverer) Close() { d.recorder.Close() }
+
+// errUnhealthy tells the breaker an attempt found the target unhealthy
+// (network failure, 5xx, 429); other answers prove it is up.
+var errUnhealthy = errors.New("target unhealthy")
+
+// Deliver makes one delivery attempt of an event and records it.
+func (d *Deliverer) Deliver(ctx context.Context, eventID string) error {
+	ev, err := d.store.Event(ctx, eventID)
+	if errors.Is(err, switchboard.ErrNotFound) {
+		d.logger.Error("delivery job for an unknown event", "event", eventID)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load event %s: %w", eventID, err)
+	}
+	if ev.State.Terminal() {
+		return nil // already delivered or dead: a stale or rescued job
+	}
+	log := d.logger.With("event", ev.ID, "route", ev.Route, "message_sid", ev.MessageSID, "call_sid", ev.CallSID)
+	route, ok := d.routes[ev.Route]
+	if !ok {
+		// Fail closed: with no configured target there is nowhere safe to send it.
+		log.Error("event's route is no longer configured; dead-lettered")
+		return d.record(ctx, &switchboard.AttemptResult{
+			Attempt: switchboard.Attempt{EventID: ev.ID, StartedAt: d.now(), Error: "route no longer configured"},
+			State:   switchboard.StateDead,
+		})
+	}
+	req, err := d.store.Request(ctx, ev.RequestID)
+	if err != nil {
+		return fmt.Errorf("load request of event %s: %w", ev.ID, err)
+	}
+
+	number := ev.Attempts + 1
+	out, err := d.breakers.get(route.Target).Execute(func() (*outcome, error) {
+		o := d.send(ctx, route, ev, req, number)
+		if o.unhealthy() {
+			return o, errUnhealthy
+		}
+		return o, nil
+	})
+	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		return d.circuitOpen(ctx, log, route, ev)
+	}
+
+	result := d.decide(route, ev, out)
+	d.metrics.Attempts.WithLabelValues(ev.Route, resultLabel(result.State), strconv.Itoa(result.Attempt.TwilioCode)).Inc()
+	d.metrics.DeliverySeconds.WithLabelValues(ev.Route).Observe(out.latency.Seconds())
+	if err := d.record(ctx, result); err != nil {
+		return err
+	}
+	switch result.State {
+	case switchboard.StateDelivered:
+		log.Debug("delivered", "attempt", number, "status", out.status, "latency", out.latency)
+	case switchboard.StateDead:
+		log.Warn("dead-lettered", "attempt", number, "status", out.status, "error", result.Attempt.Error, "twilio_code", result.Attempt.TwilioCode)
+	case switchboard.StateRetrying:
+		log.Info("delivery failed; will retry", "attempt", number, "status", out.status,
+			"error", result.Attempt.Error, "twilio_code", result.Attempt.TwilioCode, "next", result.NextAttemptAt)
+		return &switchboard.RetryError{After: result.NextAttemptAt.Sub(d.now()), Err: errors.New(result.Attempt.Error)}
+	}
+	return nil
+}
+
+// circuitOpen handles an attempt the breaker refused: no request was sent,
+// so no attempt is counted; the event waits for the breaker's next trial,
+// unless it is already past its route's max age.
+func (d *Deliverer) circuitOpen(ctx context.Context, log *slog.Logger, route Route, ev *switchboard.Event) error {
+	d.metrics.Attempts.WithLabelValues(ev.Route, "circuit_open", "0").Inc()
+	now := d.now()
+	if now.Sub(ev.CreatedAt) > route.MaxAge {
+		log.Warn("dead-lettered: max age reached while the target's circuit is open")
+		return d.record(ctx, &switchboard.AttemptResult{
+			Attempt: switchboard.Attempt{EventID: ev.ID, StartedAt: now, Error: "circuit open; max age reached"},
+			State:   switchboard.StateDead,
+		})
+	}
+	// Spread the waiting events over the open period so the trial request
+	// is not followed by a stampede.
+	wait := d.openFor/2 + time.Duration(rand.Float64()*float64(d.openFor/2))
+	return &switchboard.RetryError{After: wait, Err: errors.New("circuit open")}
+}
+
+// record stores an attempt with group commit. It must outlive a shutdown's
+// cancellation: the attempt happened and has to be on record.
+func (d *Deliverer) record(ctx context.Context, r *switchboard.AttemptResult) error {
+	if err := d.recorder.Submit(context.WithoutCancel(ctx), r); err != nil {
+		return fmt.Errorf("record attempt %d of event %s: %w", r.Attempt.Number, r.Attempt.EventID, err)
+	}
+	return nil
+}
+
+// decide turns an attempt's outcome into the event's next state.
+func (d *Deliverer) decide(route Route, ev *switchboard.Event, o *outcome) *switchboard.AttemptResult {
+	a := o.attempt
+	r := &switchboard.AttemptResult{Attempt: a}
+	switch {
+	case o.err == nil && o.status >= 200 && o.status < 300:
+		r.State = switchboard.StateDelivered
+		return r
+	case o.err == nil && o.status == http.StatusGone:
+		r.State = switchboard.StateDead
+		r.Attempt.Error += "; app answered 410 Gone: not retried"
+		return r
+	case a.Number >= route.MaxAttempts:
+		r.State = switchboard.StateDead
+		r.Attempt.Error += fmt.Sprintf("; max attempts (%d) reached", route.MaxAttempts)
+		return r
+	}
+	now := d.now()
+	delay := d.policy.Backoff(a.Number)
+	if o.status == http.StatusTooManyRequests || o.status == http.StatusServiceUnavailable {
+		if ra, ok := d.policy.RetryAfter(o.header, now); ok {
+			delay = ra
+		}
+	}
+	next := now.Add(delay)
+	if next.Sub(ev.CreatedAt) > route.MaxAge {
+		r.State = switchboard.StateDead
+		r.Attempt.Error += fmt.Sprintf("; max age (%s) reached", route.MaxAge)
+		return r
+	}
+	r.State, r.NextAttemptAt = switchboard.StateRetrying, next
+	return r
+}
+
+func resultLabel(s switchboard.State) string {
+	if s == switchboard.StateRetrying {
+		return "retry"
+	}
+	return string(s)
+}
+
+// outcome is what one HTTP attempt produced.
+type outcome struct {
+	attempt switchboard.Attempt
+	status  int
+	header  http.Header
+	err     error
+	latency time.Duration
+}
+
+func (o *outcome) unhealthy() bool {
+	return o.err != nil || o.status >= 500 || o.status == http.StatusTooManyRequests
+}
+
+// send forwards the stored request to the route's target: same method and
+// body, Twilio's headers, a signature for the target URL, and Switchboard's
+// event id and attempt number.
+func (d *Deliverer) send(ctx context.Context, route Route, ev *switchboard.Event, req *switchboard.Request, number int) *outcome {
+	start := d.now()
+	o := &outcome{attempt: switchboard.Attempt{EventID: ev.ID, Number: number, StartedAt: start, TargetURL: route.Target}}
+	fail := func(class twilio.ErrorClass, err error) *outcome {
+		o.err = err
+		o.attempt.ErrorClass, o.attempt.TwilioCode, o.attempt.Error = string(class), int(class.Code()), err.Error()
+		o.latency = d.now().Sub(start)
+		o.attempt.Latency = o.latency
+		return o
+	}
+
+	target, err := withQuery(route.Target, req.URL)
+	if err != nil {
+		return fail(twilio.ClassProtocol, err)
+	}
+	contentType := req.Header.Get("Content-Type")
+	signedURL, signature, err := twilio.SignRequest(route.SignToken, target, contentType, req.Body)
+	if err != nil {
+		return fail(twilio.ClassProtocol, fmt.Errorf("sign request: %w", err))
+	}
+	o.attempt.TargetURL = signedURL
+
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	httpReq, err := http.NewRequestWithContext(ctx, req.Method, signedURL, bytes.NewReader(req.Body))
+	if err != nil {
+		return fail(twilio.ClassProtocol, fmt.Errorf("build request: %w", err))
+	}
+	if len(req.Body) == 0 {
+		httpReq.Body, httpReq.ContentLength = http.NoBody, 0
+	}
+	for _, h := range forwardedHeaders {
+		if v := req.Header.Values(h); len(v) > 0 {
+			httpReq.Header[h] = v
+		}
+	}
+	httpReq.Header.Set("X-Twilio-Signature", signature)
+	httpReq.Header.Set("X-Switchboard-Event-Id", ev.ID)
+	httpReq.Header.Set("X-Switchboard-Attempt", strconv.Itoa(number))
+
+	resp, err := d.client.Do(httpReq)
+	if err != nil {
+		return fail(twilio.ClassifyError(err), err)
+	}
+	defer resp.Body.Close()
+	excerpt, readErr := io.ReadAll(io.LimitReader(resp.Body, excerptBytes))
+	if readErr == nil {
+		_, readErr = io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
+	}
+	o.status, o.header = resp.StatusCode, resp.Header
+	o.attempt.StatusCode, o.attempt.ResponseHeader, o.attempt.ResponseExcerpt = resp.StatusCode, resp.Header, excerpt
+	if readErr != nil {
+		return fail(twilio.ClassifyError(readErr), fmt.Errorf("read response: %w", readErr))
+	}
+	o.latency = d.now().Sub(start)
+	o.attempt.Latency = o.latency
+	if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+		o.attempt.ErrorClass = string(twilio.ClassHTTPStatus)
+		o.attempt.TwilioCode = int(twilio.ClassHTTPStatus.Code())
+		o.attempt.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
+	}
+	return o
+}
+
+// withQuery appends the raw query of the URL Twilio called to the target,
+// so GET webhooks keep their parameters and JSON webhooks their bodySHA256.
+func withQuery(target, received string) (string, error) {
+	u, err := url.Parse(received)
+	if err != nil {
+		return "", fmt.Errorf("parse received URL: %w", err)
+	}
+	if u.RawQuery == "" {
+		return target, nil
+	}
+	t, err := url.Parse(target)
+	if err != nil {
+		return "", fmt.Errorf("parse target URL: %w", err)
+	}
+	if t.RawQuery != "" {
+		t.RawQuery += "&" + u.RawQuery
+	} else {
+		t.RawQuery = u.RawQuery
+	}
+	return t.String(), nil
+}

@@ -1,0 +1,326 @@
+// Package ingest receives Twilio's webhooks: it verifies the signature,
+// stores the request durably (group commit) and only then answers Twilio.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/groupcommit"
+	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/twilio"
+)
+
+// Route is one webhook path as intake sees it.
+type Route struct {
+	Path       string
+	AccountSID string
+	Tokens     []string         // every token accepted (rotation)
+	Kind       switchboard.Kind // forced kind; empty classifies each request
+	TwiML      []byte           // the answer to messages and voice
+}
+
+// Options configure a Handler.
+type Options struct {
+	Store  switchboard.Store
+	Routes []Route
+	// PublicURL is the scheme, host and optional path prefix Twilio uses;
+	// the signed URL is PublicURL + the request's raw path and query.
+	PublicURL string
+	// TrustForwarded builds the public URL from X-Forwarded-Proto and
+	// X-Forwarded-Host when PublicURL is empty.
+	TrustForwarded bool
+	MaxBodyBytes   int64
+	AckTimeout     time.Duration
+	QueueSize      int
+	MaxBatch       int
+	Flushers       int
+	Metrics        *metrics.Metrics
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+// Handler is the webhook endpoint for every configured route.
+type Handler struct {
+	routes    map[string]Route
+	publicURL string
+	trustFwd  bool
+	maxBody   int64
+	ackWait   time.Duration
+	committer *groupcommit.Committer[*switchboard.Ingest]
+	metrics   *metrics.Metrics
+	logger    *slog.Logger
+	now       func() time.Time
+}
+
+// New returns a Handler storing into o.Store. Close it after the HTTP
+// server has stopped, to flush what is queued.
+func New(o Options) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.New()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	h := &Handler{
+		routes:    map[string]Route{},
+		publicURL: strings.TrimSuffix(o.PublicURL, "/"),
+		trustFwd:  o.TrustForwarded,
+		maxBody:   o.MaxBodyBytes,
+		ackWait:   o.AckTimeout,
+		metrics:   o.Metrics,
+		logger:    o.Logger,
+		now:       o.Now,
+	}
+	for _, r := range o.Routes {
+		h.routes[r.Path] = r
+	}
+	flush := func(ctx context.Context, items []*switchboard.Ingest) error {
+		h.metrics.CommitBatch.Observe(float64(len(items)))
+		return o.Store.Ingest(ctx, items)
+	}
+	h.committer = groupcommit.New(flush, groupcommit.Options{MaxBatch: o.MaxBatch, QueueSize: o.QueueSize, Flushers: o.Flushers})
+	return h
+}
+
+// Close flushes queued requests and stops the committer.
+func (h *Handler) Close() { h.committer.Close() }
+
+// Handles reports whether path is a configured route.
+func (h *Handler) Handles(path string) bool {
+	_, ok := h.routes[path]
+	return ok
+}
+
+// rejection is a request refused before it became an event. Its reason is
+// recorded with the request and is safe to show the caller.
+type rejection struct {
+	status int
+	reason string
+}
+
+func (r *rejection) Error() string { return r.reason }
+
+func reject(status int, format string, a ...any) error {
+	return &rejection{status: status, reason: fmt.Sprintf(format, a...)}
+}
+
+// ServeHTTP is the one place that turns the outcome of a webhook into an
+// HTTP answer, a metric and a log line.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	route, known := h.routes[r.URL.Path]
+	label := route.Path
+	if !known {
+		label = "unknown"
+	}
+	item, err := h.receive(w, r, route, known, start)
+
+	var rej *rejection
+	switch {
+	case err == nil:
+		resp := item.Event.Response
+		if resp.ContentType != "" {
+			w.Header().Set("Content-Type", resp.ContentType)
+		}
+		w.WriteHeader(resp.Status)
+		_, _ = w.Write(resp.Body)
+		h.metrics.Requests.WithLabelValues(label, string(item.Request.Outcome)).Inc()
+		ev := item.Event
+		log := h.logger.With("request", item.Request.ID, "event", ev.ID, "route", ev.Route, "kind", ev.Kind,
+			"message_sid", ev.MessageSID, "call_sid", ev.CallSID)
+		if item.Duplicate {
+			log.Info("duplicate webhook answered with the original response")
+		} else {
+			log.Debug("webhook stored")
+		}
+	case errors.As(err, &rej):
+		if rej.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", "GET, POST")
+		}
+		http.Error(w, rej.reason, rej.status)
+		h.metrics.Requests.WithLabelValues(label, string(switchboard.OutcomeRejected)).Inc()
+		h.logger.Warn("webhook rejected", "route", label, "status", rej.status, "reason", rej.reason, "remote", r.RemoteAddr)
+	default:
+		// Not stored, so not acknowledged: a 503 makes Twilio retry or use
+		// its fallback URL rather than believe the request was taken.
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "temporarily unable to store the request", http.StatusServiceUnavailable)
+		h.metrics.Requests.WithLabelValues(label, "error").Inc()
+		h.logger.Error("webhook not stored; answered 503", "route", label, "err", err)
+	}
+	h.metrics.AckSeconds.WithLabelValues(label).Observe(h.now().Sub(start).Seconds())
+}
+
+// receive checks, stores and classifies one request. A rejected request is
+// recorded before its rejection is returned.
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, known bool, start time.Time) (*switchboard.Ingest, error) {
+	req := switchboard.Request{
+		ID:         newID(),
+		ReceivedAt: start.UTC(),
+		Route:      r.URL.Path,
+		Method:     r.Method,
+		URL:        h.fullURL(r),
+		Header:     r.Header.Clone(),
+		RemoteAddr: r.RemoteAddr,
+	}
+	item, err := h.check(w, r, route, known, &req)
+	if err != nil {
+		var rej *rejection
+		if errors.As(err, &rej) {
+			h.recordRejection(r.Context(), req, rej.reason)
+		}
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.ackWait)
+	defer cancel()
+	if err := h.committer.Submit(ctx, item); err != nil {
+		return nil, fmt.Errorf("store request %s: %w", req.ID, err)
+	}
+	return item, nil
+}
+
+// check validates the request and builds its event; it fills req.Body.
+func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, known bool, req *switchboard.Request) (*switchboard.Ingest, error) {
+	if !known {
+		return nil, reject(http.StatusNotFound, "no route for path %q", r.URL.Path)
+	}
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		return nil, reject(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+	}
+	if r.ContentLength > h.maxBody {
+		return nil, reject(http.StatusRequestEntityTooLarge, "body of %d bytes exceeds the %d-byte limit", r.ContentLength, h.maxBody)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, reject(http.StatusRequestEntityTooLarge, "body exceeds the %d-byte limit", h.maxBody)
+		}
+		return nil, reject(http.StatusBadRequest, "read body: %v", err)
+	}
+	req.Body = body
+
+	contentType := r.Header.Get("Content-Type")
+	mediaType, _, _ := mime.ParseMediaType(contentType)
+	signBody := body
+	if r.Method == http.MethodGet {
+		contentType, signBody = "", nil // a GET is signed over its URL alone
+	}
+	switch err := twilio.ValidateRequest(route.Tokens, req.URL, contentType, signBody, r.Header.Get("X-Twilio-Signature")); {
+	case errors.Is(err, twilio.ErrMalformedForm):
+		return nil, reject(http.StatusBadRequest, "%v", err)
+	case err != nil:
+		return nil, reject(http.StatusForbidden, "signature check failed: %v", err)
+	}
+
+	var form url.Values
+	var jsonBody []byte
+	switch {
+	case r.Method == http.MethodGet:
+		if form, err = twilio.ParseForm([]byte(r.URL.RawQuery)); err != nil {
+			return nil, reject(http.StatusBadRequest, "query: %v", err)
+		}
+	case mediaType == "application/x-www-form-urlencoded":
+		if form, err = twilio.ParseForm(body); err != nil {
+			return nil, reject(http.StatusBadRequest, "%v", err)
+		}
+	case mediaType == "application/json":
+		jsonBody = body
+	}
+	kind, fields := twilio.Classify(mediaType, form, jsonBody)
+	if route.Kind != "" {
+		kind = route.Kind
+	}
+	if fields.AccountSID == "" {
+		fields.AccountSID = route.AccountSID
+	}
+	key := twilio.IdempotencyKey(route.Path, r.URL.RawQuery, r.Header.Get("I-Twilio-Idempotency-Token"),
+		kind, fields, form, jsonBody, r.Method, body)
+
+	req.Outcome = switchboard.OutcomeAccepted
+	return &switchboard.Ingest{
+		Request: *req,
+		Event: &switchboard.Event{
+			ID:             newID(),
+			RequestID:      req.ID,
+			Route:          route.Path,
+			AccountSID:     fields.AccountSID,
+			Kind:           kind,
+			MessageSID:     fields.MessageSID,
+			CallSID:        fields.CallSID,
+			IdempotencyKey: key,
+			Response:       ackResponse(kind, route.TwiML),
+			State:          switchboard.StatePending,
+			CreatedAt:      req.ReceivedAt,
+		},
+	}, nil
+}
+
+// ackResponse is what Twilio gets in ack mode: an empty 200 for callbacks
+// whose body Twilio ignores, the route's TwiML for everything that may be
+// read as instructions.
+func ackResponse(kind switchboard.Kind, twiml []byte) switchboard.Response {
+	if kind.IsStatus() || kind == switchboard.KindClientNotification {
+		return switchboard.Response{Status: http.StatusOK}
+	}
+	return switchboard.Response{Status: http.StatusOK, ContentType: "application/xml", Body: twiml}
+}
+
+// recordRejection stores a refused request with its reason. The answer does
+// not wait on it succeeding: the request is refused either way.
+func (h *Handler) recordRejection(ctx context.Context, req switchboard.Request, reason string) {
+	req.Outcome, req.Reason = switchboard.OutcomeRejected, reason
+	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
+	defer cancel()
+	if err := h.committer.Submit(ctx, &switchboard.Ingest{Request: req}); err != nil {
+		h.logger.Error("record rejected request", "request", req.ID, "err", err)
+	}
+}
+
+// fullURL is the URL Twilio called: the public base and the raw request
+// target exactly as received, since re-encoding would change the signature.
+func (h *Handler) fullURL(r *http.Request) string {
+	target := r.RequestURI
+	if !strings.HasPrefix(target, "/") {
+		target = r.URL.RequestURI()
+	}
+	if h.publicURL != "" {
+		return h.publicURL + target
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if h.trustFwd {
+		if p := firstValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+			scheme = p
+		}
+		if fh := firstValue(r.Header.Get("X-Forwarded-Host")); fh != "" {
+			host = fh
+		}
+	}
+	return scheme + "://" + host + target
+}
+
+func firstValue(v string) string {
+	first, _, _ := strings.Cut(v, ",")
+	return strings.TrimSpace(first)
+}
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }

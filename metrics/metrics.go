@@ -1,0 +1,114 @@
+// Package metrics defines Switchboard's Prometheus metrics. Each server gets
+// its own registry, so tests can run many servers in one process.
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard-dev/switchboard"
+)
+
+// Metrics holds the collectors the components update.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// Requests counts webhook requests by route and outcome: accepted,
+	// duplicate, rejected, or error (not stored; answered 503).
+	Requests *prometheus.CounterVec
+	// AckSeconds is the time from receiving a webhook to answering it.
+	AckSeconds *prometheus.HistogramVec
+	// CommitBatch is the number of requests stored per group commit.
+	CommitBatch prometheus.Histogram
+	// Attempts counts delivery attempts by route, result (delivered, retry,
+	// dead, circuit_open) and Twilio error code ("0" on success).
+	Attempts *prometheus.CounterVec
+	// DeliverySeconds is the app's response time per attempt.
+	DeliverySeconds *prometheus.HistogramVec
+}
+
+// New registers Switchboard's collectors, plus Go and process collectors, in
+// a fresh registry.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &Metrics{
+		Registry: reg,
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_requests_total", Help: "Webhook requests by route and outcome.",
+		}, []string{"route", "outcome"}),
+		AckSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_ack_seconds", Help: "Time from receiving a webhook to answering Twilio.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"route"}),
+		CommitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "switchboard_commit_batch_size", Help: "Requests stored per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_attempts_total", Help: "Delivery attempts by route, result and Twilio error code.",
+		}, []string{"route", "result", "code"}),
+		DeliverySeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_delivery_seconds", Help: "App response time per delivery attempt.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.Attempts, m.DeliverySeconds)
+	return m
+}
+
+// WatchStore adds gauges read from the store at each scrape: events by
+// state, queue depth and queue lag.
+func (m *Metrics) WatchStore(store switchboard.Store, logger *slog.Logger) {
+	m.Registry.MustRegister(&storeCollector{store: store, logger: logger})
+}
+
+// Handler serves the registry in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+var (
+	eventsDesc = prometheus.NewDesc("switchboard_events", "Events by delivery state.", []string{"state"}, nil)
+	depthDesc  = prometheus.NewDesc("switchboard_queue_depth", "Events waiting for delivery (pending or retrying).", nil, nil)
+	lagDesc    = prometheus.NewDesc("switchboard_queue_lag_seconds", "Age of the oldest delivery that is due and not yet made.", nil, nil)
+)
+
+type storeCollector struct {
+	store  switchboard.Store
+	logger *slog.Logger
+}
+
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- eventsDesc
+	ch <- depthDesc
+	ch <- lagDesc
+}
+
+// Collect reads the store. A store that does not answer in time leaves the
+// gauges out of this scrape rather than reporting stale or zero values.
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.store.Stats(ctx)
+	if err != nil {
+		c.logger.Warn("metrics: read store stats", "err", err)
+		return
+	}
+	for _, s := range switchboard.States {
+		ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.GaugeValue, float64(st.EventsByState[s]), string(s))
+	}
+	depth := st.EventsByState[switchboard.StatePending] + st.EventsByState[switchboard.StateRetrying]
+	ch <- prometheus.MustNewConstMetric(depthDesc, prometheus.GaugeValue, float64(depth))
+	lag := 0.0
+	if !st.OldestDue.IsZero() {
+		lag = max(time.Since(st.OldestDue).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag)
+}

@@ -1,0 +1,168 @@
+// Package postgres implements switchboard.Store on PostgreSQL (pgx v5), for
+// deployments that run several Switchboard replicas on one database.
+//
+// Durability: a write returns only after its transaction has committed, so
+// it is as durable as the server's synchronous_commit setting makes a
+// commit. Replicas share everything through the database: the unique
+// idempotency key makes a retried webhook a duplicate whichever replica
+// receives it, and River hands each delivery job to one worker at a time.
+//
+// Every table, River's included, is created in the connection's current
+// schema (the first existing schema on its search_path), so one database
+// can hold several independent installations.
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/jobs"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the PostgreSQL switchboard.Store. It is safe for concurrent use,
+// and any number of Stores, in any number of processes, may share one
+// database and schema.
+type Store struct {
+	pool   *pgxpool.Pool
+	queue  *jobs.Queue[pgx.Tx]
+	logger *slog.Logger
+}
+
+var _ switchboard.Store = (*Store)(nil)
+
+// Open connects to the database at url (a PostgreSQL URL or keyword/value
+// string, which may carry pgxpool settings such as pool_max_conns and
+// runtime parameters such as search_path) and brings its schema, River's
+// included, up to date. Replicas may call Open on the same database at
+// once: migrations are serialised per schema, and every replica but the
+// first finds nothing left to do.
+func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create connection pool: %w", err)
+	}
+	if err := migrate(ctx, pool, logger); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	queue, err := jobs.New(riverpgxv5.New(pool), logger)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{pool: pool, queue: queue, logger: logger}, nil
+}
+
+// migrate applies Switchboard's migrations, then River's, while holding an
+// advisory lock keyed on the current schema.
+//
+// The one lock covers both migrators: goose's own session locker would only
+// serialise goose (River's migrator takes no lock at all), and its lock id
+// is the same for every schema of the database, so unrelated schemas would
+// wait on each other.
+func migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
+	// The lock lives on a connection of its own, outside the pool, so that
+	// the migrators can use the pool whatever its size.
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig)
+	if err != nil {
+		return fmt.Errorf("connect for migrations: %w", err)
+	}
+	// Ending the session releases the lock, whatever happened before.
+	defer conn.Close(context.WithoutCancel(ctx))
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&schema); err != nil {
+		return fmt.Errorf("find current schema: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, migrationLockKey(schema)); err != nil {
+		return fmt.Errorf("take migration lock of schema %q: %w", schema, err)
+	}
+
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close() // leaves the pool open
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	return jobs.Migrate(ctx, riverpgxv5.New(pool), logger)
+}
+
+// migrationLockKey is the advisory lock id that serialises migrations of
+// one schema. Advisory locks are per database, so the schema is all it
+// needs to tell apart.
+func migrationLockKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("switchboard migrations\x00" + schema))
+	return int64(h.Sum64())
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// StartDelivery starts River workers that call d. Workers of every Store on
+// the same schema share the jobs; each job runs on one worker at a time.
+func (s *Store) StartDelivery(ctx context.Context, d switchboard.Deliverer, cfg switchboard.DeliveryConfig) error {
+	return s.queue.Start(ctx, d, cfg)
+}
+
+// StopDelivery stops the River workers, letting running deliveries finish
+// until ctx is done.
+func (s *Store) StopDelivery(ctx context.Context) error {
+	return s.queue.Stop(ctx)
+}
+
+// Close closes the connection pool, waiting for connections in use to be
+// released; call StopDelivery first.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// inTx runs fn in a transaction and commits it; it rolls back if fn fails.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		// A failed rollback closes the connection, which rolls back too.
+		_ = tx.Rollback(ctx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

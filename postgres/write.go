@@ -1,0 +1,333 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/switchboard-dev/switchboard"
+)
+
+const insertRequest = `INSERT INTO requests
+    (id, received_at, route, method, url, header, body, remote_addr, outcome, reason, event_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+// A conflicting insert from a concurrent transaction waits for it to end,
+// so when no id comes back the original is committed (or ours) and the next
+// statement sees it.
+const insertEvent = `INSERT INTO events
+    (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key,
+     response_status, response_content_type, response_body, state, attempts,
+     created_at, updated_at, next_attempt_at, last_error)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $12, $12, $12, '')
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id`
+
+// Ingest stores a batch of requests, their events and delivery jobs in one
+// transaction. When it returns nil every item is committed and its result
+// fields are set; when it returns an error nothing was stored and the items
+// are as they were. An item whose idempotency key is already taken, by an
+// earlier batch, another replica or an earlier item of this batch, becomes
+// a duplicate of that event.
+//
+// Event inserts go in one pipelined round trip and request inserts in
+// another; duplicates cost one more, only when there are any.
+func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
+	if len(items) == 0 {
+		return nil
+	}
+	// Results are set on a copy and published only after the commit, so a
+	// failed batch leaves the items as they were for the one-by-one retry.
+	type result struct {
+		dup   bool
+		event *switchboard.Event
+	}
+	results := make([]result, len(items))
+
+	// Events are inserted in idempotency key order, so that transactions
+	// sharing keys wait on each other in the same order and cannot
+	// deadlock. The sort is stable: the first of a batch's items with one
+	// key is the original, the others its duplicates.
+	var accepted []int
+	for i, it := range items {
+		if it.Request.Outcome == switchboard.OutcomeAccepted {
+			accepted = append(accepted, i)
+		}
+	}
+	slices.SortStableFunc(accepted, func(a, b int) int {
+		return strings.Compare(items[a].Event.IdempotencyKey, items[b].Event.IdempotencyKey)
+	})
+
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var dupKeys, newEvents []string
+		if len(accepted) > 0 {
+			b := &pgx.Batch{}
+			for _, i := range accepted {
+				ev := items[i].Event
+				b.Queue(insertEvent, ev.ID, items[i].Request.ID, ev.Route, ev.AccountSID, string(ev.Kind),
+					ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
+					nonNil(ev.Response.Body), ev.CreatedAt)
+			}
+			br := tx.SendBatch(ctx, b)
+			for _, i := range accepted {
+				var id string
+				switch err := br.QueryRow().Scan(&id); {
+				case err == nil:
+					results[i] = result{event: items[i].Event}
+				case errors.Is(err, pgx.ErrNoRows):
+					results[i] = result{dup: true}
+					dupKeys = append(dupKeys, items[i].Event.IdempotencyKey)
+				default:
+					br.Close()
+					return fmt.Errorf("store event %s: %w", items[i].Event.ID, err)
+				}
+			}
+			if err := br.Close(); err != nil {
+				return fmt.Errorf("store events: %w", err)
+			}
+		}
+
+		if len(dupKeys) > 0 {
+			originals, err := eventsByKey(ctx, tx, dupKeys)
+			if err != nil {
+				return err
+			}
+			for _, i := range accepted {
+				if !results[i].dup {
+					continue
+				}
+				key := items[i].Event.IdempotencyKey
+				orig, ok := originals[key]
+				if !ok {
+					return fmt.Errorf("load original of duplicate %s: %w", key, switchboard.ErrNotFound)
+				}
+				// Each duplicate gets its own copy, as if loaded on its own.
+				e := *orig
+				e.Response.Body = bytes.Clone(orig.Response.Body)
+				results[i].event = &e
+			}
+		}
+
+		b := &pgx.Batch{}
+		for i, it := range items {
+			req := it.Request
+			if req.Outcome == switchboard.OutcomeAccepted {
+				req.EventID = results[i].event.ID
+				if results[i].dup {
+					req.Outcome = switchboard.OutcomeDuplicate
+					req.Reason = "duplicate of event " + req.EventID
+				} else {
+					newEvents = append(newEvents, req.EventID)
+				}
+			}
+			header, err := encodeHeader(req.Header)
+			if err != nil {
+				return fmt.Errorf("encode headers of request %s: %w", req.ID, err)
+			}
+			b.Queue(insertRequest, req.ID, req.ReceivedAt, req.Route, req.Method, req.URL, header,
+				nonNil(req.Body), req.RemoteAddr, string(req.Outcome), req.Reason, nullString(req.EventID))
+		}
+		br := tx.SendBatch(ctx, b)
+		for _, it := range items {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("store request %s: %w", it.Request.ID, err)
+			}
+		}
+		if err := br.Close(); err != nil {
+			return fmt.Errorf("store requests: %w", err)
+		}
+
+		// Jobs are scheduled in arrival order, not key order.
+		return s.queue.InsertTx(ctx, tx, newEvents)
+	})
+	if err != nil {
+		return err
+	}
+	for i, it := range items {
+		if it.Request.Outcome != switchboard.OutcomeAccepted {
+			continue
+		}
+		it.Event = results[i].event
+		it.Request.EventID = it.Event.ID
+		if results[i].dup {
+			it.Duplicate = true
+			it.Request.Outcome = switchboard.OutcomeDuplicate
+			it.Request.Reason = "duplicate of event " + it.Event.ID
+		}
+	}
+	return nil
+}
+
+// eventsByKey loads the events with the given idempotency keys, by key.
+func eventsByKey(ctx context.Context, tx pgx.Tx, keys []string) (map[string]*switchboard.Event, error) {
+	rows, err := tx.Query(ctx, selectEvent+` WHERE idempotency_key = ANY($1)`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("load originals of %d duplicates: %w", len(keys), err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*switchboard.Event, error) {
+		return scanEvent(row)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load originals of %d duplicates: %w", len(keys), err)
+	}
+	byKey := make(map[string]*switchboard.Event, len(events))
+	for _, e := range events {
+		byKey[e.IdempotencyKey] = e
+	}
+	return byKey, nil
+}
+
+const insertAttempt = `INSERT INTO attempts
+    (event_id, number, started_at, target_url, status_code, latency_us, error_class, twilio_code,
+     error, response_header, response_excerpt)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+
+// The attempt count only moves forward, so a stale result (from a job that
+// was rescued while a newer one ran) cannot undo a newer one.
+const updateEventAfterAttempt = `UPDATE events SET
+    state = $1, attempts = GREATEST(attempts, $2), updated_at = $3, next_attempt_at = $4,
+    delivered_at = CASE WHEN $1 = 'delivered' THEN $3 ELSE delivered_at END,
+    last_error = $5
+    WHERE id = $6`
+
+// RecordAttempts stores attempts and the states they lead to in one
+// transaction, sent in one pipelined round trip.
+func (s *Store) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
+	if len(results) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, r := range results {
+			a := r.Attempt
+			header, err := encodeHeader(a.ResponseHeader)
+			if err != nil {
+				return fmt.Errorf("encode response headers of attempt %d of event %s: %w", a.Number, a.EventID, err)
+			}
+			b.Queue(insertAttempt, a.EventID, a.Number, a.StartedAt, a.TargetURL, a.StatusCode,
+				a.Latency.Microseconds(), a.ErrorClass, a.TwilioCode, a.Error, header, nonNil(a.ResponseExcerpt))
+			var next *time.Time
+			if r.State == switchboard.StateRetrying {
+				next = &r.NextAttemptAt
+			}
+			b.Queue(updateEventAfterAttempt, string(r.State), a.Number, a.StartedAt.Add(a.Latency), next,
+				a.Error, a.EventID)
+		}
+		br := tx.SendBatch(ctx, b)
+		for _, r := range results {
+			a := r.Attempt
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("store attempt %d of event %s: %w", a.Number, a.EventID, err)
+			}
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return fmt.Errorf("update event %s after attempt %d: %w", a.EventID, a.Number, err)
+			}
+		}
+		if err := br.Close(); err != nil {
+			return fmt.Errorf("store attempts: %w", err)
+		}
+		return nil
+	})
+}
+
+// Replay schedules new deliveries for matching terminal events. The UPDATE
+// re-checks the state of a row another transaction changed meanwhile, so
+// concurrent replays of one event schedule it once.
+func (s *Store) Replay(ctx context.Context, f switchboard.ReplayFilter) (int, error) {
+	if err := f.Validate(); err != nil {
+		return 0, err
+	}
+	w := whereBuilder{}
+	now := w.arg(time.Now())
+	if f.State != "" {
+		w.add("state = " + w.arg(string(f.State)))
+	} else {
+		w.add("state IN ('delivered', 'dead')")
+	}
+	if f.EventID != "" {
+		w.add("id = " + w.arg(f.EventID))
+	}
+	if f.Route != "" {
+		w.add("route = " + w.arg(f.Route))
+	}
+	if !f.Since.IsZero() {
+		w.add("created_at >= " + w.arg(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add("created_at < " + w.arg(f.Until))
+	}
+	query := `UPDATE events SET state = 'pending', next_attempt_at = ` + now + `, updated_at = ` + now +
+		w.whereClause() + ` RETURNING id`
+	var ids []string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, query, w.args...)
+		if err != nil {
+			return fmt.Errorf("mark events for replay: %w", err)
+		}
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("mark events for replay: %w", err)
+		}
+		return s.queue.InsertTx(ctx, tx, ids)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(ids) == 0 && f.EventID != "" {
+		if _, err := s.Event(ctx, f.EventID); err != nil {
+			return 0, fmt.Errorf("replay: %w", err)
+		}
+	}
+	return len(ids), nil
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// nonNil keeps NOT NULL bytea columns from receiving NULL for empty bodies:
+// pgx sends a nil slice as NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// encodeHeader returns h as JSON text for a jsonb column (pgx passes a
+// string through as JSON as is); a nil header is stored as {}.
+func encodeHeader(h http.Header) (string, error) {
+	if h == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+func decodeHeader(b []byte) (http.Header, error) {
+	h := http.Header{}
+	if len(b) == 0 || string(b) == "null" {
+		return h, nil
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, fmt.Errorf("decode headers: %w", err)
+	}
+	return h, nil
+}

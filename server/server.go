@@ -1,0 +1,190 @@
+// Package server assembles Switchboard from its configuration: the store,
+// webhook intake, delivery workers and the admin API behind one listener.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/config"
+	"github.com/switchboard-dev/switchboard/deliver"
+	"github.com/switchboard-dev/switchboard/ingest"
+	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/postgres"
+	"github.com/switchboard-dev/switchboard/sqlite"
+	"github.com/switchboard-dev/switchboard/web"
+)
+
+// OpenStore opens the store the configuration names, applying migrations.
+func OpenStore(ctx context.Context, s config.Storage, logger *slog.Logger) (switchboard.Store, error) {
+	if s.IsPostgres() {
+		st, err := postgres.Open(ctx, s.URL, logger)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres store: %w", err)
+		}
+		return st, nil
+	}
+	st, err := sqlite.Open(ctx, s.URL, logger)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store %s: %w", s.URL, err)
+	}
+	return st, nil
+}
+
+// Server is a running Switchboard.
+type Server struct {
+	cfg       *config.Config
+	logger    *slog.Logger
+	store     switchboard.Store
+	metrics   *metrics.Metrics
+	ingest    *ingest.Handler
+	deliverer *deliver.Deliverer
+	http      *http.Server
+	listener  net.Listener
+	served    chan error
+}
+
+// New opens the store and builds every component; Start begins serving.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server, error) {
+	store, err := OpenStore(ctx, cfg.Storage, logger)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+	m.WatchStore(store, logger)
+
+	var inRoutes []ingest.Route
+	var outRoutes []deliver.Route
+	for _, r := range cfg.Routes {
+		acct, _ := cfg.Account(r.Account) // Validate guarantees it exists
+		kind := switchboard.Kind(r.Kind)
+		if r.Kind == "auto" {
+			kind = ""
+		}
+		inRoutes = append(inRoutes, ingest.Route{Path: r.Path, AccountSID: acct.SID, Tokens: acct.AuthTokens, Kind: kind, TwiML: []byte(r.TwiML)})
+		outRoutes = append(outRoutes, deliver.Route{Path: r.Path, Target: r.Target, SignToken: acct.AuthTokens[0], MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge})
+	}
+	flushers := 1 // SQLite has a single writer
+	if cfg.Storage.IsPostgres() {
+		flushers = 4
+	}
+	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 1)}
+	s.ingest = ingest.New(ingest.Options{
+		Store: store, Routes: inRoutes, PublicURL: cfg.PublicURL, TrustForwarded: cfg.Ingest.TrustForwarded,
+		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, AckTimeout: cfg.Ingest.AckTimeout, QueueSize: cfg.Ingest.QueueSize,
+		MaxBatch: cfg.Ingest.MaxBatch, Flushers: flushers, Metrics: m, Logger: logger,
+	})
+	d := cfg.Delivery
+	s.deliverer = deliver.New(store, deliver.Options{
+		Routes: outRoutes, ConnectTimeout: d.ConnectTimeout, Timeout: d.Timeout,
+		Policy:          deliver.Policy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
+		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
+	})
+	admin := web.New(store, cfg.Admin.Token, m.Handler(), logger)
+	s.http = &http.Server{
+		Handler:           s.routeRequest(admin),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// routeRequest sends Switchboard's own endpoints to the admin server and
+// everything else to webhook intake, which answers 404 for unknown paths.
+func (s *Server) routeRequest(admin http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/readyz" || p == "/metrics" {
+			admin.ServeHTTP(w, r)
+			return
+		}
+		s.ingest.ServeHTTP(w, r)
+	})
+}
+
+// Store is the server's store.
+func (s *Server) Store() switchboard.Store { return s.store }
+
+// Start listens on the configured address and starts the delivery workers.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	}
+	s.listener = ln
+	d := s.cfg.Delivery
+	// Workers outlive ctx: Shutdown stops them gracefully instead.
+	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, switchboard.DeliveryConfig{
+		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: d.Timeout + time.Minute,
+	}); err != nil {
+		ln.Close()
+		return fmt.Errorf("start delivery: %w", err)
+	}
+	go func() { s.served <- s.http.Serve(ln) }()
+	s.logger.Info("switchboard listening", "addr", ln.Addr().String(), "routes", len(s.cfg.Routes),
+		"store", storeKind(s.cfg.Storage), "version", switchboard.Version)
+	return nil
+}
+
+// Addr is the address the server listens on, once started.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Shutdown stops gracefully: it stops accepting connections and finishes the
+// acks in flight (each is stored before it is answered), flushes intake,
+// lets running deliveries finish until ctx ends, then closes the store.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := s.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop HTTP: %w", err))
+	}
+	s.ingest.Close()
+	if err := s.store.StopDelivery(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop delivery: %w", err))
+	}
+	s.deliverer.Close()
+	if err := s.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	s.logger.Info("switchboard stopped")
+	return errors.Join(errs...)
+}
+
+// Run starts the server and serves until ctx is done, then shuts down
+// within grace.
+func (s *Server) Run(ctx context.Context, grace time.Duration) error {
+	if err := s.Start(ctx); err != nil {
+		s.store.Close()
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-s.served:
+	}
+	s.logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	err := s.Shutdown(sctx)
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return errors.Join(fmt.Errorf("serve: %w", serveErr), err)
+	}
+	return err
+}
+
+func storeKind(s config.Storage) string {
+	if s.IsPostgres() {
+		return "postgres"
+	}
+	return "sqlite"
+}

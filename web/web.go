@@ -1,0 +1,141 @@
+// Package web serves Switchboard's admin JSON API under /api/v1/ and the
+// operational endpoints /healthz, /readyz and /metrics.
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/switchboard-dev/switchboard"
+)
+
+// Server is the admin API.
+type Server struct {
+	store     switchboard.Store
+	tokenHash [32]byte
+	hasToken  bool
+	metrics   http.Handler
+	logger    *slog.Logger
+	mux       *http.ServeMux
+}
+
+// New returns the admin API over store. An empty token disables every
+// /api/v1 endpoint (401): admin access fails closed.
+func New(store switchboard.Store, token string, metrics http.Handler, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	s := &Server{store: store, metrics: metrics, logger: logger, mux: http.NewServeMux()}
+	if token != "" {
+		s.tokenHash, s.hasToken = sha256.Sum256([]byte(token)), true
+	}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", s.ready)
+	if metrics != nil {
+		s.mux.Handle("GET /metrics", metrics)
+	}
+	s.api("GET /api/v1/events", s.listEvents)
+	s.api("GET /api/v1/events/{id}", s.getEvent)
+	s.api("POST /api/v1/events/{id}/replay", s.replayEvent)
+	s.api("POST /api/v1/replay", s.replayBulk)
+	s.api("GET /api/v1/requests", s.listRequests)
+	s.api("GET /api/v1/requests/{id}", s.getRequest)
+	s.mux.HandleFunc("/api/", s.authenticated(func(http.ResponseWriter, *http.Request) error {
+		return errNoEndpoint
+	}))
+	return s
+}
+
+// ServeHTTP routes to the endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// handlerFunc is an API endpoint: it writes its answer or returns an error
+// for writeError to map.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) api(pattern string, h handlerFunc) {
+	s.mux.HandleFunc(pattern, s.authenticated(h))
+}
+
+var (
+	errUnauthorized = errors.New("missing or invalid bearer token")
+	errNoEndpoint   = errors.New("no such endpoint")
+)
+
+func (s *Server) authenticated(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var err error
+		if s.authorized(r) {
+			err = h(w, r)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+			err = errUnauthorized
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	}
+}
+
+// authorized compares hashes of the presented and configured tokens in
+// constant time, so neither the token nor its length leaks through timing.
+func (s *Server) authorized(r *http.Request) bool {
+	if !s.hasToken {
+		return false
+	}
+	presented, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	h := sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(h[:], s.tokenHash[:]) == 1
+}
+
+// writeError is the one place API errors become HTTP answers: a status, a
+// safe message, and for unexpected errors a log line with the detail.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := http.StatusInternalServerError, "internal error"
+	switch {
+	case errors.Is(err, errUnauthorized):
+		status, msg = http.StatusUnauthorized, err.Error()
+	case errors.Is(err, errNoEndpoint):
+		status, msg = http.StatusNotFound, err.Error()
+	case errors.Is(err, switchboard.ErrNotFound):
+		status, msg = http.StatusNotFound, "not found"
+	case errors.Is(err, switchboard.ErrInvalid):
+		status, msg = http.StatusBadRequest, err.Error()
+	default:
+		s.logger.Error("admin API", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.logger.Warn("readiness: store unreachable", "err", err)
+		http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ready\n"))
+}
