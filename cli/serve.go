@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"fmt"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -9,7 +12,10 @@ import (
 )
 
 func (c *CLI) serveCmd() *cobra.Command {
-	var grace time.Duration
+	var (
+		grace      time.Duration
+		cpuProfile string
+	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Receive webhooks and deliver them to the app",
@@ -23,6 +29,13 @@ route's target. SIGINT or SIGTERM stops it gracefully.`,
 				return err
 			}
 			logger := c.logger(cfg)
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			srv, err := server.New(cmd.Context(), cfg, logger)
 			if err != nil {
 				return err
@@ -31,6 +44,8 @@ route's target. SIGINT or SIGTERM stops it gracefully.`,
 		},
 	}
 	cmd.Flags().DurationVar(&grace, "grace", 20*time.Second, "how long shutdown waits for in-flight work")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown")
+	_ = cmd.Flags().MarkHidden("cpuprofile")
 	return cmd
 }
 
@@ -53,4 +68,20 @@ func (c *CLI) migrateCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// startCPUProfile profiles the process until the returned function is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -52,7 +52,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	write, err := sql.Open("sqlite", dsn(path, false))
+	write, err := openDB(path, false)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -64,7 +64,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		write.Close()
 		return nil, err
 	}
-	read, err := sql.Open("sqlite", dsn(path, true))
+	read, err := openDB(path, true)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
@@ -77,6 +77,17 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		return nil, err
 	}
 	return &Store{write: write, read: read, queue: queue, logger: logger}, nil
+}
+
+// openDB opens a pool whose connections cache their prepared statements.
+func openDB(path string, readOnly bool) (*sql.DB, error) {
+	probe, err := sql.Open("sqlite", "")
+	if err != nil {
+		return nil, err
+	}
+	drv := probe.Driver()
+	probe.Close()
+	return sql.OpenDB(&cachingConnector{driver: drv, dsn: dsn(path, readOnly)}), nil
 }
 
 // dsn builds a modernc.org/sqlite data source name. Every connection gets

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -87,6 +88,11 @@ func (s *Server) replayBulk(w http.ResponseWriter, r *http.Request) error {
 	if err := dec.Decode(&body); err != nil {
 		return fmt.Errorf("%w: replay body: %v", switchboard.ErrInvalid, err)
 	}
+	// A second value would be ignored by Decode: refuse it rather than
+	// replay with half of what the caller wrote.
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: replay body: unexpected data after the JSON object", switchboard.ErrInvalid)
+	}
 	n, err := s.store.Replay(r.Context(), switchboard.ReplayFilter{
 		Route: body.Route, State: switchboard.State(body.State), Since: body.Since, Until: body.Until,
 	})
@@ -105,12 +111,16 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) error {
 		EventID: q.Get("event_id"),
 		Cursor:  q.Get("cursor"),
 	}
-	// Shorthands for the two outcomes an operator looks for most.
-	if q.Get("rejected") == "true" {
-		f.Outcome = switchboard.OutcomeRejected
-	}
-	if q.Get("duplicate") == "true" {
-		f.Outcome = switchboard.OutcomeDuplicate
+	// Shorthands for the two outcomes an operator looks for most; they
+	// must not contradict each other or outcome=.
+	for param, outcome := range map[string]switchboard.Outcome{"rejected": switchboard.OutcomeRejected, "duplicate": switchboard.OutcomeDuplicate} {
+		if q.Get(param) != "true" {
+			continue
+		}
+		if f.Outcome != "" && f.Outcome != outcome {
+			return fmt.Errorf("%w: %s=true conflicts with outcome %q", switchboard.ErrInvalid, param, f.Outcome)
+		}
+		f.Outcome = outcome
 	}
 	switch f.Outcome {
 	case "", switchboard.OutcomeAccepted, switchboard.OutcomeDuplicate, switchboard.OutcomeRejected:

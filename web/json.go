@@ -64,6 +64,8 @@ type AttemptJSON struct {
 	Error           string      `json:"error,omitempty"`
 	ResponseHeader  http.Header `json:"response_header,omitempty"`
 	ResponseExcerpt string      `json:"response_excerpt,omitempty"`
+	// ResponseExcerptBase64 replaces ResponseExcerpt when it is not UTF-8.
+	ResponseExcerptBase64 string `json:"response_excerpt_base64,omitempty"`
 }
 
 // EventDetailJSON is GET /api/v1/events/{id}: the event, the request it came
@@ -103,9 +105,15 @@ func requestJSON(r *switchboard.Request) RequestJSON {
 }
 
 func attemptJSON(a *switchboard.Attempt) AttemptJSON {
-	return AttemptJSON{
+	out := AttemptJSON{
 		Number: a.Number, StartedAt: a.StartedAt, TargetURL: a.TargetURL, StatusCode: a.StatusCode,
 		LatencyMS: float64(a.Latency.Microseconds()) / 1000, ErrorClass: a.ErrorClass, TwilioCode: a.TwilioCode,
-		Error: a.Error, ResponseHeader: a.ResponseHeader, ResponseExcerpt: string(a.ResponseExcerpt),
+		Error: a.Error, ResponseHeader: a.ResponseHeader,
 	}
+	if utf8.Valid(a.ResponseExcerpt) {
+		out.ResponseExcerpt = string(a.ResponseExcerpt)
+	} else {
+		out.ResponseExcerptBase64 = base64.StdEncoding.EncodeToString(a.ResponseExcerpt)
+	}
+	return out
 }

@@ -93,8 +93,8 @@ func (s *Server) authorized(r *http.Request) bool {
 	if !s.hasToken {
 		return false
 	}
-	presented, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
+	scheme, presented, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") { // the scheme is case-insensitive (RFC 9110)
 		return false
 	}
 	h := sha256.Sum256([]byte(presented))
