@@ -2,7 +2,6 @@ package switchboard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -12,16 +11,19 @@ import (
 // method is safe for concurrent use; the store conformance suite in storetest
 // holds both engines to the same behaviour.
 type Store interface {
-	// Ingest stores a batch of received requests in one transaction (one
-	// fsync). For each accepted item it creates the event and its delivery job
-	// in that same transaction, unless an event with the same idempotency key
-	// exists, in which case the item becomes a duplicate of it. When Ingest
-	// returns nil every item is durable and its result fields are set; when it
-	// returns an error nothing of the batch was stored.
+	// Ingest stores received requests durably. For each accepted item it
+	// creates the event and schedules its delivery in the same transaction,
+	// unless an event with the same idempotency key exists, in which case the
+	// item becomes a duplicate of it. Concurrent calls are group-committed:
+	// they share transactions and fsyncs. When Ingest returns nil every item
+	// is durable and its result fields are set; when it returns an error none
+	// of the items was stored. A call waiting past ctx for its commit returns
+	// an error, and the caller must not report the items as stored.
 	Ingest(ctx context.Context, items []*Ingest) error
 
-	// RecordAttempts stores delivery attempts and the event state each one
-	// leads to, in one transaction.
+	// RecordAttempts stores delivery attempts, the event state each leads to
+	// and, for an event still to be delivered, its next delivery job, in one
+	// transaction. Like Ingest, concurrent calls are group-committed.
 	RecordAttempts(ctx context.Context, results []*AttemptResult) error
 
 	// Event returns the event with the given id, or ErrNotFound.
@@ -67,49 +69,45 @@ type Ingest struct {
 	Duplicate bool
 }
 
-// AttemptResult is a finished delivery attempt and the state it leaves the
-// event in.
+// AttemptResult is the outcome of one delivery try and the state it leaves
+// the event in.
 type AttemptResult struct {
-	Attempt       Attempt
-	State         State     // StateDelivered, StateRetrying or StateDead
-	NextAttemptAt time.Time // when State is StateRetrying
+	// Attempt is the request made to the app. Number 0 means none was made
+	// (the target's circuit was open, or the route is gone): no attempt is
+	// recorded, only the event's new state.
+	Attempt Attempt
+	// State is the event's new state. For StatePending and StateRetrying the
+	// store schedules the next delivery at NextAttemptAt.
+	State         State
+	NextAttemptAt time.Time
+	// Attempts is the event's attempt count after this result; the next
+	// delivery job carries it, so that a stale job finds it changed. See
+	// AttemptsAfter.
+	Attempts int
 }
+
+// AttemptsAfter is the event's attempt count after this result: Attempts,
+// and never less than the number of the attempt just made.
+func (r *AttemptResult) AttemptsAfter() int { return max(r.Attempts, r.Attempt.Number) }
 
 // DeliveryConfig tunes the delivery workers.
 type DeliveryConfig struct {
 	Workers      int           // concurrent deliveries per process
 	PollInterval time.Duration // how often idle workers look for due jobs
-	JobTimeout   time.Duration // a running delivery is abandoned after this
+	JobTimeout   time.Duration // a running delivery job is cancelled after this
+	// RescueAfter is how long a job may stay running before another worker
+	// takes it over, for jobs whose process died. Longer than JobTimeout.
+	RescueAfter time.Duration
 }
 
-// Deliverer delivers one event to the app. It returns nil when the event
-// needs nothing more (delivered, dead, or already terminal), a *RetryError to
-// be called again later, or another error for an internal failure (the job
-// is retried with the job queue's own backoff).
+// Deliverer makes one delivery attempt of an event and records its result
+// with Store.RecordAttempts, which schedules the next attempt if one is due.
+// attempts is the attempt count the event had when the delivery was
+// scheduled: if the event has moved on since (a stale or rescued job), or is
+// terminal, the Deliverer does nothing. It returns an error only for an
+// internal failure; the job is then tried again.
 type Deliverer interface {
-	Deliver(ctx context.Context, eventID string) error
-}
-
-// RetryError asks the job runner to call the Deliverer again after a delay.
-// Attempt counting is the Deliverer's: the job queue does not count it.
-type RetryError struct {
-	After time.Duration
-	Err   error
-}
-
-func (e *RetryError) Error() string {
-	return fmt.Sprintf("retry in %s: %v", e.After, e.Err)
-}
-
-func (e *RetryError) Unwrap() error { return e.Err }
-
-// AsRetry reports whether err asks for a retry, and after how long.
-func AsRetry(err error) (time.Duration, bool) {
-	var re *RetryError
-	if errors.As(err, &re) {
-		return re.After, true
-	}
-	return 0, false
+	Deliver(ctx context.Context, eventID string, attempts int) error
 }
 
 // Page is one page of a listing. Next is the cursor of the following page,

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/server"
 )
 
@@ -176,7 +177,7 @@ func (c *CLI) openStore(cmd *cobra.Command) (switchboard.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return server.OpenStore(cmd.Context(), cfg.Storage, c.logger(cfg))
+	return server.OpenStore(cmd.Context(), cfg.Storage, c.logger(cfg), groupcommit.Options{})
 }
 
 func (c *CLI) printJSON(v any) error {

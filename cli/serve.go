@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/server"
 )
 
@@ -59,7 +60,7 @@ func (c *CLI) migrateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := server.OpenStore(cmd.Context(), cfg.Storage, c.logger(cfg))
+			store, err := server.OpenStore(cmd.Context(), cfg.Storage, c.logger(cfg), groupcommit.Options{})
 			if err != nil {
 				return err
 			}

@@ -275,6 +275,9 @@ func (c *Config) Validate() error {
 	if c.Delivery.Workers <= 0 {
 		bad("delivery.workers: must be positive")
 	}
+	if c.Delivery.Timeout <= 0 || c.Delivery.ConnectTimeout <= 0 {
+		bad("delivery.timeout and delivery.connect_timeout: must be positive")
+	}
 	if c.Delivery.BackoffBase <= 0 || c.Delivery.BackoffMax < c.Delivery.BackoffBase {
 		bad("delivery.backoff_base/backoff_max: want 0 < base <= max")
 	}
@@ -317,6 +320,9 @@ func (c *Config) Validate() error {
 		}
 		if r.MaxAttempts < 1 {
 			bad("routes[%d].max_attempts: must be at least 1", i)
+		}
+		if r.MaxAge <= 0 {
+			bad("routes[%d].max_age: must be positive", i)
 		}
 	}
 	return errors.Join(errs...)

@@ -99,6 +99,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	bad := `
 public_url = "ftp://x"
+[delivery]
+timeout = "0s"
 [[accounts]]
 sid = "XX1"
 auth_tokens = []
@@ -117,7 +119,7 @@ target = "http://app/"
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	for _, want := range []string{"public_url", "accounts[0].sid", "auth_tokens", "routes[0].path", "routes[0].account", "routes[0].mode", "routes[0].target", "routes[0].kind", "routes[1].path"} {
+	for _, want := range []string{"public_url", "accounts[0].sid", "auth_tokens", "routes[0].path", "routes[0].account", "routes[0].mode", "routes[0].target", "routes[0].kind", "routes[1].path", "delivery.timeout"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,7 +19,6 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/switchboard-dev/switchboard"
-	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
@@ -66,7 +64,6 @@ type Deliverer struct {
 	policy   Policy
 	openFor  time.Duration
 	breakers *breakers
-	recorder *groupcommit.Committer[*switchboard.AttemptResult]
 	metrics  *metrics.Metrics
 	logger   *slog.Logger
 	now      func() time.Time
@@ -75,7 +72,7 @@ type Deliverer struct {
 var _ switchboard.Deliverer = (*Deliverer)(nil)
 
 // New returns a Deliverer that reads events from store and records attempts
-// in it. Close it to flush the last attempt records.
+// in it.
 func New(store switchboard.Store, o Options) *Deliverer {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -117,19 +114,25 @@ func New(store switchboard.Store, o Options) *Deliverer {
 	d.breakers = newBreakers(o.BreakerFailures, o.BreakerOpenFor, func(target string, from, to gobreaker.State) {
 		d.logger.Warn("circuit breaker", "target", target, "from", from.String(), "to", to.String())
 	})
-	d.recorder = groupcommit.New(store.RecordAttempts, groupcommit.Options{MaxBatch: 256})
 	return d
 }
 
-// Close flushes pending attempt records. Stop the workers first.
-func (d *Deliverer) Close() { d.recorder.Close() }
+var (
+	// errUnhealthy tells the breaker an attempt found the target unhealthy
+	// (network failure, 5xx, 429); other answers prove it is up.
+	errUnhealthy = errors.New("target unhealthy")
+	// errInterrupted tells the breaker an attempt was cut short by our own
+	// shutdown, which says nothing about the target.
+	errInterrupted = errors.New("interrupted by shutdown")
+)
 
-// errUnhealthy tells the breaker an attempt found the target unhealthy
-// (network failure, 5xx, 429); other answers prove it is up.
-var errUnhealthy = errors.New("target unhealthy")
+// ClassInterrupted marks an attempt cut short by Switchboard's own shutdown:
+// not the app's failure, so it spends no retry budget.
+const ClassInterrupted = "interrupted"
 
-// Deliver makes one delivery attempt of an event and records it.
-func (d *Deliverer) Deliver(ctx context.Context, eventID string) error {
+// Deliver makes one delivery attempt of an event, if the event still has
+// the attempt count its job was scheduled with, and records the outcome.
+func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) error {
 	ev, err := d.store.Event(ctx, eventID)
 	if errors.Is(err, switchboard.ErrNotFound) {
 		d.logger.Error("delivery job for an unknown event", "event", eventID)
@@ -138,8 +141,8 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string) error {
 	if err != nil {
 		return fmt.Errorf("load event %s: %w", eventID, err)
 	}
-	if ev.State.Terminal() {
-		return nil // already delivered or dead: a stale or rescued job
+	if ev.State.Terminal() || ev.Attempts != attempts {
+		return nil // delivered, dead, or moved on since this job was made: a stale job
 	}
 	log := d.logger.With("event", ev.ID, "route", ev.Route, "message_sid", ev.MessageSID, "call_sid", ev.CallSID)
 	route, ok := d.routes[ev.Route]
@@ -147,8 +150,9 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string) error {
 		// Fail closed: with no configured target there is nowhere safe to send it.
 		log.Error("event's route is no longer configured; dead-lettered")
 		return d.record(ctx, &switchboard.AttemptResult{
-			Attempt: switchboard.Attempt{EventID: ev.ID, StartedAt: d.now(), Error: "route no longer configured"},
-			State:   switchboard.StateDead,
+			Attempt:  switchboard.Attempt{EventID: ev.ID, StartedAt: d.now(), Error: "route no longer configured"},
+			State:    switchboard.StateDead,
+			Attempts: ev.Attempts,
 		})
 	}
 	req, err := d.store.Request(ctx, ev.RequestID)
@@ -159,7 +163,10 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string) error {
 	number := ev.Attempts + 1
 	out, err := d.breakers.get(route.Target).Execute(func() (*outcome, error) {
 		o := d.send(ctx, route, ev, req, number)
-		if o.unhealthy() {
+		switch {
+		case ctx.Err() != nil:
+			return o, errInterrupted
+		case o.unhealthy():
 			return o, errUnhealthy
 		}
 		return o, nil
@@ -168,7 +175,12 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string) error {
 		return d.circuitOpen(ctx, log, route, ev)
 	}
 
-	result := d.decide(route, ev, out)
+	var result *switchboard.AttemptResult
+	if errors.Is(err, errInterrupted) {
+		result = d.interrupted(out)
+	} else {
+		result = d.decide(route, ev, out)
+	}
 	d.metrics.Attempts.WithLabelValues(ev.Route, resultLabel(result.State), strconv.Itoa(result.Attempt.TwilioCode)).Inc()
 	d.metrics.DeliverySeconds.WithLabelValues(ev.Route).Observe(out.latency.Seconds())
 	if err := d.record(ctx, result); err != nil {
@@ -182,9 +194,18 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string) error {
 	case switchboard.StateRetrying:
 		log.Info("delivery failed; will retry", "attempt", number, "status", out.status,
 			"error", result.Attempt.Error, "twilio_code", result.Attempt.TwilioCode, "next", result.NextAttemptAt)
-		return &switchboard.RetryError{After: result.NextAttemptAt.Sub(d.now()), Err: errors.New(result.Attempt.Error)}
 	}
 	return nil
+}
+
+// interrupted records an attempt cut short by shutdown. The request may have
+// reached the app, so it is on record; but the failure is ours, so it is
+// due again at once and never dead-letters the event.
+func (d *Deliverer) interrupted(o *outcome) *switchboard.AttemptResult {
+	a := o.attempt
+	a.ErrorClass, a.TwilioCode = ClassInterrupted, 0
+	a.Error = "interrupted by shutdown: " + a.Error
+	return &switchboard.AttemptResult{Attempt: a, State: switchboard.StateRetrying, NextAttemptAt: d.now(), Attempts: a.Number}
 }
 
 // circuitOpen handles an attempt the breaker refused: no request was sent,
@@ -193,23 +214,27 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string) error {
 func (d *Deliverer) circuitOpen(ctx context.Context, log *slog.Logger, route Route, ev *switchboard.Event) error {
 	d.metrics.Attempts.WithLabelValues(ev.Route, "circuit_open", "0").Inc()
 	now := d.now()
+	result := &switchboard.AttemptResult{
+		Attempt:  switchboard.Attempt{EventID: ev.ID, StartedAt: now, Error: "circuit open: no request made"},
+		State:    ev.State,
+		Attempts: ev.Attempts,
+	}
 	if now.Sub(ev.CreatedAt) > route.MaxAge {
 		log.Warn("dead-lettered: max age reached while the target's circuit is open")
-		return d.record(ctx, &switchboard.AttemptResult{
-			Attempt: switchboard.Attempt{EventID: ev.ID, StartedAt: now, Error: "circuit open; max age reached"},
-			State:   switchboard.StateDead,
-		})
+		result.State, result.Attempt.Error = switchboard.StateDead, "circuit open; max age reached"
+		return d.record(ctx, result)
 	}
 	// Spread the waiting events over the open period so the trial request
 	// is not followed by a stampede.
-	wait := d.openFor/2 + time.Duration(rand.Float64()*float64(d.openFor/2))
-	return &switchboard.RetryError{After: wait, Err: errors.New("circuit open")}
+	result.NextAttemptAt = now.Add(d.openFor/2 + time.Duration(d.policy.random()*float64(d.openFor/2)))
+	return d.record(ctx, result)
 }
 
-// record stores an attempt with group commit. It must outlive a shutdown's
-// cancellation: the attempt happened and has to be on record.
+// record stores an attempt's outcome (group-committed by the store). It
+// must outlive a shutdown's cancellation: the attempt happened and has to
+// be on record.
 func (d *Deliverer) record(ctx context.Context, r *switchboard.AttemptResult) error {
-	if err := d.recorder.Submit(context.WithoutCancel(ctx), r); err != nil {
+	if err := d.store.RecordAttempts(context.WithoutCancel(ctx), []*switchboard.AttemptResult{r}); err != nil {
 		return fmt.Errorf("record attempt %d of event %s: %w", r.Attempt.Number, r.Attempt.EventID, err)
 	}
 	return nil
@@ -218,7 +243,7 @@ func (d *Deliverer) record(ctx context.Context, r *switchboard.AttemptResult) er
 // decide turns an attempt's outcome into the event's next state.
 func (d *Deliverer) decide(route Route, ev *switchboard.Event, o *outcome) *switchboard.AttemptResult {
 	a := o.attempt
-	r := &switchboard.AttemptResult{Attempt: a}
+	r := &switchboard.AttemptResult{Attempt: a, Attempts: a.Number}
 	switch {
 	case o.err == nil && o.status >= 200 && o.status < 300:
 		r.State = switchboard.StateDelivered

@@ -1,6 +1,7 @@
 package deliver
 
 import (
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -32,12 +33,15 @@ func (p Policy) Backoff(attempt int) time.Duration {
 		d *= 2
 	}
 	d = min(d, p.Max)
-	r := p.Rand
-	if r == nil {
-		r = rand.Float64
-	}
 	half := d / 2
-	return half + time.Duration(r()*float64(d-half))
+	return half + time.Duration(p.random()*float64(d-half))
+}
+
+func (p Policy) random() float64 {
+	if p.Rand == nil {
+		return rand.Float64()
+	}
+	return p.Rand()
 }
 
 // RetryAfter parses a Retry-After header (delta seconds or an HTTP date)
@@ -53,7 +57,10 @@ func (p Policy) RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 		if secs < 0 {
 			return 0, false
 		}
-		d = time.Duration(secs) * time.Second
+		d = time.Duration(math.MaxInt64) // a value too large to multiply waits as long as allowed
+		if secs < int(math.MaxInt64/int64(time.Second)) {
+			d = time.Duration(secs) * time.Second
+		}
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = max(t.Sub(now), 0)
 	} else {

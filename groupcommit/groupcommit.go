@@ -34,6 +34,8 @@ type Options struct {
 	// Flushers is how many flushes may run at once: 1 for a single-writer
 	// engine such as SQLite, a few for PostgreSQL. Default 1.
 	Flushers int
+	// Observe, when set, is told the size of every batch flushed.
+	Observe func(batch int)
 }
 
 type pending[T any] struct {
@@ -155,6 +157,9 @@ func (c *Committer[T]) commit(batch []*pending[T], items []T) {
 	// Flushes run to completion even when submitters give up: abandoning a
 	// transaction midway would only waste the work already done.
 	ctx := context.Background()
+	if c.opts.Observe != nil {
+		c.opts.Observe(len(items))
+	}
 	err := c.flush(ctx, items)
 	if err == nil || len(batch) == 1 {
 		for _, p := range batch {

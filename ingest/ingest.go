@@ -17,7 +17,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/switchboard-dev/switchboard"
-	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
@@ -42,13 +41,11 @@ type Options struct {
 	// X-Forwarded-Host when PublicURL is empty.
 	TrustForwarded bool
 	MaxBodyBytes   int64
-	AckTimeout     time.Duration
-	QueueSize      int
-	MaxBatch       int
-	Flushers       int
-	Metrics        *metrics.Metrics
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// AckTimeout bounds the wait for storage; past it the answer is 503.
+	AckTimeout time.Duration
+	Metrics    *metrics.Metrics
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Handler is the webhook endpoint for every configured route.
@@ -58,14 +55,14 @@ type Handler struct {
 	trustFwd  bool
 	maxBody   int64
 	ackWait   time.Duration
-	committer *groupcommit.Committer[*switchboard.Ingest]
+	store     switchboard.Store
 	metrics   *metrics.Metrics
 	logger    *slog.Logger
 	now       func() time.Time
 }
 
-// New returns a Handler storing into o.Store. Close it after the HTTP
-// server has stopped, to flush what is queued.
+// New returns a Handler storing into o.Store, whose group commit lets
+// concurrent requests share transactions.
 func New(o Options) *Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -82,6 +79,7 @@ func New(o Options) *Handler {
 		trustFwd:  o.TrustForwarded,
 		maxBody:   o.MaxBodyBytes,
 		ackWait:   o.AckTimeout,
+		store:     o.Store,
 		metrics:   o.Metrics,
 		logger:    o.Logger,
 		now:       o.Now,
@@ -89,16 +87,8 @@ func New(o Options) *Handler {
 	for _, r := range o.Routes {
 		h.routes[r.Path] = r
 	}
-	flush := func(ctx context.Context, items []*switchboard.Ingest) error {
-		h.metrics.CommitBatch.Observe(float64(len(items)))
-		return o.Store.Ingest(ctx, items)
-	}
-	h.committer = groupcommit.New(flush, groupcommit.Options{MaxBatch: o.MaxBatch, QueueSize: o.QueueSize, Flushers: o.Flushers})
 	return h
 }
-
-// Close flushes queued requests and stops the committer.
-func (h *Handler) Close() { h.committer.Close() }
 
 // Handles reports whether path is a configured route.
 func (h *Handler) Handles(path string) bool {
@@ -188,7 +178,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, k
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.ackWait)
 	defer cancel()
-	if err := h.committer.Submit(ctx, item); err != nil {
+	if err := h.store.Ingest(ctx, []*switchboard.Ingest{item}); err != nil {
 		return nil, fmt.Errorf("store request %s: %w", req.ID, err)
 	}
 	return item, nil
@@ -287,7 +277,7 @@ func (h *Handler) recordRejection(ctx context.Context, req switchboard.Request, 
 	req.Outcome, req.Reason = switchboard.OutcomeRejected, reason
 	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
 	defer cancel()
-	if err := h.committer.Submit(ctx, &switchboard.Ingest{Request: req}); err != nil {
+	if err := h.store.Ingest(ctx, []*switchboard.Ingest{{Request: req}}); err != nil {
 		h.logger.Error("record rejected request", "request", req.ID, "err", err)
 	}
 }

@@ -50,7 +50,6 @@ func newFixture(t *testing.T) *fixture {
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.Close()
-		h.Close()
 		store.Close()
 	})
 	return &fixture{store: store, srv: srv}

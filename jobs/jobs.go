@@ -2,6 +2,14 @@
 // River's driver so that the sqlite and postgres stores share one adapter:
 // each store inserts jobs in its own transactions and hands Start a
 // switchboard.Deliverer to work them.
+//
+// A job delivers a list of events. A batch of freshly ingested events shares
+// one job, so River's per-job bookkeeping (insert, fetch, complete) is paid
+// once per batch rather than once per event; a retry is a job of its own,
+// scheduled for when it is due. Each event in a job carries the attempt
+// count it had when the job was made, so that a stale job (rescued after a
+// crash, or overtaken by a newer one) finds the event moved on and leaves it
+// alone.
 package jobs
 
 import (
@@ -19,19 +27,47 @@ import (
 	"github.com/switchboard-dev/switchboard"
 )
 
-// DeliverArgs is a delivery job: deliver the event to its route's target.
+// Due is an event to deliver and the attempt count it had when scheduled.
+type Due struct {
+	EventID  string `json:"id"`
+	Attempts int    `json:"n"`
+}
+
+// DeliverArgs is a delivery job: deliver each event to its route's target.
 type DeliverArgs struct {
-	EventID string `json:"event_id"`
+	Events []Due `json:"events"`
 }
 
 // Kind names the job in River's tables.
 func (DeliverArgs) Kind() string { return "switchboard_deliver" }
 
-// InsertOpts gives delivery jobs an attempt budget far above any route's:
-// attempt counting is the Deliverer's (retries are snoozes), so River's own
-// count only grows on internal failures such as a database outage.
+// InsertOpts: attempt counting is the Deliverer's; River's own count only
+// grows on internal failures such as a database outage, so its budget is
+// generous.
 func (DeliverArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 100}
+}
+
+// MaxEventsPerJob bounds a job, so that one job's run time stays short and a
+// batch spreads over workers and replicas.
+const MaxEventsPerJob = 32
+
+// Scheduled is one job to insert: its events and when it is due (zero:
+// now).
+type Scheduled struct {
+	Events []Due
+	At     time.Time
+}
+
+// Batch splits events due now into jobs of at most MaxEventsPerJob.
+func Batch(due []Due) []Scheduled {
+	var out []Scheduled
+	for len(due) > 0 {
+		n := min(len(due), MaxEventsPerJob)
+		out = append(out, Scheduled{Events: due[:n:n]})
+		due = due[n:]
+	}
+	return out
 }
 
 // Queue inserts delivery jobs and, once started, works them.
@@ -65,18 +101,21 @@ func Migrate[TTx any](ctx context.Context, driver riverdriver.Driver[TTx], logge
 	return nil
 }
 
-// InsertTx schedules a delivery for each event inside tx, so that the jobs
-// exist exactly when the events do.
-func (q *Queue[TTx]) InsertTx(ctx context.Context, tx TTx, eventIDs []string) error {
-	if len(eventIDs) == 0 {
+// InsertTx inserts jobs inside tx, so that they exist exactly when the
+// state that calls for them does.
+func (q *Queue[TTx]) InsertTx(ctx context.Context, tx TTx, jobs []Scheduled) error {
+	if len(jobs) == 0 {
 		return nil
 	}
-	params := make([]river.InsertManyParams, len(eventIDs))
-	for i, id := range eventIDs {
-		params[i] = river.InsertManyParams{Args: DeliverArgs{EventID: id}}
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		params[i] = river.InsertManyParams{Args: DeliverArgs{Events: j.Events}}
+		if !j.At.IsZero() {
+			params[i].InsertOpts = &river.InsertOpts{ScheduledAt: j.At}
+		}
 	}
 	if _, err := q.inserter.InsertManyFastTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("insert %d delivery jobs: %w", len(eventIDs), err)
+		return fmt.Errorf("insert %d delivery jobs: %w", len(jobs), err)
 	}
 	return nil
 }
@@ -88,8 +127,10 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg swi
 	if q.worker != nil {
 		return errors.New("delivery already started")
 	}
-	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &worker{deliverer: d, timeout: cfg.JobTimeout}); err != nil {
+	workers := max(cfg.Workers, 1)
+	w := &worker{deliverer: d, timeout: cfg.JobTimeout, slots: make(chan struct{}, workers)}
+	registry := river.NewWorkers()
+	if err := river.AddWorkerSafely(registry, w); err != nil {
 		return fmt.Errorf("register delivery worker: %w", err)
 	}
 	poll := cfg.PollInterval
@@ -97,12 +138,13 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg swi
 		poll = 50 * time.Millisecond
 	}
 	client, err := river.NewClient(q.driver, &river.Config{
-		Logger:            quiet(q.logger),
-		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: max(cfg.Workers, 1)}},
-		FetchCooldown:     min(poll, 10*time.Millisecond),
-		FetchPollInterval: poll,
-		JobTimeout:        cfg.JobTimeout,
+		Logger:               quiet(q.logger),
+		Workers:              registry,
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
+		FetchCooldown:        min(poll, 10*time.Millisecond),
+		FetchPollInterval:    poll,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
 		// Completed jobs are only a cache of what the events table says.
 		CompletedJobRetentionPeriod: time.Hour,
 	})
@@ -117,7 +159,7 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg swi
 }
 
 // Stop stops working jobs, letting running ones finish until ctx is done,
-// then cancelling them (their jobs are retried by the next process).
+// then cancelling them (their jobs run again in the next process).
 func (q *Queue[TTx]) Stop(ctx context.Context) error {
 	q.mu.Lock()
 	client := q.worker
@@ -136,20 +178,43 @@ func (q *Queue[TTx]) Stop(ctx context.Context) error {
 	return nil
 }
 
+// worker delivers a job's events concurrently. slots, shared by all jobs,
+// bounds the deliveries in flight to the configured worker count.
 type worker struct {
 	river.WorkerDefaults[DeliverArgs]
 	deliverer switchboard.Deliverer
 	timeout   time.Duration
+	slots     chan struct{}
 }
 
 func (w *worker) Timeout(*river.Job[DeliverArgs]) time.Duration { return w.timeout }
 
+// Work fails the job if any delivery failed internally; River then runs it
+// again, and the events already handled are skipped by their attempt count.
 func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	err := w.deliverer.Deliver(ctx, job.Args.EventID)
-	if after, ok := switchboard.AsRetry(err); ok {
-		return river.JobSnooze(after)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, due := range job.Args.Events {
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+		wg.Go(func() {
+			defer func() { <-w.slots }()
+			if err := w.deliverer.Deliver(ctx, due.EventID, due.Attempts); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("event %s: %w", due.EventID, err))
+				mu.Unlock()
+			}
+		})
 	}
-	return err
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // quiet keeps River's own info logging out of Switchboard's logs; warnings

@@ -27,6 +27,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/jobs"
 )
 
@@ -39,7 +40,17 @@ var migrations embed.FS
 type Store struct {
 	pool   *pgxpool.Pool
 	queue  *jobs.Queue[pgx.Tx]
+	writer *groupcommit.Committer[*writeOp]
 	logger *slog.Logger
+}
+
+// Option adjusts how a Store is opened.
+type Option func(*groupcommit.Options)
+
+// WithCommit sets the group committer's limits, flusher count and batch
+// observer.
+func WithCommit(o groupcommit.Options) Option {
+	return func(dst *groupcommit.Options) { *dst = o }
 }
 
 var _ switchboard.Store = (*Store)(nil)
@@ -50,9 +61,16 @@ var _ switchboard.Store = (*Store)(nil)
 // included, up to date. Replicas may call Open on the same database at
 // once: migrations are serialised per schema, and every replica but the
 // first finds nothing left to do.
-func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, url string, logger *slog.Logger, opts ...Option) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
+	}
+	var commit groupcommit.Options
+	for _, o := range opts {
+		o(&commit)
+	}
+	if commit.Flushers == 0 {
+		commit.Flushers = 4 // PostgreSQL commits several batches at once
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -71,7 +89,9 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (*Store, error) 
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool, queue: queue, logger: logger}, nil
+	s := &Store{pool: pool, queue: queue, logger: logger}
+	s.writer = groupcommit.New(s.flush, commit)
+	return s, nil
 }
 
 // migrate applies Switchboard's migrations, then River's, while holding an
@@ -146,6 +166,7 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 // Close closes the connection pool, waiting for connections in use to be
 // released; call StopDelivery first.
 func (s *Store) Close() error {
+	s.writer.Close()
 	s.pool.Close()
 	return nil
 }

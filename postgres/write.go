@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/jobs"
 )
 
 const insertRequest = `INSERT INTO requests
@@ -31,27 +32,73 @@ const insertEvent = `INSERT INTO events
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id`
 
-// Ingest stores a batch of requests, their events and delivery jobs in one
-// transaction. When it returns nil every item is committed and its result
-// fields are set; when it returns an error nothing was stored and the items
-// are as they were. An item whose idempotency key is already taken, by an
-// earlier batch, another replica or an earlier item of this batch, becomes
-// a duplicate of that event.
-//
-// Event inserts go in one pipelined round trip and request inserts in
-// another; duplicates cost one more, only when there are any.
+// writeOp is one caller's share of a group commit.
+type writeOp struct {
+	ingests  []*switchboard.Ingest
+	attempts []*switchboard.AttemptResult
+}
+
+// Ingest stores requests, their events and delivery jobs, group-committed
+// with concurrent writes. An item whose idempotency key is already taken, by
+// an earlier batch, another replica or an earlier item of this batch,
+// becomes a duplicate of that event.
 func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
-	if len(items) == 0 {
-		return nil
+	if err := s.writer.Submit(ctx, &writeOp{ingests: items}); err != nil {
+		return fmt.Errorf("ingest %d requests: %w", len(items), err)
 	}
-	// Results are set on a copy and published only after the commit, so a
-	// failed batch leaves the items as they were for the one-by-one retry.
+	return nil
+}
+
+// RecordAttempts stores attempts, the states they lead to and the next
+// deliveries, group-committed with concurrent writes.
+func (s *Store) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
+	if err := s.writer.Submit(ctx, &writeOp{attempts: results}); err != nil {
+		return fmt.Errorf("record %d attempts: %w", len(results), err)
+	}
+	return nil
+}
+
+// flush writes a batch of operations in one transaction. The ingests of all
+// operations are stored together, so that their events are inserted in one
+// key order (see ingestTx).
+func (s *Store) flush(ctx context.Context, ops []*writeOp) error {
+	var items []*switchboard.Ingest
+	var results []*switchboard.AttemptResult
+	for _, op := range ops {
+		items = append(items, op.ingests...)
+		results = append(results, op.attempts...)
+	}
+	var publish func()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		due, p, err := ingestTx(ctx, tx, items)
+		if err != nil {
+			return err
+		}
+		publish = p
+		retries, err := attemptsTx(ctx, tx, results)
+		if err != nil {
+			return err
+		}
+		return s.queue.InsertTx(ctx, tx, append(jobs.Batch(due), retries...))
+	})
+	if err != nil {
+		return err
+	}
+	publish()
+	return nil
+}
+
+// ingestTx stores requests and their events. Event inserts go in one
+// pipelined round trip and request inserts in another; duplicates cost one
+// more, only when there are any. Results are published only after the
+// commit, so a failed batch leaves the items as they were for the
+// one-by-one retry.
+func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jobs.Due, func(), error) {
 	type result struct {
 		dup   bool
 		event *switchboard.Event
 	}
 	results := make([]result, len(items))
-
 	// Events are inserted in idempotency key order, so that transactions
 	// sharing keys wait on each other in the same order and cannot
 	// deadlock. The sort is stable: the first of a batch's items with one
@@ -66,8 +113,9 @@ func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
 		return strings.Compare(items[a].Event.IdempotencyKey, items[b].Event.IdempotencyKey)
 	})
 
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var dupKeys, newEvents []string
+	var dupKeys []string
+	var due []jobs.Due
+	err := func() error {
 		if len(accepted) > 0 {
 			b := &pgx.Batch{}
 			for _, i := range accepted {
@@ -125,7 +173,7 @@ func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
 					req.Outcome = switchboard.OutcomeDuplicate
 					req.Reason = "duplicate of event " + req.EventID
 				} else {
-					newEvents = append(newEvents, req.EventID)
+					due = append(due, jobs.Due{EventID: req.EventID})
 				}
 			}
 			header, err := encodeHeader(req.Header)
@@ -146,25 +194,26 @@ func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
 			return fmt.Errorf("store requests: %w", err)
 		}
 
-		// Jobs are scheduled in arrival order, not key order.
-		return s.queue.InsertTx(ctx, tx, newEvents)
-	})
+		return nil
+	}()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	for i, it := range items {
-		if it.Request.Outcome != switchboard.OutcomeAccepted {
-			continue
-		}
-		it.Event = results[i].event
-		it.Request.EventID = it.Event.ID
-		if results[i].dup {
-			it.Duplicate = true
-			it.Request.Outcome = switchboard.OutcomeDuplicate
-			it.Request.Reason = "duplicate of event " + it.Event.ID
+	publish := func() {
+		for i, it := range items {
+			if it.Request.Outcome != switchboard.OutcomeAccepted {
+				continue
+			}
+			it.Event = results[i].event
+			it.Request.EventID = it.Event.ID
+			if results[i].dup {
+				it.Duplicate = true
+				it.Request.Outcome = switchboard.OutcomeDuplicate
+				it.Request.Reason = "duplicate of event " + it.Event.ID
+			}
 		}
 	}
-	return nil
+	return due, publish, nil
 }
 
 // eventsByKey loads the events with the given idempotency keys, by key.
@@ -196,49 +245,53 @@ const insertAttempt = `INSERT INTO attempts
 const updateEventAfterAttempt = `UPDATE events SET
     state = $1, attempts = GREATEST(attempts, $2), updated_at = $3, next_attempt_at = $4,
     delivered_at = CASE WHEN $1 = 'delivered' THEN $3 ELSE delivered_at END,
-    last_error = $5
+    last_error = CASE WHEN $5 <> '' THEN $5 ELSE last_error END
     WHERE id = $6`
 
-// RecordAttempts stores attempts and the states they lead to in one
-// transaction, sent in one pipelined round trip.
-func (s *Store) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
+// attemptsTx stores attempts and event states in one pipelined round trip,
+// and returns the deliveries still to be made.
+func attemptsTx(ctx context.Context, tx pgx.Tx, results []*switchboard.AttemptResult) ([]jobs.Scheduled, error) {
 	if len(results) == 0 {
-		return nil
+		return nil, nil
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		for _, r := range results {
-			a := r.Attempt
+	var next []jobs.Scheduled
+	b := &pgx.Batch{}
+	for _, r := range results {
+		a := r.Attempt
+		if a.Number > 0 {
 			header, err := encodeHeader(a.ResponseHeader)
 			if err != nil {
-				return fmt.Errorf("encode response headers of attempt %d of event %s: %w", a.Number, a.EventID, err)
+				return nil, fmt.Errorf("encode response headers of attempt %d of event %s: %w", a.Number, a.EventID, err)
 			}
 			b.Queue(insertAttempt, a.EventID, a.Number, a.StartedAt, a.TargetURL, a.StatusCode,
 				a.Latency.Microseconds(), a.ErrorClass, a.TwilioCode, a.Error, header, nonNil(a.ResponseExcerpt))
-			var next *time.Time
-			if r.State == switchboard.StateRetrying {
-				next = &r.NextAttemptAt
-			}
-			b.Queue(updateEventAfterAttempt, string(r.State), a.Number, a.StartedAt.Add(a.Latency), next,
-				a.Error, a.EventID)
 		}
-		br := tx.SendBatch(ctx, b)
-		for _, r := range results {
-			a := r.Attempt
+		var nextAt *time.Time
+		if !r.State.Terminal() {
+			nextAt = &r.NextAttemptAt
+			next = append(next, jobs.Scheduled{Events: []jobs.Due{{EventID: a.EventID, Attempts: r.AttemptsAfter()}}, At: r.NextAttemptAt})
+		}
+		b.Queue(updateEventAfterAttempt, string(r.State), r.AttemptsAfter(), a.StartedAt.Add(a.Latency), nextAt,
+			a.Error, a.EventID)
+	}
+	br := tx.SendBatch(ctx, b)
+	for _, r := range results {
+		a := r.Attempt
+		if a.Number > 0 {
 			if _, err := br.Exec(); err != nil {
 				br.Close()
-				return fmt.Errorf("store attempt %d of event %s: %w", a.Number, a.EventID, err)
-			}
-			if _, err := br.Exec(); err != nil {
-				br.Close()
-				return fmt.Errorf("update event %s after attempt %d: %w", a.EventID, a.Number, err)
+				return nil, fmt.Errorf("store attempt %d of event %s: %w", a.Number, a.EventID, err)
 			}
 		}
-		if err := br.Close(); err != nil {
-			return fmt.Errorf("store attempts: %w", err)
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return nil, fmt.Errorf("update event %s after attempt %d: %w", a.EventID, a.Number, err)
 		}
-		return nil
-	})
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("store attempts: %w", err)
+	}
+	return next, nil
 }
 
 // Replay schedules new deliveries for matching terminal events. The UPDATE
@@ -268,28 +321,31 @@ func (s *Store) Replay(ctx context.Context, f switchboard.ReplayFilter) (int, er
 		w.add("created_at < " + w.arg(f.Until))
 	}
 	query := `UPDATE events SET state = 'pending', next_attempt_at = ` + now + `, updated_at = ` + now +
-		w.whereClause() + ` RETURNING id`
-	var ids []string
+		w.whereClause() + ` RETURNING id, attempts`
+	var due []jobs.Due
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, query, w.args...)
 		if err != nil {
 			return fmt.Errorf("mark events for replay: %w", err)
 		}
-		ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		due, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (jobs.Due, error) {
+			var d jobs.Due
+			return d, row.Scan(&d.EventID, &d.Attempts)
+		})
 		if err != nil {
 			return fmt.Errorf("mark events for replay: %w", err)
 		}
-		return s.queue.InsertTx(ctx, tx, ids)
+		return s.queue.InsertTx(ctx, tx, jobs.Batch(due))
 	})
 	if err != nil {
 		return 0, err
 	}
-	if len(ids) == 0 && f.EventID != "" {
+	if len(due) == 0 && f.EventID != "" {
 		if _, err := s.Event(ctx, f.EventID); err != nil {
 			return 0, fmt.Errorf("replay: %w", err)
 		}
 	}
-	return len(ids), nil
+	return len(due), nil
 }
 
 func nullString(s string) *string {

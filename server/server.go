@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/config"
 	"github.com/switchboard-dev/switchboard/deliver"
+	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/ingest"
 	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/postgres"
@@ -23,15 +24,15 @@ import (
 )
 
 // OpenStore opens the store the configuration names, applying migrations.
-func OpenStore(ctx context.Context, s config.Storage, logger *slog.Logger) (switchboard.Store, error) {
+func OpenStore(ctx context.Context, s config.Storage, logger *slog.Logger, commit groupcommit.Options) (switchboard.Store, error) {
 	if s.IsPostgres() {
-		st, err := postgres.Open(ctx, s.URL, logger)
+		st, err := postgres.Open(ctx, s.URL, logger, postgres.WithCommit(commit))
 		if err != nil {
 			return nil, fmt.Errorf("open postgres store: %w", err)
 		}
 		return st, nil
 	}
-	st, err := sqlite.Open(ctx, s.URL, logger)
+	st, err := sqlite.Open(ctx, s.URL, logger, sqlite.WithCommit(commit))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", s.URL, err)
 	}
@@ -53,11 +54,16 @@ type Server struct {
 
 // New opens the store and builds every component; Start begins serving.
 func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server, error) {
-	store, err := OpenStore(ctx, cfg.Storage, logger)
+	m := metrics.New()
+	store, err := OpenStore(ctx, cfg.Storage, logger, groupcommit.Options{
+		MaxBatch:  cfg.Ingest.MaxBatch,
+		QueueSize: cfg.Ingest.QueueSize,
+		Flushers:  4, // PostgreSQL commits several batches at once; SQLite ignores this
+		Observe:   func(n int) { m.CommitBatch.Observe(float64(n)) },
+	})
 	if err != nil {
 		return nil, err
 	}
-	m := metrics.New()
 	m.WatchStore(store, logger)
 
 	var inRoutes []ingest.Route
@@ -71,15 +77,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		inRoutes = append(inRoutes, ingest.Route{Path: r.Path, AccountSID: acct.SID, Tokens: acct.AuthTokens, Kind: kind, TwiML: []byte(r.TwiML)})
 		outRoutes = append(outRoutes, deliver.Route{Path: r.Path, Target: r.Target, SignToken: acct.AuthTokens[0], MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge})
 	}
-	flushers := 1 // SQLite has a single writer
-	if cfg.Storage.IsPostgres() {
-		flushers = 4
-	}
 	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 1)}
 	s.ingest = ingest.New(ingest.Options{
 		Store: store, Routes: inRoutes, PublicURL: cfg.PublicURL, TrustForwarded: cfg.Ingest.TrustForwarded,
-		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, AckTimeout: cfg.Ingest.AckTimeout, QueueSize: cfg.Ingest.QueueSize,
-		MaxBatch: cfg.Ingest.MaxBatch, Flushers: flushers, Metrics: m, Logger: logger,
+		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, AckTimeout: cfg.Ingest.AckTimeout, Metrics: m, Logger: logger,
 	})
 	d := cfg.Delivery
 	s.deliverer = deliver.New(store, deliver.Options{
@@ -125,8 +126,14 @@ func (s *Server) Start(ctx context.Context) error {
 	s.listener = ln
 	d := s.cfg.Delivery
 	// Workers outlive ctx: Shutdown stops them gracefully instead.
+	// A job's deliveries run in parallel, so one normally lasts about one
+	// attempt; the margins leave room for waiting on busy workers. Past
+	// JobTimeout the job is cancelled (its attempts are recorded as
+	// interrupted and due again), and only past RescueAfter does another
+	// process take over a job whose own process died.
+	jobTimeout := 2*d.Timeout + 30*time.Second
 	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, switchboard.DeliveryConfig{
-		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: d.Timeout + time.Minute,
+		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: jobTimeout, RescueAfter: jobTimeout + 30*time.Second,
 	}); err != nil {
 		ln.Close()
 		return fmt.Errorf("start delivery: %w", err)
@@ -148,11 +155,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop HTTP: %w", err))
 	}
-	s.ingest.Close()
 	if err := s.store.StopDelivery(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop delivery: %w", err))
 	}
-	s.deliverer.Close()
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}

@@ -261,16 +261,3 @@ func (w *whereBuilder) whereClause() string {
 	}
 	return " WHERE " + w.sql()
 }
-
-func collectStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
-}

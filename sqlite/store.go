@@ -3,9 +3,11 @@
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so a
 // committed transaction has been fsynced and survives a crash or power cut.
-// SQLite allows one writer at a time, so all writes — Switchboard's group
-// commits and River's job bookkeeping — share one connection; reads use a
-// separate read-only pool that WAL lets run beside the writer.
+// SQLite allows one writer at a time, so all writes share one connection:
+// Switchboard's own go through a group committer that puts concurrent
+// ingests and attempt records in one transaction, and River's job
+// bookkeeping takes its turns between them. Reads use a separate read-only
+// pool that WAL lets run beside the writer.
 package sqlite
 
 import (
@@ -19,12 +21,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/jobs"
 )
 
@@ -33,20 +37,39 @@ var migrations embed.FS
 
 // Store is the SQLite switchboard.Store.
 type Store struct {
+	path   string
 	write  *sql.DB // exactly one connection: SQLite's single writer
 	read   *sql.DB
 	queue  *jobs.Queue[*sql.Tx]
+	writer *groupcommit.Committer[*writeOp]
 	logger *slog.Logger
+
+	mu      sync.Mutex
+	release func() // drops the delivery lock; nil when not delivering
 }
 
 var _ switchboard.Store = (*Store)(nil)
 
+// Option adjusts how a Store is opened.
+type Option func(*groupcommit.Options)
+
+// WithCommit sets the group committer's limits and batch observer. Flushers
+// is ignored: SQLite has one writer.
+func WithCommit(o groupcommit.Options) Option {
+	return func(dst *groupcommit.Options) { *dst = o }
+}
+
 // Open opens (creating if needed) the database file at path and applies
 // migrations.
-func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	var commit groupcommit.Options
+	for _, o := range opts {
+		o(&commit)
+	}
+	commit.Flushers = 1
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
@@ -76,7 +99,9 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (*Store, error)
 		read.Close()
 		return nil, err
 	}
-	return &Store{write: write, read: read, queue: queue, logger: logger}, nil
+	s := &Store{path: path, write: write, read: read, queue: queue, logger: logger}
+	s.writer = groupcommit.New(s.flush, commit)
+	return s, nil
 }
 
 // openDB opens a pool whose connections cache their prepared statements.
@@ -126,18 +151,41 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.read.PingContext(ctx)
 }
 
-// StartDelivery starts River workers that call d.
+// StartDelivery starts River workers that call d. Only one process at a
+// time delivers from a SQLite database; another gets ErrDeliveryLocked.
 func (s *Store) StartDelivery(ctx context.Context, d switchboard.Deliverer, cfg switchboard.DeliveryConfig) error {
-	return s.queue.Start(ctx, d, cfg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.release != nil {
+		return errors.New("delivery already started")
+	}
+	release, err := s.claimDelivery(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.queue.Start(ctx, d, cfg); err != nil {
+		release()
+		return err
+	}
+	s.release = release
+	return nil
 }
 
-// StopDelivery stops the River workers.
+// StopDelivery stops the River workers and drops the delivery lock.
 func (s *Store) StopDelivery(ctx context.Context) error {
-	return s.queue.Stop(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	err := s.queue.Stop(ctx)
+	if s.release != nil {
+		s.release()
+		s.release = nil
+	}
+	return err
 }
 
-// Close closes both pools.
+// Close flushes queued writes and closes both pools. Call StopDelivery first.
 func (s *Store) Close() error {
+	s.writer.Close()
 	return errors.Join(s.write.Close(), s.read.Close())
 }
 

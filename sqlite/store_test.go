@@ -2,8 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/sqlite"
@@ -24,9 +27,79 @@ func TestStoreConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) storetest.Opened {
 		path := filepath.Join(t.TempDir(), "switchboard.db")
-		return storetest.Opened{
-			Store:   openAt(t, path),
-			Replica: func(t *testing.T) switchboard.Store { return openAt(t, path) },
-		}
+		// No Replica: one process delivers from a SQLite database (see
+		// TestSecondDelivererIsRefused); replicas use PostgreSQL.
+		return storetest.Opened{Store: openAt(t, path)}
 	})
+}
+
+type nopDeliverer struct{}
+
+func (nopDeliverer) Deliver(context.Context, string, int) error { return nil }
+
+var testDelivery = switchboard.DeliveryConfig{Workers: 2, PollInterval: 20 * time.Millisecond, JobTimeout: time.Minute}
+
+func TestSecondDelivererIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	first, second := openAt(t, path), openAt(t, path)
+	if err := first.StartDelivery(ctx, nopDeliverer{}, testDelivery); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.StartDelivery(ctx, nopDeliverer{}, testDelivery); !errors.Is(err, sqlite.ErrDeliveryLocked) {
+		t.Fatalf("second StartDelivery: %v, want ErrDeliveryLocked", err)
+	}
+	if err := first.StopDelivery(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Once the first stops, the lock is free again.
+	if err := second.StartDelivery(ctx, nopDeliverer{}, testDelivery); err != nil {
+		t.Fatalf("StartDelivery after the first stopped: %v", err)
+	}
+	if err := second.StopDelivery(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recorder signals each delivery.
+type recorder chan string
+
+func (r recorder) Deliver(_ context.Context, id string, _ int) error {
+	r <- id
+	return nil
+}
+
+func TestJobsLeftRunningByADeadProcessAreReleasedAtStart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	s := openAt(t, path)
+	it := storetest.NewItem("/sms", "orphan", time.Now())
+	if err := s.Ingest(ctx, []*switchboard.Ingest{it}); err != nil {
+		t.Fatal(err)
+	}
+	// What a SIGKILL mid-delivery leaves: the job marked running by a
+	// process that no longer exists.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = CURRENT_TIMESTAMP`); err != nil {
+		t.Fatal(err)
+	}
+	got := make(recorder, 1)
+	if err := s.StartDelivery(ctx, got, testDelivery); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.StopDelivery(context.Background()) })
+	select {
+	case id := <-got:
+		if id != it.Event.ID {
+			t.Errorf("delivered %s, want %s", id, it.Event.ID)
+		}
+	case <-time.After(30 * time.Second): // River's own rescue would take over an hour by default
+		t.Fatal("the orphaned job was not released at start")
+	}
 }

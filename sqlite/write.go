@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/jobs"
 )
 
 const insertRequest = `INSERT INTO requests
@@ -22,80 +23,126 @@ const insertEvent = `INSERT INTO events
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '')
     ON CONFLICT (idempotency_key) DO NOTHING`
 
-// Ingest stores a batch of requests, their events and delivery jobs in one
-// transaction.
-func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
-	// Results are set on a copy and published only after the commit, so a
-	// failed batch leaves the items as they were for the one-by-one retry.
-	type result struct {
-		dup   bool
-		event *switchboard.Event
-	}
-	results := make([]result, len(items))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		reqStmt, err := tx.PrepareContext(ctx, insertRequest)
-		if err != nil {
-			return fmt.Errorf("prepare request insert: %w", err)
-		}
-		defer reqStmt.Close()
-		evStmt, err := tx.PrepareContext(ctx, insertEvent)
-		if err != nil {
-			return fmt.Errorf("prepare event insert: %w", err)
-		}
-		defer evStmt.Close()
+// writeOp is one caller's share of a group commit.
+type writeOp struct {
+	ingests  []*switchboard.Ingest
+	attempts []*switchboard.AttemptResult
+	publish  func() // sets the ingest results once the batch has committed
+}
 
-		var newEvents []string
-		for i, it := range items {
-			req := it.Request
-			if req.Outcome == switchboard.OutcomeAccepted {
-				ev := it.Event
-				res, err := evStmt.ExecContext(ctx, ev.ID, req.ID, ev.Route, ev.AccountSID, string(ev.Kind),
-					ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
-					nonNil(ev.Response.Body), micros(ev.CreatedAt), micros(ev.CreatedAt), micros(ev.CreatedAt))
+// Ingest stores requests, their events and delivery jobs, group-committed
+// with concurrent writes.
+func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
+	if err := s.writer.Submit(ctx, &writeOp{ingests: items}); err != nil {
+		return fmt.Errorf("ingest %d requests: %w", len(items), err)
+	}
+	return nil
+}
+
+// RecordAttempts stores attempts and the states they lead to,
+// group-committed with concurrent writes.
+func (s *Store) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
+	if err := s.writer.Submit(ctx, &writeOp{attempts: results}); err != nil {
+		return fmt.Errorf("record %d attempts: %w", len(results), err)
+	}
+	return nil
+}
+
+// flush writes a batch of operations in one transaction: one fsync for all.
+func (s *Store) flush(ctx context.Context, ops []*writeOp) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var due []jobs.Due
+		var retries []jobs.Scheduled
+		for _, op := range ops {
+			if len(op.ingests) > 0 {
+				d, publish, err := ingestTx(ctx, tx, op.ingests)
 				if err != nil {
-					return fmt.Errorf("store event %s: %w", ev.ID, err)
+					return err
 				}
-				if n, _ := res.RowsAffected(); n == 1 {
-					newEvents = append(newEvents, ev.ID)
-					results[i] = result{event: ev}
-				} else {
-					existing, err := scanEvent(tx.QueryRowContext(ctx, selectEvent+` WHERE idempotency_key = ?`, ev.IdempotencyKey))
-					if err != nil {
-						return fmt.Errorf("load original of duplicate %s: %w", ev.IdempotencyKey, err)
-					}
-					results[i] = result{dup: true, event: existing}
-					req.Outcome = switchboard.OutcomeDuplicate
-					req.Reason = "duplicate of event " + existing.ID
+				due, op.publish = append(due, d...), publish
+			}
+			if len(op.attempts) > 0 {
+				r, err := attemptsTx(ctx, tx, op.attempts)
+				if err != nil {
+					return err
 				}
-				req.EventID = results[i].event.ID
-			}
-			header, err := json.Marshal(req.Header)
-			if err != nil {
-				return fmt.Errorf("encode headers of request %s: %w", req.ID, err)
-			}
-			if _, err := reqStmt.ExecContext(ctx, req.ID, micros(req.ReceivedAt), req.Route, req.Method, req.URL,
-				string(header), nonNil(req.Body), req.RemoteAddr, string(req.Outcome), req.Reason, nullString(req.EventID)); err != nil {
-				return fmt.Errorf("store request %s: %w", req.ID, err)
+				retries = append(retries, r...)
 			}
 		}
-		return s.queue.InsertTx(ctx, tx, newEvents)
+		return s.queue.InsertTx(ctx, tx, append(jobs.Batch(due), retries...))
 	})
 	if err != nil {
 		return err
 	}
-	for i, it := range items {
-		if it.Request.Outcome != switchboard.OutcomeAccepted {
-			continue
-		}
-		it.Event = results[i].event
-		it.Request.EventID = it.Event.ID
-		if results[i].dup {
-			it.Duplicate = true
-			it.Request.Outcome = switchboard.OutcomeDuplicate
-			it.Request.Reason = "duplicate of event " + it.Event.ID
+	for _, op := range ops {
+		if op.publish != nil {
+			op.publish()
 		}
 	}
 	return nil
+}
+
+// ingestTx stores requests and their events. Results are published only
+// after the commit, so a failed batch leaves the items as they were for the
+// one-by-one retry.
+func ingestTx(ctx context.Context, tx *sql.Tx, items []*switchboard.Ingest) ([]jobs.Due, func(), error) {
+	reqStmt, err := tx.PrepareContext(ctx, insertRequest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("prepare request insert: %w", err)
+	}
+	defer reqStmt.Close()
+	evStmt, err := tx.PrepareContext(ctx, insertEvent)
+	if err != nil {
+		return nil, nil, fmt.Errorf("prepare event insert: %w", err)
+	}
+	defer evStmt.Close()
+
+	originals := make([]*switchboard.Event, len(items)) // set for duplicates
+	var due []jobs.Due
+	for i, it := range items {
+		req := it.Request
+		if req.Outcome == switchboard.OutcomeAccepted {
+			ev := it.Event
+			res, err := evStmt.ExecContext(ctx, ev.ID, req.ID, ev.Route, ev.AccountSID, string(ev.Kind),
+				ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
+				nonNil(ev.Response.Body), micros(ev.CreatedAt), micros(ev.CreatedAt), micros(ev.CreatedAt))
+			if err != nil {
+				return nil, nil, fmt.Errorf("store event %s: %w", ev.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				due = append(due, jobs.Due{EventID: ev.ID})
+				req.EventID = ev.ID
+			} else {
+				existing, err := scanEvent(tx.QueryRowContext(ctx, selectEvent+` WHERE idempotency_key = ?`, ev.IdempotencyKey))
+				if err != nil {
+					return nil, nil, fmt.Errorf("load original of duplicate %s: %w", ev.IdempotencyKey, err)
+				}
+				originals[i] = existing
+				req.Outcome, req.Reason, req.EventID = switchboard.OutcomeDuplicate, "duplicate of event "+existing.ID, existing.ID
+			}
+		}
+		header, err := json.Marshal(req.Header)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode headers of request %s: %w", req.ID, err)
+		}
+		if _, err := reqStmt.ExecContext(ctx, req.ID, micros(req.ReceivedAt), req.Route, req.Method, req.URL,
+			string(header), nonNil(req.Body), req.RemoteAddr, string(req.Outcome), req.Reason, nullString(req.EventID)); err != nil {
+			return nil, nil, fmt.Errorf("store request %s: %w", req.ID, err)
+		}
+	}
+	publish := func() {
+		for i, it := range items {
+			if it.Request.Outcome != switchboard.OutcomeAccepted {
+				continue
+			}
+			if orig := originals[i]; orig != nil {
+				it.Event, it.Duplicate = orig, true
+				it.Request.Outcome, it.Request.Reason = switchboard.OutcomeDuplicate, "duplicate of event "+orig.ID
+			}
+			it.Request.EventID = it.Event.ID
+		}
+	}
+	return due, publish, nil
 }
 
 const insertAttempt = `INSERT INTO attempts
@@ -103,41 +150,43 @@ const insertAttempt = `INSERT INTO attempts
      error, response_header, response_excerpt)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// The attempt count only moves forward, so a stale result (from a job that
-// was rescued while a newer one ran) cannot undo a newer one.
+// The attempt count only moves forward, so a stale result cannot undo a
+// newer one.
 const updateEventAfterAttempt = `UPDATE events SET
     state = ?, attempts = max(attempts, ?), updated_at = ?, next_attempt_at = ?,
     delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
-    last_error = ?
+    last_error = CASE WHEN ? <> '' THEN ? ELSE last_error END
     WHERE id = ?`
 
-// RecordAttempts stores attempts and the states they lead to in one
-// transaction.
-func (s *Store) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, r := range results {
-			a := r.Attempt
+// attemptsTx stores attempts and event states, and returns the deliveries
+// still to be made.
+func attemptsTx(ctx context.Context, tx *sql.Tx, results []*switchboard.AttemptResult) ([]jobs.Scheduled, error) {
+	var next []jobs.Scheduled
+	for _, r := range results {
+		a := r.Attempt
+		if a.Number > 0 {
 			header, err := json.Marshal(a.ResponseHeader)
 			if err != nil {
-				return fmt.Errorf("encode response headers: %w", err)
+				return nil, fmt.Errorf("encode response headers: %w", err)
 			}
 			if _, err := tx.ExecContext(ctx, insertAttempt, a.EventID, a.Number, micros(a.StartedAt), a.TargetURL,
 				a.StatusCode, a.Latency.Microseconds(), a.ErrorClass, a.TwilioCode, a.Error, string(header),
 				nonNil(a.ResponseExcerpt)); err != nil {
-				return fmt.Errorf("store attempt %d of event %s: %w", a.Number, a.EventID, err)
-			}
-			now := micros(a.StartedAt.Add(a.Latency))
-			var next sql.NullInt64
-			if r.State == switchboard.StateRetrying {
-				next = sql.NullInt64{Int64: micros(r.NextAttemptAt), Valid: true}
-			}
-			if _, err := tx.ExecContext(ctx, updateEventAfterAttempt, string(r.State), a.Number, now, next,
-				string(r.State), now, a.Error, a.EventID); err != nil {
-				return fmt.Errorf("update event %s after attempt %d: %w", a.EventID, a.Number, err)
+				return nil, fmt.Errorf("store attempt %d of event %s: %w", a.Number, a.EventID, err)
 			}
 		}
-		return nil
-	})
+		now := micros(a.StartedAt.Add(a.Latency))
+		var nextAt sql.NullInt64
+		if !r.State.Terminal() {
+			nextAt = sql.NullInt64{Int64: micros(r.NextAttemptAt), Valid: true}
+			next = append(next, jobs.Scheduled{Events: []jobs.Due{{EventID: a.EventID, Attempts: r.AttemptsAfter()}}, At: r.NextAttemptAt})
+		}
+		if _, err := tx.ExecContext(ctx, updateEventAfterAttempt, string(r.State), r.AttemptsAfter(), now, nextAt,
+			string(r.State), now, a.Error, a.Error, a.EventID); err != nil {
+			return nil, fmt.Errorf("update event %s after attempt %d: %w", a.EventID, a.Number, err)
+		}
+	}
+	return next, nil
 }
 
 // Replay schedules new deliveries for matching terminal events.
@@ -146,29 +195,36 @@ func (s *Store) Replay(ctx context.Context, f switchboard.ReplayFilter) (int, er
 		return 0, err
 	}
 	where, args := replayWhere(f)
-	var ids []string
+	var due []jobs.Due
 	now := micros(time.Now())
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE events SET state = 'pending', next_attempt_at = ?, updated_at = ?
-            WHERE `+where+` RETURNING id`, append([]any{now, now}, args...)...)
+            WHERE `+where+` RETURNING id, attempts`, append([]any{now, now}, args...)...)
 		if err != nil {
 			return fmt.Errorf("mark events for replay: %w", err)
 		}
-		ids, err = collectStrings(rows)
-		if err != nil {
+		defer rows.Close()
+		for rows.Next() {
+			var d jobs.Due
+			if err := rows.Scan(&d.EventID, &d.Attempts); err != nil {
+				return fmt.Errorf("mark events for replay: %w", err)
+			}
+			due = append(due, d)
+		}
+		if err := rows.Err(); err != nil {
 			return fmt.Errorf("mark events for replay: %w", err)
 		}
-		return s.queue.InsertTx(ctx, tx, ids)
+		return s.queue.InsertTx(ctx, tx, jobs.Batch(due))
 	})
 	if err != nil {
 		return 0, err
 	}
-	if len(ids) == 0 && f.EventID != "" {
+	if len(due) == 0 && f.EventID != "" {
 		if _, err := s.Event(ctx, f.EventID); err != nil {
 			return 0, err
 		}
 	}
-	return len(ids), nil
+	return len(due), nil
 }
 
 func replayWhere(f switchboard.ReplayFilter) (string, []any) {

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"NotFound", testNotFound},
 		{"DeliveryWorksEveryEventOnce", testDelivery},
 		{"DeliveryRetryIsCalledAgain", testDeliveryRetry},
+		{"ReplayCarriesAttempts", testReplayCarriesAttempts},
 		{"ReplicasNeverDeliverTwiceAtOnce", testReplicas},
 	}
 	for _, tc := range tests {
@@ -186,7 +187,7 @@ func attempt(ev string, n int, status int, state switchboard.State, next time.Ti
 	if status/100 != 2 {
 		a.ErrorClass, a.TwilioCode, a.Error = "http-status", 11200, fmt.Sprintf("HTTP %d", status)
 	}
-	return &switchboard.AttemptResult{Attempt: a, State: state, NextAttemptAt: next}
+	return &switchboard.AttemptResult{Attempt: a, State: state, NextAttemptAt: next, Attempts: n}
 }
 
 func testRecordAttempts(t *testing.T, o Opened) {
@@ -381,28 +382,33 @@ func testNotFound(t *testing.T, o Opened) {
 	}
 }
 
-// recordingDeliverer records deliveries and checks none overlaps another of
-// the same event.
+// recordingDeliverer records deliveries, checks none overlaps another of
+// the same event, and records each outcome in the store as a real Deliverer
+// does.
 type recordingDeliverer struct {
+	store    switchboard.Store
 	mu       sync.Mutex
 	calls    map[string]int
+	tokens   map[string][]int // the attempt counts each event's jobs carried
 	running  map[string]bool
 	overlaps int
-	retryFor map[string]int // event → how many times to ask for a retry first
+	retryFor map[string]int // event → how many times to fail first
 	done     chan string
 }
 
-func newRecorder(buffer int) *recordingDeliverer {
-	return &recordingDeliverer{calls: map[string]int{}, running: map[string]bool{}, retryFor: map[string]int{}, done: make(chan string, buffer)}
+func newRecorder(store switchboard.Store, buffer int) *recordingDeliverer {
+	return &recordingDeliverer{store: store, calls: map[string]int{}, tokens: map[string][]int{}, running: map[string]bool{},
+		retryFor: map[string]int{}, done: make(chan string, buffer)}
 }
 
-func (d *recordingDeliverer) Deliver(ctx context.Context, id string) error {
+func (d *recordingDeliverer) Deliver(ctx context.Context, id string, attempts int) error {
 	d.mu.Lock()
 	if d.running[id] {
 		d.overlaps++
 	}
 	d.running[id] = true
 	d.calls[id]++
+	d.tokens[id] = append(d.tokens[id], attempts)
 	retry := d.retryFor[id] > 0
 	if retry {
 		d.retryFor[id]--
@@ -413,10 +419,22 @@ func (d *recordingDeliverer) Deliver(ctx context.Context, id string) error {
 		d.running[id] = false
 		d.mu.Unlock()
 	}()
-	if retry {
-		return &switchboard.RetryError{After: 10 * time.Millisecond, Err: errors.New("app down")}
+	now := time.Now()
+	result := &switchboard.AttemptResult{
+		Attempt:  switchboard.Attempt{EventID: id, Number: attempts + 1, StartedAt: now, StatusCode: 204},
+		State:    switchboard.StateDelivered,
+		Attempts: attempts + 1,
 	}
-	d.done <- id
+	if retry {
+		result.Attempt.StatusCode, result.Attempt.Error = 500, "HTTP 500"
+		result.State, result.NextAttemptAt = switchboard.StateRetrying, now.Add(10*time.Millisecond)
+	}
+	if err := d.store.RecordAttempts(ctx, []*switchboard.AttemptResult{result}); err != nil {
+		return err
+	}
+	if !retry {
+		d.done <- id
+	}
 	return nil
 }
 
@@ -453,7 +471,7 @@ func start(t *testing.T, s switchboard.Store, d switchboard.Deliverer) {
 
 func testDelivery(t *testing.T, o Opened) {
 	const n = 40
-	d := newRecorder(n * 2)
+	d := newRecorder(o.Store, n*2)
 	var items []*switchboard.Ingest
 	for i := range n {
 		items = append(items, NewItem("/sms", fmt.Sprintf("dl%d", i), time.Now()))
@@ -470,7 +488,7 @@ func testDelivery(t *testing.T, o Opened) {
 }
 
 func testDeliveryRetry(t *testing.T, o Opened) {
-	d := newRecorder(4)
+	d := newRecorder(o.Store, 4)
 	it := NewItem("/sms", "retry", time.Now())
 	d.retryFor[it.Event.ID] = 2
 	ingest(t, o.Store, it)
@@ -481,6 +499,35 @@ func testDeliveryRetry(t *testing.T, o Opened) {
 	if d.calls[it.Event.ID] != 3 {
 		t.Errorf("Deliver called %d times, want 3 (two retries, then success)", d.calls[it.Event.ID])
 	}
+	if got := fmt.Sprint(d.tokens[it.Event.ID]); got != "[0 1 2]" {
+		t.Errorf("jobs carried attempt counts %s, want [0 1 2]", got)
+	}
+	ev, err := o.Store.Event(context.Background(), it.Event.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.State != switchboard.StateDelivered || ev.Attempts != 3 {
+		t.Errorf("event after retries: state %s attempts %d", ev.State, ev.Attempts)
+	}
+}
+
+// A replayed event's job carries the attempts already made, so the next
+// attempt continues the count.
+func testReplayCarriesAttempts(t *testing.T, o Opened) {
+	d := newRecorder(o.Store, 4)
+	it := NewItem("/sms", "replay-token", time.Now())
+	ingest(t, o.Store, it)
+	start(t, o.Store, d)
+	d.waitFor(t, 1)
+	if n, err := o.Store.Replay(context.Background(), switchboard.ReplayFilter{EventID: it.Event.ID}); err != nil || n != 1 {
+		t.Fatalf("Replay = %d, %v", n, err)
+	}
+	d.waitFor(t, 1)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if got := fmt.Sprint(d.tokens[it.Event.ID]); got != "[0 1]" {
+		t.Errorf("jobs carried attempt counts %s, want [0 1]", got)
+	}
 }
 
 func testReplicas(t *testing.T, o Opened) {
@@ -488,7 +535,7 @@ func testReplicas(t *testing.T, o Opened) {
 		t.Skip("engine has no replicas")
 	}
 	const n = 200
-	d := newRecorder(n * 2)
+	d := newRecorder(o.Store, n*2)
 	replica := o.Replica(t)
 	start(t, o.Store, d)
 	start(t, replica, d)
