@@ -127,13 +127,14 @@ func (s *Server) Start(ctx context.Context) error {
 	d := s.cfg.Delivery
 	// Workers outlive ctx: Shutdown stops them gracefully instead.
 	// A job's deliveries run in parallel, so one normally lasts about one
-	// attempt; the margins leave room for waiting on busy workers. Past
-	// JobTimeout the job is cancelled (its attempts are recorded as
-	// interrupted and due again), and only past RescueAfter does another
-	// process take over a job whose own process died.
-	jobTimeout := 2*d.Timeout + 30*time.Second
+	// attempt. Past JobTimeout the job is cancelled: attempts in flight are
+	// recorded as interrupted and due again, the rest wait for the job's
+	// retry, and the attempt counts keep any of them from being delivered
+	// twice. Only past RescueAfter does another process take over a job whose
+	// own process died (on SQLite a restart takes them back at once).
+	jobTimeout := d.Timeout + 15*time.Second
 	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, switchboard.DeliveryConfig{
-		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: jobTimeout, RescueAfter: jobTimeout + 30*time.Second,
+		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: jobTimeout, RescueAfter: jobTimeout + 15*time.Second,
 	}); err != nil {
 		ln.Close()
 		return fmt.Errorf("start delivery: %w", err)

@@ -46,6 +46,10 @@ type Store struct {
 
 	mu      sync.Mutex
 	release func() // drops the delivery lock; nil when not delivering
+
+	checkpointer     *sql.DB
+	stopCheckpoints  chan struct{}
+	checkpointerDone chan struct{}
 }
 
 var _ switchboard.Store = (*Store)(nil)
@@ -99,8 +103,17 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 		read.Close()
 		return nil, err
 	}
-	s := &Store{path: path, write: write, read: read, queue: queue, logger: logger}
+	checkpointer, err := openDB(path, false)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open %s for checkpoints: %w", path, err)
+	}
+	checkpointer.SetMaxOpenConns(1)
+	s := &Store{path: path, write: write, read: read, queue: queue, logger: logger, checkpointer: checkpointer,
+		stopCheckpoints: make(chan struct{}), checkpointerDone: make(chan struct{})}
 	s.writer = groupcommit.New(s.flush, commit)
+	go s.runCheckpointer(checkpointer, s.stopCheckpoints, s.checkpointerDone)
 	return s, nil
 }
 
@@ -123,6 +136,7 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "wal_autocheckpoint(0)") // see runCheckpointer
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
@@ -186,7 +200,16 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 // Close flushes queued writes and closes both pools. Call StopDelivery first.
 func (s *Store) Close() error {
 	s.writer.Close()
-	return errors.Join(s.write.Close(), s.read.Close())
+	s.mu.Lock()
+	if s.stopCheckpoints != nil {
+		close(s.stopCheckpoints)
+		s.stopCheckpoints = nil
+		s.mu.Unlock()
+		<-s.checkpointerDone
+	} else {
+		s.mu.Unlock()
+	}
+	return errors.Join(s.write.Close(), s.read.Close(), s.checkpointer.Close())
 }
 
 // inTx runs fn in a write transaction and commits it.
