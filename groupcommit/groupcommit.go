@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // ErrClosed is returned by Submit after Close.
@@ -34,8 +35,13 @@ type Options struct {
 	// Flushers is how many flushes may run at once: 1 for a single-writer
 	// engine such as SQLite, a few for PostgreSQL. Default 1.
 	Flushers int
-	// Observe, when set, is told the size of every batch flushed.
-	Observe func(batch int)
+	// Linger, when set, makes a flush wait up to this long after its first
+	// item for more to arrive (until MaxBatch). For writes that nobody is
+	// waiting on, trading a little latency for far fewer commits.
+	Linger time.Duration
+	// Observe, when set, is told the size of every batch flushed and how
+	// long the flush took.
+	Observe func(batch int, took time.Duration)
 }
 
 type pending[T any] struct {
@@ -128,25 +134,48 @@ func (c *Committer[T]) run() {
 		if !ok {
 			return
 		}
-		batch = append(batch[:0], first)
-	fill:
-		for len(batch) < c.opts.MaxBatch {
-			select {
-			case p, ok := <-c.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, p)
-			default:
-				break fill
-			}
-		}
+		batch = c.fill(append(batch[:0], first))
 		items = items[:0]
 		for _, p := range batch {
 			items = append(items, p.item)
 		}
 		c.commit(batch, items)
 	}
+}
+
+// fill adds queued items to batch: those already waiting, and with Linger
+// those arriving within it.
+func (c *Committer[T]) fill(batch []*pending[T]) []*pending[T] {
+	var deadline <-chan time.Time
+	if c.opts.Linger > 0 {
+		t := time.NewTimer(c.opts.Linger)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for len(batch) < c.opts.MaxBatch {
+		select {
+		case p, ok := <-c.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+			continue
+		default:
+		}
+		if deadline == nil {
+			return batch
+		}
+		select {
+		case p, ok := <-c.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+		case <-deadline:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit flushes a batch. If a batch of several fails, each item is retried
@@ -157,10 +186,11 @@ func (c *Committer[T]) commit(batch []*pending[T], items []T) {
 	// Flushes run to completion even when submitters give up: abandoning a
 	// transaction midway would only waste the work already done.
 	ctx := context.Background()
-	if c.opts.Observe != nil {
-		c.opts.Observe(len(items))
-	}
+	start := time.Now()
 	err := c.flush(ctx, items)
+	if c.opts.Observe != nil {
+		c.opts.Observe(len(items), time.Since(start))
+	}
 	if err == nil || len(batch) == 1 {
 		for _, p := range batch {
 			p.done <- err

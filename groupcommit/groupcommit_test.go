@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // recorder is a flush function that records its batches and can be made to
@@ -205,4 +206,29 @@ func sizes(b [][]int) []int {
 		out[i] = len(x)
 	}
 	return out
+}
+
+func TestLingerGathersItemsArrivingSoonAfter(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		r := &recorder{}
+		c := New(r.flush, Options{Linger: 10 * time.Millisecond})
+		defer c.Close()
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Go(func() {
+				time.Sleep(time.Duration(i) * 3 * time.Millisecond) // fake time: 0, 3 and 6 ms
+				_ = c.Submit(context.Background(), i)
+			})
+		}
+		wg.Wait()
+		if got := sizes(r.batches); len(got) != 1 || got[0] != 3 {
+			t.Fatalf("batch sizes = %v, want one batch of 3 within the linger", got)
+		}
+		wg.Go(func() { _ = c.Submit(context.Background(), 9) })
+		wg.Wait()
+		if got := sizes(r.batches); len(got) != 2 {
+			t.Fatalf("batch sizes = %v, want a second batch after the first flushed", got)
+		}
+	})
 }

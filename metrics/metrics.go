@@ -24,8 +24,11 @@ type Metrics struct {
 	Requests *prometheus.CounterVec
 	// AckSeconds is the time from receiving a webhook to answering it.
 	AckSeconds *prometheus.HistogramVec
-	// CommitBatch is the number of requests stored per group commit.
+	// CommitBatch is the number of writes (requests or attempt records)
+	// stored per group commit.
 	CommitBatch prometheus.Histogram
+	// CommitSeconds is how long each group commit took, fsync included.
+	CommitSeconds prometheus.Histogram
 	// Attempts counts delivery attempts by route, result (delivered, retry,
 	// dead, circuit_open) and Twilio error code ("0" on success).
 	Attempts *prometheus.CounterVec
@@ -48,8 +51,12 @@ func New() *Metrics {
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route"}),
 		CommitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "switchboard_commit_batch_size", Help: "Requests stored per group commit.",
+			Name: "switchboard_commit_batch_size", Help: "Writes (requests or attempt records) stored per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
+		}),
+		CommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "switchboard_commit_seconds", Help: "Time each group commit took, fsync included.",
+			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
 		}),
 		Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_attempts_total", Help: "Delivery attempts by route, result and Twilio error code.",
@@ -59,7 +66,7 @@ func New() *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.Attempts, m.DeliverySeconds)
+	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.CommitSeconds, m.Attempts, m.DeliverySeconds)
 	return m
 }
 

@@ -41,7 +41,10 @@ type Store struct {
 	pool   *pgxpool.Pool
 	queue  *jobs.Queue[pgx.Tx]
 	writer *groupcommit.Committer[*writeOp]
-	logger *slog.Logger
+	// attempts gathers attempt records for a moment before they join the
+	// writer's queue: see attemptLinger.
+	attempts *groupcommit.Committer[[]*switchboard.AttemptResult]
+	logger   *slog.Logger
 }
 
 // Option adjusts how a Store is opened.
@@ -91,6 +94,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger, opts ...Option) 
 	}
 	s := &Store{pool: pool, queue: queue, logger: logger}
 	s.writer = groupcommit.New(s.flush, commit)
+	s.attempts = newAttemptStage(s.writer)
 	return s, nil
 }
 
@@ -166,6 +170,7 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 // Close closes the connection pool, waiting for connections in use to be
 // released; call StopDelivery first.
 func (s *Store) Close() error {
+	s.attempts.Close()
 	s.writer.Close()
 	s.pool.Close()
 	return nil

@@ -50,9 +50,9 @@ func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
 }
 
 // RecordAttempts stores attempts, the states they lead to and the next
-// deliveries, group-committed with concurrent writes.
+// deliveries, group-committed with concurrent writes (see attemptLinger).
 func (s *Store) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
-	if err := s.writer.Submit(ctx, &writeOp{attempts: results}); err != nil {
+	if err := s.attempts.Submit(ctx, results); err != nil {
 		return fmt.Errorf("record %d attempts: %w", len(results), err)
 	}
 	return nil

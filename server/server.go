@@ -59,7 +59,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		MaxBatch:  cfg.Ingest.MaxBatch,
 		QueueSize: cfg.Ingest.QueueSize,
 		Flushers:  4, // PostgreSQL commits several batches at once; SQLite ignores this
-		Observe:   func(n int) { m.CommitBatch.Observe(float64(n)) },
+		Observe: func(n int, took time.Duration) {
+			m.CommitBatch.Observe(float64(n))
+			m.CommitSeconds.Observe(took.Seconds())
+		},
 	})
 	if err != nil {
 		return nil, err

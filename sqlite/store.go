@@ -42,7 +42,10 @@ type Store struct {
 	read   *sql.DB
 	queue  *jobs.Queue[*sql.Tx]
 	writer *groupcommit.Committer[*writeOp]
-	logger *slog.Logger
+	// attempts gathers attempt records for a moment before they join the
+	// writer's queue: see attemptLinger.
+	attempts *groupcommit.Committer[[]*switchboard.AttemptResult]
+	logger   *slog.Logger
 
 	mu      sync.Mutex
 	release func() // drops the delivery lock; nil when not delivering
@@ -113,6 +116,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 	s := &Store{path: path, write: write, read: read, queue: queue, logger: logger, checkpointer: checkpointer,
 		stopCheckpoints: make(chan struct{}), checkpointerDone: make(chan struct{})}
 	s.writer = groupcommit.New(s.flush, commit)
+	s.attempts = newAttemptStage(s.writer)
 	go s.runCheckpointer(checkpointer, s.stopCheckpoints, s.checkpointerDone)
 	return s, nil
 }
@@ -137,6 +141,7 @@ func dsn(path string, readOnly bool) string {
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "wal_autocheckpoint(0)") // see runCheckpointer
+	q.Add("_pragma", "cache_size(-32768)")    // 32 MiB of pages per connection
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
@@ -199,6 +204,7 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 
 // Close flushes queued writes and closes both pools. Call StopDelivery first.
 func (s *Store) Close() error {
+	s.attempts.Close()
 	s.writer.Close()
 	s.mu.Lock()
 	if s.stopCheckpoints != nil {
