@@ -35,8 +35,7 @@ type Config struct {
 
 // Log configures logging.
 type Log struct {
-	Level  string `koanf:"level"`  // debug, info, warn, error
-	Redact bool   `koanf:"redact"` // hide phone numbers and bodies in logs
+	Level string `koanf:"level"` // debug, info, warn, error
 }
 
 // Storage selects the store.
@@ -55,6 +54,9 @@ type Admin struct {
 	// Token is the bearer token for /api/v1. Empty disables the API: it
 	// answers 401 to everything (fail closed).
 	Token string `koanf:"token"`
+	// Redact hides what can identify a person in the admin API: request
+	// bodies (numbers, message text), query strings and response excerpts.
+	Redact bool `koanf:"redact"`
 }
 
 // Ingest bounds webhook intake.

@@ -91,7 +91,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Policy:          deliver.Policy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
 	})
-	admin := web.New(store, cfg.Admin.Token, m.Handler(), logger)
+	var adminOpts []web.Option
+	if cfg.Admin.Redact {
+		adminOpts = append(adminOpts, web.WithRedaction())
+	}
+	admin := web.New(store, cfg.Admin.Token, m.Handler(), logger, adminOpts...)
 	s.http = &http.Server{
 		Handler:           s.routeRequest(admin),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -56,9 +56,9 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := EventDetailJSON{Event: eventJSON(ev), Request: requestJSON(req), Attempts: make([]AttemptJSON, len(atts))}
+	out := EventDetailJSON{Event: eventJSON(ev), Request: s.requestJSON(req), Attempts: make([]AttemptJSON, len(atts))}
 	for i, a := range atts {
-		out.Attempts[i] = attemptJSON(a)
+		out.Attempts[i] = s.attemptJSON(a)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -137,7 +137,7 @@ func (s *Server) listRequests(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := Page[RequestJSON]{Items: make([]RequestJSON, len(page.Items)), Next: page.Next}
 	for i, req := range page.Items {
-		out.Items[i] = requestJSON(req)
+		out.Items[i] = s.requestJSON(req)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -148,7 +148,7 @@ func (s *Server) getRequest(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, requestJSON(req))
+	writeJSON(w, http.StatusOK, s.requestJSON(req))
 	return nil
 }
 

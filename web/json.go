@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -90,7 +91,26 @@ func eventJSON(e *switchboard.Event) EventJSON {
 	}
 }
 
-func requestJSON(r *switchboard.Request) RequestJSON {
+// redacted replaces what the admin API hides under admin.redact.
+const redacted = "[redacted]"
+
+// redactQuery hides a URL's query string, where GET webhooks carry their
+// parameters.
+func redactQuery(u string) string {
+	if base, _, ok := strings.Cut(u, "?"); ok {
+		return base + "?" + redacted
+	}
+	return u
+}
+
+func (s *Server) requestJSON(r *switchboard.Request) RequestJSON {
+	if s.redact {
+		body := redacted
+		return RequestJSON{
+			ID: r.ID, ReceivedAt: r.ReceivedAt, Route: r.Route, Method: r.Method, URL: redactQuery(r.URL), Header: r.Header,
+			Body: &body, RemoteAddr: r.RemoteAddr, Outcome: string(r.Outcome), Reason: r.Reason, EventID: r.EventID,
+		}
+	}
 	out := RequestJSON{
 		ID: r.ID, ReceivedAt: r.ReceivedAt, Route: r.Route, Method: r.Method, URL: r.URL, Header: r.Header,
 		RemoteAddr: r.RemoteAddr, Outcome: string(r.Outcome), Reason: r.Reason, EventID: r.EventID,
@@ -104,15 +124,18 @@ func requestJSON(r *switchboard.Request) RequestJSON {
 	return out
 }
 
-func attemptJSON(a *switchboard.Attempt) AttemptJSON {
+func (s *Server) attemptJSON(a *switchboard.Attempt) AttemptJSON {
 	out := AttemptJSON{
 		Number: a.Number, StartedAt: a.StartedAt, TargetURL: a.TargetURL, StatusCode: a.StatusCode,
 		LatencyMS: float64(a.Latency.Microseconds()) / 1000, ErrorClass: a.ErrorClass, TwilioCode: a.TwilioCode,
 		Error: a.Error, ResponseHeader: a.ResponseHeader,
 	}
-	if utf8.Valid(a.ResponseExcerpt) {
+	switch {
+	case s.redact:
+		out.TargetURL, out.ResponseExcerpt = redactQuery(a.TargetURL), redacted
+	case utf8.Valid(a.ResponseExcerpt):
 		out.ResponseExcerpt = string(a.ResponseExcerpt)
-	} else {
+	default:
 		out.ResponseExcerptBase64 = base64.StdEncoding.EncodeToString(a.ResponseExcerpt)
 	}
 	return out

@@ -19,6 +19,7 @@ import (
 // Server is the admin API.
 type Server struct {
 	store     switchboard.Store
+	redact    bool
 	tokenHash [32]byte
 	hasToken  bool
 	metrics   http.Handler
@@ -26,13 +27,23 @@ type Server struct {
 	mux       *http.ServeMux
 }
 
+// Option adjusts the admin API.
+type Option func(*Server)
+
+// WithRedaction hides request bodies, URL query strings and response
+// excerpts (phone numbers, message text) from every answer.
+func WithRedaction() Option { return func(s *Server) { s.redact = true } }
+
 // New returns the admin API over store. An empty token disables every
 // /api/v1 endpoint (401): admin access fails closed.
-func New(store switchboard.Store, token string, metrics http.Handler, logger *slog.Logger) *Server {
+func New(store switchboard.Store, token string, metrics http.Handler, logger *slog.Logger, opts ...Option) *Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	s := &Server{store: store, metrics: metrics, logger: logger, mux: http.NewServeMux()}
+	for _, o := range opts {
+		o(s)
+	}
 	if token != "" {
 		s.tokenHash, s.hasToken = sha256.Sum256([]byte(token)), true
 	}
