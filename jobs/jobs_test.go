@@ -1,0 +1,45 @@
+package jobs
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestBatchSplitsIntoBoundedJobs(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 1, MaxEventsPerJob - 1, MaxEventsPerJob, MaxEventsPerJob + 1, 3*MaxEventsPerJob + 5} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			due := make([]Due, n)
+			for i := range due {
+				due[i] = Due{EventID: fmt.Sprint(i), Attempts: i % 3}
+			}
+			jobs := Batch(due)
+			if want := (n + MaxEventsPerJob - 1) / MaxEventsPerJob; len(jobs) != want {
+				t.Fatalf("%d jobs, want %d", len(jobs), want)
+			}
+			next := 0
+			for _, j := range jobs {
+				if len(j.Events) == 0 || len(j.Events) > MaxEventsPerJob || !j.At.IsZero() {
+					t.Errorf("job of %d events due at %v", len(j.Events), j.At)
+				}
+				for _, d := range j.Events {
+					if d != due[next] {
+						t.Errorf("event %d: got %+v, want %+v (order and attempt counts kept)", next, d, due[next])
+					}
+					next++
+				}
+			}
+			if next != n {
+				t.Errorf("jobs carry %d events, want %d", next, n)
+			}
+			// Appending to one job's slice must not overwrite the next job's events.
+			if len(jobs) > 1 {
+				_ = append(jobs[0].Events, Due{EventID: "x"})
+				if jobs[1].Events[0] != due[MaxEventsPerJob] {
+					t.Error("jobs share backing storage")
+				}
+			}
+		})
+	}
+}
