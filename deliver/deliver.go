@@ -224,10 +224,19 @@ func (d *Deliverer) circuitOpen(ctx context.Context, log *slog.Logger, route Rou
 		result.State, result.Attempt.Error = switchboard.StateDead, "circuit open; max age reached"
 		return d.record(ctx, result)
 	}
-	// Spread the waiting events over the open period so the trial request
-	// is not followed by a stampede.
-	result.NextAttemptAt = now.Add(d.openFor/2 + time.Duration(d.policy.random()*float64(d.openFor/2)))
+	result.NextAttemptAt = now.Add(d.circuitWait(now.Sub(ev.CreatedAt)))
 	return d.record(ctx, result)
+}
+
+// circuitWait is how long an event refused by an open circuit waits before
+// it looks again. Waits are spread over the open period so the trial
+// request is not followed by a stampede, and grow with the event's age (a
+// tenth of it, up to the backoff cap), so that a long outage with a large
+// backlog does not turn into constant re-checking, while the app, once
+// back, gets an event within a tenth of the time it was down.
+func (d *Deliverer) circuitWait(age time.Duration) time.Duration {
+	wait := d.openFor/2 + time.Duration(d.policy.random()*float64(d.openFor/2))
+	return max(wait, min(age/10, d.policy.Max))
 }
 
 // record stores an attempt's outcome (group-committed by the store). It

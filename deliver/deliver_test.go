@@ -903,6 +903,37 @@ func TestDeliverCircuitBreaker(t *testing.T) {
 		}
 	})
 
+	t.Run("OlderEventsWaitLongerWhileOpen", func(t *testing.T) {
+		t.Parallel()
+
+		const shortOpen = 2 * time.Second
+		down := newApp(t, status(http.StatusServiceUnavailable, ""))
+		h := newHarness(t, nil, []deliver.Route{route("/sms", down.URL+"/sms")},
+			func(o *deliver.Options) { o.BreakerFailures, o.BreakerOpenFor = 1, shortOpen })
+		h.wantRetry(t, h.ingest(t, "/sms", nil), 750*time.Millisecond) // opens the circuit
+
+		cases := []struct {
+			age  time.Duration
+			want time.Duration // with the test policy's Rand 0.5 and Max 10s
+		}{
+			{0, 1500 * time.Millisecond},        // within the open period
+			{30 * time.Second, 3 * time.Second}, // a tenth of its age
+			{time.Hour, testPolicy().Max},       // capped
+		}
+		for _, c := range cases {
+			id := h.ingest(t, "/sms", func(it *switchboard.Ingest) { it.Event.CreatedAt = epoch.Add(-c.age) })
+			if err := h.deliver(t.Context(), id); err != nil {
+				t.Fatal(err)
+			}
+			if got := h.event(t, id).NextAttemptAt.Sub(h.clock.Now()); got != c.want {
+				t.Errorf("event aged %s: next look in %s, want %s", c.age, got, c.want)
+			}
+		}
+		if n := down.hits.Load(); n != 1 {
+			t.Errorf("app called %d times, want 1: the circuit should be open", n)
+		}
+	})
+
 	// Only answers that show the target unhealthy (5xx, 429, no answer) count
 	// towards opening the circuit.
 	tests := []struct {
