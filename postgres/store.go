@@ -29,6 +29,7 @@ import (
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/jobs"
+	"github.com/switchboard-dev/switchboard/writes"
 )
 
 //go:embed migrations/*.sql
@@ -38,13 +39,12 @@ var migrations embed.FS
 // and any number of Stores, in any number of processes, may share one
 // database and schema.
 type Store struct {
-	pool   *pgxpool.Pool
-	queue  *jobs.Queue[pgx.Tx]
-	writer *groupcommit.Committer[*writeOp]
-	// attempts gathers attempt records for a moment before they join the
-	// writer's queue: see attemptLinger.
-	attempts *groupcommit.Committer[[]*switchboard.AttemptResult]
-	logger   *slog.Logger
+	pool  *pgxpool.Pool
+	queue *jobs.Queue[pgx.Tx]
+	// Writer provides Ingest and RecordAttempts: group-committed writes,
+	// each batch written by flush in one transaction.
+	*writes.Writer
+	logger *slog.Logger
 }
 
 // Option adjusts how a Store is opened.
@@ -93,8 +93,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger, opts ...Option) 
 		return nil, err
 	}
 	s := &Store{pool: pool, queue: queue, logger: logger}
-	s.writer = groupcommit.New(s.flush, commit)
-	s.attempts = newAttemptStage(s.writer)
+	s.Writer = writes.New(s.flush, commit)
 	return s, nil
 }
 
@@ -170,8 +169,7 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 // Close closes the connection pool, waiting for connections in use to be
 // released; call StopDelivery first.
 func (s *Store) Close() error {
-	s.attempts.Close()
-	s.writer.Close()
+	s.Writer.Close()
 	s.pool.Close()
 	return nil
 }

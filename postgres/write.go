@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/jobs"
+	"github.com/switchboard-dev/switchboard/writes"
 )
 
 const insertRequest = `INSERT INTO requests
@@ -32,60 +33,29 @@ const insertEvent = `INSERT INTO events
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id`
 
-// writeOp is one caller's share of a group commit.
-type writeOp struct {
-	ingests  []*switchboard.Ingest
-	attempts []*switchboard.AttemptResult
-}
-
-// Ingest stores requests, their events and delivery jobs, group-committed
-// with concurrent writes. An item whose idempotency key is already taken, by
-// an earlier batch, another replica or an earlier item of this batch,
-// becomes a duplicate of that event.
-func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
-	if err := s.writer.Submit(ctx, &writeOp{ingests: items}); err != nil {
-		return fmt.Errorf("ingest %d requests: %w", len(items), err)
-	}
-	return nil
-}
-
-// RecordAttempts stores attempts, the states they lead to and the next
-// deliveries, group-committed with concurrent writes (see attemptLinger).
-func (s *Store) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
-	if err := s.attempts.Submit(ctx, results); err != nil {
-		return fmt.Errorf("record %d attempts: %w", len(results), err)
-	}
-	return nil
-}
-
 // flush writes a batch of operations in one transaction. The ingests of all
 // operations are stored together, so that their events are inserted in one
 // key order (see ingestTx).
-func (s *Store) flush(ctx context.Context, ops []*writeOp) error {
+func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
 	var items []*switchboard.Ingest
 	var results []*switchboard.AttemptResult
 	for _, op := range ops {
-		items = append(items, op.ingests...)
-		results = append(results, op.attempts...)
+		items = append(items, op.Ingests...)
+		results = append(results, op.Attempts...)
 	}
-	var publish func()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		due, p, err := ingestTx(ctx, tx, items)
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		due, publish, err := ingestTx(ctx, tx, items)
 		if err != nil {
 			return err
 		}
-		publish = p
+		// All ingests of the batch were written together: publish them once.
+		ops[0].Publish = publish
 		retries, err := attemptsTx(ctx, tx, results)
 		if err != nil {
 			return err
 		}
 		return s.queue.InsertTx(ctx, tx, append(jobs.Batch(due), retries...))
 	})
-	if err != nil {
-		return err
-	}
-	publish()
-	return nil
 }
 
 // ingestTx stores requests and their events. Event inserts go in one

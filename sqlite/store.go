@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/jobs"
+	"github.com/switchboard-dev/switchboard/writes"
 )
 
 //go:embed migrations/*.sql
@@ -37,15 +38,14 @@ var migrations embed.FS
 
 // Store is the SQLite switchboard.Store.
 type Store struct {
-	path   string
-	write  *sql.DB // exactly one connection: SQLite's single writer
-	read   *sql.DB
-	queue  *jobs.Queue[*sql.Tx]
-	writer *groupcommit.Committer[*writeOp]
-	// attempts gathers attempt records for a moment before they join the
-	// writer's queue: see attemptLinger.
-	attempts *groupcommit.Committer[[]*switchboard.AttemptResult]
-	logger   *slog.Logger
+	path  string
+	write *sql.DB // exactly one connection: SQLite's single writer
+	read  *sql.DB
+	queue *jobs.Queue[*sql.Tx]
+	// Writer provides Ingest and RecordAttempts: group-committed writes,
+	// each batch written by flush in one transaction.
+	*writes.Writer
+	logger *slog.Logger
 
 	mu      sync.Mutex
 	release func() // drops the delivery lock; nil when not delivering
@@ -115,8 +115,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 	checkpointer.SetMaxOpenConns(1)
 	s := &Store{path: path, write: write, read: read, queue: queue, logger: logger, checkpointer: checkpointer,
 		stopCheckpoints: make(chan struct{}), checkpointerDone: make(chan struct{})}
-	s.writer = groupcommit.New(s.flush, commit)
-	s.attempts = newAttemptStage(s.writer)
+	s.Writer = writes.New(s.flush, commit)
 	go s.runCheckpointer(checkpointer, s.stopCheckpoints, s.checkpointerDone)
 	return s, nil
 }
@@ -204,8 +203,7 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 
 // Close flushes queued writes and closes both pools. Call StopDelivery first.
 func (s *Store) Close() error {
-	s.attempts.Close()
-	s.writer.Close()
+	s.Writer.Close()
 	s.mu.Lock()
 	if s.stopCheckpoints != nil {
 		close(s.stopCheckpoints)

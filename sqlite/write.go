@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/jobs"
+	"github.com/switchboard-dev/switchboard/writes"
 )
 
 const insertRequest = `INSERT INTO requests
@@ -23,46 +24,21 @@ const insertEvent = `INSERT INTO events
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '')
     ON CONFLICT (idempotency_key) DO NOTHING`
 
-// writeOp is one caller's share of a group commit.
-type writeOp struct {
-	ingests  []*switchboard.Ingest
-	attempts []*switchboard.AttemptResult
-	publish  func() // sets the ingest results once the batch has committed
-}
-
-// Ingest stores requests, their events and delivery jobs, group-committed
-// with concurrent writes.
-func (s *Store) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
-	if err := s.writer.Submit(ctx, &writeOp{ingests: items}); err != nil {
-		return fmt.Errorf("ingest %d requests: %w", len(items), err)
-	}
-	return nil
-}
-
-// RecordAttempts stores attempts and the states they lead to,
-// group-committed with concurrent writes (see attemptLinger).
-func (s *Store) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
-	if err := s.attempts.Submit(ctx, results); err != nil {
-		return fmt.Errorf("record %d attempts: %w", len(results), err)
-	}
-	return nil
-}
-
 // flush writes a batch of operations in one transaction: one fsync for all.
-func (s *Store) flush(ctx context.Context, ops []*writeOp) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var due []jobs.Due
 		var retries []jobs.Scheduled
 		for _, op := range ops {
-			if len(op.ingests) > 0 {
-				d, publish, err := ingestTx(ctx, tx, op.ingests)
+			if len(op.Ingests) > 0 {
+				d, publish, err := ingestTx(ctx, tx, op.Ingests)
 				if err != nil {
 					return err
 				}
-				due, op.publish = append(due, d...), publish
+				due, op.Publish = append(due, d...), publish
 			}
-			if len(op.attempts) > 0 {
-				r, err := attemptsTx(ctx, tx, op.attempts)
+			if len(op.Attempts) > 0 {
+				r, err := attemptsTx(ctx, tx, op.Attempts)
 				if err != nil {
 					return err
 				}
@@ -71,15 +47,6 @@ func (s *Store) flush(ctx context.Context, ops []*writeOp) error {
 		}
 		return s.queue.InsertTx(ctx, tx, append(jobs.Batch(due), retries...))
 	})
-	if err != nil {
-		return err
-	}
-	for _, op := range ops {
-		if op.publish != nil {
-			op.publish()
-		}
-	}
-	return nil
 }
 
 // ingestTx stores requests and their events. Results are published only
