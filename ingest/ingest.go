@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -211,21 +210,24 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 	if r.Method == http.MethodGet {
 		contentType, signBody = "", nil // a GET is signed over its URL alone
 	}
-	switch err := twilio.ValidateRequest(route.Tokens, req.URL, contentType, signBody, r.Header.Get("X-Twilio-Signature")); {
+	// The form parsed for the signature is the one classified below: a
+	// body is parsed once.
+	form, err := twilio.ValidateAndParse(route.Tokens, req.URL, contentType, signBody, r.Header.Get("X-Twilio-Signature"))
+	switch {
 	case errors.Is(err, twilio.ErrMalformedForm):
 		return nil, reject(http.StatusBadRequest, "%v", err)
 	case err != nil:
 		return nil, reject(http.StatusForbidden, "signature check failed: %v", err)
 	}
 
-	var form url.Values
 	var jsonBody []byte
 	switch {
 	case r.Method == http.MethodGet:
 		if form, err = twilio.ParseForm([]byte(r.URL.RawQuery)); err != nil {
 			return nil, reject(http.StatusBadRequest, "query: %v", err)
 		}
-	case mediaType == "application/x-www-form-urlencoded":
+	case mediaType == "application/x-www-form-urlencoded" && form == nil && len(body) > 0:
+		// Signed over the URL alone (a bodySHA256 query): parse it here.
 		if form, err = twilio.ParseForm(body); err != nil {
 			return nil, reject(http.StatusBadRequest, "%v", err)
 		}

@@ -104,17 +104,27 @@ func SignRequest(token, fullURL, contentType string, body []byte) (signedURL, si
 // ErrBadSignature, not ErrBodyHashMismatch. Otherwise a non-empty form body
 // is signed with its parameters, and any other request over the URL alone.
 func ValidateRequest(tokens []string, fullURL, contentType string, body []byte, signature string) error {
+	_, err := ValidateAndParse(tokens, fullURL, contentType, body, signature)
+	return err
+}
+
+// ValidateAndParse is ValidateRequest that also returns the form parameters
+// it parsed to check the signature, so that a caller needing them does not
+// parse the body again. The form is nil when the signature does not cover a
+// form body, and is returned only with a nil error.
+func ValidateAndParse(tokens []string, fullURL, contentType string, body []byte, signature string) (url.Values, error) {
 	if signature == "" {
-		return ErrMissingSignature
+		return nil, ErrMissingSignature
 	}
 	u := stripFragment(fullURL)
 	wantHash, hashed := queryParam(rawQuery(u), bodyHashParam)
 
 	var params string
+	var form url.Values
 	if !hashed && len(body) > 0 && mediaType(contentType) == "application/x-www-form-urlencoded" {
-		form, err := ParseForm(body)
-		if err != nil {
-			return fmt.Errorf("validate signature: %w", err)
+		var err error
+		if form, err = ParseForm(body); err != nil {
+			return nil, fmt.Errorf("validate signature: %w", err)
 		}
 		params = paramString(form)
 	}
@@ -137,20 +147,20 @@ func ValidateRequest(tokens []string, fullURL, contentType string, body []byte, 
 		}
 	}
 	if !checked {
-		return fmt.Errorf("%w: no auth token to check it with", ErrBadSignature)
+		return nil, fmt.Errorf("%w: no auth token to check it with", ErrBadSignature)
 	}
 	if !valid {
-		return ErrBadSignature
+		return nil, ErrBadSignature
 	}
 
 	if hashed {
 		want, err := hex.DecodeString(wantHash)
 		sum := sha256.Sum256(body)
 		if err != nil || !hmac.Equal(sum[:], want) {
-			return ErrBodyHashMismatch
+			return nil, ErrBodyHashMismatch
 		}
 	}
-	return nil
+	return form, nil
 }
 
 // sign returns the base64 HMAC-SHA1 of s keyed with token.

@@ -486,3 +486,31 @@ func TestJSONVectorHash(t *testing.T) {
 		t.Fatalf("sha256(%q) = %s, want %s", vecJSONBody, got, vecJSONHash)
 	}
 }
+
+func TestValidateAndParseReturnsTheSignedForm(t *testing.T) {
+	t.Parallel()
+	const token, u = "12345", "https://mycompany.com/myapp.php?foo=1&bar=2"
+	formBody := []byte("To=%2B18005551212&Digits=1234&Digits=5")
+	_, sig, err := SignRequest(token, u, "application/x-www-form-urlencoded", formBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form, err := ValidateAndParse([]string{token}, u, "application/x-www-form-urlencoded", formBody, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form.Get("To") != "+18005551212" || len(form["Digits"]) != 2 {
+		t.Errorf("form = %v", form)
+	}
+	if form, err := ValidateAndParse([]string{token}, u, "application/x-www-form-urlencoded", formBody, "forged"); err == nil || form != nil {
+		t.Errorf("forged signature: form %v, err %v; want no form and an error", form, err)
+	}
+	jsonBody := []byte(`{"a":1}`)
+	signedURL, sig, err := SignRequest(token, u, "application/json", jsonBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form, err := ValidateAndParse([]string{token}, signedURL, "application/json", jsonBody, sig); err != nil || form != nil {
+		t.Errorf("JSON body: form %v, err %v; want none and no error", form, err)
+	}
+}
