@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"net/http"
@@ -28,11 +29,18 @@ const (
 type fixture struct {
 	store switchboard.Store
 	srv   *httptest.Server
+	path  string // the SQLite file
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "sb.db"), nil)
+	return newFixtureWithAck(t, 5*time.Second)
+}
+
+func newFixtureWithAck(t *testing.T, ackTimeout time.Duration) *fixture {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sb.db")
+	store, err := sqlite.Open(context.Background(), path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +48,7 @@ func newFixture(t *testing.T) *fixture {
 		Store:        store,
 		PublicURL:    public,
 		MaxBodyBytes: 4096,
-		AckTimeout:   5 * time.Second,
+		AckTimeout:   ackTimeout,
 		Routes: []ingest.Route{
 			{Path: "/sms", AccountSID: account, Tokens: []string{token, token2}, TwiML: []byte("<Response/>")},
 			{Path: "/voice", AccountSID: account, Tokens: []string{token}, TwiML: []byte("<Response><Say>hi</Say></Response>")},
@@ -52,7 +60,7 @@ func newFixture(t *testing.T) *fixture {
 		srv.Close()
 		store.Close()
 	})
-	return &fixture{store: store, srv: srv}
+	return &fixture{store: store, srv: srv, path: path}
 }
 
 // webhook is a request as Twilio would send it.
@@ -279,5 +287,52 @@ func TestConcurrentRequestsShareCommits(t *testing.T) {
 	page, err := f.store.ListEvents(context.Background(), switchboard.EventFilter{Limit: 500})
 	if err != nil || len(page.Items) != n {
 		t.Fatalf("%d events stored, want %d (%v)", len(page.Items), n, err)
+	}
+}
+
+// Another process holding SQLite's write lock past the ack timeout: Twilio
+// must get 503, never a 2xx for a request that is not stored, and intake
+// must recover once the lock is released.
+func TestDatabaseLockedAnswers503ThenRecovers(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWithAck(t, 300*time.Millisecond)
+	ctx := context.Background()
+
+	other, err := sql.Open("sqlite", f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil { // takes the write lock
+		t.Fatal(err)
+	}
+
+	locked := webhook{path: "/sms", body: "MessageSid=SMlocked&Body=x", idemToken: "locked-1"}
+	resp, answer := f.send(t, locked)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("with the database locked: %d %q, want 503", resp.StatusCode, answer)
+	}
+
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	// Twilio's retry of the same request: stored now (the 503'd attempt may
+	// have been stored too once the lock went, so it may be a duplicate of
+	// it), and answered 200 either way.
+	resp, answer = f.send(t, locked)
+	if resp.StatusCode != http.StatusOK || answer != "<Response/>" {
+		t.Fatalf("after the lock was released: %d %q, want 200", resp.StatusCode, answer)
+	}
+	page, err := f.store.ListEvents(ctx, switchboard.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != 1 {
+		t.Errorf("%d events, want exactly 1 for the request and its retry", len(page.Items))
 	}
 }
