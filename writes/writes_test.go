@@ -1,0 +1,74 @@
+package writes
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/groupcommit"
+)
+
+func TestPublishOnlyAfterASuccessfulFlush(t *testing.T) {
+	t.Parallel()
+	fail := errors.New("disk full")
+	var published int
+	var failing bool
+	w := New(func(_ context.Context, ops []*Op) error {
+		for _, op := range ops {
+			op.Publish = func() { published++ }
+		}
+		if failing {
+			return fail
+		}
+		return nil
+	}, groupcommit.Options{})
+	defer w.Close()
+
+	if err := w.Ingest(context.Background(), []*switchboard.Ingest{{}}); err != nil {
+		t.Fatal(err)
+	}
+	if published != 1 {
+		t.Fatalf("published %d times after a committed ingest, want 1", published)
+	}
+	failing = true
+	if err := w.Ingest(context.Background(), []*switchboard.Ingest{{}}); !errors.Is(err, fail) {
+		t.Fatalf("err = %v, want the flush's error", err)
+	}
+	if published != 1 {
+		t.Errorf("a failed flush published its results")
+	}
+}
+
+func TestAttemptRecordsAreGatheredIntoOneOp(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var flushed [][]int // attempt counts per op flushed
+		w := New(func(_ context.Context, ops []*Op) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, op := range ops {
+				flushed = append(flushed, []int{len(op.Ingests), len(op.Attempts)})
+			}
+			return nil
+		}, groupcommit.Options{})
+		defer w.Close()
+
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Go(func() {
+				r := []*switchboard.AttemptResult{{}, {}}
+				if err := w.RecordAttempts(context.Background(), r); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if len(flushed) != 1 || flushed[0][0] != 0 || flushed[0][1] != 10 {
+			t.Errorf("ops flushed = %v, want one op with the 10 records of 5 callers", flushed)
+		}
+	})
+}
