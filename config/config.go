@@ -29,6 +29,7 @@ type Config struct {
 	Admin     Admin     `koanf:"admin"`
 	Ingest    Ingest    `koanf:"ingest"`
 	Delivery  Delivery  `koanf:"delivery"`
+	Doctor    Doctor    `koanf:"doctor"`
 	Accounts  []Account `koanf:"accounts"`
 	Routes    []Route   `koanf:"routes"`
 }
@@ -86,6 +87,14 @@ type Delivery struct {
 	// failures and keeps it open for BreakerOpenFor before one trial.
 	BreakerFailures int           `koanf:"breaker_failures"`
 	BreakerOpenFor  time.Duration `koanf:"breaker_open_for"`
+}
+
+// Doctor configures route checks.
+type Doctor struct {
+	// CheckAtStartup probes every route's target when serve starts and logs
+	// what Twilio would make of it. Off by default: a probe is a realistic,
+	// correctly signed webhook, and an app may act on it (reply, store it).
+	CheckAtStartup bool `koanf:"check_at_startup"`
 }
 
 // Account is a Twilio account whose webhooks Switchboard checks.

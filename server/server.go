@@ -47,6 +47,7 @@ type Server struct {
 	metrics   *metrics.Metrics
 	ingest    *ingest.Handler
 	deliverer *deliver.Deliverer
+	doctor    *routeDoctor
 	http      *http.Server
 	listener  net.Listener
 	served    chan error
@@ -91,7 +92,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Policy:          deliver.Policy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
 	})
-	var adminOpts []web.Option
+	s.doctor = &routeDoctor{cfg: cfg, logger: logger}
+	adminOpts := []web.Option{web.WithDoctor(s.doctor)}
 	if cfg.Admin.Redact {
 		adminOpts = append(adminOpts, web.WithRedaction())
 	}
@@ -147,6 +149,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("start delivery: %w", err)
 	}
 	go func() { s.served <- s.http.Serve(ln) }()
+	if s.cfg.Doctor.CheckAtStartup {
+		go s.doctor.logRouteChecks(context.WithoutCancel(ctx))
+	}
 	s.logger.Info("switchboard listening", "addr", ln.Addr().String(), "routes", len(s.cfg.Routes),
 		"store", storeKind(s.cfg.Storage), "version", switchboard.Version)
 	return nil

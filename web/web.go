@@ -20,6 +20,7 @@ import (
 type Server struct {
 	store     switchboard.Store
 	redact    bool
+	doctor    Doctor
 	tokenHash [32]byte
 	hasToken  bool
 	metrics   http.Handler
@@ -61,6 +62,8 @@ func New(store switchboard.Store, token string, metrics http.Handler, logger *sl
 	s.api("POST /api/v1/replay", s.replayBulk)
 	s.api("GET /api/v1/requests", s.listRequests)
 	s.api("GET /api/v1/requests/{id}", s.getRequest)
+	s.api("POST /api/v1/doctor", s.probe)
+	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
 	s.mux.HandleFunc("/api/", s.authenticated(func(http.ResponseWriter, *http.Request) error {
 		return errNoEndpoint
 	}))
