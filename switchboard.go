@@ -145,10 +145,9 @@ type Attempt struct {
 }
 
 // Sentinel errors callers branch on; both store engines map their own errors
-// to these.
+// to these. (A duplicate webhook is not an error: Store.Ingest reports it in
+// Ingest.Duplicate.)
 var (
-	ErrNotFound  = errors.New("not found")
-	ErrDuplicate = errors.New("duplicate")
-	ErrConflict  = errors.New("conflict")
-	ErrInvalid   = errors.New("invalid input")
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid input")
 )

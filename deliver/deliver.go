@@ -58,7 +58,7 @@ const (
 // Deliverer implements switchboard.Deliverer over HTTP.
 type Deliverer struct {
 	store    switchboard.Store
-	routes   map[string]Route
+	routes   map[string]routeTarget
 	client   *http.Client
 	timeout  time.Duration
 	policy   Policy
@@ -85,7 +85,7 @@ func New(store switchboard.Store, o Options) *Deliverer {
 	}
 	d := &Deliverer{
 		store:   store,
-		routes:  map[string]Route{},
+		routes:  map[string]routeTarget{},
 		timeout: o.Timeout,
 		policy:  o.Policy,
 		openFor: o.BreakerOpenFor,
@@ -93,9 +93,7 @@ func New(store switchboard.Store, o Options) *Deliverer {
 		logger:  o.Logger,
 		now:     o.Now,
 	}
-	for _, r := range o.Routes {
-		d.routes[r.Path] = r
-	}
+
 	d.client = &http.Client{
 		Transport: &http.Transport{
 			Proxy:                 nil, // the app is reached directly, never through an environment proxy
@@ -114,7 +112,17 @@ func New(store switchboard.Store, o Options) *Deliverer {
 	d.breakers = newBreakers(o.BreakerFailures, o.BreakerOpenFor, func(target string, from, to gobreaker.State) {
 		d.logger.Warn("circuit breaker", "target", target, "from", from.String(), "to", to.String())
 	})
+	for _, r := range o.Routes {
+		d.routes[r.Path] = routeTarget{Route: r, breaker: d.breakers.get(r.Target)}
+	}
 	return d
+}
+
+// routeTarget is a route with its target's circuit breaker, resolved once
+// rather than on every attempt.
+type routeTarget struct {
+	Route
+	breaker *gobreaker.CircuitBreaker[*outcome]
 }
 
 var (
@@ -145,7 +153,8 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 		return nil // delivered, dead, or moved on since this job was made: a stale job
 	}
 	log := d.logger.With("event", ev.ID, "route", ev.Route, "message_sid", ev.MessageSID, "call_sid", ev.CallSID)
-	route, ok := d.routes[ev.Route]
+	rt, ok := d.routes[ev.Route]
+	route := rt.Route
 	if !ok {
 		// Fail closed: with no configured target there is nowhere safe to send it.
 		log.Error("event's route is no longer configured; dead-lettered")
@@ -161,7 +170,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 	}
 
 	number := ev.Attempts + 1
-	out, err := d.breakers.get(route.Target).Execute(func() (*outcome, error) {
+	out, err := rt.breaker.Execute(func() (*outcome, error) {
 		o := d.send(ctx, route, ev, req, number)
 		switch {
 		case ctx.Err() != nil:

@@ -89,12 +89,6 @@ func New(o Options) *Handler {
 	return h
 }
 
-// Handles reports whether path is a configured route.
-func (h *Handler) Handles(path string) bool {
-	_, ok := h.routes[path]
-	return ok
-}
-
 // rejection is a request refused before it became an event. Its reason is
 // recorded with the request and is safe to show the caller.
 type rejection struct {
