@@ -120,15 +120,15 @@ func (p *prober) errorFinding(err error, u string, hopCtx context.Context) Findi
 		case errors.Is(err, syscall.ECONNREFUSED):
 			f.Message = "connection refused by " + host + ": nothing listens on that port"
 		case isTimeout(err) || ownDeadline:
-			f.Message = fmt.Sprintf("no TCP connection to %s within %s (%s)", host, p.o.ov.connect, p.o.ov.limitName("ct"))
+			f.Message = fmt.Sprintf("no TCP connection to %s within %s (%s)", host, p.o.ov.Connect, p.o.ov.LimitName("ct"))
 		default:
 			f.Message = "cannot connect to " + host + ": " + rootCause(err)
 		}
 		return f
 	case twilio.ClassTimeout:
-		limit, name := p.o.ov.total, p.o.ov.limitName("tt")
+		limit, name := p.o.ov.Total, p.o.ov.LimitName("tt")
 		if errors.Is(err, errReadTimeout) || (!errors.Is(err, errTotalTimeout) && errors.Is(context.Cause(hopCtx), errReadTimeout)) {
-			limit, name = p.o.ov.read, p.o.ov.limitName("rt")
+			limit, name = p.o.ov.Read, p.o.ov.LimitName("rt")
 		}
 		return Finding{Check: "latency", Status: StatusFail, Code: twilio.CodeHTTPConnectionFailure,
 			Message: fmt.Sprintf("no complete response within %s (%s); Twilio gives up and tries the fallback URL", limit, name),
@@ -210,7 +210,7 @@ func (p *prober) checkLatency(elapsed time.Duration) {
 	if elapsed < 10*time.Millisecond {
 		shown = elapsed.Round(10 * time.Microsecond)
 	}
-	msg := fmt.Sprintf("answered in %s (limit %s, %s)", shown, p.o.ov.total, p.o.ov.limitName("tt"))
+	msg := fmt.Sprintf("answered in %s (limit %s, %s)", shown, p.o.ov.Total, p.o.ov.LimitName("tt"))
 	if p.o.Kind == KindVoice && elapsed > voiceGuideline {
 		p.r.warn("latency", 0, msg+"; over the 2 s voice guideline, callers hear silence",
 			"answer voice webhooks within 2 s: return TwiML first, do slow work in the background")

@@ -22,8 +22,8 @@ const (
 	// maxRedirects is how many redirects a probe follows, as many as
 	// common HTTP clients do.
 	maxRedirects = 10
-	// maxTwiML is the largest TwiML body Twilio accepts.
-	maxTwiML = 64 << 10
+	// twilio.MaxTwiMLBytes is the largest TwiML body Twilio accepts.
+
 	// maxHeaderBytes bounds the response headers a probe reads.
 	maxHeaderBytes = 1 << 20
 )
@@ -84,7 +84,7 @@ type hopResult struct {
 	status      int
 	header      http.Header
 	tls         *tls.ConnectionState
-	body        []byte // at most maxTwiML+1 bytes
+	body        []byte // at most twilio.MaxTwiMLBytes+1 bytes
 	remote      string // the address connected to
 	signedURL   string
 	signature   string
@@ -93,24 +93,24 @@ type hopResult struct {
 
 func (p *prober) run(ctx context.Context) error {
 	ov := p.o.ov
-	if len(ov.set) > 0 || len(ov.problems) > 0 {
-		if len(ov.problems) > 0 {
-			p.r.warn("overrides", 0, fmt.Sprintf("connection overrides %v; Twilio would not accept: %v", ov.set, ov.problems),
+	if len(ov.Set) > 0 || len(ov.Problems) > 0 {
+		if len(ov.Problems) > 0 {
+			p.r.warn("overrides", 0, fmt.Sprintf("connection overrides %v; Twilio would not accept: %v", ov.Set, ov.Problems),
 				"use #ct=100–10000&rt=100–15000&tt=100–15000&rc=0–5&rp=ct|rt|4xx|5xx|all")
 		} else {
-			p.r.pass("overrides", fmt.Sprintf("connection overrides %v", ov.set))
+			p.r.pass("overrides", fmt.Sprintf("connection overrides %v", ov.Set))
 		}
 	}
 
 	// tt bounds everything Twilio does for one webhook, lookups included.
-	total, cancel := context.WithTimeoutCause(ctx, ov.total, errTotalTimeout)
+	total, cancel := context.WithTimeoutCause(ctx, ov.Total, errTotalTimeout)
 	defer cancel()
 	start := time.Now()
 	if !p.checkHost(total) {
 		return p.callerErr()
 	}
 
-	dial := (&net.Dialer{Timeout: ov.connect, Resolver: p.o.Resolver}).DialContext
+	dial := (&net.Dialer{Timeout: ov.Connect, Resolver: p.o.Resolver}).DialContext
 	transport := &http.Transport{
 		Proxy:                  nil, // Twilio calls the URL directly, not through the local proxy
 		DialContext:            dial,
@@ -228,10 +228,10 @@ func (e *requestError) Error() string { return e.err.Error() }
 func (e *requestError) Unwrap() error { return e.err }
 
 // do sends one request within rt and the remaining tt and reads at most
-// maxTwiML+1 bytes of the answer. It returns the hop's context so that a
+// twilio.MaxTwiMLBytes+1 bytes of the answer. It returns the hop's context so that a
 // timeout can be traced to the limit that caused it.
 func (p *prober) do(total context.Context, token, method string, target *url.URL, contentType string, body []byte) (*hopResult, context.Context, error) {
-	ctx, cancel := context.WithTimeoutCause(total, p.o.ov.read, errReadTimeout)
+	ctx, cancel := context.WithTimeoutCause(total, p.o.ov.Read, errReadTimeout)
 	defer cancel()
 	var remote string
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
@@ -246,7 +246,7 @@ func (p *prober) do(total context.Context, token, method string, target *url.URL
 		return nil, ctx, fmt.Errorf("%s %s: %w", method, redact(s.signedURL), err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxTwiML+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, twilio.MaxTwiMLBytes+1))
 	if err != nil {
 		return nil, ctx, fmt.Errorf("read response to %s %s: %w", method, redact(s.signedURL), err)
 	}

@@ -54,16 +54,3 @@ func TestProbeRejectsBadOptions(t *testing.T) {
 	}
 }
 
-func TestOverrides(t *testing.T) {
-	t.Parallel()
-	ov := parseOverrides("ct=50&rt=2000&tt=20000&rc=2&rp=all&xx=1")
-	if ov.connect.Milliseconds() != 100 || ov.read.Milliseconds() != 2000 || ov.total.Milliseconds() != 15000 {
-		t.Errorf("timeouts %v %v %v, want 100ms 2s 15s", ov.connect, ov.read, ov.total)
-	}
-	if len(ov.problems) != 3 {
-		t.Errorf("problems %q, want ct, tt and xx", ov.problems)
-	}
-	if got := parseOverrides(""); got.total.Seconds() != 15 || got.connect.Seconds() != 5 {
-		t.Errorf("defaults %+v", got)
-	}
-}

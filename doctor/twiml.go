@@ -2,31 +2,13 @@ package doctor
 
 import (
 	"bytes"
-	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
-	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard/twilio"
 )
-
-// twimlNames are the verbs and nouns of TwiML, for voice and messaging.
-var twimlNames = map[string]bool{}
-
-func init() {
-	for _, name := range strings.Fields(`Response Say Play Gather Record Dial Number Client
-		Conference Queue Sip Sim Hangup Pause Redirect Reject Enqueue Leave Message Body Media
-		Refer Connect Stream Start Stop Siprec Pay Prompt Parameter Application Identity Room
-		VirtualAgent Conversation Transcription ConversationRelay Language Config Assistant
-		Echo Task Autopilot Whatsapp`) {
-		twimlNames[name] = true
-	}
-}
 
 // checkBody checks a 2xx answer to a webhook that expects TwiML: its size,
 // Content-Type, sniffed type and document.
@@ -38,12 +20,12 @@ func (p *prober) checkBody(h *hopResult) {
 		return
 	}
 
-	tooLarge := len(body) > maxTwiML
+	tooLarge := len(body) > twilio.MaxTwiMLBytes
 	if tooLarge {
-		p.r.fail("size", twilio.CodeResponseTooLarge, fmt.Sprintf("body over 64 kB (%d bytes read before stopping)", maxTwiML+1),
+		p.r.fail("size", twilio.CodeResponseTooLarge, fmt.Sprintf("body over 64 kB (%d bytes read before stopping)", twilio.MaxTwiMLBytes+1),
 			"keep TwiML under 64 kB: shorten it or split it with <Redirect>")
 	} else {
-		p.r.pass("size", fmt.Sprintf("%d bytes (limit %d)", len(body), maxTwiML))
+		p.r.pass("size", fmt.Sprintf("%d bytes (limit %d)", len(body), twilio.MaxTwiMLBytes))
 	}
 
 	declared := p.checkContentType(h.header.Get("Content-Type"))
@@ -168,91 +150,15 @@ func (p *prober) checkSniff(declared string, body []byte) {
 
 // checkTwiML parses body as a TwiML document.
 func (p *prober) checkTwiML(body []byte) {
-	dec := xml.NewDecoder(bytes.NewReader(body))
-	dec.Strict = true
-	dec.CharsetReader = charsetReader
-	var (
-		root    string
-		depth   int
-		closed  bool
-		verbs   int
-		unknown []string
-	)
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			p.r.fail("twiml", twilio.CodeDocumentParseFailure, "malformed XML: "+oneLine(err.Error()),
-				"send well-formed XML; build TwiML with a library rather than by string concatenation")
-			return
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			name := t.Name.Local
-			if closed {
-				p.r.fail("twiml", twilio.CodeDocumentParseFailure, "content after </"+root+">: <"+name+">",
-					"put everything inside a single <Response> element")
-				return
-			}
-			if depth == 0 {
-				root = name
-				if name != "Response" {
-					p.r.fail("twiml", twilio.CodeDocumentParseFailure, "root element is <"+name+">, not <Response>",
-						"wrap the verbs in <Response>…</Response>")
-					return
-				}
-			} else {
-				if depth == 1 {
-					verbs++
-				}
-				if !twimlNames[name] && !slices.Contains(unknown, name) {
-					unknown = append(unknown, name)
-				}
-			}
-			depth++
-		case xml.EndElement:
-			depth--
-			if depth == 0 {
-				closed = true
-			}
-		}
-	}
+	doc, err := twilio.ParseTwiML(body)
 	switch {
-	case root == "":
-		p.r.fail("twiml", twilio.CodeDocumentParseFailure, "no XML element in the body",
-			"answer a TwiML document: <Response>…</Response>")
-	case len(unknown) > 0:
-		p.r.warn("twiml", twilio.CodeSchemaValidationWarning, "unknown TwiML verbs or nouns: <"+strings.Join(unknown, ">, <")+">",
+	case err != nil:
+		p.r.fail("twiml", twilio.CodeDocumentParseFailure, err.Error(),
+			"send a well-formed <Response>…</Response> document; build TwiML with a library rather than by string concatenation")
+	case len(doc.Unknown) > 0:
+		p.r.warn("twiml", twilio.CodeSchemaValidationWarning, "unknown TwiML verbs or nouns: <"+strings.Join(doc.Unknown, ">, <")+">",
 			"use only TwiML verbs and nouns, spelled with their exact case")
 	default:
-		p.r.pass("twiml", fmt.Sprintf("<Response> with %d verb(s)", verbs))
+		p.r.pass("twiml", fmt.Sprintf("<Response> with %d verb(s)", len(doc.Verbs)))
 	}
 }
-
-// charsetReader lets the decoder read the encodings TwiML is served in
-// besides UTF-8.
-func charsetReader(charset string, input io.Reader) (io.Reader, error) {
-	switch strings.ToLower(charset) {
-	case "utf-8", "utf8", "us-ascii", "ascii":
-		return input, nil
-	case "iso-8859-1", "latin1", "latin-1":
-		// Bytes are code points in Latin-1. The input is already bounded
-		// by the body limit.
-		data, err := io.ReadAll(input)
-		if err != nil {
-			return nil, fmt.Errorf("read latin-1: %w", err)
-		}
-		out := make([]byte, 0, len(data)*2)
-		for _, b := range data {
-			out = utf8.AppendRune(out, rune(b))
-		}
-		return bytes.NewReader(out), nil
-	default:
-		return nil, fmt.Errorf("unsupported encoding %q", charset)
-	}
-}
-
-// oneLine keeps a message to one line.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
