@@ -53,4 +53,3 @@ func TestProbeRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
-
