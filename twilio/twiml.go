@@ -136,8 +136,8 @@ const (
 // AnswerError is Twilio's verdict on an answer it does not accept: the
 // error code its debugger would log, and why.
 type AnswerError struct {
-	Code   Code
-	Reason string
+	Code   Code   `json:"code"`
+	Reason string `json:"reason"`
 }
 
 func (e *AnswerError) Error() string {
