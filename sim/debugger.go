@@ -42,9 +42,9 @@ func (s *Sim) alertOn(wh Webhook, r *WebhookResult) {
 		return
 	}
 	text := url.Values{
-		"Msg":        {r.Error.Code.String() + ": " + r.Error.Reason},
-		"url":        {r.URL},
-		"httpMethod": {r.Method},
+		"Msg":             {r.Error.Code.String() + ": " + r.Error.Reason},
+		"url":             {r.URL},
+		"httpMethod":      {r.Method},
 		"sourceComponent": {"14100"},
 	}
 	if r.Status != 0 {

@@ -24,8 +24,8 @@ var (
 // InboundMessage is a message a handset sends to one of the simulator's
 // numbers.
 type InboundMessage struct {
-	From      string   // the handset; "whatsapp:+1…" for WhatsApp
-	To        string   // an owned number, with the same channel prefix
+	From      string // the handset; "whatsapp:+1…" for WhatsApp
+	To        string // an owned number, with the same channel prefix
 	Body      string
 	MediaURLs []string // makes it an MMS (MM… SID)
 	// ProfileName is the sender's WhatsApp profile name.
