@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard-dev/switchboard/sim"
+	"github.com/switchboard-dev/switchboard/twilio"
 )
 
 func TestByteExactAndResigned(t *testing.T) {
@@ -23,90 +26,96 @@ func testByteExactAndResigned(t *testing.T, st store) {
 		{path: "/client", target: a.url("/app/client")},
 	}})
 	p := startServe(t, cfg)
+	tap := newWiretap(t)
+	tw := newTwilio(t, p, tappedBy(tap))
+	// During an auth token rotation Twilio signs with the new token, which
+	// Switchboard has as its second one.
+	rotated := newTwilio(t, p, tappedBy(tap), signingWith(secondaryToken))
+	// Twilio signing with a token Switchboard does not have.
+	stale := newTwilio(t, p, signingWith("not-the-auth-token"))
 
 	smsSID, statusSID, getSID := newSID("SM"), newSID("SM"), newSID("SM")
+	const formType = "application/x-www-form-urlencoded"
 	// Not as url.Values.Encode would write it: keys out of order, a
 	// repeated key, lowercase escapes, both spellings of a space and
 	// characters outside ASCII. Any re-encoding on the way shows.
-	form := webhook{
-		path:        "/sms",
-		contentType: "application/x-www-form-urlencoded",
-		body: []byte("ToCountry=US&Body=Gr%c3%bc%C3%9Fe+aus+M%C3%BCnchen%20%E2%98%95%F0%9F%99%82&MessageSid=" + smsSID +
+	form := sim.Webhook{
+		URL:         publicURL + "/sms",
+		ContentType: formType,
+		Body: []byte("ToCountry=US&Body=Gr%c3%bc%C3%9Fe+aus+M%C3%BCnchen%20%E2%98%95%F0%9F%99%82&MessageSid=" + smsSID +
 			"&AccountSid=" + accountSID + "&From=%2B14155550100&To=%2B14155550199&MediaUrl0=&Tag=b&Tag=a&Tag=b" +
 			"&SmsStatus=received&NumMedia=0&ApiVersion=2010-04-01"),
-		token:  authToken,
-		header: twilioHeader("idem-" + randomHex(8)),
+		Expect: twilio.ExpectMessagingTwiML,
 	}
-	get := webhook{ // signed with the second token, as during a rotation
-		method: http.MethodGet,
-		path: "/sms?MessageSid=" + getSID + "&AccountSid=" + accountSID + "&From=%2B14155550101" +
+	get := sim.Webhook{ // signed with the second token, as during a rotation
+		Method: http.MethodGet,
+		URL: publicURL + "/sms?MessageSid=" + getSID + "&AccountSid=" + accountSID + "&From=%2B14155550101" +
 			"&Body=%C2%BFD%C3%B3nde%3F+%E3%81%93%E3%82%93%E3%81%AB%E3%81%A1%E3%81%AF&SmsStatus=received",
-		token:  secondaryToken,
-		header: twilioHeader("idem-" + randomHex(8)),
+		Expect: twilio.ExpectMessagingTwiML,
 	}
-	status := webhook{
-		path:        "/status",
-		contentType: "application/x-www-form-urlencoded",
-		body: []byte("MessageSid=" + statusSID + "&MessageStatus=delivered&SmsStatus=delivered&AccountSid=" + accountSID +
+	status := sim.Webhook{
+		URL:         publicURL + "/status",
+		ContentType: formType,
+		Body: []byte("MessageSid=" + statusSID + "&MessageStatus=delivered&SmsStatus=delivered&AccountSid=" + accountSID +
 			"&From=%2B14155550199&To=%2B14155550100&ApiVersion=2010-04-01"),
-		token:  authToken,
-		header: twilioHeader("idem-" + randomHex(8)),
+		Expect: twilio.ExpectStatus,
 	}
-	notification := webhook{ // a Voice SDK client notification: JSON, signed through bodySHA256
-		path:        "/client",
-		contentType: "application/json",
-		body: []byte(`{"twi_message_id":"` + newSID("RM") + `","twi_account_sid":"` + accountSID +
+	notification := sim.Webhook{ // a Voice SDK client notification: JSON, signed through bodySHA256
+		URL:         publicURL + "/client",
+		ContentType: "application/json",
+		Body: []byte(`{"twi_message_id":"` + newSID("RM") + `","twi_account_sid":"` + accountSID +
 			`","twi_call_sid":"` + newSID("CA") + `","type":"answered","note":"café ☕"}`),
-		token:  authToken,
-		header: twilioHeader("idem-" + randomHex(8)),
+		Expect: twilio.ExpectClientNotification,
 	}
 
 	// Rejected requests first: if they were delivered, they would be
 	// among the deliveries waited for below.
-	unsigned, _ := inboundSMS("/sms", "unsigned")
-	unsigned.token = ""
-	forged, _ := inboundSMS("/sms", "forged")
-	forged.token = "not-the-auth-token"
-	for name, w := range map[string]webhook{"unsigned": unsigned, "forged": forged} {
-		if s := mustSend(t, p, w); s.status != http.StatusForbidden {
-			t.Errorf("%s webhook: status %d (%s); want 403", name, s.status, s.body)
-		}
+	if got := sendForged(t, p, "/sms", ""); got.status != http.StatusForbidden {
+		t.Errorf("unsigned webhook: answered %v; want 403", got)
+	}
+	if got := sendForged(t, p, "/sms", "forged-auth-token"); got.status != http.StatusForbidden {
+		t.Errorf("forged webhook: answered %v; want 403", got)
+	}
+	staleSID := mustReceive403(t, stale)
+	if alerts := stale.Alerts(accountSID); len(alerts) != 1 || alerts[0].Code() != twilio.CodeHTTPRetrievalFailure || alerts[0].ResourceSID != staleSID {
+		t.Errorf("Twilio's debugger log after a 403: %+v; want one 11200 alert for %s", alerts, staleSID)
 	}
 
 	twiml := answer{http.StatusOK, "application/xml", "<Response/>"}
 	empty := answer{http.StatusOK, "", ""}
 	type want struct {
-		w           webhook
+		w           sim.Webhook
+		sender      *sim.Sim
 		answer      answer
 		path        string // on the app
 		targetQuery string // the query of the route's target
 	}
 	wants := map[string]want{
-		"form":   {form, twiml, "/app/sms", ""},
-		"get":    {get, twiml, "/app/sms", ""},
-		"status": {status, empty, "/app/status", "tenant=e2e"},
-		"client": {notification, empty, "/app/client", ""},
+		"form":   {form, tw, twiml, "/app/sms", ""},
+		"get":    {get, rotated, twiml, "/app/sms", ""},
+		"status": {status, tw, empty, "/app/status", "tenant=e2e"},
+		"client": {notification, tw, empty, "/app/client", ""},
 	}
-	sents := map[string]*sent{}
+	sent := map[string]*wireRequest{}
 	for name, w := range wants {
-		s := mustSend(t, p, w.w)
-		if got := answerOf(s); got != w.answer {
-			t.Errorf("%s webhook answered %v; want %v", name, got, w.answer)
+		r := mustSend(t, w.sender, w.w)
+		if got := answerOf(r); got != w.answer || r.Error != nil || r.Tries != 1 {
+			t.Errorf("%s webhook: %s, answered %v; want %v, accepted at the first try", name, describe(r), got, w.answer)
 		}
-		sents[name] = s
+		sent[name] = tap.request(t, r.IdempotencyToken)
 	}
 	// Twilio retrying the form webhook, as it does after a timeout: the
 	// same request, idempotency token included.
-	if s := mustSend(t, p, form); answerOf(s) != twiml {
-		t.Errorf("retried webhook answered %v; want the original %v", answerOf(s), twiml)
+	if got := resend(t, sent["form"]); got != twiml {
+		t.Errorf("retried webhook answered %v; want the original %v", got, twiml)
 	}
 
 	a.waitFor(t, 30*time.Second, "4 events delivered", func() bool { return len(a.okByEvent) >= len(wants) },
 		func() string { return fmt.Sprintf("%d events delivered", len(a.okByEvent)) })
 
 	// A retry after the delivery is still the same event, answered the same.
-	if s := mustSend(t, p, form); answerOf(s) != twiml {
-		t.Errorf("webhook retried after delivery answered %v; want the original %v", answerOf(s), twiml)
+	if got := resend(t, sent["form"]); got != twiml {
+		t.Errorf("webhook retried after delivery answered %v; want the original %v", got, twiml)
 	}
 
 	byKey := map[string]*delivery{}
@@ -123,7 +132,7 @@ func testByteExactAndResigned(t *testing.T, st store) {
 		t.Errorf("app got %d distinct requests; want %d", len(byKey), len(wants))
 	}
 	for name, w := range wants {
-		method := w.w.method
+		method := w.w.Method
 		if method == "" {
 			method = http.MethodPost
 		}
@@ -132,7 +141,13 @@ func testByteExactAndResigned(t *testing.T, st store) {
 			t.Errorf("%s webhook: no %s %s delivered", name, method, w.path)
 			continue
 		}
-		checkDelivery(t, name, w.w, sents[name], d, w.targetQuery)
+		checkDelivery(t, name, w.w.Body, sent[name], d, w.targetQuery)
+	}
+	// Twilio accepted every answer: its debugger logged nothing.
+	for name, s := range map[string]*sim.Sim{"primary token": tw, "rotated token": rotated} {
+		if alerts := s.Alerts(""); len(alerts) > 0 {
+			t.Errorf("Twilio (%s) logged %d alerts, first %+v; want none", name, len(alerts), alerts[0])
+		}
 	}
 
 	// Neither the rejected requests nor the retries made events: there are
@@ -178,25 +193,32 @@ func testByteExactAndResigned(t *testing.T, st store) {
 	}
 }
 
-// answer is what Switchboard answered Twilio.
-type answer struct {
-	status      int
-	contentType string
-	body        string
+// mustReceive403 makes an inbound message happen whose webhook Switchboard
+// must refuse with 403, which Twilio logs as 11200, and returns its
+// MessageSid.
+func mustReceive403(t *testing.T, tw *sim.Sim) string {
+	t.Helper()
+	sid, r, err := receive(t.Context(), tw, "signed with a stale token")
+	if err != nil {
+		t.Fatalf("inbound message: %v", err)
+	}
+	if r.Status != http.StatusForbidden || r.Error == nil || r.Error.Code != twilio.CodeHTTPRetrievalFailure {
+		t.Errorf("webhook signed with a token Switchboard does not have: %s; want 403, Twilio error 11200", describe(r))
+	}
+	return sid
 }
 
-func answerOf(s *sent) answer { return answer{s.status, s.contentType, string(s.body)} }
-
-// checkDelivery compares what the app got with the webhook Twilio sent to a
-// route whose target has the query targetQuery.
-func checkDelivery(t *testing.T, name string, w webhook, s *sent, d *delivery, targetQuery string) {
+// checkDelivery compares what the app got with the webhook Twilio sent (a
+// body, and the request as it went out) to a route whose target has the
+// query targetQuery.
+func checkDelivery(t *testing.T, name string, body []byte, sent *wireRequest, d *delivery, targetQuery string) {
 	t.Helper()
-	if !bytes.Equal(d.body, w.body) {
-		t.Errorf("%s: app got body\n%q\nwant byte for byte\n%q", name, d.body, w.body)
+	if !bytes.Equal(d.body, body) || !bytes.Equal(sent.body, body) {
+		t.Errorf("%s: app got body\n%q\nTwilio sent\n%q\nwant both byte for byte\n%q", name, d.body, sent.body, body)
 	}
 	// The query Twilio called with (bodySHA256 included) follows the
 	// target's own.
-	_, sentQuery, _ := strings.Cut(s.target, "?")
+	_, sentQuery, _ := strings.Cut(sent.target, "?")
 	_, gotQuery, _ := strings.Cut(d.requestURI, "?")
 	wantQuery := sentQuery
 	if targetQuery != "" {
@@ -205,13 +227,10 @@ func checkDelivery(t *testing.T, name string, w webhook, s *sent, d *delivery, t
 	if gotQuery != wantQuery {
 		t.Errorf("%s: app got query %q; want %q", name, gotQuery, wantQuery)
 	}
-	for _, h := range []string{"I-Twilio-Idempotency-Token", "X-Home-Region", "User-Agent"} {
-		if got, want := d.header.Get(h), w.header.Get(h); got != want {
-			t.Errorf("%s: %s %q; want %q", name, h, got, want)
+	for _, h := range []string{"I-Twilio-Idempotency-Token", "X-Home-Region", "User-Agent", "Content-Type"} {
+		if got, want := d.header.Get(h), sent.header.Get(h); got != want {
+			t.Errorf("%s: %s %q; Twilio sent %q", name, h, got, want)
 		}
-	}
-	if got := d.header.Get("Content-Type"); got != w.contentType {
-		t.Errorf("%s: Content-Type %q; want %q", name, got, w.contentType)
 	}
 	if d.eventID == "" {
 		t.Errorf("%s: no X-Switchboard-Event-Id", name)
@@ -219,7 +238,7 @@ func checkDelivery(t *testing.T, name string, w webhook, s *sent, d *delivery, t
 	if d.attempt != "1" {
 		t.Errorf("%s: X-Switchboard-Attempt %q; want 1", name, d.attempt)
 	}
-	if d.header.Get("X-Twilio-Signature") == s.signature {
+	if d.header.Get("X-Twilio-Signature") == sent.header.Get("X-Twilio-Signature") {
 		t.Errorf("%s: app got Twilio's own signature, not one for its URL", name)
 	}
 	if err := checkSignature(d); err != nil {
@@ -238,33 +257,7 @@ func testAppDownThenUp(t *testing.T, st store) {
 	p := startServe(t, cfg)
 
 	// Every webhook is acknowledged though the app is down.
-	sids := make([]string, n)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failures []string
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < n; i += 8 {
-				hook, sid := inboundSMS("/sms", fmt.Sprintf("message %d", i))
-				sids[i] = sid
-				s, err := send(t.Context(), p, hook)
-				if err == nil && s.status == http.StatusOK {
-					continue
-				}
-				mu.Lock()
-				if err != nil {
-					failures = append(failures, err.Error())
-				} else {
-					failures = append(failures, fmt.Sprintf("status %d: %s", s.status, s.body))
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(failures) > 0 {
-		t.Fatalf("%d of %d webhooks not acknowledged: %v", len(failures), n, failures[:min(len(failures), 5)])
-	}
+	sids := receiveAll(t, []*sim.Sim{newTwilio(t, p)}, n)
 	// Switchboard has been failing to reach the app for long enough that
 	// its circuit opened.
 	p.out.waitFor(t, 30*time.Second, `"msg":"circuit breaker"`, `"to":"open"`)
@@ -304,4 +297,41 @@ func keys(set map[string]bool) []string {
 func sameSet(a, b []string) bool {
 	a, b = slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))
 	return slices.Equal(a, b) && len(slices.Compact(a)) == len(b)
+}
+
+// receiveAll makes n inbound messages happen, 8 at a time, the ith through
+// tws[i%len(tws)], fails the test unless Switchboard acknowledged every
+// one, and returns their MessageSids.
+func receiveAll(t *testing.T, tws []*sim.Sim, n int) []string {
+	t.Helper()
+	const workers = 8
+	sids := make([]string, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < n; i += workers {
+				sid, r, err := receive(t.Context(), tws[i%len(tws)], fmt.Sprintf("message %d", i))
+				sids[i] = sid
+				if err == nil && acknowledged(r) {
+					continue
+				}
+				why := ""
+				if err != nil {
+					why = err.Error()
+				} else {
+					why = describe(r)
+				}
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("message %d (through Twilio %d): %s", i, i%len(tws), why))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d webhooks not acknowledged: %v", len(failures), n, failures[:min(len(failures), 5)])
+	}
+	return sids
 }

@@ -3,12 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchboard-dev/switchboard/sim"
 )
 
 func TestKillDuringLoad(t *testing.T) {
@@ -37,7 +38,7 @@ func testKillDuringLoad(t *testing.T, st store) {
 	ctx, stopSending := context.WithCancel(t.Context())
 	defer stopSending()
 	acked := newAcks(killedAt)
-	waitSenders := blast(ctx, p, senders, acked)
+	waitSenders := blast(ctx, newTwilio(t, p), senders, acked)
 	acked.waitReached(t, 60*time.Second)
 	p.kill(t) // while the senders are still going
 	stopSending()
@@ -89,7 +90,7 @@ func testGracefulShutdown(t *testing.T, st store) {
 	ctx, stopSending := context.WithCancel(t.Context())
 	defer stopSending()
 	acked := newAcks(500)
-	waitSenders := blast(ctx, p, 16, acked)
+	waitSenders := blast(ctx, newTwilio(t, p), 16, acked)
 	acked.waitReached(t, 60*time.Second)
 	a.waitFor(t, 10*time.Second, "deliveries in flight", func() bool { return a.active > 0 },
 		func() string { return "none" })
@@ -146,29 +147,8 @@ func testTwoReplicas(t *testing.T, st store) {
 		r.waitListening(t)
 	}
 
-	sids := make([]string, n)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failures []string
-	for w := range 8 {
-		wg.Go(func() {
-			for i := w; i < n; i += 8 {
-				hook, sid := inboundSMS("/sms", fmt.Sprintf("message %d", i))
-				sids[i] = sid
-				s, err := send(t.Context(), replicas[i%2], hook)
-				if err == nil && s.status == http.StatusOK {
-					continue
-				}
-				mu.Lock()
-				failures = append(failures, fmt.Sprintf("replica %d: %v %v", i%2, err, s))
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if len(failures) > 0 {
-		t.Fatalf("%d of %d webhooks not acknowledged: %v", len(failures), n, failures[:min(len(failures), 5)])
-	}
+	// A Twilio for each replica, as if behind a load balancer.
+	sids := receiveAll(t, []*sim.Sim{newTwilio(t, replicas[0]), newTwilio(t, replicas[1])}, n)
 	a.waitForSIDs(t, 60*time.Second, sids)
 	checkDrained(t, cfg, 30*time.Second)
 	for i, r := range replicas {

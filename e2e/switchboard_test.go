@@ -108,8 +108,10 @@ max_attempts = 1000
 	return path
 }
 
-// proc is a switchboard serve process.
+// proc is a switchboard process that serves: switchboard serve, or
+// switchboard sim serve.
 type proc struct {
+	name string // such as "switchboard serve", for messages
 	cmd  *exec.Cmd
 	out  *logBuffer
 	addr string // host:port it listens on, once listening
@@ -132,14 +134,21 @@ func startServe(t *testing.T, cfgPath string, args ...string) *proc {
 // call waitListening next.
 func launchServe(t *testing.T, cfgPath string, args ...string) *proc {
 	t.Helper()
-	out := newLogBuffer()
-	cmd := exec.Command(binary, append([]string{"serve", "--config", cfgPath}, args...)...)
+	return launch(t, "switchboard serve", newLogBuffer(switchboardListening), append([]string{"serve", "--config", cfgPath}, args...)...)
+}
+
+// launch starts the switchboard binary with args, its output going to out,
+// which reports the address it listens on. The process is killed when the
+// test ends, and its output logged if the test failed.
+func launch(t *testing.T, name string, out *logBuffer, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
 	cmd.Env = childEnv()
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start switchboard serve: %v", err)
+		t.Fatalf("start %s: %v", name, err)
 	}
-	p := &proc{cmd: cmd, out: out, exited: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, out: out, exited: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		close(p.exited)
@@ -148,7 +157,7 @@ func launchServe(t *testing.T, cfgPath string, args ...string) *proc {
 		p.signal(syscall.SIGKILL)
 		<-p.exited
 		if t.Failed() {
-			t.Logf("switchboard serve (pid %d) output:\n%s", cmd.Process.Pid, out.tail(64<<10))
+			t.Logf("%s (pid %d) output:\n%s", name, cmd.Process.Pid, out.tail(64<<10))
 		}
 	})
 	return p
@@ -160,9 +169,9 @@ func (p *proc) waitListening(t *testing.T) {
 	select {
 	case p.addr = <-p.out.listening:
 	case <-p.exited:
-		t.Fatalf("switchboard serve exited before listening (%v):\n%s", p.waitErr, p.out.tail(16<<10))
+		t.Fatalf("%s exited before listening (%v):\n%s", p.name, p.waitErr, p.out.tail(16<<10))
 	case <-time.After(startTimeout):
-		t.Fatalf("switchboard serve not listening after %v:\n%s", startTimeout, p.out.tail(16<<10))
+		t.Fatalf("%s not listening after %v:\n%s", p.name, startTimeout, p.out.tail(16<<10))
 	}
 }
 
@@ -198,14 +207,15 @@ func (p *proc) wait(t *testing.T) {
 	case <-time.After(stopTimeout):
 		p.signal(syscall.SIGKILL)
 		<-p.exited
-		t.Fatalf("switchboard serve still running %v after the signal; killed it", stopTimeout)
+		t.Fatalf("%s still running %v after the signal; killed it", p.name, stopTimeout)
 	}
 }
 
-// logBuffer collects a process's output and reports the address in its
-// "switchboard listening" line.
+// logBuffer collects a process's output and reports the address in the
+// first line that its listening function finds one in.
 type logBuffer struct {
-	listening chan string // receives the listening address once
+	listening   chan string              // receives the listening address once
+	listeningOn func(line []byte) string // the address a line announces, or ""
 
 	mu      sync.Mutex
 	buf     bytes.Buffer
@@ -214,8 +224,24 @@ type logBuffer struct {
 	found   bool
 }
 
-func newLogBuffer() *logBuffer {
-	return &logBuffer{listening: make(chan string, 1), changed: make(chan struct{})}
+func newLogBuffer(listeningOn func(line []byte) string) *logBuffer {
+	return &logBuffer{listening: make(chan string, 1), listeningOn: listeningOn, changed: make(chan struct{})}
+}
+
+// switchboardListening returns the address in switchboard serve's
+// "switchboard listening" log line.
+func switchboardListening(line []byte) string {
+	if !bytes.Contains(line, []byte("switchboard listening")) {
+		return ""
+	}
+	var entry struct {
+		Msg  string `json:"msg"`
+		Addr string `json:"addr"`
+	}
+	if json.Unmarshal(line, &entry) != nil || entry.Msg != "switchboard listening" {
+		return ""
+	}
+	return entry.Addr
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
@@ -229,17 +255,9 @@ func (b *logBuffer) Write(p []byte) (int, error) {
 			break
 		}
 		b.scanned += i + 1
-		line := rest[:i]
-		if !bytes.Contains(line, []byte("switchboard listening")) {
-			continue
-		}
-		var entry struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"addr"`
-		}
-		if json.Unmarshal(line, &entry) == nil && entry.Msg == "switchboard listening" && entry.Addr != "" {
+		if addr := b.listeningOn(rest[:i]); addr != "" {
 			b.found = true
-			b.listening <- entry.Addr
+			b.listening <- addr
 		}
 	}
 	close(b.changed)
@@ -265,7 +283,7 @@ func (b *logBuffer) waitFor(t *testing.T, timeout time.Duration, substrs ...stri
 		select {
 		case <-changed:
 		case <-deadline:
-			t.Fatalf("switchboard did not log %q within %v", substrs, timeout)
+			t.Fatalf("the process did not log %q within %v", substrs, timeout)
 		}
 	}
 }
