@@ -81,13 +81,15 @@ func (s *Sim) CreateMessage(accountSID string, p SendParams) (Message, error) {
 	m.SID = s.newSID("SM")
 	s.messages[m.SID] = m
 	acct.messages = append(acct.messages, m)
+	var created Message
 	if svc != nil {
 		s.setStatus(m, StatusAccepted, 0, now)
+		created = m.snapshot()               // Twilio answers a service's create with accepted
 		s.setStatus(m, StatusQueued, 0, now) // the service picked a sender at once
 	} else {
 		s.setStatus(m, StatusQueued, 0, now)
+		created = m.snapshot()
 	}
-	created := m.snapshot()
 
 	switch {
 	case wait > s.cfg.QueueLimit: // only through a service: accepted, then failed
