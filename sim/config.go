@@ -3,10 +3,12 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,6 +180,27 @@ var (
 	e164Pattern       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	shortCodePattern  = regexp.MustCompile(`^[0-9]{5,6}$`)
 )
+
+// clone returns a copy of c that shares no slice or map with it.
+func (c Config) clone() Config {
+	c.Accounts = slices.Clone(c.Accounts)
+	for i := range c.Accounts {
+		a := &c.Accounts[i]
+		a.AuthTokens = slices.Clone(a.AuthTokens)
+		a.Numbers = slices.Clone(a.Numbers)
+		a.OptOuts = slices.Clone(a.OptOuts)
+		a.Services = slices.Clone(a.Services)
+		for j := range a.Services {
+			a.Services[j].Numbers = slices.Clone(a.Services[j].Numbers)
+		}
+	}
+	c.Carriers = slices.Clone(c.Carriers)
+	for i := range c.Carriers {
+		c.Carriers[i].Outcomes = slices.Clone(c.Carriers[i].Outcomes)
+	}
+	c.Tunnels = maps.Clone(c.Tunnels)
+	return c
+}
 
 // validate fills in defaults and rejects a configuration the simulator
 // cannot run.

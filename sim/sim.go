@@ -82,6 +82,7 @@ func New(cfg Config, log *slog.Logger) (*Sim, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
+	cfg = cfg.clone() // the caller's later changes must not reach the Sim
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
