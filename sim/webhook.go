@@ -236,7 +236,10 @@ func (c *webhookClient) send(ctx context.Context, token string, wh Webhook) (*We
 			}
 			class = twilio.ClassHTTPStatus
 		}
-		if r.Tries > ov.Retries || total.Err() != nil || ctx.Err() != nil || !ov.Retryable(class, r.Status) {
+		// The deadline, not total.Err(): when a try's own timeout ends it
+		// at the total's deadline, total's timer may not have fired yet.
+		deadline, _ := total.Deadline()
+		if r.Tries > ov.Retries || !time.Now().Before(deadline) || ctx.Err() != nil || !ov.Retryable(class, r.Status) {
 			return r, nil
 		}
 	}
