@@ -47,6 +47,7 @@ requests to the printed URL.`,
 			if err != nil {
 				return err
 			}
+			cfg = s.Config() // with the defaults, such as each number's type
 			fmt.Fprintf(c.Stdout, "sim listening on %s (seed %d)\n", srv.URL, cfg.Seed)
 			for _, a := range cfg.Accounts {
 				fmt.Fprintf(c.Stdout, "account %s auth token %s\n", a.SID, a.AuthTokens[0])

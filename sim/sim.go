@@ -79,10 +79,10 @@ type service struct {
 // New returns a Sim for cfg, which it copies. Its webhooks log to log, or
 // nowhere when log is nil.
 func New(cfg Config, log *slog.Logger) (*Sim, error) {
+	cfg = cfg.clone() // the caller's config stays as it was, now and later
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
 	}
-	cfg = cfg.clone() // the caller's later changes must not reach the Sim
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -118,6 +118,10 @@ func New(cfg Config, log *slog.Logger) (*Sim, error) {
 	}
 	return s, nil
 }
+
+// Config returns a copy of the Sim's configuration, with its defaults
+// filled in.
+func (s *Sim) Config() Config { return s.cfg.clone() }
 
 // Close stops the Sim: pending status changes and callbacks are dropped,
 // webhooks in flight are cancelled and waited for. It may be called more
