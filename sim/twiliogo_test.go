@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	twiliogo "github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	api "github.com/twilio/twilio-go/rest/api/v2010"
 	monitor "github.com/twilio/twilio-go/rest/monitor/v1"
@@ -46,15 +47,8 @@ func (rw *rewrite) RoundTrip(req *http.Request) (*http.Response, error) {
 	return rw.next.RoundTrip(out)
 }
 
-// restClient holds the twilio-go services the tests use. It is what
-// twilio.NewRestClientWithParams builds around a custom *client.Client,
-// less the package twilio itself, which needs a JWT module this module does
-// not otherwise require.
-type restClient struct {
-	*client.RequestHandler
-	Api       *api.ApiService
-	MonitorV1 *monitor.ApiService
-}
+// restClient is twilio-go's REST client, the one applications use.
+type restClient = twiliogo.RestClient
 
 // goClient returns a twilio-go client whose requests go to srv.
 func goClient(t *testing.T, srv *Server, user, pass string) (*restClient, *rewrite) {
@@ -75,9 +69,9 @@ func goClient(t *testing.T, srv *Server, user, pass string) (*restClient, *rewri
 		},
 	}
 	c.SetAccountSid(user)
-	h := client.NewRequestHandler(c)
-	h.Edge, h.Region = "", "" // not from the environment: they would change the hosts
-	return &restClient{RequestHandler: h, Api: api.NewApiService(h), MonitorV1: monitor.NewApiService(h)}, rw
+	rc := twiliogo.NewRestClientWithParams(twiliogo.ClientParams{Client: c})
+	rc.Edge, rc.Region = "", "" // not from the environment: they would change the hosts
+	return rc, rw
 }
 
 // serveSim starts s on a loopback port until the test ends.
