@@ -1,0 +1,20 @@
+package cli
+
+import "github.com/spf13/cobra"
+
+// simCmd is the parent of the Twilio simulator's commands. Alone, it prints
+// their help.
+func (c *CLI) simCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Twilio simulator: serve a stand-in for Twilio, or send it traffic",
+		Long: `The Twilio simulator stands in for Twilio on a local machine, for tests,
+benchmarks and demos. See docs/simulator.md.`,
+		Args: cobra.NoArgs,
+	}
+
+	// Traffic: webhooks sent to a local endpoint as Twilio sends them.
+	cmd.AddCommand(c.simTrafficCmd())
+
+	return cmd
+}
