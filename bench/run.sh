@@ -27,7 +27,7 @@ fresh_store() {
   fi
 }
 
-# run NAME SERVE-ENV... -- LOAD-ARGS...: one scenario on a fresh store.
+# run NAME SERVE-ENV... -- TRAFFIC-ARGS...: one scenario on a fresh store.
 run() {
   local name="$1"; shift
   local env=()
@@ -38,15 +38,15 @@ run() {
   local pid=$!
   for _ in $(seq 1 50); do curl -fs http://127.0.0.1:8181/healthz >/dev/null 2>&1 && break; sleep 0.1; done
   echo "== $name ($engine)"
-  "$sb" load -c bench/bench.toml --route /sms --duration "${secs}s" "$@" || true
+  "$sb" sim traffic -c bench/bench.toml --route /sms --duration "${secs}s" "$@" || true
   curl -fs http://127.0.0.1:8181/metrics | grep -E '^switchboard_commit_(seconds|batch_size)_(sum|count)' || true
   kill "$pid"; wait "$pid" || true
 }
 
-run "closed loop, 64 in flight, with delivery to the sink" KEEP=1 -- --sink-listen 127.0.0.1:3900
-run "steady 1000 req/s, with delivery to the sink" KEEP=1 -- --rate 1000 --reference=false --sink-listen 127.0.0.1:3900
-run "closed loop, intake only (delivery held back)" SWITCHBOARD_DELIVERY_POLL_INTERVAL=1h SWITCHBOARD_DELIVERY_WORKERS=1 -- --reference=false
-run "steady 1000 req/s, intake only (delivery held back)" SWITCHBOARD_DELIVERY_POLL_INTERVAL=1h SWITCHBOARD_DELIVERY_WORKERS=1 -- --rate 1000 --reference=false
+run "closed loop, 64 in flight, with delivery to the sink" KEEP=1 -- --reference --sink-listen 127.0.0.1:3900
+run "steady 1000 req/s, with delivery to the sink" KEEP=1 -- --rate 1000 --sink-listen 127.0.0.1:3900
+run "closed loop, intake only (delivery held back)" SWITCHBOARD_DELIVERY_POLL_INTERVAL=1h SWITCHBOARD_DELIVERY_WORKERS=1 --
+run "steady 1000 req/s, intake only (delivery held back)" SWITCHBOARD_DELIVERY_POLL_INTERVAL=1h SWITCHBOARD_DELIVERY_WORKERS=1 -- --rate 1000
 if [ "$engine" = postgres ]; then
   psql "$SWITCHBOARD_TEST_POSTGRES_URL" -qc 'DROP SCHEMA IF EXISTS sbbench CASCADE' >/dev/null 2>&1
 fi
