@@ -13,6 +13,9 @@ benchmarks and demos. See docs/simulator.md.`,
 		Args: cobra.NoArgs,
 	}
 
+	// Serve: the simulated Twilio itself.
+	cmd.AddCommand(c.simServeCmd())
+
 	// Traffic: webhooks sent to a local endpoint as Twilio sends them.
 	cmd.AddCommand(c.simTrafficCmd())
 

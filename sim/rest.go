@@ -137,7 +137,9 @@ func (s *Sim) admit(acct *account) (release func(), err error) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // Twilio's JSON has plain & in page URIs
+	_ = enc.Encode(v)
 }
 
 // writeError answers err in Twilio's error shape; an error that is not a
