@@ -74,11 +74,15 @@ type WebhookResult struct {
 // MarshalJSON adds the body as text and the latency in milliseconds.
 func (r *WebhookResult) MarshalJSON() ([]byte, error) {
 	type plain WebhookResult // without this method
-	return json.Marshal(struct {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // the body is TwiML: keep its < and > readable
+	err := enc.Encode(struct {
 		*plain
 		Body      string  `json:"body,omitempty"`
 		LatencyMS float64 `json:"latency_ms"`
 	}{(*plain)(r), string(r.Body), float64(r.Latency.Microseconds()) / 1000})
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), err
 }
 
 // Accepted reports whether Twilio got an answer it accepts, from the URL or
