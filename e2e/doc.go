@@ -1,9 +1,10 @@
 // Package e2e tests Switchboard end to end: its tests build the switchboard
 // binary once, run it as a subprocess against SQLite and PostgreSQL, and run
-// the app it delivers to. Twilio is the simulator, package sim, in the test
-// process, sending its signed webhooks through a tunnel to the subprocess.
-// Only requests Twilio never sends (unsigned, forged, or repeated with the
-// same idempotency token) are built by hand.
+// the app it delivers to. Twilio is the simulator: package sim in the test
+// process, sending its signed webhooks through a tunnel to the subprocess,
+// or, in TestSimulatorBinaries, switchboard sim serve and switchboard sim
+// traffic, driven over HTTP. Only requests Twilio never sends (unsigned,
+// forged, or repeated with the same idempotency token) are built by hand.
 //
 // Every test runs once per store, as subtests named "sqlite" and
 // "postgres". The PostgreSQL ones run only when SWITCHBOARD_TEST_POSTGRES_URL
