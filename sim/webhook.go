@@ -185,14 +185,18 @@ func (c *webhookClient) close() {
 	}
 }
 
-// tunnel returns where a request for public is really sent.
+// tunnel returns where a request for public is really sent: through the
+// tunnel with the longest matching prefix, or to public itself.
 func (c *webhookClient) tunnel(public string) string {
+	best, bestLen := public, -1
 	for from, to := range c.tunnels {
-		if rest, ok := strings.CutPrefix(public, strings.TrimSuffix(from, "/")); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
-			return strings.TrimSuffix(to, "/") + rest
+		from = strings.TrimSuffix(from, "/")
+		rest, ok := strings.CutPrefix(public, from)
+		if ok && (rest == "" || rest[0] == '/' || rest[0] == '?') && len(from) > bestLen {
+			best, bestLen = strings.TrimSuffix(to, "/")+rest, len(from)
 		}
 	}
-	return public
+	return best
 }
 
 // send makes one webhook's tries: the first, and retries while the

@@ -439,3 +439,26 @@ func notify(ctx context.Context, s *Sim, u string) func() (*WebhookResult, error
 		return res.Webhook, nil
 	}
 }
+
+func TestTunnelLongestPrefix(t *testing.T) {
+	t.Parallel()
+	c := newWebhookClient(nil, map[string]string{
+		"https://hooks.example.com":      "http://127.0.0.1:1000",
+		"https://hooks.example.com/sms/": "http://127.0.0.1:2000/app",
+		"https://other.example.com":      "http://127.0.0.1:3000",
+	}, "us1")
+	for _, tt := range []struct{ public, want string }{
+		{"https://hooks.example.com/voice?x=1", "http://127.0.0.1:1000/voice?x=1"},
+		{"https://hooks.example.com/sms", "http://127.0.0.1:2000/app"},
+		{"https://hooks.example.com/sms?a=b", "http://127.0.0.1:2000/app?a=b"},
+		{"https://hooks.example.com/smsx", "http://127.0.0.1:1000/smsx"},
+		{"https://hooks.example.comx/sms", "https://hooks.example.comx/sms"},
+		{"https://elsewhere.example.com/sms", "https://elsewhere.example.com/sms"},
+	} {
+		for range 20 { // map order varies between iterations
+			if got := c.tunnel(tt.public); got != tt.want {
+				t.Fatalf("tunnel(%q) = %q, want %q", tt.public, got, tt.want)
+			}
+		}
+	}
+}
