@@ -19,11 +19,28 @@ type Store interface {
 	// is durable and its result fields are set; when it returns an error none
 	// of the items was stored. A call waiting past ctx for its commit returns
 	// an error, and the caller must not report the items as stored.
+	//
+	// A new event's first delivery is due now when its Event.NextAttemptAt
+	// is zero. When it is set, the first delivery job is scheduled for that
+	// time instead, and the event is stored with it as its next attempt
+	// time; like any scheduled delivery, the job may start up to a few
+	// seconds after it is due. A delayed first delivery is a safety net for
+	// a caller that tries the delivery itself meanwhile (proxy mode): it
+	// records its attempt with RecordAttempts, which moves the event's
+	// attempt count on, so the delayed job, carrying attempt count 0, finds
+	// the event moved on and does nothing (see Deliverer). If the caller
+	// dies before recording, the job delivers the event: nothing is lost. A
+	// duplicate's NextAttemptAt is ignored, like the rest of its Event.
 	Ingest(ctx context.Context, items []*Ingest) error
 
 	// RecordAttempts stores delivery attempts, the event state each leads to
 	// and, for an event still to be delivered, its next delivery job, in one
-	// transaction. Like Ingest, concurrent calls are group-committed.
+	// transaction. Like Ingest, concurrent calls are group-committed. A
+	// result with a non-empty Attempt.Error sets the event's LastError
+	// whatever its State, so an event delivered with an error (the app got
+	// the request but answered badly) keeps it; an empty Error leaves
+	// LastError as it was. A result's non-nil Response replaces the event's
+	// stored response in the same transaction.
 	RecordAttempts(ctx context.Context, results []*AttemptResult) error
 
 	// Event returns the event with the given id, or ErrNotFound.
@@ -84,6 +101,11 @@ type AttemptResult struct {
 	// delivery job carries it, so that a stale job finds it changed. See
 	// AttemptsAfter.
 	Attempts int
+	// Response, when non-nil, replaces the event's stored response (status,
+	// content type and body), so that a later duplicate of the webhook is
+	// answered with it (Ingest.Duplicate, with Event.Response). nil leaves
+	// the stored response as it is.
+	Response *Response
 }
 
 // AttemptsAfter is the event's attempt count after this result: Attempts,

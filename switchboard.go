@@ -123,9 +123,12 @@ type Event struct {
 	Attempts       int // delivery attempts made so far
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
-	NextAttemptAt  time.Time // zero when none is scheduled
-	DeliveredAt    time.Time // zero until delivered
-	LastError      string
+	// NextAttemptAt is when the next delivery is due; zero when none is
+	// scheduled. Given to Store.Ingest, a non-zero time delays the new
+	// event's first delivery until then (see Store.Ingest); zero means now.
+	NextAttemptAt time.Time
+	DeliveredAt   time.Time // zero until delivered
+	LastError     string
 }
 
 // Attempt is one try at delivering an event to the app.

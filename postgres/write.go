@@ -24,14 +24,20 @@ const insertRequest = `INSERT INTO requests
 
 // A conflicting insert from a concurrent transaction waits for it to end,
 // so when no id comes back the original is committed (or ours) and the next
-// statement sees it.
-const insertEvent = `INSERT INTO events
+// statement sees it. An event is due at its creation time ($12), or, with
+// insertDelayedEvent, at its Event.NextAttemptAt ($13).
+const (
+	insertEvent        = insertEventHead + `$12` + insertEventTail
+	insertDelayedEvent = insertEventHead + `$13` + insertEventTail
+	insertEventHead    = `INSERT INTO events
     (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key,
      response_status, response_content_type, response_body, state, attempts,
      created_at, updated_at, next_attempt_at, last_error)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $12, $12, $12, '')
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $12, $12, `
+	insertEventTail = `, '')
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id`
+)
 
 // flush writes a batch of operations in one transaction. The ingests of all
 // operations are stored together, so that their events are inserted in one
@@ -44,7 +50,7 @@ func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
 		results = append(results, op.Attempts...)
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		due, publish, err := ingestTx(ctx, tx, items)
+		due, delayed, publish, err := ingestTx(ctx, tx, items)
 		if err != nil {
 			return err
 		}
@@ -54,16 +60,17 @@ func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
 		if err != nil {
 			return err
 		}
-		return s.queue.InsertTx(ctx, tx, append(jobs.Batch(due), retries...))
+		return s.queue.InsertTx(ctx, tx, append(append(jobs.Batch(due), delayed...), retries...))
 	})
 }
 
 // ingestTx stores requests and their events. Event inserts go in one
 // pipelined round trip and request inserts in another; duplicates cost one
-// more, only when there are any. Results are published only after the
-// commit, so a failed batch leaves the items as they were for the
-// one-by-one retry.
-func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jobs.Due, func(), error) {
+// more, only when there are any. It returns the new events due now, to be
+// batched, and the jobs of those whose first delivery is delayed
+// (Event.NextAttemptAt). Results are published only after the commit, so a
+// failed batch leaves the items as they were for the one-by-one retry.
+func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jobs.Due, []jobs.Scheduled, func(), error) {
 	type result struct {
 		dup   bool
 		event *switchboard.Event
@@ -85,14 +92,21 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 
 	var dupKeys []string
 	var due []jobs.Due
+	var delayed []jobs.Scheduled
 	err := func() error {
 		if len(accepted) > 0 {
 			b := &pgx.Batch{}
 			for _, i := range accepted {
 				ev := items[i].Event
-				b.Queue(insertEvent, ev.ID, items[i].Request.ID, ev.Route, ev.AccountSID, string(ev.Kind),
-					ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
-					nonNil(ev.Response.Body), ev.CreatedAt)
+				if ev.NextAttemptAt.IsZero() {
+					b.Queue(insertEvent, ev.ID, items[i].Request.ID, ev.Route, ev.AccountSID, string(ev.Kind),
+						ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
+						nonNil(ev.Response.Body), ev.CreatedAt)
+				} else {
+					b.Queue(insertDelayedEvent, ev.ID, items[i].Request.ID, ev.Route, ev.AccountSID, string(ev.Kind),
+						ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
+						nonNil(ev.Response.Body), ev.CreatedAt, ev.NextAttemptAt)
+				}
 			}
 			br := tx.SendBatch(ctx, b)
 			for _, i := range accepted {
@@ -139,11 +153,14 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 			req := it.Request
 			if req.Outcome == switchboard.OutcomeAccepted {
 				req.EventID = results[i].event.ID
-				if results[i].dup {
+				switch at := it.Event.NextAttemptAt; {
+				case results[i].dup:
 					req.Outcome = switchboard.OutcomeDuplicate
 					req.Reason = "duplicate of event " + req.EventID
-				} else {
+				case at.IsZero():
 					due = append(due, jobs.Due{EventID: req.EventID})
+				default:
+					delayed = append(delayed, jobs.Scheduled{Events: []jobs.Due{{EventID: req.EventID}}, At: at})
 				}
 			}
 			header, err := encodeHeader(req.Header)
@@ -167,7 +184,7 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 		return nil
 	}()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	publish := func() {
 		for i, it := range items {
@@ -183,7 +200,7 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 			}
 		}
 	}
-	return due, publish, nil
+	return due, delayed, publish, nil
 }
 
 // eventsByKey loads the events with the given idempotency keys, by key.
@@ -211,15 +228,19 @@ const insertAttempt = `INSERT INTO attempts
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 // The attempt count only moves forward, so a stale result (from a job that
-// was rescued while a newer one ran) cannot undo a newer one.
+// was rescued while a newer one ran) cannot undo a newer one. The response
+// columns take NULL for "unchanged".
 const updateEventAfterAttempt = `UPDATE events SET
     state = $1, attempts = GREATEST(attempts, $2), updated_at = $3, next_attempt_at = $4,
     delivered_at = CASE WHEN $1 = 'delivered' THEN $3 ELSE delivered_at END,
-    last_error = CASE WHEN $5 <> '' THEN $5 ELSE last_error END
+    last_error = CASE WHEN $5 <> '' THEN $5 ELSE last_error END,
+    response_status = COALESCE($7::integer, response_status),
+    response_content_type = COALESCE($8::text, response_content_type),
+    response_body = COALESCE($9::bytea, response_body)
     WHERE id = $6`
 
-// attemptsTx stores attempts and event states in one pipelined round trip,
-// and returns the deliveries still to be made.
+// attemptsTx stores attempts, event states and replaced responses in one
+// pipelined round trip, and returns the deliveries still to be made.
 func attemptsTx(ctx context.Context, tx pgx.Tx, results []*switchboard.AttemptResult) ([]jobs.Scheduled, error) {
 	if len(results) == 0 {
 		return nil, nil
@@ -241,8 +262,12 @@ func attemptsTx(ctx context.Context, tx pgx.Tx, results []*switchboard.AttemptRe
 			nextAt = &r.NextAttemptAt
 			next = append(next, jobs.Scheduled{Events: []jobs.Due{{EventID: a.EventID, Attempts: r.AttemptsAfter()}}, At: r.NextAttemptAt})
 		}
+		var status, contentType, body any // NULL: keep the stored response
+		if resp := r.Response; resp != nil {
+			status, contentType, body = resp.Status, resp.ContentType, nonNil(resp.Body)
+		}
 		b.Queue(updateEventAfterAttempt, string(r.State), r.AttemptsAfter(), a.StartedAt.Add(a.Latency), nextAt,
-			a.Error, a.EventID)
+			a.Error, a.EventID, status, contentType, body)
 	}
 	br := tx.SendBatch(ctx, b)
 	for _, r := range results {

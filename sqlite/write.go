@@ -28,61 +28,72 @@ const insertEvent = `INSERT INTO events
 func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		var due []jobs.Due
-		var retries []jobs.Scheduled
+		var scheduled []jobs.Scheduled // delayed first deliveries and retries
 		for _, op := range ops {
 			if len(op.Ingests) > 0 {
-				d, publish, err := ingestTx(ctx, tx, op.Ingests)
+				d, delayed, publish, err := ingestTx(ctx, tx, op.Ingests)
 				if err != nil {
 					return err
 				}
 				due, op.Publish = append(due, d...), publish
+				scheduled = append(scheduled, delayed...)
 			}
 			if len(op.Attempts) > 0 {
 				r, err := attemptsTx(ctx, tx, op.Attempts)
 				if err != nil {
 					return err
 				}
-				retries = append(retries, r...)
+				scheduled = append(scheduled, r...)
 			}
 		}
-		return s.queue.InsertTx(ctx, tx, append(jobs.Batch(due), retries...))
+		return s.queue.InsertTx(ctx, tx, append(jobs.Batch(due), scheduled...))
 	})
 }
 
-// ingestTx stores requests and their events. Results are published only
-// after the commit, so a failed batch leaves the items as they were for the
-// one-by-one retry.
-func ingestTx(ctx context.Context, tx *sql.Tx, items []*switchboard.Ingest) ([]jobs.Due, func(), error) {
+// ingestTx stores requests and their events. It returns the new events due
+// now, to be batched, and the jobs of those whose first delivery is delayed
+// (Event.NextAttemptAt). Results are published only after the commit, so a
+// failed batch leaves the items as they were for the one-by-one retry.
+func ingestTx(ctx context.Context, tx *sql.Tx, items []*switchboard.Ingest) ([]jobs.Due, []jobs.Scheduled, func(), error) {
 	reqStmt, err := tx.PrepareContext(ctx, insertRequest)
 	if err != nil {
-		return nil, nil, fmt.Errorf("prepare request insert: %w", err)
+		return nil, nil, nil, fmt.Errorf("prepare request insert: %w", err)
 	}
 	defer reqStmt.Close()
 	evStmt, err := tx.PrepareContext(ctx, insertEvent)
 	if err != nil {
-		return nil, nil, fmt.Errorf("prepare event insert: %w", err)
+		return nil, nil, nil, fmt.Errorf("prepare event insert: %w", err)
 	}
 	defer evStmt.Close()
 
 	originals := make([]*switchboard.Event, len(items)) // set for duplicates
 	var due []jobs.Due
+	var delayed []jobs.Scheduled
 	for i, it := range items {
 		req := it.Request
 		if req.Outcome == switchboard.OutcomeAccepted {
 			ev := it.Event
+			nextAt := ev.CreatedAt
+			if !ev.NextAttemptAt.IsZero() {
+				nextAt = ev.NextAttemptAt
+			}
 			res, err := evStmt.ExecContext(ctx, ev.ID, req.ID, ev.Route, ev.AccountSID, string(ev.Kind),
 				ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
-				nonNil(ev.Response.Body), micros(ev.CreatedAt), micros(ev.CreatedAt), micros(ev.CreatedAt))
+				nonNil(ev.Response.Body), micros(ev.CreatedAt), micros(ev.CreatedAt), micros(nextAt))
 			if err != nil {
-				return nil, nil, fmt.Errorf("store event %s: %w", ev.ID, err)
+				return nil, nil, nil, fmt.Errorf("store event %s: %w", ev.ID, err)
 			}
 			if n, _ := res.RowsAffected(); n == 1 {
-				due = append(due, jobs.Due{EventID: ev.ID})
+				if ev.NextAttemptAt.IsZero() {
+					due = append(due, jobs.Due{EventID: ev.ID})
+				} else {
+					delayed = append(delayed, jobs.Scheduled{Events: []jobs.Due{{EventID: ev.ID}}, At: ev.NextAttemptAt})
+				}
 				req.EventID = ev.ID
 			} else {
 				existing, err := scanEvent(tx.QueryRowContext(ctx, selectEvent+` WHERE idempotency_key = ?`, ev.IdempotencyKey))
 				if err != nil {
-					return nil, nil, fmt.Errorf("load original of duplicate %s: %w", ev.IdempotencyKey, err)
+					return nil, nil, nil, fmt.Errorf("load original of duplicate %s: %w", ev.IdempotencyKey, err)
 				}
 				originals[i] = existing
 				req.Outcome, req.Reason, req.EventID = switchboard.OutcomeDuplicate, "duplicate of event "+existing.ID, existing.ID
@@ -90,11 +101,11 @@ func ingestTx(ctx context.Context, tx *sql.Tx, items []*switchboard.Ingest) ([]j
 		}
 		header, err := json.Marshal(req.Header)
 		if err != nil {
-			return nil, nil, fmt.Errorf("encode headers of request %s: %w", req.ID, err)
+			return nil, nil, nil, fmt.Errorf("encode headers of request %s: %w", req.ID, err)
 		}
 		if _, err := reqStmt.ExecContext(ctx, req.ID, micros(req.ReceivedAt), req.Route, req.Method, req.URL,
 			string(header), nonNil(req.Body), req.RemoteAddr, string(req.Outcome), req.Reason, nullString(req.EventID)); err != nil {
-			return nil, nil, fmt.Errorf("store request %s: %w", req.ID, err)
+			return nil, nil, nil, fmt.Errorf("store request %s: %w", req.ID, err)
 		}
 	}
 	publish := func() {
@@ -109,7 +120,7 @@ func ingestTx(ctx context.Context, tx *sql.Tx, items []*switchboard.Ingest) ([]j
 			it.Request.EventID = it.Event.ID
 		}
 	}
-	return due, publish, nil
+	return due, delayed, publish, nil
 }
 
 const insertAttempt = `INSERT INTO attempts
@@ -118,15 +129,18 @@ const insertAttempt = `INSERT INTO attempts
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // The attempt count only moves forward, so a stale result cannot undo a
-// newer one.
+// newer one. The response columns take NULL for "unchanged".
 const updateEventAfterAttempt = `UPDATE events SET
     state = ?, attempts = max(attempts, ?), updated_at = ?, next_attempt_at = ?,
     delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
-    last_error = CASE WHEN ? <> '' THEN ? ELSE last_error END
+    last_error = CASE WHEN ? <> '' THEN ? ELSE last_error END,
+    response_status = coalesce(?, response_status),
+    response_content_type = coalesce(?, response_content_type),
+    response_body = coalesce(?, response_body)
     WHERE id = ?`
 
-// attemptsTx stores attempts and event states, and returns the deliveries
-// still to be made.
+// attemptsTx stores attempts, event states and replaced responses, and
+// returns the deliveries still to be made.
 func attemptsTx(ctx context.Context, tx *sql.Tx, results []*switchboard.AttemptResult) ([]jobs.Scheduled, error) {
 	var next []jobs.Scheduled
 	for _, r := range results {
@@ -148,8 +162,12 @@ func attemptsTx(ctx context.Context, tx *sql.Tx, results []*switchboard.AttemptR
 			nextAt = sql.NullInt64{Int64: micros(r.NextAttemptAt), Valid: true}
 			next = append(next, jobs.Scheduled{Events: []jobs.Due{{EventID: a.EventID, Attempts: r.AttemptsAfter()}}, At: r.NextAttemptAt})
 		}
+		var status, contentType, body any // NULL: keep the stored response
+		if resp := r.Response; resp != nil {
+			status, contentType, body = resp.Status, resp.ContentType, nonNil(resp.Body)
+		}
 		if _, err := tx.ExecContext(ctx, updateEventAfterAttempt, string(r.State), r.AttemptsAfter(), now, nextAt,
-			string(r.State), now, a.Error, a.Error, a.EventID); err != nil {
+			string(r.State), now, a.Error, a.Error, status, contentType, body, a.EventID); err != nil {
 			return nil, fmt.Errorf("update event %s after attempt %d: %w", a.EventID, a.Number, err)
 		}
 	}

@@ -40,6 +40,8 @@ func Run(t *testing.T, open Opener) {
 		{"DuplicateWithinOneBatch", testDuplicateInBatch},
 		{"RejectedRequestIsStoredWithoutEvent", testRejected},
 		{"RecordAttemptsMovesState", testRecordAttempts},
+		{"RecordAttemptsReplacesResponse", testReplaceResponse},
+		{"DeliveredWithErrorKeepsLastError", testDeliveredWithError},
 		{"ListEventsFiltersAndPages", testListEvents},
 		{"ListRequestsFilters", testListRequests},
 		{"ReplayOnlyTerminalEvents", testReplay},
@@ -48,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeliveryWorksEveryEventOnce", testDelivery},
 		{"DeliveryRetryIsCalledAgain", testDeliveryRetry},
 		{"ReplayCarriesAttempts", testReplayCarriesAttempts},
+		{"DelayedFirstDelivery", testDelayedFirstDelivery},
 		{"ReplicasNeverDeliverTwiceAtOnce", testReplicas},
 	}
 	for _, tc := range tests {
@@ -383,13 +386,15 @@ func testNotFound(t *testing.T, o Opened) {
 }
 
 // recordingDeliverer records deliveries, checks none overlaps another of
-// the same event, and records each outcome in the store as a real Deliverer
-// does.
+// the same event, and, as the Deliverer contract asks, leaves alone an event
+// that is terminal or has moved on since its job was made; otherwise it
+// records each outcome in the store as a real Deliverer does.
 type recordingDeliverer struct {
 	store    switchboard.Store
 	mu       sync.Mutex
 	calls    map[string]int
-	tokens   map[string][]int // the attempt counts each event's jobs carried
+	tokens   map[string][]int       // the attempt counts each event's jobs carried
+	times    map[string][]time.Time // when each call began
 	running  map[string]bool
 	overlaps int
 	retryFor map[string]int // event → how many times to fail first
@@ -397,11 +402,13 @@ type recordingDeliverer struct {
 }
 
 func newRecorder(store switchboard.Store, buffer int) *recordingDeliverer {
-	return &recordingDeliverer{store: store, calls: map[string]int{}, tokens: map[string][]int{}, running: map[string]bool{},
-		retryFor: map[string]int{}, done: make(chan string, buffer)}
+	return &recordingDeliverer{store: store, calls: map[string]int{}, tokens: map[string][]int{},
+		times: map[string][]time.Time{}, running: map[string]bool{}, retryFor: map[string]int{},
+		done: make(chan string, buffer)}
 }
 
 func (d *recordingDeliverer) Deliver(ctx context.Context, id string, attempts int) error {
+	now := time.Now()
 	d.mu.Lock()
 	if d.running[id] {
 		d.overlaps++
@@ -409,17 +416,26 @@ func (d *recordingDeliverer) Deliver(ctx context.Context, id string, attempts in
 	d.running[id] = true
 	d.calls[id]++
 	d.tokens[id] = append(d.tokens[id], attempts)
-	retry := d.retryFor[id] > 0
-	if retry {
-		d.retryFor[id]--
-	}
+	d.times[id] = append(d.times[id], now)
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
 		d.running[id] = false
 		d.mu.Unlock()
 	}()
-	now := time.Now()
+	ev, err := d.store.Event(ctx, id)
+	if err != nil {
+		return err
+	}
+	if ev.State.Terminal() || ev.Attempts != attempts {
+		return nil // a stale job
+	}
+	d.mu.Lock()
+	retry := d.retryFor[id] > 0
+	if retry {
+		d.retryFor[id]--
+	}
+	d.mu.Unlock()
 	result := &switchboard.AttemptResult{
 		Attempt:  switchboard.Attempt{EventID: id, Number: attempts + 1, StartedAt: now, StatusCode: 204},
 		State:    switchboard.StateDelivered,
@@ -451,6 +467,29 @@ func (d *recordingDeliverer) waitFor(t *testing.T, n int) map[string]bool {
 		}
 	}
 	return got
+}
+
+// waitForCalls waits until every event in ids has been handed to Deliver.
+func (d *recordingDeliverer) waitForCalls(t *testing.T, timeout time.Duration, ids ...string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		d.mu.Lock()
+		missing := 0
+		for _, id := range ids {
+			if d.calls[id] == 0 {
+				missing++
+			}
+		}
+		d.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events never handed to the Deliverer", missing, len(ids))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 var deliveryConfig = switchboard.DeliveryConfig{Workers: 8, PollInterval: 20 * time.Millisecond, JobTimeout: time.Minute}
@@ -560,5 +599,183 @@ func testReplicas(t *testing.T, o Opened) {
 		if c := d.calls[it.Event.ID]; c != 1 {
 			t.Errorf("event %s delivered %d times", it.Event.ID, c)
 		}
+	}
+}
+
+// A result's Response replaces the event's stored response, which a later
+// duplicate then gets; a nil Response leaves it alone.
+func testReplaceResponse(t *testing.T, o Opened) {
+	ctx := context.Background()
+	it, empty := NewItem("/sms", "resp", base), NewItem("/status", "resp-empty", base)
+	ingest(t, o.Store, it, empty)
+	id := it.Event.ID
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{attempt(id, 1, 500, switchboard.StateRetrying, base.Add(time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := o.Store.Event(ctx, id); err != nil || string(ev.Response.Body) != "<Response/>" || ev.Response.Status != 200 {
+		t.Fatalf("after a result without a response: %+v, %v; want the original response", ev, err)
+	}
+
+	want := switchboard.Response{Status: 200, ContentType: "text/xml; charset=utf-8",
+		Body: []byte("<Response><Message>from the app</Message></Response>")}
+	r := attempt(id, 2, 200, switchboard.StateDelivered, time.Time{})
+	r.Response = &switchboard.Response{Status: want.Status, ContentType: want.ContentType, Body: bytes.Clone(want.Body)}
+	r2 := attempt(empty.Event.ID, 1, 204, switchboard.StateDelivered, time.Time{})
+	r2.Response = &switchboard.Response{Status: 204} // no content type, nil body
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{r, r2}); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := o.Store.Event(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Response.Status != want.Status || ev.Response.ContentType != want.ContentType || !bytes.Equal(ev.Response.Body, want.Body) {
+		t.Errorf("stored response = %d %q %q, want %d %q %q", ev.Response.Status, ev.Response.ContentType,
+			ev.Response.Body, want.Status, want.ContentType, want.Body)
+	}
+	if ev.State != switchboard.StateDelivered || ev.Attempts != 2 {
+		t.Errorf("event after the replacing result: state %s attempts %d", ev.State, ev.Attempts)
+	}
+	again := NewItem("/sms", "resp", base.Add(time.Minute))
+	ingest(t, o.Store, again)
+	if !again.Duplicate || again.Event.ID != id {
+		t.Fatalf("duplicate = %v, event %s, want the original %s", again.Duplicate, again.Event.ID, id)
+	}
+	if got := again.Event.Response; got.Status != want.Status || got.ContentType != want.ContentType || !bytes.Equal(got.Body, want.Body) {
+		t.Errorf("duplicate answered %d %q %q, want the replaced response", got.Status, got.ContentType, got.Body)
+	}
+	ev, err = o.Store.Event(ctx, empty.Event.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Response.Status != 204 || ev.Response.ContentType != "" || len(ev.Response.Body) != 0 {
+		t.Errorf("empty replacement stored as %d %q %q", ev.Response.Status, ev.Response.ContentType, ev.Response.Body)
+	}
+
+	// A later result without a response leaves the replaced one.
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{attempt(id, 3, 200, switchboard.StateDelivered, time.Time{})}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := o.Store.Event(ctx, id); err != nil || !bytes.Equal(ev.Response.Body, want.Body) {
+		t.Errorf("after a result without a response: %+v, %v; want the replaced response", ev, err)
+	}
+}
+
+// A result that delivers the event with an error (the app got the request
+// but answered badly) keeps the error in LastError, and the event, being
+// delivered, is not delivered again by the job it already had.
+func testDeliveredWithError(t *testing.T, o Opened) {
+	ctx := context.Background()
+	it := NewItem("/sms", "delivered-error", time.Now())
+	ingest(t, o.Store, it)
+	id := it.Event.ID
+	r := attempt(id, 1, 500, switchboard.StateDelivered, time.Time{})
+	r.Attempt.Error = "HTTP 500 from the app, answered to Twilio as is"
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{r}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		ev, err := o.Store.Event(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.State != switchboard.StateDelivered || ev.Attempts != 1 || ev.LastError != r.Attempt.Error ||
+			ev.DeliveredAt.IsZero() || !ev.NextAttemptAt.IsZero() {
+			t.Errorf("%s: state %s attempts %d last error %q delivered at %v next attempt at %v", when,
+				ev.State, ev.Attempts, ev.LastError, ev.DeliveredAt, ev.NextAttemptAt)
+		}
+	}
+	check("after a delivery with an error")
+
+	// The job made at ingest still runs, carrying attempt count 0: it must
+	// find the event moved on.
+	d := newRecorder(o.Store, 1)
+	start(t, o.Store, d)
+	d.waitForCalls(t, 30*time.Second, id)
+	// Let a delivery that wrongly went ahead finish recording.
+	if err := o.Store.StopDelivery(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after its job ran")
+	atts, err := o.Store.Attempts(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(atts) != 1 || atts[0].Error != r.Attempt.Error {
+		t.Errorf("%d attempts stored, want only the one delivered with an error", len(atts))
+	}
+}
+
+// An event ingested with NextAttemptAt is not handed to the Deliverer
+// before then, and is after. One whose attempt was recorded meanwhile (the
+// proxy delivered it) has moved on: its delayed job, carrying attempt count
+// 0, does not deliver it again.
+func testDelayedFirstDelivery(t *testing.T, o Opened) {
+	ctx := context.Background()
+	// Whole milliseconds: the SQLite queue keeps scheduled times to the
+	// millisecond, so the comparison below is exact on both engines.
+	at := time.Now().Add(time.Second).Truncate(time.Millisecond)
+	delayed, proxied := NewItem("/sms", "delayed", time.Now()), NewItem("/sms", "proxied", time.Now())
+	delayed.Event.NextAttemptAt, proxied.Event.NextAttemptAt = at, at
+	ingest(t, o.Store, delayed, proxied)
+	for _, it := range []*switchboard.Ingest{delayed, proxied} {
+		ev, err := o.Store.Event(ctx, it.Event.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.State != switchboard.StatePending || ev.Attempts != 0 || !ev.NextAttemptAt.Equal(at) {
+			t.Errorf("delayed event stored as state %s attempts %d next attempt at %v, want pending, 0, %v",
+				ev.State, ev.Attempts, ev.NextAttemptAt, at)
+		}
+	}
+	r := attempt(proxied.Event.ID, 1, 500, switchboard.StateDelivered, time.Time{})
+	r.Attempt.StartedAt = time.Now()
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{r}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Started after the proxied event was recorded, so that its job cannot
+	// run first however slow this machine is.
+	d := newRecorder(o.Store, 2)
+	start(t, o.Store, d)
+	// Scheduled jobs become available within River's scheduler interval
+	// (5 s) after they are due.
+	d.waitForCalls(t, 30*time.Second, delayed.Event.ID, proxied.Event.ID)
+	d.waitFor(t, 1)
+	if err := o.Store.StopDelivery(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, it := range []*switchboard.Ingest{delayed, proxied} {
+		id := it.Event.ID
+		if got := fmt.Sprint(d.tokens[id]); got != "[0]" {
+			t.Errorf("event %s: jobs carried attempt counts %s, want [0]", it.Event.IdempotencyKey, got)
+		}
+		for _, when := range d.times[id] {
+			if when.Before(at) {
+				t.Errorf("event %s handed to the Deliverer at %v, before its first delivery was due at %v",
+					it.Event.IdempotencyKey, when, at)
+			}
+		}
+	}
+	ev, err := o.Store.Event(ctx, delayed.Event.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.State != switchboard.StateDelivered || ev.Attempts != 1 {
+		t.Errorf("delayed event after its delivery: state %s attempts %d", ev.State, ev.Attempts)
+	}
+	ev, err = o.Store.Event(ctx, proxied.Event.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.State != switchboard.StateDelivered || ev.Attempts != 1 || ev.LastError != r.Attempt.Error {
+		t.Errorf("proxied event after its delayed job: state %s attempts %d last error %q", ev.State, ev.Attempts, ev.LastError)
+	}
+	if atts, err := o.Store.Attempts(ctx, proxied.Event.ID); err != nil || len(atts) != 1 {
+		t.Errorf("proxied event has %d attempts (%v), want only the proxy's", len(atts), err)
 	}
 }
