@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,20 +110,56 @@ type Account struct {
 type Route struct {
 	Path    string `koanf:"path"`    // exact path
 	Account string `koanf:"account"` // account SID
-	Mode    string `koanf:"mode"`    // "ack"
-	Target  string `koanf:"target"`  // the app's URL
+	Mode    string `koanf:"mode"`    // ack, proxy or static
+	Target  string `koanf:"target"`  // the app's URL; optional for static routes
 	// Kind forces the event kind; "auto" (default) classifies each request.
 	Kind string `koanf:"kind"`
-	// TwiML is the answer to messages and voice in ack mode.
+	// TwiML is the answer to messages and voice in ack mode, the fallback
+	// in proxy mode, and the answer to everything in static mode.
 	TwiML       string        `koanf:"twiml"`
 	MaxAttempts int           `koanf:"max_attempts"` // 0: delivery.max_attempts
 	MaxAge      time.Duration `koanf:"max_age"`      // 0: delivery.max_age
+
+	// Budget is how long proxy mode waits for the app's answer before
+	// Twilio gets the fallback TwiML. 0: 3 s for calls, 5 s for the rest.
+	Budget time.Duration `koanf:"budget"`
+	// RedeliverOn lists the failures after which a proxied event is
+	// delivered again asynchronously (see RedeliverClasses). Default: the
+	// failures in which the app never received the request (connect, dns,
+	// tls).
+	RedeliverOn []string `koanf:"redeliver_on"`
+	// MaxInFlight bounds the proxied requests in flight to the target; past
+	// it Twilio gets the fallback at once and the event is delivered
+	// asynchronously. Default 64.
+	MaxInFlight int `koanf:"max_in_flight"`
 }
 
 // Modes a route can have.
 const (
+	// ModeAck stores the request, answers Twilio at once and delivers to
+	// the app asynchronously.
 	ModeAck = "ack"
+	// ModeProxy stores the request and forwards it at once, passing the
+	// app's answer to Twilio when Twilio would accept it, the route's
+	// fallback TwiML otherwise.
+	ModeProxy = "proxy"
+	// ModeStatic stores the request and answers the route's TwiML to every
+	// request, with no dependency on any app: a canary.
+	ModeStatic = "static"
 )
+
+// MaxBudget is the longest proxy budget: Twilio gives up on a webhook after
+// 15 s, and the fallback must reach it before that.
+const MaxBudget = 14 * time.Second
+
+// RedeliverClasses are the failures redeliver_on may name: the error
+// classes of package twilio, and 4xx or 5xx for an answer with such a
+// status.
+var RedeliverClasses = []string{"connect", "dns", "tls", "timeout", "protocol", "4xx", "5xx", "3xx", "too-large", "content-type", "parse"}
+
+// DefaultRedeliverOn are the failures in which the app never received the
+// request, so delivering it again cannot process it twice.
+var DefaultRedeliverOn = []string{"connect", "dns", "tls"}
 
 // Default returns the configuration used where the file and environment are
 // silent.
@@ -254,6 +291,12 @@ func (c *Config) applyRouteDefaults() {
 		if r.MaxAge == 0 {
 			r.MaxAge = c.Delivery.MaxAge
 		}
+		if r.RedeliverOn == nil {
+			r.RedeliverOn = DefaultRedeliverOn
+		}
+		if r.MaxInFlight == 0 {
+			r.MaxInFlight = 64
+		}
 	}
 }
 
@@ -320,11 +363,25 @@ func (c *Config) Validate() error {
 		if !accounts[r.Account] {
 			bad("routes[%d].account %q: not in [[accounts]]", i, r.Account)
 		}
-		if r.Mode != ModeAck {
-			bad("routes[%d].mode %q: want %q", i, r.Mode, ModeAck)
+		switch r.Mode {
+		case ModeAck, ModeProxy, ModeStatic:
+		default:
+			bad("routes[%d].mode %q: want %q, %q or %q", i, r.Mode, ModeAck, ModeProxy, ModeStatic)
 		}
-		if u, err := url.Parse(r.Target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if u, err := url.Parse(r.Target); (r.Target != "" || r.Mode != ModeStatic) &&
+			(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 			bad("routes[%d].target %q: want an absolute http(s) URL", i, r.Target)
+		}
+		if r.Budget < 0 || r.Budget > MaxBudget {
+			bad("routes[%d].budget %v: want at most %v, so that Twilio gets the fallback before its 15 s limit", i, r.Budget, MaxBudget)
+		}
+		for _, c := range r.RedeliverOn {
+			if !slices.Contains(RedeliverClasses, c) {
+				bad("routes[%d].redeliver_on: %q is not one of %v", i, c, RedeliverClasses)
+			}
+		}
+		if r.MaxInFlight < 1 {
+			bad("routes[%d].max_in_flight: must be at least 1", i)
 		}
 		if r.Kind != "auto" && !switchboard.Kind(r.Kind).Valid() {
 			bad("routes[%d].kind %q: want auto or one of %v", i, r.Kind, switchboard.Kinds)

@@ -132,3 +132,47 @@ func TestMissingFileIsAnError(t *testing.T) {
 		t.Fatal("want an error for a missing file")
 	}
 }
+
+func TestRouteModes(t *testing.T) {
+	t.Parallel()
+	const head = `
+public_url = "https://hooks.example.com"
+[[accounts]]
+sid = "AC00000000000000000000000000000001"
+auth_tokens = ["primary"]
+`
+	route := func(extra string) string {
+		return head + "[[routes]]\npath = \"/r\"\naccount = \"AC00000000000000000000000000000001\"\n" + extra
+	}
+	tests := []struct {
+		name    string
+		toml    string
+		wantErr string // "" when valid
+	}{
+		{"proxy with defaults", route("mode = \"proxy\"\ntarget = \"http://127.0.0.1:3000/r\""), ""},
+		{"proxy with settings", route("mode = \"proxy\"\ntarget = \"http://127.0.0.1:3000/r\"\nbudget = \"2s\"\nredeliver_on = [\"connect\", \"timeout\", \"5xx\"]\nmax_in_flight = 8"), ""},
+		{"static without target", route("mode = \"static\""), ""},
+		{"static with target", route("mode = \"static\"\ntarget = \"http://127.0.0.1:3000/r\""), ""},
+		{"proxy without target", route("mode = \"proxy\""), "routes[0].target"},
+		{"budget past Twilio's limit", route("mode = \"proxy\"\ntarget = \"http://127.0.0.1:3000/r\"\nbudget = \"15s\""), "routes[0].budget"},
+		{"unknown redeliver class", route("mode = \"proxy\"\ntarget = \"http://127.0.0.1:3000/r\"\nredeliver_on = [\"sometimes\"]"), "routes[0].redeliver_on"},
+		{"zero in flight", route("mode = \"proxy\"\ntarget = \"http://127.0.0.1:3000/r\"\nmax_in_flight = -1"), "routes[0].max_in_flight"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Load(writeConfig(t, tt.toml), nil)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Load: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("Load error %v, want one naming %s", err, tt.wantErr)
+			case err == nil:
+				r := c.Routes[0]
+				if len(r.RedeliverOn) == 0 || r.MaxInFlight < 1 {
+					t.Errorf("defaults not applied: %+v", r)
+				}
+			}
+		})
+	}
+}

@@ -30,6 +30,12 @@ type Route struct {
 	SignToken   string // the account's first auth token; re-signs forwarded requests
 	MaxAttempts int
 	MaxAge      time.Duration
+
+	// Proxy mode (see Proxy): the failures after which a proxied event is
+	// delivered again (twilio.ErrorClass names, or 3xx, 4xx, 5xx), and the
+	// most proxied requests in flight to Target (0: no limit).
+	RedeliverOn []string
+	MaxInFlight int
 }
 
 // Options configure a Deliverer.
@@ -112,8 +118,14 @@ func New(store switchboard.Store, o Options) *Deliverer {
 	d.breakers = newBreakers(o.BreakerFailures, o.BreakerOpenFor, func(target string, from, to gobreaker.State) {
 		d.logger.Warn("circuit breaker", "target", target, "from", from.String(), "to", to.String())
 	})
+	slots := map[string]chan struct{}{}
 	for _, r := range o.Routes {
-		d.routes[r.Path] = routeTarget{Route: r, breaker: d.breakers.get(r.Target)}
+		if r.MaxInFlight > cap(slots[r.Target]) {
+			slots[r.Target] = make(chan struct{}, r.MaxInFlight)
+		}
+	}
+	for _, r := range o.Routes {
+		d.routes[r.Path] = routeTarget{Route: r, breaker: d.breakers.get(r.Target), slots: slots[r.Target]}
 	}
 	return d
 }
@@ -123,6 +135,7 @@ func New(store switchboard.Store, o Options) *Deliverer {
 type routeTarget struct {
 	Route
 	breaker *gobreaker.CircuitBreaker[*outcome]
+	slots   chan struct{} // proxied requests in flight to the target; nil: no limit
 }
 
 var (
@@ -161,6 +174,14 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 		return d.record(ctx, &switchboard.AttemptResult{
 			Attempt:  switchboard.Attempt{EventID: ev.ID, StartedAt: d.now(), Error: "route no longer configured"},
 			State:    switchboard.StateDead,
+			Attempts: ev.Attempts,
+		})
+	}
+	if route.Target == "" {
+		// A static route with no app: stored and answered is all there is.
+		return d.record(ctx, &switchboard.AttemptResult{
+			Attempt:  switchboard.Attempt{EventID: ev.ID, StartedAt: d.now()},
+			State:    switchboard.StateDelivered,
 			Attempts: ev.Attempts,
 		})
 	}
@@ -304,6 +325,7 @@ type outcome struct {
 	attempt switchboard.Attempt
 	status  int
 	header  http.Header
+	body    []byte // the start of the answer's body, as much as was kept
 	err     error
 	latency time.Duration
 }
@@ -312,10 +334,22 @@ func (o *outcome) unhealthy() bool {
 	return o.err != nil || o.status >= 500 || o.status == http.StatusTooManyRequests
 }
 
-// send forwards the stored request to the route's target: same method and
-// body, Twilio's headers, a signature for the target URL, and Switchboard's
-// event id and attempt number.
+// send forwards the stored request to the route's target once, without
+// following redirects, keeping an excerpt of the answer.
 func (d *Deliverer) send(ctx context.Context, route Route, ev *switchboard.Event, req *switchboard.Request, number int) *outcome {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	return d.forward(ctx, route, ev, req, number, 0, excerptBytes)
+}
+
+// forward sends the stored request to the route's target: same method and
+// body, Twilio's headers, a signature for the target URL, and Switchboard's
+// event id and attempt number. It follows up to follow redirects to http(s)
+// URLs, re-signing each hop (a 301, 302 or 303 turns a POST into a bodiless
+// GET, as browsers and Twilio do), and keeps up to keep bytes of the final
+// answer's body, reading a little past them so the connection can be
+// reused. ctx bounds the whole exchange.
+func (d *Deliverer) forward(ctx context.Context, route Route, ev *switchboard.Event, req *switchboard.Request, number, follow, keep int) *outcome {
 	start := d.now()
 	o := &outcome{attempt: switchboard.Attempt{EventID: ev.ID, Number: number, StartedAt: start, TargetURL: route.Target}}
 	fail := func(class twilio.ErrorClass, err error) *outcome {
@@ -330,42 +364,62 @@ func (d *Deliverer) send(ctx context.Context, route Route, ev *switchboard.Event
 	if err != nil {
 		return fail(twilio.ClassProtocol, err)
 	}
-	contentType := req.Header.Get("Content-Type")
-	signedURL, signature, err := twilio.SignRequest(route.SignToken, target, contentType, req.Body)
-	if err != nil {
-		return fail(twilio.ClassProtocol, fmt.Errorf("sign request: %w", err))
-	}
-	o.attempt.TargetURL = signedURL
+	method, contentType, body := req.Method, req.Header.Get("Content-Type"), req.Body
+	var resp *http.Response
+	for hop := 0; ; hop++ {
+		signedURL, signature, err := twilio.SignRequest(route.SignToken, target, contentType, body)
+		if err != nil {
+			return fail(twilio.ClassProtocol, fmt.Errorf("sign request: %w", err))
+		}
+		o.attempt.TargetURL = signedURL
+		httpReq, err := http.NewRequestWithContext(ctx, method, signedURL, bytes.NewReader(body))
+		if err != nil {
+			return fail(twilio.ClassProtocol, fmt.Errorf("build request: %w", err))
+		}
+		if len(body) == 0 {
+			httpReq.Body, httpReq.ContentLength = http.NoBody, 0
+		}
+		for _, h := range forwardedHeaders {
+			if v := req.Header.Values(h); len(v) > 0 {
+				httpReq.Header[h] = v
+			}
+		}
+		if contentType == "" {
+			httpReq.Header.Del("Content-Type")
+		}
+		httpReq.Header.Set("X-Twilio-Signature", signature)
+		httpReq.Header.Set("X-Switchboard-Event-Id", ev.ID)
+		httpReq.Header.Set("X-Switchboard-Attempt", strconv.Itoa(number))
 
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	httpReq, err := http.NewRequestWithContext(ctx, req.Method, signedURL, bytes.NewReader(req.Body))
-	if err != nil {
-		return fail(twilio.ClassProtocol, fmt.Errorf("build request: %w", err))
-	}
-	if len(req.Body) == 0 {
-		httpReq.Body, httpReq.ContentLength = http.NoBody, 0
-	}
-	for _, h := range forwardedHeaders {
-		if v := req.Header.Values(h); len(v) > 0 {
-			httpReq.Header[h] = v
+		resp, err = d.client.Do(httpReq)
+		if err != nil {
+			return fail(twilio.ClassifyError(err), err)
+		}
+		loc := resp.Header.Get("Location")
+		if hop == follow || !isRedirect(resp.StatusCode) || loc == "" {
+			break
+		}
+		next, err := resp.Request.URL.Parse(loc)
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
+		resp.Body.Close()
+		if err != nil || (next.Scheme != "http" && next.Scheme != "https") || next.Host == "" {
+			o.status, o.attempt.StatusCode = resp.StatusCode, resp.StatusCode
+			return fail(twilio.ClassHTTPStatus, fmt.Errorf("HTTP %d redirect to %q, not an http(s) URL", resp.StatusCode, loc))
+		}
+		target = next.String()
+		switch resp.StatusCode {
+		case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther:
+			method, contentType, body = http.MethodGet, "", nil
 		}
 	}
-	httpReq.Header.Set("X-Twilio-Signature", signature)
-	httpReq.Header.Set("X-Switchboard-Event-Id", ev.ID)
-	httpReq.Header.Set("X-Switchboard-Attempt", strconv.Itoa(number))
-
-	resp, err := d.client.Do(httpReq)
-	if err != nil {
-		return fail(twilio.ClassifyError(err), err)
-	}
 	defer resp.Body.Close()
-	excerpt, readErr := io.ReadAll(io.LimitReader(resp.Body, excerptBytes))
+	kept, readErr := io.ReadAll(io.LimitReader(resp.Body, int64(keep)))
 	if readErr == nil {
 		_, readErr = io.Copy(io.Discard, io.LimitReader(resp.Body, drainBytes))
 	}
-	o.status, o.header = resp.StatusCode, resp.Header
-	o.attempt.StatusCode, o.attempt.ResponseHeader, o.attempt.ResponseExcerpt = resp.StatusCode, resp.Header, excerpt
+	o.status, o.header, o.body = resp.StatusCode, resp.Header, kept
+	o.attempt.StatusCode, o.attempt.ResponseHeader = resp.StatusCode, resp.Header
+	o.attempt.ResponseExcerpt = kept[:min(len(kept), excerptBytes)]
 	if readErr != nil {
 		return fail(twilio.ClassifyError(readErr), fmt.Errorf("read response: %w", readErr))
 	}
@@ -377,6 +431,15 @@ func (d *Deliverer) send(ctx context.Context, route Route, ev *switchboard.Event
 		o.attempt.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
 	}
 	return o
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
 }
 
 // withQuery appends the raw query of the URL Twilio called to the target,

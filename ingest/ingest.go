@@ -10,12 +10,15 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/deliver"
 	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
@@ -26,7 +29,46 @@ type Route struct {
 	AccountSID string
 	Tokens     []string         // every token accepted (rotation)
 	Kind       switchboard.Kind // forced kind; empty classifies each request
-	TwiML      []byte           // the answer to messages and voice
+	Mode       Mode             // default ModeAck
+	// TwiML is the answer to messages and voice in ack mode, the fallback
+	// in proxy mode, and the answer to every request in static mode.
+	TwiML []byte
+	// Budget bounds the wait for the app's answer in proxy mode; zero means
+	// DefaultVoiceBudget for calls and DefaultBudget for the rest.
+	Budget time.Duration
+}
+
+// Mode is how a route answers Twilio.
+type Mode string
+
+// Route modes.
+const (
+	// ModeAck answers at once: an empty 200 for callbacks, the route's
+	// TwiML for messages and calls; the app gets the event asynchronously.
+	ModeAck Mode = "ack"
+	// ModeProxy forwards the stored request at once and passes the app's
+	// answer to Twilio when Twilio would accept it, the route's TwiML
+	// otherwise.
+	ModeProxy Mode = "proxy"
+	// ModeStatic answers the route's TwiML to every request: a canary that
+	// depends on no app.
+	ModeStatic Mode = "static"
+)
+
+// Proxy budgets when a route sets none.
+const (
+	DefaultVoiceBudget = 3 * time.Second
+	DefaultBudget      = 5 * time.Second
+	// safetyNet is how long after a proxy's budget a stored event's first
+	// asynchronous delivery is due, in case the process dies before the
+	// proxy's outcome is recorded. Recording it makes that job stale.
+	safetyNet = 30 * time.Second
+)
+
+// Proxier forwards a stored webhook to the app and judges its answer;
+// *deliver.Deliverer is one.
+type Proxier interface {
+	Proxy(ctx context.Context, ev *switchboard.Event, req *switchboard.Request, budget time.Duration, x twilio.Expectation) *deliver.Live
 }
 
 // Options configure a Handler.
@@ -45,6 +87,8 @@ type Options struct {
 	Metrics    *metrics.Metrics
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Proxy serves proxy-mode routes; required when a route has that mode.
+	Proxy Proxier
 }
 
 // Handler is the webhook endpoint for every configured route.
@@ -58,7 +102,14 @@ type Handler struct {
 	metrics   *metrics.Metrics
 	logger    *slog.Logger
 	now       func() time.Time
+	proxy     Proxier
+	recording sync.WaitGroup // proxy outcomes being recorded
 }
+
+// Wait waits until the outcomes of proxied webhooks already answered are
+// recorded. Call it after the HTTP server has stopped, before closing the
+// store.
+func (h *Handler) Wait() { h.recording.Wait() }
 
 // New returns a Handler storing into o.Store, whose group commit lets
 // concurrent requests share transactions.
@@ -82,8 +133,12 @@ func New(o Options) *Handler {
 		metrics:   o.Metrics,
 		logger:    o.Logger,
 		now:       o.Now,
+		proxy:     o.Proxy,
 	}
 	for _, r := range o.Routes {
+		if r.Mode == "" {
+			r.Mode = ModeAck
+		}
 		h.routes[r.Path] = r
 	}
 	return h
@@ -116,12 +171,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rej *rejection
 	switch {
 	case err == nil:
-		resp := item.Event.Response
-		if resp.ContentType != "" {
-			w.Header().Set("Content-Type", resp.ContentType)
+		var record func()
+		if route.Mode == ModeProxy && !item.Duplicate {
+			record = h.proxyAnswer(r.Context(), route, item)
 		}
-		w.WriteHeader(resp.Status)
-		_, _ = w.Write(resp.Body)
+		writeResponse(w, item.Event.Response)
+		if record != nil {
+			// The outcome is recorded after the answer, off its path, and
+			// outside the handler, which would otherwise hold Twilio's
+			// keep-alive connection until the commit. Wait waits for it.
+			h.recording.Go(record)
+		}
 		h.metrics.Requests.WithLabelValues(label, string(item.Request.Outcome)).Inc()
 		ev := item.Event
 		log := h.logger.With("request", item.Request.ID, "event", ev.ID, "route", ev.Route, "kind", ev.Kind,
@@ -147,6 +207,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.logger.Error("webhook not stored; answered 503", "route", label, "err", err)
 	}
 	h.metrics.AckSeconds.WithLabelValues(label).Observe(h.now().Sub(start).Seconds())
+}
+
+// writeResponse writes an answer with its length, so that the client has
+// all of it as soon as it is flushed.
+func writeResponse(w http.ResponseWriter, resp switchboard.Response) {
+	if resp.ContentType != "" {
+		w.Header().Set("Content-Type", resp.ContentType)
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
 }
 
 // receive checks, stores and classifies one request. A rejected request is
@@ -238,6 +309,21 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 	key := twilio.IdempotencyKey(route.Path, r.URL.RawQuery, r.Header.Get("I-Twilio-Idempotency-Token"),
 		kind, fields, form, jsonBody, r.Method, body)
 
+	if kind == switchboard.KindFallback {
+		h.metrics.FallbackRequests.WithLabelValues(route.Path, form.Get("ErrorCode")).Inc()
+	}
+	response := ackResponse(kind, route.TwiML)
+	var firstDelivery time.Time
+	switch route.Mode {
+	case ModeStatic:
+		response = switchboard.Response{Status: http.StatusOK, ContentType: "application/xml", Body: route.TwiML}
+	case ModeProxy:
+		// Until the proxy's outcome replaces it, a duplicate gets the
+		// fallback, and the first delivery waits out the proxy.
+		response = fallbackResponse(kind, route.TwiML)
+		firstDelivery = req.ReceivedAt.Add(budget(route, kind) + safetyNet)
+	}
+
 	req.Outcome = switchboard.OutcomeAccepted
 	return &switchboard.Ingest{
 		Request: *req,
@@ -250,9 +336,10 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 			MessageSID:     fields.MessageSID,
 			CallSID:        fields.CallSID,
 			IdempotencyKey: key,
-			Response:       ackResponse(kind, route.TwiML),
+			Response:       response,
 			State:          switchboard.StatePending,
 			CreatedAt:      req.ReceivedAt,
+			NextAttemptAt:  firstDelivery,
 		},
 	}, nil
 }

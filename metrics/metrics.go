@@ -34,6 +34,15 @@ type Metrics struct {
 	Attempts *prometheus.CounterVec
 	// DeliverySeconds is the app's response time per attempt.
 	DeliverySeconds *prometheus.HistogramVec
+	// ProxyAnswers counts proxied webhooks by route, what Twilio got (app
+	// or fallback) and the Twilio code the app's failure would have caused
+	// ("0" when it answered well).
+	ProxyAnswers *prometheus.CounterVec
+	// ProxySeconds is the app's answer time for proxied webhooks.
+	ProxySeconds *prometheus.HistogramVec
+	// FallbackRequests counts requests Twilio sent to a fallback URL, by
+	// route and the ErrorCode Twilio gave.
+	FallbackRequests *prometheus.CounterVec
 }
 
 // New registers Switchboard's collectors, plus Go and process collectors, in
@@ -66,7 +75,18 @@ func New() *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
-	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.CommitSeconds, m.Attempts, m.DeliverySeconds)
+	m.ProxyAnswers = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_proxy_answers_total", Help: "Proxied webhooks by route, answer (app or fallback) and the Twilio code of the app's failure.",
+	}, []string{"route", "answer", "code"})
+	m.ProxySeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "switchboard_proxy_app_seconds", Help: "The app's answer time for proxied webhooks.",
+		Buckets: []float64{.001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2, 3, 5, 10},
+	}, []string{"route"})
+	m.FallbackRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_fallback_requests_total", Help: "Requests Twilio sent to a fallback URL, by route and Twilio's ErrorCode.",
+	}, []string{"route", "error_code"})
+	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.CommitSeconds, m.Attempts, m.DeliverySeconds,
+		m.ProxyAnswers, m.ProxySeconds, m.FallbackRequests)
 	return m
 }
 

@@ -40,9 +40,15 @@ func (d *routeDoctor) Probe(ctx context.Context, req web.ProbeRequestJSON) (*doc
 // CheckRoutes probes every route's target at once, each as the kind of
 // webhook the route receives, signed as deliveries are.
 func (d *routeDoctor) CheckRoutes(ctx context.Context) []web.RouteReportJSON {
-	out := make([]web.RouteReportJSON, len(d.cfg.Routes))
+	var routes []config.Route
+	for _, r := range d.cfg.Routes {
+		if r.Target != "" { // a static route may have no app to probe
+			routes = append(routes, r)
+		}
+	}
+	out := make([]web.RouteReportJSON, len(routes))
 	var wg sync.WaitGroup
-	for i, r := range d.cfg.Routes {
+	for i, r := range routes {
 		wg.Go(func() {
 			acct, _ := d.cfg.Account(r.Account)
 			report, err := doctor.Probe(ctx, doctor.Options{

@@ -78,19 +78,22 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		if r.Kind == "auto" {
 			kind = ""
 		}
-		inRoutes = append(inRoutes, ingest.Route{Path: r.Path, AccountSID: acct.SID, Tokens: acct.AuthTokens, Kind: kind, TwiML: []byte(r.TwiML)})
-		outRoutes = append(outRoutes, deliver.Route{Path: r.Path, Target: r.Target, SignToken: acct.AuthTokens[0], MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge})
+		inRoutes = append(inRoutes, ingest.Route{Path: r.Path, AccountSID: acct.SID, Tokens: acct.AuthTokens, Kind: kind,
+			Mode: ingest.Mode(r.Mode), TwiML: []byte(r.TwiML), Budget: r.Budget})
+		outRoutes = append(outRoutes, deliver.Route{Path: r.Path, Target: r.Target, SignToken: acct.AuthTokens[0],
+			MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge, RedeliverOn: r.RedeliverOn, MaxInFlight: r.MaxInFlight})
 	}
 	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 1)}
-	s.ingest = ingest.New(ingest.Options{
-		Store: store, Routes: inRoutes, PublicURL: cfg.PublicURL, TrustForwarded: cfg.Ingest.TrustForwarded,
-		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, AckTimeout: cfg.Ingest.AckTimeout, Metrics: m, Logger: logger,
-	})
 	d := cfg.Delivery
 	s.deliverer = deliver.New(store, deliver.Options{
 		Routes: outRoutes, ConnectTimeout: d.ConnectTimeout, Timeout: d.Timeout,
 		Policy:          deliver.Policy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
+	})
+	s.ingest = ingest.New(ingest.Options{
+		Store: store, Routes: inRoutes, PublicURL: cfg.PublicURL, TrustForwarded: cfg.Ingest.TrustForwarded,
+		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, AckTimeout: cfg.Ingest.AckTimeout, Metrics: m, Logger: logger,
+		Proxy: s.deliverer,
 	})
 	s.doctor = &routeDoctor{cfg: cfg, logger: logger}
 	adminOpts := []web.Option{web.WithDoctor(s.doctor)}
@@ -168,6 +171,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop HTTP: %w", err))
 	}
+	s.ingest.Wait() // proxy outcomes answered but not yet recorded
 	if err := s.store.StopDelivery(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop delivery: %w", err))
 	}
