@@ -56,6 +56,15 @@ func expectation(k switchboard.Kind) twilio.Expectation {
 // that records the outcome, to be called once Twilio has its answer.
 func (h *Handler) proxyAnswer(ctx context.Context, route Route, item *switchboard.Ingest) (record func()) {
 	ev := item.Event
+	if h.proxy == nil {
+		// Misconfigured: fail toward the fallback, and the event's delayed
+		// first delivery still brings it to the app.
+		h.logger.Error("proxy route without a proxier; fallback served", "route", route.Path, "event", ev.ID)
+		return nil
+	}
+	// Twilio hanging up must not cut the forward short: the budget bounds
+	// it, and its outcome decides whether the app gets the event again.
+	ctx = context.WithoutCancel(ctx)
 	start := h.now()
 	live := h.proxy.Proxy(ctx, ev, &item.Request, budget(route, ev.Kind), expectation(ev.Kind))
 	h.metrics.ProxySeconds.WithLabelValues(route.Path).Observe(h.now().Sub(start).Seconds())
@@ -74,9 +83,8 @@ func (h *Handler) proxyAnswer(ctx context.Context, route Route, item *switchboar
 	}
 	live.Result.Response = &answer
 	return func() {
-		// The attempt happened and Twilio has its answer: record both even
-		// if the client has gone.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), h.ackWait)
+		// The attempt happened and Twilio has its answer: record both.
+		ctx, cancel := context.WithTimeout(ctx, h.ackWait)
 		defer cancel()
 		if err := h.store.RecordAttempts(ctx, []*switchboard.AttemptResult{live.Result}); err != nil {
 			// Fails open toward delivery: the event's delayed first
