@@ -300,6 +300,10 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 		jsonBody = body
 	}
 	kind, fields := twilio.Classify(mediaType, form, jsonBody)
+	if kind == switchboard.KindFallback {
+		// Counted as Twilio sent it, whatever kind the route forces.
+		h.metrics.FallbackRequests.WithLabelValues(route.Path, form.Get("ErrorCode")).Inc()
+	}
 	if route.Kind != "" {
 		kind = route.Kind
 	}
@@ -309,9 +313,6 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 	key := twilio.IdempotencyKey(route.Path, r.URL.RawQuery, r.Header.Get("I-Twilio-Idempotency-Token"),
 		kind, fields, form, jsonBody, r.Method, body)
 
-	if kind == switchboard.KindFallback {
-		h.metrics.FallbackRequests.WithLabelValues(route.Path, form.Get("ErrorCode")).Inc()
-	}
 	response := ackResponse(kind, route.TwiML)
 	var firstDelivery time.Time
 	switch route.Mode {

@@ -35,10 +35,11 @@ func budget(route Route, k switchboard.Kind) time.Duration {
 	}
 }
 
-// expectation is what Twilio requires of the answer to a webhook of kind k.
-func expectation(k switchboard.Kind) twilio.Expectation {
-	switch {
-	case k == switchboard.KindVoice:
+// expectation is what Twilio requires of the answer to an event's webhook.
+// A call's fallback request needs a call's TwiML like the call's own.
+func expectation(ev *switchboard.Event) twilio.Expectation {
+	switch k := ev.Kind; {
+	case k == switchboard.KindVoice || (k == switchboard.KindFallback && ev.CallSID != "" && ev.MessageSID == ""):
 		return twilio.ExpectVoiceTwiML
 	case k == switchboard.KindClientNotification:
 		return twilio.ExpectClientNotification
@@ -66,7 +67,7 @@ func (h *Handler) proxyAnswer(ctx context.Context, route Route, item *switchboar
 	// it, and its outcome decides whether the app gets the event again.
 	ctx = context.WithoutCancel(ctx)
 	start := h.now()
-	live := h.proxy.Proxy(ctx, ev, &item.Request, budget(route, ev.Kind), expectation(ev.Kind))
+	live := h.proxy.Proxy(ctx, ev, &item.Request, budget(route, ev.Kind), expectation(ev))
 	h.metrics.ProxySeconds.WithLabelValues(route.Path).Observe(h.now().Sub(start).Seconds())
 
 	answer, served := live.Answer, "app"
