@@ -63,6 +63,8 @@ type route struct {
 	target      string
 	maxAttempts int    // 0: delivery.max_attempts
 	twiml       string // "": the default, <Response/>
+	mode        string // "": ack
+	budget      time.Duration
 }
 
 // config is what a test's configuration file says.
@@ -93,7 +95,14 @@ max_attempts = 1000
 `)
 	fmt.Fprintf(&b, "[[accounts]]\nsid = %q\nauth_tokens = [%q, %q]\n", accountSID, authToken, secondaryToken)
 	for _, r := range c.routes {
-		fmt.Fprintf(&b, "\n[[routes]]\npath = %q\naccount = %q\nmode = \"ack\"\ntarget = %q\n", r.path, accountSID, r.target)
+		mode := r.mode
+		if mode == "" {
+			mode = "ack"
+		}
+		fmt.Fprintf(&b, "\n[[routes]]\npath = %q\naccount = %q\nmode = %q\ntarget = %q\n", r.path, accountSID, mode, r.target)
+		if r.budget > 0 {
+			fmt.Fprintf(&b, "budget = %q\n", r.budget)
+		}
 		if r.maxAttempts > 0 {
 			fmt.Fprintf(&b, "max_attempts = %d\n", r.maxAttempts)
 		}
