@@ -90,6 +90,10 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 		// A client notification's 404 is an answer Twilio accepts.
 		r.Attempt.ErrorClass, r.Attempt.TwilioCode, r.Attempt.Error = "", 0, ""
 		live.Answer = switchboard.Response{Status: out.status, ContentType: answerType(out.header.Get("Content-Type"), x), Body: out.body}
+	case slices.Contains(rt.RedeliverOn, failureName(out, judged)) && a.Number >= rt.MaxAttempts:
+		r.Attempt.ErrorClass, r.Attempt.TwilioCode = className(out, judged), int(judged.Code)
+		r.Attempt.Error = judged.Reason + fmt.Sprintf("; max attempts (%d) reached", rt.MaxAttempts)
+		r.State = switchboard.StateDead
 	case slices.Contains(rt.RedeliverOn, failureName(out, judged)):
 		r.Attempt.ErrorClass, r.Attempt.TwilioCode, r.Attempt.Error = className(out, judged), int(judged.Code), judged.Reason
 		r.State, r.NextAttemptAt = switchboard.StateRetrying, d.now().Add(d.policy.Backoff(a.Number))

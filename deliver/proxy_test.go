@@ -246,3 +246,14 @@ func TestProxyOpenCircuitFailsFast(t *testing.T) {
 		t.Errorf("with the circuit open: %+v, want no attempt", live)
 	}
 }
+
+func TestProxyRespectsMaxAttempts(t *testing.T) {
+	t.Parallel()
+	rt := route("/voice", "http://"+deadAddr(t)+"/voice")
+	rt.RedeliverOn, rt.MaxAttempts = []string{"connect"}, 1
+	h := newHarness(t, nil, []deliver.Route{rt}, nil)
+	live, _, _ := h.proxyOnce(t, "/voice", time.Second, twilio.ExpectVoiceTwiML)
+	if live.Result.State != switchboard.StateDead || !strings.Contains(live.Result.Attempt.Error, "max attempts") {
+		t.Errorf("refused with max_attempts 1: state %s error %q, want dead", live.Result.State, live.Result.Attempt.Error)
+	}
+}

@@ -214,6 +214,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func writeResponse(w http.ResponseWriter, resp switchboard.Response) {
 	if resp.ContentType != "" {
 		w.Header().Set("Content-Type", resp.ContentType)
+	} else {
+		w.Header()["Content-Type"] = nil // what the app sent: none, not a sniffed guess
 	}
 	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(resp.Status)
