@@ -60,6 +60,72 @@ type Store interface {
 	// delivered by two jobs at once. It returns how many were scheduled.
 	Replay(ctx context.Context, f ReplayFilter) (int, error)
 
+	// CreateMessage stores an outbound message before anything is sent
+	// (store before send) and, in the same transaction, schedules its first
+	// send job, due at m.NextAttemptAt, or now when that is zero. The
+	// message is stored in MessageQueued with no attempts, whatever m's
+	// State says; a zero CreatedAt becomes now. m needs an ID, an
+	// IdempotencyKey, a To, a PayloadHash and a valid Purpose (ErrInvalid).
+	// A created message is written back to *m as stored.
+	//
+	// The idempotency key is unique. When a message with m's key exists
+	// and has the same PayloadHash, CreateMessage fills *m with the stored
+	// message, schedules nothing and returns created=false; when its hash
+	// differs, it returns an error wrapping ErrConflict and leaves *m alone.
+	// Of concurrent creates with one key, on any number of replicas,
+	// exactly one returns created=true.
+	CreateMessage(ctx context.Context, m *OutboundMessage) (created bool, err error)
+	// OutboundMessage returns the message with the given id, or ErrNotFound.
+	OutboundMessage(ctx context.Context, id string) (*OutboundMessage, error)
+	// OutboundMessageByKey returns the message with the given idempotency
+	// key, or ErrNotFound.
+	OutboundMessageByKey(ctx context.Context, key string) (*OutboundMessage, error)
+	// OutboundMessageBySID returns the message Twilio knows by twilioSID, or
+	// ErrNotFound.
+	OutboundMessageBySID(ctx context.Context, twilioSID string) (*OutboundMessage, error)
+	// ListOutboundMessages returns a page of messages, newest first.
+	ListOutboundMessages(ctx context.Context, f OutboundFilter) (*Page[*OutboundMessage], error)
+
+	// RecordSend stores the outcome of a send attempt in one transaction.
+	// r.State is MessageSending, MessageSent (with a TwilioSID),
+	// MessageFailed, or MessageQueued for a retry, in which case the next
+	// send job, carrying r.Attempts, is scheduled at r.NextAttemptAt (now
+	// when zero). A result applies only to a message still queued or
+	// sending whose attempt count is not above r.Attempts; any other result
+	// (stale, repeated, or for a message Twilio already has) changes
+	// nothing and schedules nothing, so it cannot undo a newer outcome.
+	// MessageSent sets SentAt; a non-empty From, TwilioStatus or Error and a
+	// non-zero ErrorCode replace the stored ones. An unknown message is
+	// ErrNotFound; any other State is ErrInvalid.
+	RecordSend(ctx context.Context, r SendResult) error
+	// UpdateMessageStatus applies a status update from Twilio to the message
+	// with u.TwilioSID, monotonically (see OutboundMessage.ApplyStatus): a
+	// repeated or out-of-order older status does not change the message.
+	// Every update, applied or not, is appended to the message's history
+	// in the same transaction. A zero u.At is now. It returns the message
+	// as it stands after the update; an unknown SID is ErrNotFound.
+	UpdateMessageStatus(ctx context.Context, u StatusUpdate) (*OutboundMessage, error)
+	// MessageHistory returns the status updates of a message, oldest
+	// (first recorded) first; none for an unknown message.
+	MessageHistory(ctx context.Context, messageID string) ([]StatusChange, error)
+
+	// Suppress adds number to accountSID's suppression list (an opt-out),
+	// or replaces the reason of an existing entry. Numbers are compared
+	// exactly: callers normalise them (E.164) first.
+	Suppress(ctx context.Context, accountSID, number, reason string) error
+	// Unsuppress removes number from accountSID's suppression list; removing
+	// an absent number is not an error.
+	Unsuppress(ctx context.Context, accountSID, number string) error
+	// Suppressed reports whether number is on accountSID's suppression list.
+	Suppressed(ctx context.Context, accountSID, number string) (bool, error)
+
+	// StickySender returns the sender last set for recipient in pool, or
+	// ErrNotFound.
+	StickySender(ctx context.Context, pool, recipient string) (from string, err error)
+	// SetStickySender sets the sender of recipient in pool, replacing any
+	// previous one.
+	SetStickySender(ctx context.Context, pool, recipient, from string) error
+
 	// Stats reports what the metrics need from storage.
 	Stats(ctx context.Context) (*Stats, error)
 	// Ping checks that the store is reachable.

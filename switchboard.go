@@ -153,4 +153,9 @@ type Attempt struct {
 var (
 	ErrNotFound = errors.New("not found")
 	ErrInvalid  = errors.New("invalid input")
+	// ErrConflict is returned when an outbound message is created with an
+	// idempotency key already used for a different payload (see
+	// Store.CreateMessage); the same key with the same payload is not an
+	// error.
+	ErrConflict = errors.New("conflict")
 )

@@ -1,7 +1,8 @@
-// Package jobs runs Switchboard's delivery jobs on River. It is generic over
-// River's driver so that the sqlite and postgres stores share one adapter:
-// each store inserts jobs in its own transactions and hands Start a
-// switchboard.Deliverer to work them.
+// Package jobs runs Switchboard's delivery jobs on River, and defines the
+// send jobs of outbound messages (SendArgs, on a queue of their own). It is
+// generic over River's driver so that the sqlite and postgres stores share
+// one adapter: each store inserts jobs in its own transactions and hands
+// Start a switchboard.Deliverer to work them.
 //
 // A job delivers a list of events. A batch of freshly ingested events shares
 // one job, so River's per-job bookkeeping (insert, fetch, complete) is paid
@@ -46,6 +47,38 @@ func (DeliverArgs) Kind() string { return "switchboard_deliver" }
 // generous.
 func (DeliverArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 100}
+}
+
+// SendQueue is the River queue of send jobs. The delivery workers started
+// by Queue.Start work only River's default queue. River fails a fetched job
+// whose kind has no registered worker (UnknownJobKindError), retries it and
+// finally discards it, so send jobs sitting in the default queue would be
+// thrown away by the delivery workers; on a queue of their own they wait,
+// untouched, for the send workers. (River's rescuer also discards a job of
+// an unknown kind, but only one left running, which a send job cannot be
+// before a send worker exists; that worker should share the River client
+// that works deliveries, so that its leader knows both kinds.)
+const SendQueue = "send"
+
+// SendArgs is a send job: send one outbound message to Twilio. Attempts is
+// the message's attempt count when the job was made, so that a stale job
+// (rescued after a crash, or overtaken by a newer one) finds the message
+// moved on and leaves it alone, as with delivery jobs.
+//
+// Only the stores insert send jobs so far (InsertSendTx); their worker lands
+// with the outbound package. Until then they wait on SendQueue.
+type SendArgs struct {
+	MessageID string `json:"id"`
+	Attempts  int    `json:"n"`
+}
+
+// Kind names the job in River's tables.
+func (SendArgs) Kind() string { return "switchboard_send" }
+
+// InsertOpts puts send jobs on SendQueue. Attempt counting is the send
+// worker's, as for deliveries, so River's own budget is generous.
+func (SendArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: SendQueue, MaxAttempts: 100}
 }
 
 // MaxEventsPerJob bounds a job, so that one job's run time stays short and a
@@ -116,6 +149,19 @@ func (q *Queue[TTx]) InsertTx(ctx context.Context, tx TTx, jobs []Scheduled) err
 	}
 	if _, err := q.inserter.InsertManyFastTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("insert %d delivery jobs: %w", len(jobs), err)
+	}
+	return nil
+}
+
+// InsertSendTx inserts a send job inside tx, due at at (zero: now), so that
+// it exists exactly when the message state that calls for it does.
+func (q *Queue[TTx]) InsertSendTx(ctx context.Context, tx TTx, args SendArgs, at time.Time) error {
+	var opts *river.InsertOpts
+	if !at.IsZero() {
+		opts = &river.InsertOpts{ScheduledAt: at}
+	}
+	if _, err := q.inserter.InsertManyFastTx(ctx, tx, []river.InsertManyParams{{Args: args, InsertOpts: opts}}); err != nil {
+		return fmt.Errorf("insert send job of message %s: %w", args.MessageID, err)
 	}
 	return nil
 }

@@ -1,8 +1,11 @@
 package jobs
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/riverqueue/river"
 )
 
 func TestBatchSplitsIntoBoundedJobs(t *testing.T) {
@@ -41,5 +44,24 @@ func TestBatchSplitsIntoBoundedJobs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSendArgsGoOnTheSendQueue(t *testing.T) {
+	t.Parallel()
+	args := SendArgs{MessageID: "m1", Attempts: 2}
+	if args.Kind() != "switchboard_send" || args.Kind() == (DeliverArgs{}).Kind() {
+		t.Errorf("kind %q", args.Kind())
+	}
+	// The delivery workers work the default queue only.
+	if q := args.InsertOpts().Queue; q != SendQueue || q == river.QueueDefault {
+		t.Errorf("send jobs on queue %q, want %q", q, SendQueue)
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"id":"m1","n":2}` {
+		t.Errorf("encoded as %s", b)
 	}
 }

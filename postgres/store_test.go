@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/postgres"
@@ -31,10 +33,29 @@ func TestStoreConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Opened {
 		url := pgtest.URL(t)
 		return storetest.Opened{
-			Store:   open(t, url),
-			Replica: func(t *testing.T) switchboard.Store { return open(t, url) },
+			Store:    open(t, url),
+			Replica:  func(t *testing.T) switchboard.Store { return open(t, url) },
+			SendJobs: sendJobs(url),
 		}
 	})
+}
+
+// sendJobs reads the send jobs of the schema at url on a pool of its own.
+func sendJobs(url string) func(t *testing.T) []storetest.SendJob {
+	return func(t *testing.T) []storetest.SendJob {
+		t.Helper()
+		ctx := context.Background()
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		js, err := storetest.ListSendJobs(ctx, riverpgxv5.New(pool))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
 }
 
 // TestConcurrentOpen opens several stores on one empty schema at once, as

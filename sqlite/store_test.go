@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/sqlite"
 	"github.com/switchboard-dev/switchboard/storetest"
@@ -29,8 +31,26 @@ func TestStoreConformance(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "switchboard.db")
 		// No Replica: one process delivers from a SQLite database (see
 		// TestSecondDelivererIsRefused); replicas use PostgreSQL.
-		return storetest.Opened{Store: openAt(t, path)}
+		return storetest.Opened{Store: openAt(t, path), SendJobs: sendJobs(path)}
 	})
+}
+
+// sendJobs reads the send jobs of the database at path on a connection of
+// its own.
+func sendJobs(path string) func(t *testing.T) []storetest.SendJob {
+	return func(t *testing.T) []storetest.SendJob {
+		t.Helper()
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		js, err := storetest.ListSendJobs(context.Background(), riversqlite.New(db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return js
+	}
 }
 
 type nopDeliverer struct{}

@@ -27,6 +27,9 @@ type Opener func(t *testing.T) Opened
 type Opened struct {
 	Store   switchboard.Store
 	Replica func(t *testing.T) switchboard.Store
+	// SendJobs lists the send jobs in the store's River tables, oldest
+	// first, read straight from the database (see ListSendJobs).
+	SendJobs func(t *testing.T) []SendJob
 }
 
 // Run runs the whole suite.
@@ -52,6 +55,16 @@ func Run(t *testing.T, open Opener) {
 		{"ReplayCarriesAttempts", testReplayCarriesAttempts},
 		{"DelayedFirstDelivery", testDelayedFirstDelivery},
 		{"ReplicasNeverDeliverTwiceAtOnce", testReplicas},
+		{"CreateMessageIsIdempotent", testCreateMessage},
+		{"ConcurrentCreatesOfOneKey", testConcurrentCreates},
+		{"DelayedFirstSend", testDelayedFirstSend},
+		{"SendJobsAreLeftToSendWorkers", testSendJobsNotDelivered},
+		{"RecordSendRetriesAndOutcomes", testRecordSend},
+		{"StatusUpdatesAreMonotonic", testStatusUpdates},
+		{"ListOutboundMessagesFiltersAndPages", testListMessages},
+		{"SuppressionRoundTrip", testSuppression},
+		{"StickySenderRoundTrip", testStickySender},
+		{"OutboundNotFound", testOutboundNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,352 @@
+package switchboard
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Purpose is what an outbound message is for; it decides the pool a message
+// is routed to and its priority when a pool is saturated.
+type Purpose string
+
+// The purposes of outbound messages.
+const (
+	PurposeOTP           Purpose = "otp"           // one-time passcodes: first in line
+	PurposeTransactional Purpose = "transactional" // receipts, alerts, notifications
+	PurposeMarketing     Purpose = "marketing"     // campaigns: last in line, paused under brownout
+)
+
+// Purposes lists every Purpose, in a stable order (highest priority first).
+var Purposes = []Purpose{PurposeOTP, PurposeTransactional, PurposeMarketing}
+
+// Valid reports whether p is one of Purposes.
+func (p Purpose) Valid() bool {
+	for _, v := range Purposes {
+		if p == v {
+			return true
+		}
+	}
+	return false
+}
+
+// MessageState is where an outbound message stands, from being stored to its
+// final delivery receipt.
+type MessageState string
+
+// Outbound message states. Their Rank orders them: a message only moves to a
+// state of higher rank (see OutboundMessage.ApplyStatus).
+const (
+	MessageQueued      MessageState = "queued"      // stored, not yet accepted by Twilio
+	MessageSending     MessageState = "sending"     // a send request may be in flight
+	MessageSent        MessageState = "sent"        // Twilio accepted it (it has a SID)
+	MessageDelivered   MessageState = "delivered"   // the carrier confirmed delivery
+	MessageUndelivered MessageState = "undelivered" // the carrier could not deliver it
+	MessageFailed      MessageState = "failed"      // refused by Twilio or by Switchboard, never sent
+	MessageRead        MessageState = "read"        // read by the recipient (channels with read receipts)
+)
+
+// MessageStates lists every MessageState, in rank order.
+var MessageStates = []MessageState{MessageQueued, MessageSending, MessageSent, MessageDelivered,
+	MessageUndelivered, MessageFailed, MessageRead}
+
+// Valid reports whether s is one of MessageStates.
+func (s MessageState) Valid() bool {
+	for _, v := range MessageStates {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminal reports whether the message's outcome is known: delivered,
+// undelivered, failed or read. No send is made in a terminal state, and only
+// delivered still moves on, to read.
+func (s MessageState) Terminal() bool { return s.Rank() >= 3 }
+
+// Rank orders states for monotonic updates: queued 0 < sending 1 < sent 2 <
+// delivered, undelivered, failed 3 < read 4. An unknown state ranks -1.
+// States of equal rank never replace each other, so the first outcome
+// reported (delivered, undelivered or failed) is the one kept.
+func (s MessageState) Rank() int {
+	switch s {
+	case MessageQueued:
+		return 0
+	case MessageSending:
+		return 1
+	case MessageSent:
+		return 2
+	case MessageDelivered, MessageUndelivered, MessageFailed:
+		return 3
+	case MessageRead:
+		return 4
+	}
+	return -1
+}
+
+// StatusState maps one of Twilio's message status strings to the state it
+// puts a message in. Twilio's accepted, scheduled, queued, sending and sent
+// all mean Twilio has the message: MessageSent. canceled (a scheduled
+// message withdrawn) is MessageFailed. ok is false for a status Switchboard
+// does not know, which then never changes a message's state.
+func StatusState(twilioStatus string) (state MessageState, ok bool) {
+	switch twilioStatus {
+	case "accepted", "scheduled", "queued", "sending", "sent":
+		return MessageSent, true
+	case "delivered":
+		return MessageDelivered, true
+	case "undelivered":
+		return MessageUndelivered, true
+	case "failed", "canceled":
+		return MessageFailed, true
+	case "read":
+		return MessageRead, true
+	}
+	return "", false
+}
+
+// twilioSubRank orders Twilio's statuses that all map to MessageSent, so
+// that TwilioStatus too only moves forward within that state.
+func twilioSubRank(twilioStatus string) int {
+	switch twilioStatus {
+	case "queued":
+		return 1
+	case "sending":
+		return 2
+	case "sent":
+		return 3
+	}
+	return 0 // accepted, scheduled, or none yet
+}
+
+// OutboundMessage is a message an app asked Switchboard to send, stored
+// before it is sent.
+type OutboundMessage struct {
+	ID             string // UUIDv7, so id order is creation order
+	IdempotencyKey string // unique: the same key is the same message
+	AccountSID     string
+	Pool           string
+	Purpose        Purpose
+	From           string // the sender; empty until one is chosen
+	To             string
+	Body           string
+	MediaURLs      []string
+	StatusWebhook  string // where the app wants status callbacks; empty for none
+	// PayloadHash is the hex SHA-256 of the canonical payload, computed by
+	// the caller with PayloadHash; a second create with the same key must
+	// carry the same hash.
+	PayloadHash  string
+	State        MessageState
+	TwilioSID    string // set once Twilio accepted the message
+	TwilioStatus string // Twilio's own last status string
+	ErrorCode    int    // the Twilio error code of a failure; 0 for none
+	Attempts     int    // send attempts made so far
+	// NextAttemptAt is when the next send is due; zero when none is
+	// scheduled. Given to Store.CreateMessage, a non-zero time delays the
+	// first send until then; zero means now.
+	NextAttemptAt time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	SentAt        time.Time // zero until Twilio accepted it
+	DeliveredAt   time.Time // zero until delivered (or read)
+	LastError     string
+}
+
+// ApplyStatus applies one Twilio status update to m, monotonically, and
+// reports whether it changed anything. An update applies when it moves the
+// message to a state of higher rank, or, within MessageSent, to a later
+// Twilio status (queued, sending, sent). It never applies when it would move
+// the message back, or across outcomes of one rank (undelivered stays
+// undelivered if a delivered receipt arrives after it: the first outcome is
+// kept), and read does not follow undelivered or failed. An unknown status
+// never applies. An applied update sets State and TwilioStatus, sets
+// ErrorCode when it carries one (a later update without a code keeps it),
+// sets SentAt and DeliveredAt the first time the message reaches sent and
+// delivered (read counts as delivered), and sets UpdatedAt to u.At.
+func (m *OutboundMessage) ApplyStatus(u StatusUpdate) bool {
+	next, ok := StatusState(u.Status)
+	if !ok {
+		return false
+	}
+	cur := m.State
+	switch {
+	case next.Rank() > cur.Rank():
+		if next == MessageRead && (cur == MessageUndelivered || cur == MessageFailed) {
+			return false
+		}
+	case next == MessageSent && cur == MessageSent:
+		if twilioSubRank(u.Status) <= twilioSubRank(m.TwilioStatus) {
+			return false
+		}
+	default:
+		return false
+	}
+	m.State, m.TwilioStatus, m.UpdatedAt = next, u.Status, u.At
+	if u.ErrorCode != 0 {
+		m.ErrorCode = u.ErrorCode
+	}
+	if m.SentAt.IsZero() {
+		m.SentAt = u.At
+	}
+	if m.DeliveredAt.IsZero() && (next == MessageDelivered || next == MessageRead) {
+		m.DeliveredAt = u.At
+	}
+	return true
+}
+
+// ApplySend applies a send result to m and reports whether it changed
+// anything. A result applies only while m is queued or sending and r.Attempts
+// is not below m.Attempts, so that a stale or repeated result cannot undo a
+// newer outcome. An applied result sets State, Attempts and UpdatedAt (to
+// at); a non-empty From, TwilioSID, TwilioStatus or Error (into LastError)
+// and a non-zero ErrorCode replace the stored ones; MessageSent sets SentAt
+// the first time; MessageQueued sets NextAttemptAt to r.NextAttemptAt, or at
+// when that is zero, and every other state clears it. r must be valid (see
+// SendResult.Validate).
+func (m *OutboundMessage) ApplySend(r SendResult, at time.Time) bool {
+	if (m.State != MessageQueued && m.State != MessageSending) || r.Attempts < m.Attempts {
+		return false
+	}
+	m.State, m.Attempts, m.UpdatedAt = r.State, r.Attempts, at
+	if r.From != "" {
+		m.From = r.From
+	}
+	if r.TwilioSID != "" {
+		m.TwilioSID = r.TwilioSID
+	}
+	if r.TwilioStatus != "" {
+		m.TwilioStatus = r.TwilioStatus
+	}
+	if r.ErrorCode != 0 {
+		m.ErrorCode = r.ErrorCode
+	}
+	if r.Error != "" {
+		m.LastError = r.Error
+	}
+	if r.State == MessageSent && m.SentAt.IsZero() {
+		m.SentAt = at
+	}
+	m.NextAttemptAt = time.Time{}
+	if r.State == MessageQueued {
+		m.NextAttemptAt = r.NextAttemptAt
+		if m.NextAttemptAt.IsZero() {
+			m.NextAttemptAt = at
+		}
+	}
+	return true
+}
+
+// PayloadHash is the hex SHA-256 of a message's canonical payload: what
+// makes two creates with one idempotency key the same message. A nil and an
+// empty media list hash alike.
+func PayloadHash(to, body string, media []string, pool, from string, purpose Purpose) string {
+	if media == nil {
+		media = []string{}
+	}
+	// Field order is fixed by the struct; JSON escapes every separator.
+	canonical, err := json.Marshal(struct {
+		To      string   `json:"to"`
+		Body    string   `json:"body"`
+		Media   []string `json:"media"`
+		Pool    string   `json:"pool"`
+		From    string   `json:"from"`
+		Purpose Purpose  `json:"purpose"`
+	}{to, body, media, pool, from, purpose})
+	if err != nil {
+		panic("switchboard: encode message payload: " + err.Error()) // strings only: cannot happen
+	}
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:])
+}
+
+// OutboundFilter selects outbound messages. Zero fields do not filter.
+type OutboundFilter struct {
+	Pool    string
+	Purpose Purpose
+	State   MessageState
+	To      string
+	Since   time.Time // created at or after
+	Until   time.Time // created before
+	Cursor  string    // Page.Next of the previous page
+	Limit   int       // default 50, at most 500
+}
+
+// SendResult is the outcome of one send attempt, recorded by
+// Store.RecordSend.
+type SendResult struct {
+	MessageID string
+	// Attempts is the message's attempt count after this result; a retry's
+	// send job carries it, so that a stale job finds it changed.
+	Attempts int
+	// State is MessageSending (recorded before the request to Twilio, so
+	// that a crash leaves an ambiguous send visible), MessageSent, MessageFailed,
+	// or MessageQueued for a retry at NextAttemptAt.
+	State        MessageState
+	From         string // the sender chosen; empty keeps the stored one
+	TwilioSID    string // for MessageSent
+	TwilioStatus string // Twilio's status in its answer, such as "queued"
+	ErrorCode    int    // the Twilio error code of a failure; 0 keeps the stored one
+	Error        string // non-empty sets LastError
+	// NextAttemptAt is when a retry is due (MessageQueued); zero means now.
+	NextAttemptAt time.Time
+	At            time.Time // when the result was reached; zero means now
+}
+
+// StatusUpdate is one status report of a message from Twilio, applied by
+// Store.UpdateMessageStatus.
+type StatusUpdate struct {
+	TwilioSID string
+	Status    string // Twilio's MessageStatus, such as "delivered"
+	ErrorCode int    // Twilio's ErrorCode; 0 for none
+	At        time.Time
+	Source    string // where it came from, such as "callback" or "lookup"
+}
+
+// StatusChange is one recorded status update of a message, applied or not.
+type StatusChange struct {
+	Status    string
+	ErrorCode int
+	At        time.Time
+	Source    string
+	// Applied is false for an update that did not change the message: a
+	// repeated, out-of-order or unknown status.
+	Applied bool
+}
+
+// ValidateNew checks what Store.CreateMessage needs of a new message: an ID,
+// an IdempotencyKey, a To, a PayloadHash and a valid Purpose.
+func (m *OutboundMessage) ValidateNew() error {
+	switch {
+	case m.ID == "":
+		return fmt.Errorf("%w: message without an id", ErrInvalid)
+	case m.IdempotencyKey == "":
+		return fmt.Errorf("%w: message without an idempotency key", ErrInvalid)
+	case m.To == "":
+		return fmt.Errorf("%w: message without a recipient", ErrInvalid)
+	case m.PayloadHash == "":
+		return fmt.Errorf("%w: message without a payload hash", ErrInvalid)
+	case !m.Purpose.Valid():
+		return fmt.Errorf("%w: unknown purpose %q", ErrInvalid, m.Purpose)
+	}
+	return nil
+}
+
+// Validate refuses a result Store.RecordSend does not take: one without a
+// message id, a state other than queued, sending, sent or failed, or a sent
+// result without a Twilio SID.
+func (r SendResult) Validate() error {
+	switch {
+	case r.MessageID == "":
+		return fmt.Errorf("%w: send result without a message id", ErrInvalid)
+	case r.State == MessageSent && r.TwilioSID == "":
+		return fmt.Errorf("%w: sent result without a Twilio SID", ErrInvalid)
+	}
+	switch r.State {
+	case MessageQueued, MessageSending, MessageSent, MessageFailed:
+		return nil
+	}
+	return fmt.Errorf("%w: a send result cannot be %q", ErrInvalid, r.State)
+}

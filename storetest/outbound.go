@@ -1,0 +1,578 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/jobs"
+)
+
+// SendJob is a send job as River stores it.
+type SendJob struct {
+	Args        jobs.SendArgs
+	Queue       string
+	State       string
+	Attempt     int // River's own count of the times a worker took the job
+	ScheduledAt time.Time
+}
+
+// ListSendJobs lists the send jobs in River's tables on driver, oldest
+// first, without working any: the engines' tests use it for
+// Opened.SendJobs.
+func ListSendJobs[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) ([]SendJob, error) {
+	client, err := river.NewClient(driver, &river.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	res, err := client.JobList(ctx, river.NewJobListParams().Kinds(jobs.SendArgs{}.Kind()).First(10000))
+	if err != nil {
+		return nil, fmt.Errorf("list send jobs: %w", err)
+	}
+	out := make([]SendJob, len(res.Jobs))
+	for i, j := range res.Jobs {
+		if err := json.Unmarshal(j.EncodedArgs, &out[i].Args); err != nil {
+			return nil, fmt.Errorf("decode send job %d: %w", j.ID, err)
+		}
+		out[i].Queue, out[i].State, out[i].Attempt, out[i].ScheduledAt = j.Queue, string(j.State), j.Attempt, j.ScheduledAt.UTC()
+	}
+	return out, nil
+}
+
+// sendJobs lists the send jobs of one message.
+func sendJobs(t *testing.T, o Opened, messageID string) []SendJob {
+	t.Helper()
+	if o.SendJobs == nil {
+		t.Fatal("the engine's Opener sets no SendJobs")
+	}
+	var out []SendJob
+	for _, j := range o.SendJobs(t) {
+		if j.Args.MessageID == messageID {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// NewMessage builds a new outbound message with its payload hash, keyed by
+// key.
+func NewMessage(key, to string, at time.Time) *switchboard.OutboundMessage {
+	m := &switchboard.OutboundMessage{
+		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: "AC1", Pool: "default",
+		Purpose: switchboard.PurposeTransactional, To: to, Body: "Your code is 1234 – café",
+		MediaURLs: []string{"https://media.example.com/a.png"}, StatusWebhook: "https://app.example.com/status",
+		CreatedAt: at,
+	}
+	m.PayloadHash = switchboard.PayloadHash(m.To, m.Body, m.MediaURLs, m.Pool, m.From, m.Purpose)
+	return m
+}
+
+func createMessage(t *testing.T, s switchboard.Store, m *switchboard.OutboundMessage) {
+	t.Helper()
+	created, err := s.CreateMessage(context.Background(), m)
+	if err != nil {
+		t.Fatalf("CreateMessage %s: %v", m.IdempotencyKey, err)
+	}
+	if !created {
+		t.Fatalf("CreateMessage %s: not created", m.IdempotencyKey)
+	}
+}
+
+func testCreateMessage(t *testing.T, o Opened) {
+	ctx := context.Background()
+	m := NewMessage("out-1", "+15550001", base)
+	want := *m
+	created, err := o.Store.CreateMessage(ctx, m)
+	if err != nil || !created {
+		t.Fatalf("first create: created %v, %v", created, err)
+	}
+	if m.ID != want.ID || m.State != switchboard.MessageQueued || m.Attempts != 0 || !m.CreatedAt.Equal(base) ||
+		!m.NextAttemptAt.Equal(base) {
+		t.Errorf("created message: %+v", m)
+	}
+	got, err := o.Store.OutboundMessage(ctx, want.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.IdempotencyKey != want.IdempotencyKey || got.AccountSID != "AC1" || got.Pool != "default" ||
+		got.Purpose != switchboard.PurposeTransactional || got.From != "" || got.To != want.To ||
+		got.Body != want.Body || !slices.Equal(got.MediaURLs, want.MediaURLs) ||
+		got.StatusWebhook != want.StatusWebhook || got.PayloadHash != want.PayloadHash ||
+		got.State != switchboard.MessageQueued || got.TwilioSID != "" || !got.CreatedAt.Equal(base) ||
+		!got.UpdatedAt.Equal(base) || !got.NextAttemptAt.Equal(base) || !got.SentAt.IsZero() || !got.DeliveredAt.IsZero() {
+		t.Errorf("message round trip:\n got %+v\nwant %+v", got, want)
+	}
+	if byKey, err := o.Store.OutboundMessageByKey(ctx, "out-1"); err != nil || byKey.ID != want.ID {
+		t.Errorf("OutboundMessageByKey: %+v, %v", byKey, err)
+	}
+
+	// The same key and payload again: the stored message, nothing new.
+	again := NewMessage("out-1", "+15550001", base.Add(time.Minute))
+	created, err = o.Store.CreateMessage(ctx, again)
+	if err != nil || created {
+		t.Fatalf("second create: created %v, %v; want the stored message", created, err)
+	}
+	if again.ID != want.ID || !again.CreatedAt.Equal(base) || again.State != switchboard.MessageQueued {
+		t.Errorf("second create returned %+v, want the stored message %s", again, want.ID)
+	}
+
+	// The same key with another payload: a conflict, and *m is left alone.
+	other := NewMessage("out-1", "+15550002", base)
+	otherID := other.ID
+	if _, err := o.Store.CreateMessage(ctx, other); !errors.Is(err, switchboard.ErrConflict) {
+		t.Errorf("create with another payload: %v, want ErrConflict", err)
+	}
+	if other.ID != otherID || other.To != "+15550002" {
+		t.Errorf("a conflicting create changed the message given: %+v", other)
+	}
+
+	// One send job, on the send queue, carrying attempt count 0.
+	js := sendJobs(t, o, want.ID)
+	if len(js) != 1 || js[0].Args.Attempts != 0 || js[0].Queue != jobs.SendQueue {
+		t.Errorf("send jobs: %+v, want one with attempt count 0 on queue %q", js, jobs.SendQueue)
+	}
+	if all := o.SendJobs(t); len(all) != 1 {
+		t.Errorf("%d send jobs in all, want 1", len(all))
+	}
+
+	invalid := []struct {
+		name string
+		edit func(*switchboard.OutboundMessage)
+	}{
+		{"no key", func(m *switchboard.OutboundMessage) { m.IdempotencyKey = "" }},
+		{"no id", func(m *switchboard.OutboundMessage) { m.ID = "" }},
+		{"no recipient", func(m *switchboard.OutboundMessage) { m.To = "" }},
+		{"no hash", func(m *switchboard.OutboundMessage) { m.PayloadHash = "" }},
+		{"bad purpose", func(m *switchboard.OutboundMessage) { m.Purpose = "spam" }},
+	}
+	for _, tc := range invalid {
+		m := NewMessage("out-invalid", "+15550003", base)
+		tc.edit(m)
+		if _, err := o.Store.CreateMessage(ctx, m); !errors.Is(err, switchboard.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", tc.name, err)
+		}
+	}
+}
+
+// Concurrent creates of one key, through every replica there is: exactly
+// one is created, every other gets it, and it has one send job.
+func testConcurrentCreates(t *testing.T, o Opened) {
+	const n = 16
+	stores := []switchboard.Store{o.Store}
+	if o.Replica != nil {
+		stores = append(stores, o.Replica(t))
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created int
+		ids     = map[string]bool{}
+	)
+	for i := range n {
+		wg.Go(func() {
+			m := NewMessage("out-race", "+15550001", base)
+			c, err := stores[i%len(stores)].CreateMessage(context.Background(), m)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Errorf("create %d: %v", i, err)
+				return
+			}
+			if c {
+				created++
+			}
+			ids[m.ID] = true
+		})
+	}
+	wg.Wait()
+	if created != 1 || len(ids) != 1 {
+		t.Fatalf("%d of %d concurrent creates created a message; they returned %d ids; want 1 and 1", created, n, len(ids))
+	}
+	for id := range ids {
+		if js := sendJobs(t, o, id); len(js) != 1 {
+			t.Errorf("%d send jobs, want 1", len(js))
+		}
+	}
+}
+
+func testDelayedFirstSend(t *testing.T, o Opened) {
+	ctx := context.Background()
+	// Whole milliseconds: the SQLite queue keeps scheduled times to the
+	// millisecond.
+	at := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	m := NewMessage("out-delayed", "+15550001", time.Now())
+	m.NextAttemptAt = at
+	createMessage(t, o.Store, m)
+	if !m.NextAttemptAt.Equal(at) {
+		t.Errorf("stored next attempt at %v, want %v", m.NextAttemptAt, at)
+	}
+	js := sendJobs(t, o, m.ID)
+	if len(js) != 1 || !js[0].ScheduledAt.Equal(at) || js[0].State != "scheduled" {
+		t.Errorf("send jobs: %+v, want one scheduled at %v", js, at)
+	}
+	if got, err := o.Store.OutboundMessage(ctx, m.ID); err != nil || !got.NextAttemptAt.Equal(at) {
+		t.Errorf("message next attempt at: %+v, %v", got, err)
+	}
+}
+
+// The delivery workers work River's default queue only: a send job, which
+// has no worker yet, is neither taken nor thrown away by them.
+func testSendJobsNotDelivered(t *testing.T, o Opened) {
+	m := NewMessage("out-not-delivered", "+15550001", time.Now())
+	createMessage(t, o.Store, m)
+	it := NewItem("/sms", "after-send-job", time.Now())
+	ingest(t, o.Store, it)
+	d := newRecorder(o.Store, 1)
+	start(t, o.Store, d)
+	// River fetches jobs oldest first: had the send job been on the
+	// delivery queue, it would have been taken no later than the event's.
+	d.waitFor(t, 1)
+	if err := o.Store.StopDelivery(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	js := sendJobs(t, o, m.ID)
+	if len(js) != 1 || js[0].State != "available" || js[0].Attempt != 0 {
+		t.Errorf("send jobs after the delivery workers ran: %+v, want one available and never taken", js)
+	}
+}
+
+func testRecordSend(t *testing.T, o Opened) {
+	ctx := context.Background()
+	m := NewMessage("out-send", "+15550001", base)
+	createMessage(t, o.Store, m)
+	id := m.ID
+	load := func() *switchboard.OutboundMessage {
+		t.Helper()
+		got, err := o.Store.OutboundMessage(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	// Attempt 1: sending, then a retry.
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageSending,
+		From: "+15559999", At: base.Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(); got.State != switchboard.MessageSending || got.Attempts != 1 || got.From != "+15559999" ||
+		!got.NextAttemptAt.IsZero() || !got.UpdatedAt.Equal(base.Add(time.Second)) {
+		t.Errorf("after sending: %+v", got)
+	}
+	retryAt := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageQueued,
+		ErrorCode: 20429, Error: "HTTP 429 from Twilio", NextAttemptAt: retryAt, At: base.Add(2 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(); got.State != switchboard.MessageQueued || got.Attempts != 1 || !got.NextAttemptAt.Equal(retryAt) ||
+		got.ErrorCode != 20429 || got.LastError != "HTTP 429 from Twilio" || got.From != "+15559999" {
+		t.Errorf("after a retry: %+v", got)
+	}
+	js := sendJobs(t, o, id)
+	if len(js) != 2 || js[1].Args.Attempts != 1 || !js[1].ScheduledAt.Equal(retryAt) || js[1].Queue != jobs.SendQueue {
+		t.Errorf("send jobs after a retry: %+v, want the first and one carrying attempt count 1 at %v", js, retryAt)
+	}
+
+	// A stale result (the first job's, attempt count 0) changes nothing.
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: id, Attempts: 0, State: switchboard.MessageFailed,
+		ErrorCode: 21211, Error: "stale"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(); got.State != switchboard.MessageQueued || got.LastError != "HTTP 429 from Twilio" {
+		t.Errorf("a stale result changed the message: %+v", got)
+	}
+
+	// Attempt 2: Twilio accepts it.
+	sentAt := base.Add(time.Minute)
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: id, Attempts: 2, State: switchboard.MessageSent,
+		TwilioSID: "SMout-send", TwilioStatus: "queued", At: sentAt}); err != nil {
+		t.Fatal(err)
+	}
+	got := load()
+	if got.State != switchboard.MessageSent || got.Attempts != 2 || got.TwilioSID != "SMout-send" ||
+		got.TwilioStatus != "queued" || !got.SentAt.Equal(sentAt) || !got.NextAttemptAt.IsZero() || got.ErrorCode != 20429 {
+		t.Errorf("after sent: %+v", got)
+	}
+	if bySID, err := o.Store.OutboundMessageBySID(ctx, "SMout-send"); err != nil || bySID.ID != id {
+		t.Errorf("OutboundMessageBySID: %+v, %v", bySID, err)
+	}
+	// Once Twilio has it, send results change nothing and schedule nothing.
+	for _, st := range []switchboard.MessageState{switchboard.MessageQueued, switchboard.MessageFailed, switchboard.MessageSending} {
+		if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: id, Attempts: 3, State: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := load(); got.State != switchboard.MessageSent || got.Attempts != 2 {
+		t.Errorf("a result after sent changed the message: %+v", got)
+	}
+	if js := sendJobs(t, o, id); len(js) != 2 {
+		t.Errorf("%d send jobs, want still 2", len(js))
+	}
+
+	// A permanent failure: failed at once, with its code, and no job.
+	f := NewMessage("out-fail", "+15550002", base)
+	createMessage(t, o.Store, f)
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: f.ID, Attempts: 1, State: switchboard.MessageFailed,
+		ErrorCode: 21211, Error: "invalid 'To' number"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := o.Store.OutboundMessage(ctx, f.ID); err != nil || got.State != switchboard.MessageFailed ||
+		got.ErrorCode != 21211 || got.LastError != "invalid 'To' number" || !got.NextAttemptAt.IsZero() || !got.SentAt.IsZero() {
+		t.Errorf("after a permanent failure: %+v, %v", got, err)
+	}
+	if js := sendJobs(t, o, f.ID); len(js) != 1 {
+		t.Errorf("%d send jobs after a failure, want only the first", len(js))
+	}
+
+	bad := []struct {
+		name string
+		r    switchboard.SendResult
+		want error
+	}{
+		{"unknown message", switchboard.SendResult{MessageID: "missing", State: switchboard.MessageSending}, switchboard.ErrNotFound},
+		{"delivered", switchboard.SendResult{MessageID: id, State: switchboard.MessageDelivered}, switchboard.ErrInvalid},
+		{"sent without a SID", switchboard.SendResult{MessageID: id, State: switchboard.MessageSent}, switchboard.ErrInvalid},
+		{"no message", switchboard.SendResult{State: switchboard.MessageSending}, switchboard.ErrInvalid},
+	}
+	for _, tc := range bad {
+		if err := o.Store.RecordSend(ctx, tc.r); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// Status callbacks arrive repeated and out of order; the message only moves
+// forward, and every one is in its history.
+func testStatusUpdates(t *testing.T, o Opened) {
+	type step struct {
+		status string
+		code   int
+	}
+	cases := []struct {
+		name      string
+		steps     []step
+		applied   []bool
+		state     switchboard.MessageState
+		twilio    string
+		code      int
+		delivered bool // DeliveredAt set
+	}{
+		{"in order", []step{{"sent", 0}, {"delivered", 0}}, []bool{true, true},
+			switchboard.MessageDelivered, "delivered", 0, true},
+		{"delivered then sent", []step{{"delivered", 0}, {"sent", 0}}, []bool{true, false},
+			switchboard.MessageDelivered, "delivered", 0, true},
+		{"failure code kept", []step{{"sent", 0}, {"failed", 30008}, {"queued", 0}}, []bool{true, true, false},
+			switchboard.MessageFailed, "failed", 30008, false},
+		{"delivered then read", []step{{"delivered", 0}, {"read", 0}}, []bool{true, true},
+			switchboard.MessageRead, "read", 0, true},
+		{"read before delivered", []step{{"read", 0}, {"delivered", 0}}, []bool{true, false},
+			switchboard.MessageRead, "read", 0, true},
+		{"undelivered then delivered", []step{{"undelivered", 30003}, {"delivered", 0}}, []bool{true, false},
+			switchboard.MessageUndelivered, "undelivered", 30003, false},
+		{"failed then read", []step{{"failed", 30007}, {"read", 0}}, []bool{true, false},
+			switchboard.MessageFailed, "failed", 30007, false},
+		{"repeated delivered", []step{{"delivered", 0}, {"delivered", 0}}, []bool{true, false},
+			switchboard.MessageDelivered, "delivered", 0, true},
+		{"sending then queued", []step{{"sending", 0}, {"queued", 0}}, []bool{true, false},
+			switchboard.MessageSent, "sending", 0, false},
+		{"unknown status", []step{{"receiving", 0}}, []bool{false},
+			switchboard.MessageSent, "queued", 0, false},
+	}
+	ctx := context.Background()
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := NewMessage(fmt.Sprintf("out-status-%d", i), "+15550001", base)
+			createMessage(t, o.Store, m)
+			sid := fmt.Sprintf("SMstatus%d", i)
+			if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: 1,
+				State: switchboard.MessageSent, TwilioSID: sid, TwilioStatus: "queued", At: base}); err != nil {
+				t.Fatal(err)
+			}
+			var last *switchboard.OutboundMessage
+			for j, st := range tc.steps {
+				var err error
+				last, err = o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{TwilioSID: sid, Status: st.status,
+					ErrorCode: st.code, At: base.Add(time.Duration(j+1) * time.Second), Source: "callback"})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := o.Store.OutboundMessage(ctx, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != tc.state || got.TwilioStatus != tc.twilio || got.ErrorCode != tc.code ||
+				got.DeliveredAt.IsZero() == tc.delivered || !got.SentAt.Equal(base) {
+				t.Errorf("final message: state %s twilio %q code %d sent at %v delivered at %v; want %s %q %d, delivered %v",
+					got.State, got.TwilioStatus, got.ErrorCode, got.SentAt, got.DeliveredAt, tc.state, tc.twilio, tc.code, tc.delivered)
+			}
+			if last.State != got.State || last.TwilioStatus != got.TwilioStatus || !last.UpdatedAt.Equal(got.UpdatedAt) ||
+				!last.DeliveredAt.Equal(got.DeliveredAt) {
+				t.Errorf("UpdateMessageStatus returned %+v, stored %+v", last, got)
+			}
+			history, err := o.Store.MessageHistory(ctx, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(history) != len(tc.steps) {
+				t.Fatalf("%d history entries, want %d", len(history), len(tc.steps))
+			}
+			for j, h := range history {
+				want := tc.steps[j]
+				if h.Status != want.status || h.ErrorCode != want.code || h.Applied != tc.applied[j] ||
+					h.Source != "callback" || !h.At.Equal(base.Add(time.Duration(j+1)*time.Second)) {
+					t.Errorf("history %d: %+v, want %s %d applied %v", j, h, want.status, want.code, tc.applied[j])
+				}
+			}
+		})
+	}
+	if _, err := o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{TwilioSID: "SMnobody", Status: "delivered"}); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("status of an unknown SID: %v, want ErrNotFound", err)
+	}
+	if _, err := o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{Status: "delivered"}); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("status without a SID: %v, want ErrNotFound", err)
+	}
+}
+
+func testListMessages(t *testing.T, o Opened) {
+	ctx := context.Background()
+	var msgs []*switchboard.OutboundMessage
+	for i := range 7 {
+		m := NewMessage(fmt.Sprintf("out-list-%d", i), fmt.Sprintf("+1555000%d", i%3), base.Add(time.Duration(i)*time.Minute))
+		if i%2 == 1 {
+			m.Pool, m.Purpose = "marketing", switchboard.PurposeMarketing
+		}
+		createMessage(t, o.Store, m)
+		msgs = append(msgs, m)
+	}
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: msgs[0].ID, Attempts: 1,
+		State: switchboard.MessageFailed, ErrorCode: 21610}); err != nil {
+		t.Fatal(err)
+	}
+
+	var seen []string
+	cursor := ""
+	for {
+		page, err := o.Store.ListOutboundMessages(ctx, switchboard.OutboundFilter{Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range page.Items {
+			seen = append(seen, m.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		cursor = page.Next
+	}
+	if len(seen) != 7 || seen[0] != msgs[6].ID || seen[6] != msgs[0].ID {
+		t.Errorf("paging saw %d messages, newest first expected", len(seen))
+	}
+
+	cases := []struct {
+		name string
+		f    switchboard.OutboundFilter
+		want int
+	}{
+		{"pool", switchboard.OutboundFilter{Pool: "marketing"}, 3},
+		{"purpose", switchboard.OutboundFilter{Purpose: switchboard.PurposeTransactional}, 4},
+		{"state", switchboard.OutboundFilter{State: switchboard.MessageFailed}, 1},
+		{"to", switchboard.OutboundFilter{To: "+15550001"}, 2},
+		{"since", switchboard.OutboundFilter{Since: base.Add(5 * time.Minute)}, 2},
+		{"until", switchboard.OutboundFilter{Until: base.Add(2 * time.Minute)}, 2},
+		{"combined", switchboard.OutboundFilter{Pool: "default", Since: base.Add(time.Minute)}, 3},
+		{"nothing", switchboard.OutboundFilter{Pool: "none"}, 0},
+	}
+	for _, c := range cases {
+		page, err := o.Store.ListOutboundMessages(ctx, c.f)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if len(page.Items) != c.want || page.Next != "" {
+			t.Errorf("%s: %d messages (next %q), want %d", c.name, len(page.Items), page.Next, c.want)
+		}
+	}
+}
+
+func testSuppression(t *testing.T, o Opened) {
+	ctx := context.Background()
+	check := func(account, number string, want bool) {
+		t.Helper()
+		got, err := o.Store.Suppressed(ctx, account, number)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("Suppressed(%s, %s) = %v, want %v", account, number, got, want)
+		}
+	}
+	check("AC1", "+15550001", false)
+	steps := []struct {
+		name string
+		do   func() error
+	}{
+		{"suppress", func() error { return o.Store.Suppress(ctx, "AC1", "+15550001", "STOP") }},
+		{"suppress again", func() error { return o.Store.Suppress(ctx, "AC1", "+15550001", "UNSUBSCRIBE") }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		check("AC1", "+15550001", true)
+		check("AC2", "+15550001", false) // per account
+		check("AC1", "+15550002", false)
+	}
+	for range 2 { // removing an absent entry is not an error
+		if err := o.Store.Unsuppress(ctx, "AC1", "+15550001"); err != nil {
+			t.Fatal(err)
+		}
+		check("AC1", "+15550001", false)
+	}
+}
+
+func testStickySender(t *testing.T, o Opened) {
+	ctx := context.Background()
+	if _, err := o.Store.StickySender(ctx, "default", "+15550001"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("StickySender with none set: %v, want ErrNotFound", err)
+	}
+	for _, from := range []string{"+15559001", "+15559002"} { // set, then replace
+		if err := o.Store.SetStickySender(ctx, "default", "+15550001", from); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := o.Store.StickySender(ctx, "default", "+15550001"); err != nil || got != from {
+			t.Errorf("StickySender = %q, %v; want %q", got, err, from)
+		}
+	}
+	if _, err := o.Store.StickySender(ctx, "marketing", "+15550001"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("StickySender of another pool: %v, want ErrNotFound", err)
+	}
+}
+
+func testOutboundNotFound(t *testing.T, o Opened) {
+	ctx := context.Background()
+	if _, err := o.Store.OutboundMessage(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("OutboundMessage: %v", err)
+	}
+	if _, err := o.Store.OutboundMessageByKey(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("OutboundMessageByKey: %v", err)
+	}
+	if _, err := o.Store.OutboundMessageBySID(ctx, "SMmissing"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("OutboundMessageBySID: %v", err)
+	}
+	if _, err := o.Store.OutboundMessageBySID(ctx, ""); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("OutboundMessageBySID of the empty SID: %v", err)
+	}
+	if h, err := o.Store.MessageHistory(ctx, "missing"); err != nil || len(h) != 0 {
+		t.Errorf("MessageHistory: %v %v", h, err)
+	}
+}
