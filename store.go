@@ -186,6 +186,11 @@ type DeliveryConfig struct {
 	// RescueAfter is how long a job may stay running before another worker
 	// takes it over, for jobs whose process died. Longer than JobTimeout.
 	RescueAfter time.Duration
+	// Sender, when set, also works the send jobs of outbound messages, on
+	// a queue of their own, with SendWorkers concurrent sends (default
+	// Workers).
+	Sender      Sender
+	SendWorkers int
 }
 
 // Deliverer makes one delivery attempt of an event and records its result
@@ -196,6 +201,18 @@ type DeliveryConfig struct {
 // internal failure; the job is then tried again.
 type Deliverer interface {
 	Deliver(ctx context.Context, eventID string, attempts int) error
+}
+
+// Sender makes one send attempt of an outbound message and records its
+// result with Store.RecordSend, which schedules the next attempt if one is
+// due. attempts is the attempt count the message had when the send was
+// scheduled: if the message has moved on since (a stale job), or is
+// terminal, the Sender does nothing — except for a message left sending at
+// attempts+1, the attempt of a job that died mid-send and was rescued,
+// which the Sender resolves without sending twice. It returns an error
+// only for an internal failure; the job is then tried again.
+type Sender interface {
+	Send(ctx context.Context, messageID string, attempts int) error
 }
 
 // Page is one page of a listing. Next is the cursor of the following page,

@@ -65,8 +65,8 @@ const SendQueue = "send"
 // (rescued after a crash, or overtaken by a newer one) finds the message
 // moved on and leaves it alone, as with delivery jobs.
 //
-// Only the stores insert send jobs so far (InsertSendTx); their worker lands
-// with the outbound package. Until then they wait on SendQueue.
+// The stores insert send jobs (InsertSendTx); Start works them when its
+// DeliveryConfig has a Sender, and otherwise they wait on SendQueue.
 type SendArgs struct {
 	MessageID string `json:"id"`
 	Attempts  int    `json:"n"`
@@ -166,7 +166,9 @@ func (q *Queue[TTx]) InsertSendTx(ctx context.Context, tx TTx, args SendArgs, at
 	return nil
 }
 
-// Start begins working delivery jobs with d.
+// Start begins working delivery jobs with d and, when cfg.Sender is set,
+// send jobs with it, in one River client so that its leader knows both
+// kinds.
 func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg switchboard.DeliveryConfig) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -179,6 +181,17 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg swi
 	if err := river.AddWorkerSafely(registry, w); err != nil {
 		return fmt.Errorf("register delivery worker: %w", err)
 	}
+	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}}
+	if cfg.Sender != nil {
+		sendWorkers := cfg.SendWorkers
+		if sendWorkers <= 0 {
+			sendWorkers = workers
+		}
+		if err := river.AddWorkerSafely(registry, &sendWorker{sender: cfg.Sender, timeout: cfg.JobTimeout}); err != nil {
+			return fmt.Errorf("register send worker: %w", err)
+		}
+		queues[SendQueue] = river.QueueConfig{MaxWorkers: sendWorkers}
+	}
 	poll := cfg.PollInterval
 	if poll <= 0 {
 		poll = 50 * time.Millisecond
@@ -186,7 +199,7 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg swi
 	client, err := river.NewClient(q.driver, &river.Config{
 		Logger:               quiet(q.logger),
 		Workers:              registry,
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
+		Queues:               queues,
 		FetchCooldown:        min(poll, 10*time.Millisecond),
 		FetchPollInterval:    poll,
 		JobTimeout:           cfg.JobTimeout,
@@ -261,6 +274,24 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// sendWorker sends one outbound message per job.
+type sendWorker struct {
+	river.WorkerDefaults[SendArgs]
+	sender  switchboard.Sender
+	timeout time.Duration
+}
+
+func (w *sendWorker) Timeout(*river.Job[SendArgs]) time.Duration { return w.timeout }
+
+// Work fails the job on an internal failure; River then runs it again with
+// the same attempt count.
+func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
+	if err := w.sender.Send(ctx, job.Args.MessageID, job.Args.Attempts); err != nil {
+		return fmt.Errorf("message %s: %w", job.Args.MessageID, err)
+	}
+	return nil
 }
 
 // quiet keeps River's own info logging out of Switchboard's logs; warnings

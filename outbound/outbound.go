@@ -1,0 +1,376 @@
+// Package outbound sends stored outbound messages to Twilio: it is the
+// switchboard.Sender the send jobs call.
+//
+// A send attempt loads the message, skips it when it is terminal or its job
+// is stale, fails it at once (21610) when the recipient is suppressed,
+// picks a sender in the message's pool (its sticky sender, or the sender
+// whose rate limiter frees first), waits for that sender's turn, records
+// the message as sending, and creates it at Twilio. The answer decides:
+// sent with Twilio's SID; failed for a permanent refusal; queued again with
+// capped, fully jittered exponential backoff (Retry-After honoured) for a
+// retryable one, failed once the attempts run out. When the request may
+// have reached Twilio without an answer, the message is looked up at
+// Twilio before anything is resent.
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/twilio"
+)
+
+// Store is what a Sender needs of switchboard.Store.
+type Store interface {
+	OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error)
+	OutboundMessageBySID(ctx context.Context, twilioSID string) (*switchboard.OutboundMessage, error)
+	RecordSend(ctx context.Context, r switchboard.SendResult) error
+	Suppressed(ctx context.Context, accountSID, number string) (bool, error)
+	StickySender(ctx context.Context, pool, recipient string) (string, error)
+	SetStickySender(ctx context.Context, pool, recipient, from string) error
+}
+
+// Client is Twilio's Messages API; *twilio.MessagesClient is one.
+type Client interface {
+	Create(ctx context.Context, p twilio.CreateParams) (*twilio.RestMessage, error)
+	List(ctx context.Context, p twilio.ListParams) ([]twilio.RestMessage, error)
+}
+
+// Pool is a set of sender numbers that share a message stream.
+type Pool struct {
+	Name    string
+	Senders []string // E.164 numbers or short codes the account owns
+	// Rate is each sender's pace in messages per second (not segments, for
+	// now: a long message counts once), with a burst of one. The pool
+	// never exceeds Rate × len(Senders).
+	Rate float64
+}
+
+// Policy tunes retries and pacing.
+type Policy struct {
+	BaseBackoff time.Duration // first retry's backoff cap; default 1 s
+	MaxBackoff  time.Duration // cap of every backoff; default 5 min
+	MaxAttempts int           // requests to Twilio before a message is dead (failed); default 8
+	// MaxWait is the longest a send waits in process for its sender's turn;
+	// a longer wait is rescheduled as a job instead of holding a worker.
+	// Default 2 s. A rescheduled job comes back at the next pass of River's
+	// scheduler (every 5 s), so a pool stays saturated under a backlog only
+	// while the send workers can hold its turns in process: SendWorkers of
+	// at least Rate × senders × MaxWait.
+	MaxWait time.Duration
+	// LookupWindow is how far back a lookup after an ambiguous failure
+	// accepts a message as ours, before the message was created (clock skew
+	// between Switchboard and Twilio). Default 5 min.
+	LookupWindow time.Duration
+}
+
+// Options configure a Sender.
+type Options struct {
+	Pools []Pool
+	// Client talks to Twilio for every message, whatever its account (one
+	// provider for now).
+	Client         Client
+	StatusCallback string // Switchboard's status route; empty for none
+	Logger         *slog.Logger
+	Now            func() time.Time // default time.Now
+	Rand           func() float64   // in [0, 1), for jitter; default math/rand/v2
+	Policy         Policy
+}
+
+// Sender sends outbound messages; it implements switchboard.Sender.
+type Sender struct {
+	store  Store
+	client Client
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	rand   func() float64
+	policy Policy
+
+	pools map[string]*pool
+}
+
+type pool struct {
+	Pool
+	mu       sync.Mutex // serialises picking and reserving
+	limiters map[string]*rate.Limiter
+}
+
+var _ switchboard.Sender = (*Sender)(nil)
+
+// New returns a Sender over store. Every pool needs a name, a sender and a
+// positive rate.
+func New(store Store, opts Options) (*Sender, error) {
+	if store == nil || opts.Client == nil {
+		return nil, errors.New("outbound: a store and a client are required")
+	}
+	s := &Sender{store: store, client: opts.Client, opts: opts, log: opts.Logger, now: opts.Now,
+		rand: opts.Rand, policy: opts.Policy, pools: map[string]*pool{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = rand.Float64
+	}
+	p := &s.policy
+	if p.BaseBackoff <= 0 {
+		p.BaseBackoff = time.Second
+	}
+	if p.MaxBackoff <= 0 {
+		p.MaxBackoff = 5 * time.Minute
+	}
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 8
+	}
+	if p.MaxWait <= 0 {
+		p.MaxWait = 2 * time.Second
+	}
+	if p.LookupWindow <= 0 {
+		p.LookupWindow = 5 * time.Minute
+	}
+	for _, pc := range opts.Pools {
+		switch {
+		case pc.Name == "":
+			return nil, errors.New("outbound: a pool without a name")
+		case len(pc.Senders) == 0:
+			return nil, fmt.Errorf("outbound: pool %q has no senders", pc.Name)
+		case pc.Rate <= 0:
+			return nil, fmt.Errorf("outbound: pool %q: rate %v must be positive", pc.Name, pc.Rate)
+		case s.pools[pc.Name] != nil:
+			return nil, fmt.Errorf("outbound: pool %q twice", pc.Name)
+		}
+		pl := &pool{Pool: pc, limiters: map[string]*rate.Limiter{}}
+		pl.Senders = append([]string(nil), pc.Senders...)
+		for _, n := range pl.Senders {
+			pl.limiters[n] = rate.NewLimiter(rate.Limit(pc.Rate), 1)
+		}
+		s.pools[pc.Name] = pl
+	}
+	return s, nil
+}
+
+// Send makes one send attempt of a message (see switchboard.Sender).
+func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error {
+	m, err := s.store.OutboundMessage(ctx, messageID)
+	if errors.Is(err, switchboard.ErrNotFound) {
+		return nil // gone: nothing to send
+	}
+	if err != nil {
+		return fmt.Errorf("load message: %w", err)
+	}
+	switch {
+	case m.State == switchboard.MessageQueued && m.Attempts == attempts:
+	case m.State == switchboard.MessageSending && m.Attempts == attempts+1:
+		// The attempt this job made died mid-send (a crash, or a lookup
+		// that failed): the request may have reached Twilio.
+		return s.resolveAmbiguous(ctx, m, m.From)
+	default:
+		return nil // terminal, sent, or a stale job
+	}
+	log := s.log.With("message", m.ID, "pool", m.Pool, "to", m.To)
+
+	suppressed, err := s.store.Suppressed(ctx, m.AccountSID, m.To)
+	if err != nil {
+		return fmt.Errorf("check suppression: %w", err)
+	}
+	if suppressed {
+		log.Info("recipient suppressed: not sent")
+		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
+			ErrorCode: int(twilio.CodeUnsubscribedRecipient), Error: "recipient unsubscribed: not sent"})
+	}
+
+	from, wait, cancel, err := s.reserve(ctx, m)
+	if err != nil {
+		return err
+	}
+	if from == "" {
+		log.Warn("no such pool: not sent")
+		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
+			Error: fmt.Sprintf("no pool named %q", m.Pool)})
+	}
+	if wait > s.policy.MaxWait {
+		// Do not hold a worker: give the turn back and come back for it.
+		cancel()
+		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
+			NextAttemptAt: s.now().Add(wait)})
+	}
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			cancel()
+			return ctx.Err()
+		}
+	}
+
+	attempt := attempts + 1
+	// Recorded before the request, so that a crash leaves it visibly
+	// possibly sent, and a rescued job looks it up instead of resending.
+	if err := s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSending, From: from}); err != nil {
+		return err
+	}
+	msg, err := s.client.Create(ctx, twilio.CreateParams{To: m.To, From: from, Body: m.Body,
+		MediaURLs: m.MediaURLs, StatusCallback: s.opts.StatusCallback})
+	if err == nil {
+		log.Debug("sent", "sid", msg.SID, "from", from, "attempt", attempt)
+		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSent,
+			From: msg.From, TwilioSID: msg.SID, TwilioStatus: msg.Status})
+	}
+	if twilio.IsAmbiguous(err) {
+		log.Warn("send may have reached Twilio: looking it up", "error", err)
+		m.Attempts, m.From = attempt, from
+		return s.resolveAmbiguous(ctx, m, from)
+	}
+	return s.failedAttempt(ctx, m, attempt, from, err)
+}
+
+// failedAttempt records a send that Twilio refused or never got: failed
+// for a permanent error or once the attempts are spent, queued with
+// backoff otherwise.
+func (s *Sender) failedAttempt(ctx context.Context, m *switchboard.OutboundMessage, attempt int, from string, err error) error {
+	log := s.log.With("message", m.ID, "pool", m.Pool, "to", m.To, "attempt", attempt)
+	r := switchboard.SendResult{MessageID: m.ID, Attempts: attempt, From: from, Error: err.Error()}
+	var re *twilio.RestError
+	retryAfter := time.Duration(0)
+	if errors.As(err, &re) {
+		r.ErrorCode = int(re.Code)
+		retryAfter = re.RetryAfter
+		if re.Permanent() || (!re.Retryable() && re.Status >= 400 && re.Status < 500) {
+			log.Info("refused by Twilio", "code", int(re.Code), "error", err)
+			r.State = switchboard.MessageFailed
+			return s.record(ctx, r)
+		}
+	}
+	if attempt >= s.policy.MaxAttempts {
+		log.Warn("send failed: out of attempts", "error", err)
+		r.State = switchboard.MessageFailed
+		return s.record(ctx, r)
+	}
+	r.State = switchboard.MessageQueued
+	r.NextAttemptAt = s.now().Add(s.Backoff(attempt, retryAfter))
+	log.Info("send failed: retrying", "error", err, "at", r.NextAttemptAt)
+	return s.record(ctx, r)
+}
+
+// Backoff is the delay before the retry after attempt (1 for the first
+// request): full jitter over min(MaxBackoff, BaseBackoff × 2^(attempt-1)),
+// and never less than retryAfter, Twilio's Retry-After.
+func (s *Sender) Backoff(attempt int, retryAfter time.Duration) time.Duration {
+	ceiling := s.policy.MaxBackoff
+	if attempt-1 < 32 {
+		if c := s.policy.BaseBackoff << (attempt - 1); c > 0 && c < ceiling {
+			ceiling = c
+		}
+	}
+	return max(time.Duration(s.rand()*float64(ceiling)), retryAfter)
+}
+
+// resolveAmbiguous settles a send whose request may have reached Twilio
+// (m is in sending, at its attempt's count): it lists the messages to
+// m.To from the sender, and records the one with m's body, created since
+// m was (less LookupWindow) and not already another message's, as sent.
+// Only when there is none is the message queued for a resend. It lists
+// without a DateSent filter: a message still queued at its sender has no
+// date_sent, and Twilio lists newest first, so the first pages hold it.
+// If the lookup itself fails, it returns an error: the job runs again and
+// finds the message still sending, and looks again.
+func (s *Sender) resolveAmbiguous(ctx context.Context, m *switchboard.OutboundMessage, from string) error {
+	log := s.log.With("message", m.ID, "pool", m.Pool, "to", m.To, "attempt", m.Attempts)
+	if from == "" {
+		// No sender was recorded, so no request was made.
+		return s.failedAttempt(ctx, m, m.Attempts, from, errors.New("send interrupted before a sender was chosen"))
+	}
+	found, err := s.client.List(ctx, twilio.ListParams{To: m.To, From: from, PageSize: 50, MaxPages: 3})
+	if err != nil {
+		return fmt.Errorf("look up message %s at Twilio: %w", m.ID, err)
+	}
+	since := m.CreatedAt.Add(-s.policy.LookupWindow)
+	for _, tm := range found {
+		if tm.Body != m.Body || tm.DateCreated.Before(since) || tm.Direction != "" && tm.Direction != "outbound-api" {
+			continue
+		}
+		other, err := s.store.OutboundMessageBySID(ctx, tm.SID)
+		switch {
+		case err == nil && other.ID != m.ID:
+			continue // another message's, with the same body
+		case err != nil && !errors.Is(err, switchboard.ErrNotFound):
+			return fmt.Errorf("look up SID %s: %w", tm.SID, err)
+		}
+		log.Info("found at Twilio: recorded as sent, not resent", "sid", tm.SID)
+		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: m.Attempts, State: switchboard.MessageSent,
+			From: tm.From, TwilioSID: tm.SID, TwilioStatus: tm.Status})
+	}
+	log.Info("not found at Twilio: resending")
+	return s.failedAttempt(ctx, m, m.Attempts, from, errors.New("send may have failed: not found at Twilio"))
+}
+
+// reserve picks the message's sender and reserves its next turn: wait is
+// how long until it, and cancel gives it back. from is empty when the
+// message's pool is unknown.
+func (s *Sender) reserve(ctx context.Context, m *switchboard.OutboundMessage) (from string, wait time.Duration, cancel func(), err error) {
+	pl := s.pools[m.Pool]
+	if pl == nil {
+		return "", 0, func() {}, nil
+	}
+	from = m.From // a sender the app asked for
+	keep := from != ""
+	if from == "" {
+		sticky, err := s.store.StickySender(ctx, pl.Name, m.To)
+		switch {
+		case err == nil && slices.Contains(pl.Senders, sticky): // still in the pool
+			from, keep = sticky, true
+		case err != nil && !errors.Is(err, switchboard.ErrNotFound):
+			return "", 0, nil, fmt.Errorf("sticky sender: %w", err)
+		}
+	}
+	now := s.now()
+	pl.mu.Lock()
+	if from == "" {
+		// The sender whose turn comes first; the first listed on a tie.
+		best := -1.0
+		for _, n := range pl.Senders {
+			if tokens := pl.limiters[n].TokensAt(now); from == "" || tokens > best {
+				from, best = n, tokens
+			}
+		}
+	}
+	lim := pl.limiters[from]
+	if lim == nil { // an app-chosen sender outside the pool: paced at the pool's rate
+		lim = rate.NewLimiter(rate.Limit(pl.Rate), 1)
+		pl.limiters[from] = lim
+	}
+	r := lim.ReserveN(now, 1)
+	pl.mu.Unlock()
+	cancel = func() { r.CancelAt(s.now()) }
+	if !keep {
+		if err := s.store.SetStickySender(ctx, pl.Name, m.To, from); err != nil {
+			cancel()
+			return "", 0, nil, fmt.Errorf("set sticky sender: %w", err)
+		}
+	}
+	return from, r.DelayFrom(now), cancel, nil
+}
+
+func (s *Sender) record(ctx context.Context, r switchboard.SendResult) error {
+	if r.At.IsZero() {
+		r.At = s.now()
+	}
+	if err := s.store.RecordSend(ctx, r); err != nil {
+		return fmt.Errorf("record %s send of message %s: %w", r.State, r.MessageID, err)
+	}
+	return nil
+}

@@ -1,0 +1,444 @@
+package outbound_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/outbound"
+	"github.com/switchboard-dev/switchboard/sim"
+	"github.com/switchboard-dev/switchboard/sqlite"
+	"github.com/switchboard-dev/switchboard/twilio"
+)
+
+const (
+	acct    = "AC0123456789abcdef0123456789abcdef"
+	token   = "secrettoken0123456789abcdef01234"
+	senderA = "+15550001001"
+	senderB = "+15550001002"
+	pool    = "main"
+)
+
+// env is a Sender working a real SQLite store's send jobs against the
+// simulator.
+type env struct {
+	sim     *sim.Sim
+	store   *sqlite.Store
+	creates atomic.Int64 // create requests the client made
+}
+
+type setup struct {
+	sim       sim.Config
+	rate      float64 // per sender; default 100
+	workers   int     // default 8
+	policy    outbound.Policy
+	transport func(inner http.RoundTripper) http.RoundTripper
+	callback  string
+}
+
+// countingTransport counts create requests on their way out.
+type countingTransport struct {
+	inner http.RoundTripper
+	n     *atomic.Int64
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/Messages.json") {
+		c.n.Add(1)
+	}
+	return c.inner.RoundTrip(r)
+}
+
+type noDeliveries struct{}
+
+func (noDeliveries) Deliver(context.Context, string, int) error { return nil }
+
+func start(t *testing.T, su setup) *env {
+	t.Helper()
+	ctx := context.Background()
+	su.sim.Seed = 1
+	su.sim.Accounts = []sim.Account{{SID: acct, AuthTokens: []string{token},
+		Numbers: []sim.Number{{Number: senderA, Throughput: 1000}, {Number: senderB, Throughput: 1000}}}}
+	s, err := sim.New(su.sim, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	srv, err := s.Serve(ctx, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	e := &env{sim: s}
+	client := twilio.NewMessagesClient(srv.URL, acct, token)
+	var rt http.RoundTripper = &http.Transport{}
+	if su.transport != nil {
+		rt = su.transport(rt)
+	}
+	client.HTTPClient = &http.Client{Transport: countingTransport{rt, &e.creates}, Timeout: 10 * time.Second}
+
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "switchboard.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = st
+	if su.rate == 0 {
+		su.rate = 100
+	}
+	if su.workers == 0 {
+		su.workers = 8
+	}
+	if su.policy.BaseBackoff == 0 {
+		su.policy.BaseBackoff, su.policy.MaxBackoff = 50*time.Millisecond, 200*time.Millisecond
+	}
+	sender, err := outbound.New(st, outbound.Options{
+		Pools:  []outbound.Pool{{Name: pool, Senders: []string{senderA, senderB}, Rate: su.rate}},
+		Client: client, StatusCallback: su.callback, Policy: su.policy,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.StartDelivery(ctx, noDeliveries{}, switchboard.DeliveryConfig{Workers: 1, PollInterval: 20 * time.Millisecond,
+		JobTimeout: time.Minute, Sender: sender, SendWorkers: su.workers}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stop, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := st.StopDelivery(stop); err != nil {
+			t.Error(err)
+		}
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return e
+}
+
+// send stores a message for to; its send job is due at once.
+func (e *env) send(t *testing.T, to, body string) *switchboard.OutboundMessage {
+	t.Helper()
+	m := &switchboard.OutboundMessage{ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: uuid.NewString(),
+		AccountSID: acct, Pool: pool, Purpose: switchboard.PurposeTransactional, To: to, Body: body}
+	m.PayloadHash = switchboard.PayloadHash(m.To, m.Body, m.MediaURLs, m.Pool, m.From, m.Purpose)
+	if _, err := e.store.CreateMessage(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// waitFinal polls until the message is sent or terminal, and returns it.
+func (e *env) waitFinal(t *testing.T, id string, within time.Duration) *switchboard.OutboundMessage {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		m, err := e.store.OutboundMessage(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.State == switchboard.MessageSent || m.State.Terminal() {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s still %s after %v (attempts %d, %s)", id, m.State, within, m.Attempts, m.LastError)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the store
+	}
+}
+
+// atSim returns the simulator's outbound messages to to.
+func (e *env) atSim(to string) []sim.Message {
+	var out []sim.Message
+	for _, m := range e.sim.Messages(acct) {
+		if m.To == to && m.Direction == "outbound-api" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestSentExactlyOnce(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{callback: "http://127.0.0.1:9/twilio/status"})
+	m := e.send(t, "+15557770001", "hello")
+	got := e.waitFinal(t, m.ID, 15*time.Second)
+	at := e.atSim("+15557770001")
+	if got.State != switchboard.MessageSent || len(at) != 1 || got.TwilioSID != at[0].SID || got.Attempts != 1 ||
+		got.From != at[0].From || got.TwilioStatus != "queued" || got.SentAt.IsZero() {
+		t.Fatalf("stored %+v; at the simulator %+v", got, at)
+	}
+	if at[0].Body != "hello" || at[0].StatusCallback != "http://127.0.0.1:9/twilio/status" || (at[0].From != senderA && at[0].From != senderB) {
+		t.Errorf("at the simulator: %+v", at[0])
+	}
+	if n := e.creates.Load(); n != 1 {
+		t.Errorf("%d create requests", n)
+	}
+}
+
+func TestPacing(t *testing.T) {
+	t.Parallel()
+	const (
+		rate = 5.0 // per sender
+		n    = 60
+	)
+	// Enough workers to hold the whole backlog's turns in process.
+	e := start(t, setup{rate: rate, workers: 64, policy: outbound.Policy{MaxWait: 15 * time.Second}})
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = e.send(t, fmt.Sprintf("+1555888%04d", i), "paced").ID
+	}
+	for _, id := range ids {
+		if m := e.waitFinal(t, id, 30*time.Second); m.State != switchboard.MessageSent || m.Attempts != 1 {
+			t.Fatalf("message %s: %s after %d attempts (%s)", id, m.State, m.Attempts, m.LastError)
+		}
+	}
+	if c := e.creates.Load(); c != n {
+		t.Errorf("%d create requests for %d messages: a 429 or a resend", c, n)
+	}
+	bySender := map[string][]time.Time{}
+	var first, last time.Time
+	for _, m := range e.sim.Messages(acct) {
+		bySender[m.From] = append(bySender[m.From], m.Created)
+		if first.IsZero() || m.Created.Before(first) {
+			first = m.Created
+		}
+		if m.Created.After(last) {
+			last = m.Created
+		}
+	}
+	// Creates reach the simulator some jitter after their turn: the
+	// sending state is written first, a first request also dials, and the
+	// race detector on shared cores slows both. Allow two intervals of
+	// it: an unpaced pool would send its whole share in a few ms.
+	interval := time.Duration(float64(time.Second) / rate)
+	tolerance := 2 * interval
+	for from, times := range bySender {
+		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+		if len(times) < n/2-5 {
+			t.Errorf("sender %s sent %d of %d: the pool is unbalanced", from, len(times), n)
+		}
+		// A burst of one: k+1 creates span at least k intervals.
+		for i := range times {
+			for j := i + 1; j < len(times); j++ {
+				if min := time.Duration(j-i)*interval - tolerance; times[j].Sub(times[i]) < min {
+					t.Fatalf("sender %s: creates %d and %d %v apart, under %v: faster than %v/s", from, i, j, times[j].Sub(times[i]), min, rate)
+				}
+			}
+		}
+	}
+	// At the pool's rate: n messages over 2 senders take (n/2-1) intervals.
+	want := time.Duration(n/2-1) * interval
+	if span := last.Sub(first); span > want+time.Second {
+		t.Errorf("%d messages took %v, want about %v", n, span, want)
+	}
+	t.Logf("%d messages over %d senders in %v (ideal %v)", n, len(bySender), last.Sub(first), want)
+}
+
+func TestPacingReschedulesLongWaits(t *testing.T) {
+	t.Parallel()
+	// One turn a second per sender, but no send waits over 100 ms in process.
+	e := start(t, setup{rate: 1, policy: outbound.Policy{MaxWait: 100 * time.Millisecond}})
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, e.send(t, fmt.Sprintf("+1555777%04d", i), "later").ID)
+	}
+	for _, id := range ids {
+		if m := e.waitFinal(t, id, 40*time.Second); m.State != switchboard.MessageSent || m.Attempts != 1 {
+			t.Fatalf("message %s: %s after %d attempts", id, m.State, m.Attempts)
+		}
+	}
+	if c := e.creates.Load(); c != 4 {
+		t.Errorf("%d create requests", c)
+	}
+	bySender := map[string][]time.Time{}
+	for _, m := range e.sim.Messages(acct) {
+		bySender[m.From] = append(bySender[m.From], m.Created)
+	}
+	for from, times := range bySender {
+		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+		for i := 1; i < len(times); i++ {
+			if d := times[i].Sub(times[i-1]); d < time.Second-100*time.Millisecond {
+				t.Errorf("sender %s: creates %v apart at 1/s", from, d)
+			}
+		}
+	}
+}
+
+func TestPermanentErrorFailsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{})
+	m := e.send(t, "+15005550001", "to an invalid number")
+	got := e.waitFinal(t, m.ID, 15*time.Second)
+	if got.State != switchboard.MessageFailed || got.ErrorCode != int(twilio.CodeInvalidTo) || got.Attempts != 1 || got.TwilioSID != "" {
+		t.Fatalf("%+v", got)
+	}
+	if c := e.creates.Load(); c != 1 {
+		t.Errorf("%d create requests, want 1", c)
+	}
+}
+
+func TestTooManyRequestsRetried(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{sim: sim.Config{ConcurrencyLimit: 1, APILatency: 200 * time.Millisecond}})
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, e.send(t, fmt.Sprintf("+1555666%04d", i), "busy").ID)
+	}
+	retried := false
+	for i, id := range ids {
+		m := e.waitFinal(t, id, 60*time.Second)
+		if m.State != switchboard.MessageSent {
+			t.Fatalf("message %d: %s after %d attempts (%s)", i, m.State, m.Attempts, m.LastError)
+		}
+		if n := len(e.atSim(m.To)); n != 1 {
+			t.Errorf("message %d at the simulator %d times", i, n)
+		}
+		retried = retried || m.Attempts > 1
+	}
+	if c := e.creates.Load(); !retried || c <= 4 {
+		t.Errorf("%d create requests for 4 messages, retried %v: no 429 happened", c, retried)
+	}
+}
+
+// flakyTransport fails the first create requests: after the simulator
+// answered (lost answer), or without making them (nothing sent), with an
+// error that cannot tell which.
+type flakyTransport struct {
+	inner     http.RoundTripper
+	failures  atomic.Int64
+	deliverIt bool
+}
+
+func (f *flakyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPost || f.failures.Add(-1) < 0 {
+		return f.inner.RoundTrip(r)
+	}
+	if !f.deliverIt {
+		return nil, errors.New("read: connection reset by peer")
+	}
+	resp, err := f.inner.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return nil, io.ErrUnexpectedEOF
+}
+
+func TestAmbiguousFailureLooksUpBeforeResending(t *testing.T) {
+	t.Parallel()
+	for _, reached := range []bool{true, false} {
+		t.Run(fmt.Sprintf("reached=%v", reached), func(t *testing.T) {
+			t.Parallel()
+			flaky := &flakyTransport{deliverIt: reached}
+			e := start(t, setup{transport: func(inner http.RoundTripper) http.RoundTripper {
+				flaky.inner = inner
+				return flaky
+			}})
+			// Another message with the same body to the same recipient,
+			// already sent, is not taken for this one.
+			first := e.waitFinal(t, e.send(t, "+15557770005", "your code is 1234").ID, 15*time.Second)
+			if first.State != switchboard.MessageSent {
+				t.Fatalf("first message: %+v", first)
+			}
+			flaky.failures.Store(1)
+			m := e.send(t, "+15557770005", "your code is 1234")
+			got := e.waitFinal(t, m.ID, 30*time.Second)
+			at := e.atSim("+15557770005")
+			if got.State != switchboard.MessageSent || len(at) != 2 || got.TwilioSID == first.TwilioSID {
+				t.Fatalf("stored %+v; %d at the simulator", got, len(at))
+			}
+			if got.TwilioSID != at[0].SID && got.TwilioSID != at[1].SID {
+				t.Errorf("recorded SID %s is not at the simulator", got.TwilioSID)
+			}
+			want := int64(2) // each message created once
+			if !reached {
+				want = 3 // the lost request, then the resend
+			}
+			if c := e.creates.Load(); c != want {
+				t.Errorf("%d create requests, want %d", c, want)
+			}
+			if wantAttempts := map[bool]int{true: 1, false: 2}[reached]; got.Attempts != wantAttempts {
+				t.Errorf("%d attempts, want %d", got.Attempts, wantAttempts)
+			}
+		})
+	}
+}
+
+func TestSuppressedRecipientNotSent(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{})
+	if err := e.store.Suppress(context.Background(), acct, "+15557770009", "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	m := e.send(t, "+15557770009", "hi")
+	got := e.waitFinal(t, m.ID, 15*time.Second)
+	if got.State != switchboard.MessageFailed || got.ErrorCode != int(twilio.CodeUnsubscribedRecipient) || got.TwilioSID != "" {
+		t.Fatalf("%+v", got)
+	}
+	if c := e.creates.Load(); c != 0 {
+		t.Errorf("%d create requests for a suppressed recipient", c)
+	}
+}
+
+func TestStickySender(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{rate: 2})
+	const to = "+15557770010"
+	first := e.waitFinal(t, e.send(t, to, "one").ID, 15*time.Second)
+	// The other sender's turn comes first now, but the recipient keeps its sender.
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, e.send(t, to, fmt.Sprint("again ", i)).ID)
+	}
+	for _, id := range ids {
+		m := e.waitFinal(t, id, 15*time.Second)
+		if m.State != switchboard.MessageSent || m.From != first.From {
+			t.Errorf("message from %s (%s), want the sticky %s", m.From, m.State, first.From)
+		}
+	}
+	for _, m := range e.atSim(to) {
+		if m.From != first.From {
+			t.Errorf("at the simulator from %s", m.From)
+		}
+	}
+	if from, err := e.store.StickySender(context.Background(), pool, to); err != nil || from != first.From {
+		t.Errorf("sticky sender %q, %v", from, err)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	s, err := outbound.New(nopStore{}, outbound.Options{Client: &twilio.MessagesClient{}, Rand: func() float64 { return 0.999999 },
+		Policy: outbound.Policy{BaseBackoff: time.Second, MaxBackoff: 10 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for attempt, ceiling := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 4: 8 * time.Second, 5: 10 * time.Second, 80: 10 * time.Second} {
+		if got := s.Backoff(attempt, 0); got > ceiling || math.Abs(float64(got-ceiling)) > float64(time.Millisecond) {
+			t.Errorf("attempt %d: %v, want just under %v", attempt, got, ceiling)
+		}
+	}
+	if got := s.Backoff(1, 30*time.Second); got != 30*time.Second {
+		t.Errorf("Retry-After 30s: %v", got)
+	}
+	zero, _ := outbound.New(nopStore{}, outbound.Options{Client: &twilio.MessagesClient{}, Rand: func() float64 { return 0 }})
+	if got := zero.Backoff(3, 0); got != 0 {
+		t.Errorf("full jitter reaches 0: %v", got)
+	}
+}
+
+type nopStore struct{ outbound.Store }
