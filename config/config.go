@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -31,8 +32,13 @@ type Config struct {
 	Ingest    Ingest    `koanf:"ingest"`
 	Delivery  Delivery  `koanf:"delivery"`
 	Doctor    Doctor    `koanf:"doctor"`
+	Outbound  Outbound  `koanf:"outbound"`
 	Accounts  []Account `koanf:"accounts"`
 	Routes    []Route   `koanf:"routes"`
+	// Providers and Pools configure outbound messaging; with no pool,
+	// Switchboard sends nothing.
+	Providers []Provider `koanf:"providers"`
+	Pools     []Pool     `koanf:"pools"`
 }
 
 // Log configures logging.
@@ -96,6 +102,41 @@ type Doctor struct {
 	// what Twilio would make of it. Off by default: a probe is a realistic,
 	// correctly signed webhook, and an app may act on it (reply, store it).
 	CheckAtStartup bool `koanf:"check_at_startup"`
+}
+
+// Outbound configures the sending of outbound messages.
+type Outbound struct {
+	// StatusRoute is the path of a [[routes]] entry; its public URL
+	// (public_url + path) is the StatusCallback of every message sent.
+	// Empty sends no StatusCallback, and messages are tracked only until
+	// Twilio accepts them.
+	StatusRoute string `koanf:"status_route"`
+	SendWorkers int    `koanf:"send_workers"` // concurrent sends per process
+	MaxAttempts int    `koanf:"max_attempts"` // requests to Twilio before a message fails
+}
+
+// Provider is an upstream Twilio REST API that outbound messages are sent
+// through.
+type Provider struct {
+	Name    string `koanf:"name"`
+	BaseURL string `koanf:"base_url"` // default twilio.DefaultBaseURL
+	// Account is the SID of an [[accounts]] entry; its first auth token
+	// authenticates the REST requests.
+	Account         string        `koanf:"account"`
+	ConnectTimeout  time.Duration `koanf:"connect_timeout"`  // TCP connect and TLS handshake, each
+	ResponseTimeout time.Duration `koanf:"response_timeout"` // from the request written to the response headers
+}
+
+// Pool is a set of senders of one provider that share a message stream.
+// Every pool keeps a recipient on the sender it first had (Sticky Sender).
+type Pool struct {
+	Name     string   `koanf:"name"`
+	Provider string   `koanf:"provider"` // a [[providers]] name
+	Senders  []string `koanf:"senders"`  // E.164 numbers or short codes
+	Rate     float64  `koanf:"rate"`     // messages per second per sender
+	// Purposes are the purposes the pool serves, for messages that name no
+	// pool; default all of them.
+	Purposes []string `koanf:"purposes"`
 }
 
 // Account is a Twilio account whose webhooks Switchboard checks.
@@ -186,6 +227,7 @@ func Default() Config {
 			BreakerFailures: 5,
 			BreakerOpenFor:  30 * time.Second,
 		},
+		Outbound: Outbound{SendWorkers: 16, MaxAttempts: 8},
 	}
 }
 
@@ -224,7 +266,7 @@ func Load(path string, environ []string) (*Config, error) {
 				unknown = append(unknown, name)
 				return "", nil
 			}
-			if key == "accounts" || key == "routes" {
+			if listKeys[key] {
 				return "", nil
 			}
 			return key, value
@@ -241,11 +283,15 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
 	c.applyRouteDefaults()
+	c.applyOutboundDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
+
+// listKeys are the keys of lists of tables, which come from the file only.
+var listKeys = map[string]bool{"accounts": true, "routes": true, "providers": true, "pools": true}
 
 // notConfig reports whether a SWITCHBOARD_ variable is not a config key:
 // the config file's own path and the test suite's settings.
@@ -296,6 +342,119 @@ func (c *Config) applyRouteDefaults() {
 		}
 		if r.MaxInFlight == 0 {
 			r.MaxInFlight = 64
+		}
+	}
+}
+
+// Defaults of [[providers]] entries.
+const (
+	DefaultProviderBaseURL  = "https://api.twilio.com"
+	DefaultProviderConnect  = 5 * time.Second
+	DefaultProviderResponse = 15 * time.Second
+)
+
+func (c *Config) applyOutboundDefaults() {
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		if p.BaseURL == "" {
+			p.BaseURL = DefaultProviderBaseURL
+		}
+		if p.ConnectTimeout == 0 {
+			p.ConnectTimeout = DefaultProviderConnect
+		}
+		if p.ResponseTimeout == 0 {
+			p.ResponseTimeout = DefaultProviderResponse
+		}
+	}
+	for i := range c.Pools {
+		p := &c.Pools[i]
+		if p.Purposes == nil {
+			for _, pu := range switchboard.Purposes {
+				p.Purposes = append(p.Purposes, string(pu))
+			}
+		}
+	}
+}
+
+var (
+	e164Pattern      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	shortCodePattern = regexp.MustCompile(`^[0-9]{5,6}$`)
+)
+
+// validateOutbound adds the problems of [outbound], [[providers]] and
+// [[pools]] to bad; accounts and paths are the SIDs and route paths
+// configured.
+func (c *Config) validateOutbound(bad func(string, ...any), accounts, paths map[string]bool) {
+	o := c.Outbound
+	if o.SendWorkers <= 0 {
+		bad("outbound.send_workers: must be positive")
+	}
+	if o.MaxAttempts <= 0 {
+		bad("outbound.max_attempts: must be positive")
+	}
+	if o.StatusRoute != "" {
+		if !paths[o.StatusRoute] {
+			bad("outbound.status_route %q: not the path of a [[routes]] entry", o.StatusRoute)
+		}
+		if c.PublicURL == "" {
+			bad("outbound.status_route: needs public_url, the base of the StatusCallback URL")
+		}
+	}
+	providers := map[string]bool{}
+	for i, p := range c.Providers {
+		if p.Name == "" {
+			bad("providers[%d].name: required", i)
+		} else if providers[p.Name] {
+			bad("providers[%d].name %q: listed twice", i, p.Name)
+		}
+		providers[p.Name] = true
+		if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			u.RawQuery != "" || u.Fragment != "" {
+			bad("providers[%d].base_url %q: want an absolute http(s) URL without query", i, p.BaseURL)
+		}
+		if !accounts[p.Account] {
+			bad("providers[%d].account %q: not in [[accounts]]", i, p.Account)
+		}
+		if p.ConnectTimeout <= 0 || p.ResponseTimeout <= 0 {
+			bad("providers[%d].connect_timeout and response_timeout: must be positive", i)
+		}
+	}
+	pools := map[string]bool{}
+	senders := map[string]int{} // sender → index of its pool
+	for i, p := range c.Pools {
+		if p.Name == "" {
+			bad("pools[%d].name: required", i)
+		} else if pools[p.Name] {
+			bad("pools[%d].name %q: listed twice", i, p.Name)
+		}
+		pools[p.Name] = true
+		if !providers[p.Provider] {
+			bad("pools[%d].provider %q: not in [[providers]]", i, p.Provider)
+		}
+		if len(p.Senders) == 0 {
+			bad("pools[%d].senders: at least one sender is required", i)
+		}
+		for _, n := range p.Senders {
+			if !e164Pattern.MatchString(n) && !shortCodePattern.MatchString(n) {
+				bad("pools[%d].senders: %q is neither an E.164 number (+15551234567) nor a short code", i, n)
+			}
+			if j, ok := senders[n]; ok && j != i {
+				bad("pools[%d].senders: %q is also in pools[%d]: a sender belongs to one pool", i, n, j)
+			} else if ok {
+				bad("pools[%d].senders: %q listed twice", i, n)
+			}
+			senders[n] = i
+		}
+		if !(p.Rate > 0) {
+			bad("pools[%d].rate: must be positive (messages per second per sender)", i)
+		}
+		if len(p.Purposes) == 0 {
+			bad("pools[%d].purposes: at least one purpose is required (or leave it out for all)", i)
+		}
+		for _, pu := range p.Purposes {
+			if !switchboard.Purpose(pu).Valid() {
+				bad("pools[%d].purposes: %q is not one of %v", i, pu, switchboard.Purposes)
+			}
 		}
 	}
 }
@@ -393,6 +552,7 @@ func (c *Config) Validate() error {
 			bad("routes[%d].max_age: must be positive", i)
 		}
 	}
+	c.validateOutbound(bad, accounts, paths)
 	return errors.Join(errs...)
 }
 
@@ -413,4 +573,24 @@ func (c *Config) Account(sid string) (Account, bool) {
 		}
 	}
 	return Account{}, false
+}
+
+// Provider returns the provider with the given name.
+func (c *Config) Provider(name string) (Provider, bool) {
+	for _, p := range c.Providers {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Provider{}, false
+}
+
+// StatusCallbackURL is the StatusCallback of every outbound message:
+// public_url followed by outbound.status_route, or empty when no status
+// route is configured.
+func (c *Config) StatusCallbackURL() string {
+	if c.Outbound.StatusRoute == "" {
+		return ""
+	}
+	return strings.TrimSuffix(c.PublicURL, "/") + c.Outbound.StatusRoute
 }
