@@ -21,6 +21,7 @@ type Server struct {
 	store     switchboard.Store
 	redact    bool
 	doctor    Doctor
+	pools     []OutboundPool
 	tokenHash [32]byte
 	hasToken  bool
 	metrics   http.Handler
@@ -62,6 +63,9 @@ func New(store switchboard.Store, token string, metrics http.Handler, logger *sl
 	s.api("POST /api/v1/replay", s.replayBulk)
 	s.api("GET /api/v1/requests", s.listRequests)
 	s.api("GET /api/v1/requests/{id}", s.getRequest)
+	s.api("POST /api/v1/messages", s.createMessage)
+	s.api("GET /api/v1/messages", s.listMessages)
+	s.api("GET /api/v1/messages/{id}", s.getMessage)
 	s.api("POST /api/v1/doctor", s.probe)
 	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
 	s.mux.HandleFunc("/api/", s.authenticated(func(http.ResponseWriter, *http.Request) error {
@@ -128,6 +132,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusNotFound, "not found"
 	case errors.Is(err, switchboard.ErrInvalid):
 		status, msg = http.StatusBadRequest, err.Error()
+	case errors.Is(err, switchboard.ErrConflict):
+		status, msg = http.StatusConflict, "idempotency key already used with a different payload"
+	case errors.Is(err, errSuppressed):
+		status, msg = http.StatusUnprocessableEntity, err.Error()
 	default:
 		s.logger.Error("admin API", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

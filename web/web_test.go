@@ -42,8 +42,8 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // newFixtureWith serves the API with the given admin token and logger (nil
-// for the default one).
-func newFixtureWith(t *testing.T, adminToken string, logger *slog.Logger) *fixture {
+// for the default one) and options.
+func newFixtureWith(t *testing.T, adminToken string, logger *slog.Logger, opts ...web.Option) *fixture {
 	t.Helper()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "sb.db"), nil)
 	if err != nil {
@@ -52,7 +52,7 @@ func newFixtureWith(t *testing.T, adminToken string, logger *slog.Logger) *fixtu
 	t.Cleanup(func() { store.Close() })
 	m := metrics.New()
 	m.WatchStore(store, slog.Default())
-	h := web.New(store, adminToken, m.Handler(), logger)
+	h := web.New(store, adminToken, m.Handler(), logger, opts...)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close) // runs before the store is closed
 	return &fixture{store: store, handler: h, srv: srv}

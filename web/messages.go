@@ -1,0 +1,312 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-dev/switchboard"
+)
+
+// OutboundPool is a sender pool as the messages API routes to it.
+type OutboundPool struct {
+	Name       string
+	AccountSID string   // the account the pool's provider sends with
+	Senders    []string // E.164 numbers or short codes
+	Purposes   []switchboard.Purpose
+}
+
+// WithOutbound lets POST /api/v1/messages accept messages for pools, in
+// the configured order: a message that names no pool goes to the first
+// pool serving its purpose. Without it every message is refused (no pool).
+func WithOutbound(pools []OutboundPool) Option {
+	return func(s *Server) { s.pools = slices.Clone(pools) }
+}
+
+// Limits of a message create.
+const (
+	maxMessageBytes   = 64 << 10 // the JSON body
+	maxBodyChars      = 1600     // Twilio's limit on a message body
+	maxMediaURLs      = 10       // Twilio's limit on media per message
+	maxIdempotencyKey = 255
+)
+
+// errSuppressed refuses a message to a recipient who opted out.
+var errSuppressed = errors.New("recipient has opted out (21610): the message was not stored or sent")
+
+// MessageRequestJSON is the body of POST /api/v1/messages.
+type MessageRequestJSON struct {
+	To        string   `json:"to"`
+	Body      string   `json:"body,omitempty"`
+	MediaURLs []string `json:"media_urls,omitempty"`
+	// Pool or From (one of the pool's senders) picks the pool; with
+	// neither, the first pool serving Purpose.
+	Pool          string `json:"pool,omitempty"`
+	From          string `json:"from,omitempty"`
+	Purpose       string `json:"purpose,omitempty"` // default transactional
+	StatusWebhook string `json:"status_webhook,omitempty"`
+}
+
+// MessageJSON is an outbound message in the API.
+type MessageJSON struct {
+	ID             string    `json:"id"`
+	IdempotencyKey string    `json:"idempotency_key"`
+	AccountSID     string    `json:"account_sid"`
+	Pool           string    `json:"pool"`
+	Purpose        string    `json:"purpose"`
+	From           string    `json:"from,omitempty"`
+	To             string    `json:"to"`
+	Body           string    `json:"body,omitempty"`
+	MediaURLs      []string  `json:"media_urls,omitempty"`
+	StatusWebhook  string    `json:"status_webhook,omitempty"`
+	State          string    `json:"state"`
+	TwilioSID      string    `json:"twilio_sid,omitempty"`
+	TwilioStatus   string    `json:"twilio_status,omitempty"`
+	ErrorCode      int       `json:"error_code,omitempty"`
+	Attempts       int       `json:"attempts"`
+	NextAttemptAt  time.Time `json:"next_attempt_at,omitzero"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+	SentAt         time.Time `json:"sent_at,omitzero"`
+	DeliveredAt    time.Time `json:"delivered_at,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
+}
+
+// StatusChangeJSON is one recorded status update of a message.
+type StatusChangeJSON struct {
+	Status    string    `json:"status"`
+	ErrorCode int       `json:"error_code,omitempty"`
+	At        time.Time `json:"at"`
+	Source    string    `json:"source"`
+	Applied   bool      `json:"applied"`
+}
+
+// MessageDetailJSON is GET /api/v1/messages/{id}: the message and its
+// status history, oldest first.
+type MessageDetailJSON struct {
+	Message MessageJSON        `json:"message"`
+	History []StatusChangeJSON `json:"history"`
+}
+
+func (s *Server) messageJSON(m *switchboard.OutboundMessage) MessageJSON {
+	out := MessageJSON{
+		ID: m.ID, IdempotencyKey: m.IdempotencyKey, AccountSID: m.AccountSID, Pool: m.Pool, Purpose: string(m.Purpose),
+		From: m.From, To: m.To, Body: m.Body, MediaURLs: m.MediaURLs, StatusWebhook: m.StatusWebhook,
+		State: string(m.State), TwilioSID: m.TwilioSID, TwilioStatus: m.TwilioStatus, ErrorCode: m.ErrorCode,
+		Attempts: m.Attempts, NextAttemptAt: m.NextAttemptAt, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
+		SentAt: m.SentAt, DeliveredAt: m.DeliveredAt, LastError: m.LastError,
+	}
+	if s.redact {
+		out.To, out.Body = redacted, redacted
+		if len(out.MediaURLs) > 0 {
+			out.MediaURLs = []string{redacted}
+		}
+		out.StatusWebhook = redactQuery(out.StatusWebhook)
+	}
+	return out
+}
+
+var (
+	e164Pattern      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	shortCodePattern = regexp.MustCompile(`^[0-9]{5,6}$`)
+)
+
+// validRecipient reports whether to is an E.164 number, optionally on a
+// channel such as whatsapp:+15551234567.
+func validRecipient(to string) bool {
+	if channel, number, ok := strings.Cut(to, ":"); ok {
+		return channel != "" && !strings.ContainsAny(channel, "+/ ") && e164Pattern.MatchString(number)
+	}
+	return e164Pattern.MatchString(to)
+}
+
+func absoluteHTTP(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// invalid wraps switchboard.ErrInvalid with a message for the caller.
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", switchboard.ErrInvalid, fmt.Sprintf(format, a...))
+}
+
+// route validates a message request and returns the pool it goes to.
+func (s *Server) route(req *MessageRequestJSON) (*OutboundPool, error) {
+	switch {
+	case req.To == "":
+		return nil, invalid("to: required")
+	case !validRecipient(req.To):
+		return nil, invalid("to %q: want an E.164 number such as +15551234567", req.To)
+	case req.Body == "" && len(req.MediaURLs) == 0:
+		return nil, invalid("body or media_urls: one is required")
+	case len([]rune(req.Body)) > maxBodyChars:
+		return nil, invalid("body: longer than %d characters", maxBodyChars)
+	case len(req.MediaURLs) > maxMediaURLs:
+		return nil, invalid("media_urls: at most %d", maxMediaURLs)
+	case req.StatusWebhook != "" && !absoluteHTTP(req.StatusWebhook):
+		return nil, invalid("status_webhook %q: want an absolute http(s) URL", req.StatusWebhook)
+	}
+	for _, m := range req.MediaURLs {
+		if !absoluteHTTP(m) {
+			return nil, invalid("media_urls: %q is not an absolute http(s) URL", m)
+		}
+	}
+	if req.Purpose == "" {
+		req.Purpose = string(switchboard.PurposeTransactional)
+	}
+	purpose := switchboard.Purpose(req.Purpose)
+	if !purpose.Valid() {
+		return nil, invalid("purpose %q: want one of %v", req.Purpose, switchboard.Purposes)
+	}
+	if req.From != "" && !e164Pattern.MatchString(req.From) && !shortCodePattern.MatchString(req.From) {
+		return nil, invalid("from %q: want an E.164 number or a short code", req.From)
+	}
+	for i := range s.pools {
+		p := &s.pools[i]
+		switch {
+		case req.Pool != "" && p.Name != req.Pool:
+			continue
+		case req.Pool == "" && req.From != "" && !slices.Contains(p.Senders, req.From):
+			continue
+		case req.Pool == "" && req.From == "" && !slices.Contains(p.Purposes, purpose):
+			continue
+		}
+		if req.From != "" && !slices.Contains(p.Senders, req.From) {
+			return nil, invalid("from %q: not a sender of pool %q", req.From, p.Name)
+		}
+		if !slices.Contains(p.Purposes, purpose) {
+			return nil, invalid("pool %q does not serve purpose %q", p.Name, purpose)
+		}
+		return p, nil
+	}
+	switch {
+	case req.Pool != "":
+		return nil, invalid("pool %q: no such pool", req.Pool)
+	case req.From != "":
+		return nil, invalid("from %q: not a sender of any pool", req.From)
+	}
+	return nil, invalid("no pool serves purpose %q", purpose)
+}
+
+// createMessage is POST /api/v1/messages. It stores the message before
+// anything is sent, under the Idempotency-Key header: 202 with the message
+// when it is new, 200 with the stored message when the key was used with
+// the same payload, 409 when it was used with another. A recipient on the
+// pool's account's suppression list is refused with 422 and nothing is
+// stored, unless the key already names a stored message.
+func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) error {
+	key := r.Header.Get("Idempotency-Key")
+	switch {
+	case key == "":
+		return invalid("the Idempotency-Key header is required")
+	case len(key) > maxIdempotencyKey:
+		return invalid("Idempotency-Key: longer than %d bytes", maxIdempotencyKey)
+	}
+	var req MessageRequestJSON
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxMessageBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return invalid("message body: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("message body: unexpected data after the JSON object")
+	}
+	pool, err := s.route(&req)
+	if err != nil {
+		return err
+	}
+	purpose := switchboard.Purpose(req.Purpose)
+	m := &switchboard.OutboundMessage{
+		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: pool.AccountSID, Pool: pool.Name,
+		Purpose: purpose, From: req.From, To: req.To, Body: req.Body, MediaURLs: req.MediaURLs,
+		StatusWebhook: req.StatusWebhook,
+		// The pool as the caller named it: a repeat routed elsewhere after
+		// a configuration change is still the same message.
+		PayloadHash: switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.Pool, req.From, purpose),
+	}
+	ctx := r.Context()
+	suppressed, err := s.store.Suppressed(ctx, pool.AccountSID, req.To)
+	if err != nil {
+		return fmt.Errorf("check suppression: %w", err)
+	}
+	if suppressed {
+		if _, err := s.store.OutboundMessageByKey(ctx, key); errors.Is(err, switchboard.ErrNotFound) {
+			return errSuppressed
+		} else if err != nil {
+			return fmt.Errorf("look up idempotency key: %w", err)
+		}
+		// A repeat of a message stored before the opt-out: answered below
+		// as any repeat is.
+	}
+	created, err := s.store.CreateMessage(ctx, m)
+	if err != nil {
+		return fmt.Errorf("create message: %w", err)
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusAccepted
+	}
+	w.Header().Set("Location", "/api/v1/messages/"+url.PathEscape(m.ID))
+	writeJSON(w, status, s.messageJSON(m))
+	return nil
+}
+
+// getMessage is GET /api/v1/messages/{id}: the message and its history.
+func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.store.OutboundMessage(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	hist, err := s.store.MessageHistory(r.Context(), m.ID)
+	if err != nil {
+		return fmt.Errorf("message history: %w", err)
+	}
+	out := MessageDetailJSON{Message: s.messageJSON(m), History: make([]StatusChangeJSON, len(hist))}
+	for i, h := range hist {
+		out.History[i] = StatusChangeJSON{Status: h.Status, ErrorCode: h.ErrorCode, At: h.At, Source: h.Source, Applied: h.Applied}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// listMessages is GET /api/v1/messages: newest first, filtered by pool,
+// purpose, state, to, since and until, paginated by cursor and limit.
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := switchboard.OutboundFilter{
+		Pool:    q.Get("pool"),
+		Purpose: switchboard.Purpose(q.Get("purpose")),
+		State:   switchboard.MessageState(q.Get("state")),
+		To:      q.Get("to"),
+		Cursor:  q.Get("cursor"),
+	}
+	if f.Purpose != "" && !f.Purpose.Valid() {
+		return invalid("purpose %q", f.Purpose)
+	}
+	if f.State != "" && !f.State.Valid() {
+		return invalid("state %q", f.State)
+	}
+	var err error
+	if f.Since, f.Until, f.Limit, err = rangeAndLimit(q); err != nil {
+		return err
+	}
+	page, err := s.store.ListOutboundMessages(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := Page[MessageJSON]{Items: make([]MessageJSON, len(page.Items)), Next: page.Next}
+	for i, m := range page.Items {
+		out.Items[i] = s.messageJSON(m)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
