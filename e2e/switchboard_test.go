@@ -67,10 +67,23 @@ type route struct {
 	budget      time.Duration
 }
 
+// pool is one [[pools]] entry, sending through the provider.
+type pool struct {
+	name     string
+	senders  []string
+	rate     float64
+	purposes []string // nil: every purpose
+}
+
 // config is what a test's configuration file says.
 type config struct {
 	storage string
 	routes  []route
+	// provider, when set, is the base URL of a [[providers]] entry named
+	// "sim" of the test account, which pools send through.
+	provider    string
+	pools       []pool
+	statusRoute string // [outbound] status_route
 }
 
 // writeConfig writes c as a TOML file in a temporary directory and returns
@@ -109,6 +122,25 @@ max_attempts = 1000
 		if r.twiml != "" {
 			fmt.Fprintf(&b, "twiml = %q\n", r.twiml)
 		}
+	}
+	if c.provider != "" {
+		fmt.Fprintf(&b, "\n[[providers]]\nname = \"sim\"\nbase_url = %q\naccount = %q\n", c.provider, accountSID)
+	}
+	for _, p := range c.pools {
+		fmt.Fprintf(&b, "\n[[pools]]\nname = %q\nprovider = \"sim\"\nrate = %v\nsenders = [", p.name, p.rate)
+		for i, n := range p.senders {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q", n)
+		}
+		b.WriteString("]\n")
+		if p.purposes != nil {
+			fmt.Fprintf(&b, "purposes = [\"%s\"]\n", strings.Join(p.purposes, `", "`))
+		}
+	}
+	if c.statusRoute != "" {
+		fmt.Fprintf(&b, "\n[outbound]\nstatus_route = %q\n", c.statusRoute)
 	}
 	path := filepath.Join(t.TempDir(), "switchboard.toml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

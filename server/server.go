@@ -18,8 +18,10 @@ import (
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/ingest"
 	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/postgres"
 	"github.com/switchboard-dev/switchboard/sqlite"
+	"github.com/switchboard-dev/switchboard/twilio"
 	"github.com/switchboard-dev/switchboard/web"
 )
 
@@ -48,6 +50,7 @@ type Server struct {
 	ingest    *ingest.Handler
 	deliverer *deliver.Deliverer
 	doctor    *routeDoctor
+	sender    *outbound.Sender // nil without pools: nothing is sent
 	http      *http.Server
 	listener  net.Listener
 	served    chan error
@@ -97,6 +100,14 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	})
 	s.doctor = &routeDoctor{cfg: cfg, logger: logger}
 	adminOpts := []web.Option{web.WithDoctor(s.doctor)}
+	if len(cfg.Pools) > 0 {
+		var pools []web.OutboundPool
+		if s.sender, pools, err = newSender(cfg, store, logger); err != nil {
+			store.Close()
+			return nil, err
+		}
+		adminOpts = append(adminOpts, web.WithOutbound(pools))
+	}
 	if cfg.Admin.Redact {
 		adminOpts = append(adminOpts, web.WithRedaction())
 	}
@@ -145,9 +156,13 @@ func (s *Server) Start(ctx context.Context) error {
 	// twice. Only past RescueAfter does another process take over a job whose
 	// own process died (on SQLite a restart takes them back at once).
 	jobTimeout := d.Timeout + 15*time.Second
-	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, switchboard.DeliveryConfig{
+	dc := switchboard.DeliveryConfig{
 		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: jobTimeout, RescueAfter: jobTimeout + 15*time.Second,
-	}); err != nil {
+	}
+	if s.sender != nil {
+		dc.Sender, dc.SendWorkers = s.sender, s.cfg.Outbound.SendWorkers
+	}
+	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, dc); err != nil {
 		ln.Close()
 		return fmt.Errorf("start delivery: %w", err)
 	}
@@ -156,7 +171,7 @@ func (s *Server) Start(ctx context.Context) error {
 		go s.doctor.logRouteChecks(context.WithoutCancel(ctx))
 	}
 	s.logger.Info("switchboard listening", "addr", ln.Addr().String(), "routes", len(s.cfg.Routes),
-		"store", storeKind(s.cfg.Storage), "version", switchboard.Version)
+		"pools", len(s.cfg.Pools), "store", storeKind(s.cfg.Storage), "version", switchboard.Version)
 	return nil
 }
 
@@ -202,6 +217,84 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 		return errors.Join(fmt.Errorf("serve: %w", serveErr), err)
 	}
 	return err
+}
+
+// newSender builds the send path of the configured pools: a Messages REST
+// client per provider and the outbound.Sender over them, with the pools as
+// the admin API routes to them. Validate guarantees every reference exists
+// and that a sender belongs to one pool.
+func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger) (*outbound.Sender, []web.OutboundPool, error) {
+	clients := map[string]*twilio.MessagesClient{} // by provider name
+	accounts := map[string]string{}                // provider name → account SID
+	for _, p := range cfg.Providers {
+		acct, _ := cfg.Account(p.Account)
+		c := twilio.NewMessagesClient(p.BaseURL, acct.SID, acct.AuthTokens[0])
+		c.HTTPClient = providerHTTPClient(p)
+		clients[p.Name], accounts[p.Name] = c, acct.SID
+	}
+	bySender := senderClients{}
+	var pools []outbound.Pool
+	var webPools []web.OutboundPool
+	for _, p := range cfg.Pools {
+		purposes := make([]switchboard.Purpose, len(p.Purposes))
+		for i, pu := range p.Purposes {
+			purposes[i] = switchboard.Purpose(pu)
+		}
+		for _, n := range p.Senders {
+			bySender[n] = clients[p.Provider]
+		}
+		pools = append(pools, outbound.Pool{Name: p.Name, Senders: p.Senders, Rate: p.Rate})
+		webPools = append(webPools, web.OutboundPool{Name: p.Name, AccountSID: accounts[p.Provider], Senders: p.Senders, Purposes: purposes})
+	}
+	sender, err := outbound.New(store, outbound.Options{
+		Pools: pools, Client: bySender, StatusCallback: cfg.StatusCallbackURL(), Logger: logger,
+		Policy: outbound.Policy{MaxAttempts: cfg.Outbound.MaxAttempts},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("outbound: %w", err)
+	}
+	return sender, webPools, nil
+}
+
+// providerHTTPClient is twilio.NewHTTPClient with the provider's connect
+// and response timeouts.
+func providerHTTPClient(p config.Provider) *http.Client {
+	c := twilio.NewHTTPClient()
+	t := c.Transport.(*http.Transport)
+	dialer := &net.Dialer{Timeout: p.ConnectTimeout, KeepAlive: 30 * time.Second}
+	t.DialContext, t.TLSHandshakeTimeout, t.ResponseHeaderTimeout = dialer.DialContext, p.ConnectTimeout, p.ResponseTimeout
+	c.Timeout = max(c.Timeout, 2*p.ConnectTimeout+p.ResponseTimeout)
+	return c
+}
+
+// senderClients sends each message through the provider of its sender:
+// the outbound.Client of several providers. Every message has a sender of
+// a pool by the time it is sent or looked up.
+type senderClients map[string]*twilio.MessagesClient
+
+var errNoProvider = errors.New("no provider for sender")
+
+func (c senderClients) client(from string) (*twilio.MessagesClient, error) {
+	if mc := c[from]; mc != nil {
+		return mc, nil
+	}
+	return nil, fmt.Errorf("%w %q", errNoProvider, from)
+}
+
+func (c senderClients) Create(ctx context.Context, p twilio.CreateParams) (*twilio.RestMessage, error) {
+	mc, err := c.client(p.From)
+	if err != nil {
+		return nil, err
+	}
+	return mc.Create(ctx, p)
+}
+
+func (c senderClients) List(ctx context.Context, p twilio.ListParams) ([]twilio.RestMessage, error) {
+	mc, err := c.client(p.From)
+	if err != nil {
+		return nil, err
+	}
+	return mc.List(ctx, p)
 }
 
 func storeKind(s config.Storage) string {
