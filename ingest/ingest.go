@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,6 +90,12 @@ type Options struct {
 	Now        func() time.Time
 	// Proxy serves proxy-mode routes; required when a route has that mode.
 	Proxy Proxier
+	// Outbound, when true, makes intake act for outbound messages on what
+	// it stores, after answering: a message status callback updates the
+	// outbound message with that Twilio SID, and an inbound opt-out or
+	// opt-in keyword suppresses or unsuppresses its sender (see
+	// outbound.go). Off, intake does neither.
+	Outbound bool
 }
 
 // Handler is the webhook endpoint for every configured route.
@@ -103,12 +110,14 @@ type Handler struct {
 	logger    *slog.Logger
 	now       func() time.Time
 	proxy     Proxier
-	recording sync.WaitGroup // proxy outcomes being recorded
+	recording sync.WaitGroup // proxy outcomes and outbound follow-ups under way
+	outbound  bool
+	keywords  optOrder // orders opt-outs and opt-ins per sender
 }
 
 // Wait waits until the outcomes of proxied webhooks already answered are
-// recorded. Call it after the HTTP server has stopped, before closing the
-// store.
+// recorded, and their outbound follow-ups (Options.Outbound) applied. Call
+// it after the HTTP server has stopped, before closing the store.
 func (h *Handler) Wait() { h.recording.Wait() }
 
 // New returns a Handler storing into o.Store, whose group commit lets
@@ -134,6 +143,7 @@ func New(o Options) *Handler {
 		logger:    o.Logger,
 		now:       o.Now,
 		proxy:     o.Proxy,
+		outbound:  o.Outbound,
 	}
 	for _, r := range o.Routes {
 		if r.Mode == "" {
@@ -166,7 +176,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !known {
 		label = "unknown"
 	}
-	item, err := h.receive(w, r, route, known, start)
+	item, form, err := h.receive(w, r, route, known, start)
 
 	var rej *rejection
 	switch {
@@ -175,12 +185,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if route.Mode == ModeProxy && !item.Duplicate {
 			record = h.proxyAnswer(r.Context(), route, item)
 		}
+		var follow func()
+		if h.outbound && !item.Duplicate {
+			follow = h.outboundFollowUp(r.Context(), item, form)
+		}
 		writeResponse(w, item.Event.Response)
 		if record != nil {
 			// The outcome is recorded after the answer, off its path, and
 			// outside the handler, which would otherwise hold Twilio's
 			// keep-alive connection until the commit. Wait waits for it.
 			h.recording.Go(record)
+		}
+		if follow != nil {
+			h.recording.Go(follow) // likewise
 		}
 		h.metrics.Requests.WithLabelValues(label, string(item.Request.Outcome)).Inc()
 		ev := item.Event
@@ -222,9 +239,10 @@ func writeResponse(w http.ResponseWriter, resp switchboard.Response) {
 	_, _ = w.Write(resp.Body)
 }
 
-// receive checks, stores and classifies one request. A rejected request is
-// recorded before its rejection is returned.
-func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, known bool, start time.Time) (*switchboard.Ingest, error) {
+// receive checks, stores and classifies one request, and returns it with
+// its parameters (nil for a JSON body). A rejected request is recorded
+// before its rejection is returned.
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, known bool, start time.Time) (*switchboard.Ingest, url.Values, error) {
 	req := switchboard.Request{
 		ID:         newID(),
 		ReceivedAt: start.UTC(),
@@ -234,40 +252,41 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, k
 		Header:     r.Header.Clone(),
 		RemoteAddr: r.RemoteAddr,
 	}
-	item, err := h.check(w, r, route, known, &req)
+	item, form, err := h.check(w, r, route, known, &req)
 	if err != nil {
 		var rej *rejection
 		if errors.As(err, &rej) {
 			h.recordRejection(r.Context(), req, rej.reason)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.ackWait)
 	defer cancel()
 	if err := h.store.Ingest(ctx, []*switchboard.Ingest{item}); err != nil {
-		return nil, fmt.Errorf("store request %s: %w", req.ID, err)
+		return nil, nil, fmt.Errorf("store request %s: %w", req.ID, err)
 	}
-	return item, nil
+	return item, form, nil
 }
 
-// check validates the request and builds its event; it fills req.Body.
-func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, known bool, req *switchboard.Request) (*switchboard.Ingest, error) {
+// check validates the request and builds its event; it fills req.Body and
+// returns the parameters it classified the request by.
+func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, known bool, req *switchboard.Request) (*switchboard.Ingest, url.Values, error) {
 	if !known {
-		return nil, reject(http.StatusNotFound, "no route for path %q", r.URL.Path)
+		return nil, nil, reject(http.StatusNotFound, "no route for path %q", r.URL.Path)
 	}
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		return nil, reject(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
+		return nil, nil, reject(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
 	}
 	if r.ContentLength > h.maxBody {
-		return nil, reject(http.StatusRequestEntityTooLarge, "body of %d bytes exceeds the %d-byte limit", r.ContentLength, h.maxBody)
+		return nil, nil, reject(http.StatusRequestEntityTooLarge, "body of %d bytes exceeds the %d-byte limit", r.ContentLength, h.maxBody)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, reject(http.StatusRequestEntityTooLarge, "body exceeds the %d-byte limit", h.maxBody)
+			return nil, nil, reject(http.StatusRequestEntityTooLarge, "body exceeds the %d-byte limit", h.maxBody)
 		}
-		return nil, reject(http.StatusBadRequest, "read body: %v", err)
+		return nil, nil, reject(http.StatusBadRequest, "read body: %v", err)
 	}
 	req.Body = body
 
@@ -282,21 +301,21 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 	form, err := twilio.ValidateAndParse(route.Tokens, req.URL, contentType, signBody, r.Header.Get("X-Twilio-Signature"))
 	switch {
 	case errors.Is(err, twilio.ErrMalformedForm):
-		return nil, reject(http.StatusBadRequest, "%v", err)
+		return nil, nil, reject(http.StatusBadRequest, "%v", err)
 	case err != nil:
-		return nil, reject(http.StatusForbidden, "signature check failed: %v", err)
+		return nil, nil, reject(http.StatusForbidden, "signature check failed: %v", err)
 	}
 
 	var jsonBody []byte
 	switch {
 	case r.Method == http.MethodGet:
 		if form, err = twilio.ParseForm([]byte(r.URL.RawQuery)); err != nil {
-			return nil, reject(http.StatusBadRequest, "query: %v", err)
+			return nil, nil, reject(http.StatusBadRequest, "query: %v", err)
 		}
 	case mediaType == "application/x-www-form-urlencoded" && form == nil && len(body) > 0:
 		// Signed over the URL alone (a bodySHA256 query): parse it here.
 		if form, err = twilio.ParseForm(body); err != nil {
-			return nil, reject(http.StatusBadRequest, "%v", err)
+			return nil, nil, reject(http.StatusBadRequest, "%v", err)
 		}
 	case mediaType == "application/json":
 		jsonBody = body
@@ -344,7 +363,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 			CreatedAt:      req.ReceivedAt,
 			NextAttemptAt:  firstDelivery,
 		},
-	}, nil
+	}, form, nil
 }
 
 // ackResponse is what Twilio gets in ack mode: an empty 200 for callbacks

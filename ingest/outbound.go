@@ -1,0 +1,200 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/twilio"
+)
+
+// What intake does for outbound messages (Options.Outbound) with a webhook
+// it has stored: a message status callback updates the outbound message
+// Twilio knows by its MessageSid, and an inbound message whose body is an
+// opt-out or opt-in keyword suppresses or unsuppresses its sender for the
+// account. Both happen after Twilio has its answer, off the answer's path,
+// and never change it: the webhook is stored, answered and delivered to the
+// app exactly as without them. A duplicate of a stored webhook was acted on
+// when it was first stored, and a rejected request is never acted on, so an
+// unsigned request can neither move a message nor opt anyone out.
+//
+// Logs name events, message SIDs and accounts, never phone numbers or
+// bodies.
+
+// statusSource is the StatusUpdate.Source of a status callback.
+const statusSource = "callback"
+
+// outboundFollowUp returns what to do for outbound messages about a stored,
+// new webhook once Twilio has its answer, or nil when there is nothing to
+// do. It reads the parameters here, on the answer's path, and touches the
+// store only in the function it returns.
+func (h *Handler) outboundFollowUp(ctx context.Context, item *switchboard.Ingest, form url.Values) func() {
+	ev := item.Event
+	if form == nil || ev == nil {
+		return nil
+	}
+	// Twilio hanging up must not cut the follow-up short; ackWait bounds it.
+	ctx = context.WithoutCancel(ctx)
+	at := item.Request.ReceivedAt
+	switch {
+	case ev.Kind == switchboard.KindMessageStatus:
+		status := form.Get("MessageStatus")
+		if status == "" {
+			status = form.Get("SmsStatus")
+		}
+		if ev.MessageSID == "" || status == "" {
+			return nil
+		}
+		code, _ := strconv.Atoi(form.Get("ErrorCode")) // absent or malformed: no code
+		u := switchboard.StatusUpdate{TwilioSID: ev.MessageSID, Status: status, ErrorCode: code, At: at, Source: statusSource}
+		return func() { h.applyStatus(ctx, ev, u) }
+	case ev.Kind == switchboard.KindMessage,
+		// A message Twilio sent to its fallback URL is still the handset's
+		// message, and a keyword in it still counts; acting twice on one
+		// keyword changes nothing.
+		ev.Kind == switchboard.KindFallback && ev.MessageSID != "" && ev.CallSID == "":
+		action := twilio.InboundOptAction(form.Get("OptOutType"), form.Get("Body"))
+		from := strings.TrimSpace(form.Get("From"))
+		if action == twilio.OptNone || from == "" || ev.AccountSID == "" {
+			return nil
+		}
+		return func() { h.applyOpt(ctx, ev, from, action, at) }
+	}
+	return nil
+}
+
+// applyStatus applies a status callback to the outbound message it is
+// about, and counts it when it moved the message on.
+//
+// An unknown SID is a message not sent through Switchboard: nothing to do.
+// A store error fails toward a stale status, never a wrong one: the
+// webhook is stored and goes to the app regardless, the message keeps the
+// status it had, and any later callback (or the send path's look-up) still
+// moves it on, since updates are monotonic; the lost update is only missing
+// from the message's history and metrics.
+func (h *Handler) applyStatus(ctx context.Context, ev *switchboard.Event, u switchboard.StatusUpdate) {
+	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
+	defer cancel()
+	m, err := h.store.UpdateMessageStatus(ctx, u)
+	switch {
+	case errors.Is(err, switchboard.ErrNotFound):
+		h.logger.Debug("status callback for a message not sent through Switchboard", "event", ev.ID, "message_sid", u.TwilioSID)
+		return
+	case err != nil:
+		h.logger.Error("outbound: apply status callback; the message keeps its previous status", "event", ev.ID,
+			"message_sid", u.TwilioSID, "status", u.Status, "err", err)
+		return
+	}
+	if !appliedBy(m, u) {
+		h.logger.Debug("outbound: status callback recorded, not applied (repeated or out of order)", "event", ev.ID,
+			"message", m.ID, "message_sid", u.TwilioSID, "status", u.Status, "state", m.State)
+		return
+	}
+	h.logger.Debug("outbound: status applied", "event", ev.ID, "message", m.ID, "message_sid", u.TwilioSID,
+		"status", u.Status, "state", m.State, "error_code", u.ErrorCode)
+	h.metrics.OutboundStatus.WithLabelValues(m.Pool, string(m.Purpose), u.Status, strconv.Itoa(u.ErrorCode)).Inc()
+	if u.Status == "sent" {
+		// Twilio's sent, which applies at most once per message: handed
+		// to the carrier.
+		h.metrics.OutboundSentSeconds.WithLabelValues(m.Pool).Observe(seconds(m.UpdatedAt.Sub(m.CreatedAt)))
+	}
+	if sameInstant(m.DeliveredAt, u.At) && !m.SentAt.IsZero() {
+		// This update delivered it (delivered, or read with no delivered
+		// before): DeliveredAt is set only once.
+		h.metrics.OutboundDeliveredSeconds.WithLabelValues(m.Pool).Observe(seconds(m.DeliveredAt.Sub(m.SentAt)))
+	}
+}
+
+// appliedBy reports whether m, as UpdateMessageStatus returned it after u,
+// was changed by u. An applied update leaves its status and time on the
+// message (OutboundMessage.ApplyStatus); one that did not apply leaves the
+// status and time of an earlier change, which cannot carry both u's status
+// and u's receipt time, each callback being received at its own instant.
+func appliedBy(m *switchboard.OutboundMessage, u switchboard.StatusUpdate) bool {
+	return m.TwilioStatus == u.Status && sameInstant(m.UpdatedAt, u.At)
+}
+
+// sameInstant compares times at the stores' precision (microseconds).
+func sameInstant(stored, t time.Time) bool {
+	return !stored.IsZero() && stored.Sub(t).Abs() < time.Microsecond
+}
+
+// redact is err's text without number: the stores name the number in
+// their errors, and logs never carry one.
+func redact(err error, number string) string {
+	return strings.ReplaceAll(err.Error(), number, "[number]")
+}
+
+func seconds(d time.Duration) float64 { return max(d.Seconds(), 0) }
+
+// optReason is the reason stored with an opt-out.
+const optReason = "STOP"
+
+// optOrder keeps this process's opt-outs and opt-ins of one sender in the
+// order they were received, although each is applied by a goroutine of its
+// own: STOP then START must leave the sender subscribed, whichever
+// goroutine runs first. It remembers, for a while, when the last change of
+// each sender applied was received, and skips an older one. (Replicas
+// share no such memory; two keywords from one handset within moments of
+// each other on two replicas may still land in either order.)
+type optOrder struct {
+	mu   sync.Mutex // held across the store call: keywords are rare
+	last map[string]time.Time
+}
+
+// optMemory is how long optOrder remembers a sender: far longer than any
+// goroutine waits to run, far shorter than a process lives.
+const optMemory = 10 * time.Minute
+
+// applyOpt suppresses (OptOut) or unsuppresses (OptIn) from for the event's
+// account.
+//
+// A store error fails open toward sending: the webhook is stored and goes
+// to the app, but the sender's subscription is unchanged, so after a lost
+// opt-out Switchboard may still send to the handset. Twilio's own opt-out
+// handling still refuses those sends (21610) on numbers where it is on,
+// and the error is logged with the event, which can be found and acted on.
+func (h *Handler) applyOpt(ctx context.Context, ev *switchboard.Event, from string, action twilio.OptAction, at time.Time) {
+	key := ev.AccountSID + "\x00" + from
+	o := &h.keywords
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.last == nil {
+		o.last = map[string]time.Time{}
+	}
+	if last, ok := o.last[key]; ok && at.Before(last) {
+		h.logger.Info("outbound: keyword older than the sender's last one; skipped", "event", ev.ID,
+			"message_sid", ev.MessageSID, "account", ev.AccountSID, "action", action.String())
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
+	defer cancel()
+	var err error
+	switch action {
+	case twilio.OptOut:
+		err = h.store.Suppress(ctx, ev.AccountSID, from, optReason)
+	case twilio.OptIn:
+		err = h.store.Unsuppress(ctx, ev.AccountSID, from)
+	default:
+		return
+	}
+	if err != nil {
+		h.logger.Error("outbound: apply inbound keyword; the sender's subscription is unchanged", "event", ev.ID,
+			"message_sid", ev.MessageSID, "account", ev.AccountSID, "action", action.String(), "err", redact(err, from))
+		return
+	}
+	for k, t := range o.last {
+		if at.Sub(t) > optMemory {
+			delete(o.last, k)
+		}
+	}
+	o.last[key] = at
+	h.logger.Info("outbound: inbound keyword applied", "event", ev.ID, "message_sid", ev.MessageSID,
+		"account", ev.AccountSID, "action", action.String())
+}
