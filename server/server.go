@@ -97,6 +97,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Store: store, Routes: inRoutes, PublicURL: cfg.PublicURL, TrustForwarded: cfg.Ingest.TrustForwarded,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, AckTimeout: cfg.Ingest.AckTimeout, Metrics: m, Logger: logger,
 		Proxy: s.deliverer,
+		// With pools, status callbacks track the messages sent and
+		// inbound STOP/START keywords maintain the suppression lists.
+		Outbound: len(cfg.Pools) > 0,
 	})
 	s.doctor = &routeDoctor{cfg: cfg, logger: logger}
 	adminOpts := []web.Option{web.WithDoctor(s.doctor)}
