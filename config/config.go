@@ -556,13 +556,15 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// reserved reports whether a path belongs to Switchboard's own endpoints.
+// reserved reports whether a path belongs to Switchboard's own endpoints:
+// the admin API, the Twilio-compatible API under /2010-04-01/ and the
+// operational endpoints.
 func reserved(path string) bool {
 	switch path {
 	case "/healthz", "/readyz", "/metrics":
 		return true
 	}
-	return strings.HasPrefix(path, "/api/")
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/2010-04-01/")
 }
 
 // Account returns the account with the given SID.

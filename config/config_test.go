@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,6 +124,34 @@ target = "http://app/"
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
+	}
+}
+
+// TestReservedRoutePaths: a webhook route may not take a path Switchboard
+// serves itself, the Twilio-compatible API's included.
+func TestReservedRoutePaths(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		path     string
+		reserved bool
+	}{
+		{"/api/v1/events", true},
+		{"/healthz", true},
+		{"/metrics", true},
+		{"/2010-04-01/Accounts/AC00000000000000000000000000000001/Messages.json", true},
+		{"/2010-04-01/", true},
+		{"/2010-04-01-sms", false},
+		{"/sms/2010-04-01/x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			toml := strings.Replace(validTOML, `path = "/sms"`, fmt.Sprintf("path = %q", tt.path), 1)
+			_, err := Load(writeConfig(t, toml), nil)
+			if got := err != nil && strings.Contains(err.Error(), "reserved"); got != tt.reserved {
+				t.Errorf("route path %s: err = %v, want reserved=%v", tt.path, err, tt.reserved)
+			}
+		})
 	}
 }
 

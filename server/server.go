@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Outbound: len(cfg.Pools) > 0,
 	})
 	s.doctor = &routeDoctor{cfg: cfg, logger: logger}
-	adminOpts := []web.Option{web.WithDoctor(s.doctor)}
+	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts))}
 	if len(cfg.Pools) > 0 {
 		var pools []web.OutboundPool
 		if s.sender, pools, err = newSender(cfg, store, logger); err != nil {
@@ -127,12 +127,25 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	return s, nil
 }
 
-// routeRequest sends Switchboard's own endpoints to the admin server and
-// everything else to webhook intake, which answers 404 for unknown paths.
+// twilioAccounts are the configured accounts as the Twilio-compatible API
+// authenticates them.
+func twilioAccounts(accounts []config.Account) []web.TwilioAccount {
+	out := make([]web.TwilioAccount, len(accounts))
+	for i, a := range accounts {
+		out[i] = web.TwilioAccount{SID: a.SID, Tokens: a.AuthTokens}
+	}
+	return out
+}
+
+// routeRequest sends Switchboard's own endpoints (the admin API, the
+// Twilio-compatible API under /2010-04-01/ and the operational endpoints)
+// to the admin server and everything else to webhook intake, which answers
+// 404 for unknown paths.
 func (s *Server) routeRequest(admin http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/api/") || p == "/healthz" || p == "/readyz" || p == "/metrics" {
+		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, web.TwilioPrefix) ||
+			p == "/healthz" || p == "/readyz" || p == "/metrics" {
 			admin.ServeHTTP(w, r)
 			return
 		}

@@ -1,5 +1,6 @@
-// Package web serves Switchboard's admin JSON API under /api/v1/ and the
-// operational endpoints /healthz, /readyz and /metrics.
+// Package web serves Switchboard's admin JSON API under /api/v1/, the
+// Twilio-compatible send API under /2010-04-01/ and the operational
+// endpoints /healthz, /readyz and /metrics.
 package web
 
 import (
@@ -27,13 +28,18 @@ type Server struct {
 	metrics   http.Handler
 	logger    *slog.Logger
 	mux       *http.ServeMux
+	// twilioAccounts are the SHA-256 hashes of each account's tokens, by
+	// account SID, for the Twilio-compatible API.
+	twilioAccounts map[string][][32]byte
 }
 
 // Option adjusts the admin API.
 type Option func(*Server)
 
 // WithRedaction hides request bodies, URL query strings and response
-// excerpts (phone numbers, message text) from every answer.
+// excerpts (phone numbers, message text) from every admin API answer. The
+// Twilio-compatible API answers an account its own messages unredacted,
+// as Twilio does.
 func WithRedaction() Option { return func(s *Server) { s.redact = true } }
 
 // New returns the admin API over store. An empty token disables every
@@ -68,6 +74,11 @@ func New(store switchboard.Store, token string, metrics http.Handler, logger *sl
 	s.api("GET /api/v1/messages/{id}", s.getMessage)
 	s.api("POST /api/v1/doctor", s.probe)
 	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
+	s.twilioAPI("POST "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioCreate)
+	s.twilioAPI("GET "+TwilioPrefix+"Accounts/{account}/Messages/{file}", s.twilioFetch)
+	s.mux.HandleFunc(TwilioPrefix, func(w http.ResponseWriter, r *http.Request) {
+		s.writeTwilioError(w, r, switchboard.ErrNotFound)
+	})
 	s.mux.HandleFunc("/api/", s.authenticated(func(http.ResponseWriter, *http.Request) error {
 		return errNoEndpoint
 	}))

@@ -1,0 +1,414 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/twilio"
+)
+
+// TwilioAccount is an account that may call the Twilio-compatible API:
+// HTTP Basic auth with its SID as the user and any of its tokens as the
+// password.
+type TwilioAccount struct {
+	SID    string
+	Tokens []string
+}
+
+// WithTwilioAccounts lets the accounts call the Twilio-compatible API under
+// /2010-04-01/. Without it every request there is refused (401, 20003).
+func WithTwilioAccounts(accounts []TwilioAccount) Option {
+	return func(s *Server) {
+		s.twilioAccounts = map[string][][32]byte{}
+		for _, a := range accounts {
+			for _, tok := range a.Tokens {
+				if tok != "" {
+					s.twilioAccounts[a.SID] = append(s.twilioAccounts[a.SID], sha256.Sum256([]byte(tok)))
+				}
+			}
+		}
+	}
+}
+
+// TwilioPrefix starts every path of the Twilio-compatible API.
+const TwilioPrefix = "/2010-04-01/"
+
+// AutoKeyWindow is how long a request without an idempotency header is the
+// same message as an identical earlier one of the same account.
+const AutoKeyWindow = 24 * time.Hour
+
+// Twilio error codes of the compatible API that package twilio does not
+// name. CodeConflict follows Twilio's pattern of HTTP status + 20000
+// (20404, 20429): Twilio itself has no idempotency conflict.
+const (
+	codeInvalidParameter   twilio.Code = 20001
+	codeNotFound           twilio.Code = 20404
+	codeConflict           twilio.Code = 20409
+	codeInternal           twilio.Code = 20500
+	codeFromRequired       twilio.Code = 21603
+	codeStatusCallback     twilio.Code = 21609
+	codeInvalidMediaURL    twilio.Code = 21620
+	codeTooManyMedia       twilio.Code = 21623
+	codeToRequired         twilio.Code = 21604
+	codeInvalidServiceSID  twilio.Code = 21701
+	maxTwilioFormBytes                 = 1 << 20
+	twilioAPIVersion                   = "2010-04-01"
+	twilioKeyPrefix                    = "twilio:" // idempotency keys of the compatible API
+	twilioAutoKeyDelimiter             = ":auto:"
+)
+
+// twilioError is an answer of the Twilio-compatible API in Twilio's error
+// shape.
+type twilioError struct {
+	status  int
+	code    twilio.Code
+	message string
+}
+
+func (e *twilioError) Error() string { return fmt.Sprintf("%d %d: %s", e.status, e.code, e.message) }
+
+func twilioErr(status int, code twilio.Code, format string, a ...any) error {
+	return &twilioError{status: status, code: code, message: fmt.Sprintf(format, a...)}
+}
+
+var errTwilioAuth = twilioErr(http.StatusUnauthorized, twilio.CodeAuthenticationFailed, "Authenticate")
+
+// twilioAPI registers h for pattern, authenticated with Basic auth against
+// the account in the path. Every error it returns is answered by
+// writeTwilioError.
+func (s *Server) twilioAPI(pattern string, h func(w http.ResponseWriter, r *http.Request, account string) error) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		account, err := s.twilioAuthenticate(r)
+		if err == nil {
+			err = h(w, r, account)
+		}
+		if err != nil {
+			s.writeTwilioError(w, r, err)
+		}
+	})
+}
+
+// twilioAuthenticate checks HTTP Basic auth: the user is a configured
+// account's SID, equal to the path's, and the password one of its tokens.
+// Tokens are compared as SHA-256 hashes in constant time, all of them, so
+// neither a token nor its length nor which one matched leaks through
+// timing. It fails closed: anything else is 20003.
+func (s *Server) twilioAuthenticate(r *http.Request) (string, error) {
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		return "", errTwilioAuth
+	}
+	hashes := s.twilioAccounts[user]
+	presented := sha256.Sum256([]byte(pass))
+	match := 0
+	for _, h := range hashes {
+		match |= subtle.ConstantTimeCompare(presented[:], h[:])
+	}
+	if match != 1 || r.PathValue("account") != user {
+		return "", errTwilioAuth
+	}
+	return user, nil
+}
+
+// writeTwilioError is the one place errors of the Twilio-compatible API
+// become answers, in Twilio's shape: {"code", "message", "more_info",
+// "status"}. An unexpected error is a 500 (20500) whose detail is logged,
+// not answered.
+func (s *Server) writeTwilioError(w http.ResponseWriter, r *http.Request, err error) {
+	var te *twilioError
+	switch {
+	case errors.As(err, &te):
+	case errors.Is(err, switchboard.ErrConflict):
+		te = &twilioError{http.StatusConflict, codeConflict, "The idempotency token was already used with a different request"}
+	case errors.Is(err, switchboard.ErrNotFound):
+		te = &twilioError{http.StatusNotFound, codeNotFound, "The requested resource " + r.URL.Path + " was not found"}
+	default:
+		s.logger.Error("Twilio-compatible API", "method", r.Method, "path", r.URL.Path, "err", err)
+		te = &twilioError{http.StatusInternalServerError, codeInternal, "Internal Server Error"}
+	}
+	if te.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+	}
+	writeTwilioJSON(w, te.status, map[string]any{
+		"code": int(te.code), "message": te.message, "more_info": te.code.MoreInfo(), "status": te.status,
+	})
+}
+
+func writeTwilioJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// twilioRequest is a create request of the compatible API.
+type twilioRequest struct {
+	To, From, ServiceSID, Body, StatusCallback string
+	MediaURLs                                  []string
+}
+
+var serviceSIDPattern = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+
+// validate checks a create request in the order Twilio does, with Twilio's
+// codes.
+func (req *twilioRequest) validate() error {
+	bad := http.StatusBadRequest
+	switch {
+	case req.To == "":
+		return twilioErr(bad, codeToRequired, "A 'To' phone number is required.")
+	case req.From == "" && req.ServiceSID == "":
+		return twilioErr(bad, codeFromRequired, "A 'From' phone number is required.")
+	case req.Body == "" && len(req.MediaURLs) == 0:
+		return twilioErr(bad, twilio.CodeBodyRequired, "Message body is required.")
+	case len([]rune(req.Body)) > maxBodyChars:
+		return twilioErr(bad, twilio.CodeBodyTooLong, "The concatenated message body exceeds the %d character limit.", maxBodyChars)
+	case len(req.MediaURLs) > maxMediaURLs:
+		return twilioErr(bad, codeTooManyMedia, "Number of media files exceeds allowed limit of %d.", maxMediaURLs)
+	case !validRecipient(req.To):
+		return twilioErr(bad, twilio.CodeInvalidTo, "The 'To' number %s is not a valid phone number.", req.To)
+	case req.From != "" && !e164Pattern.MatchString(req.From) && !shortCodePattern.MatchString(req.From):
+		return twilioErr(bad, twilio.CodeInvalidFrom, "The 'From' number %s is not a valid phone number or shortcode.", req.From)
+	case req.ServiceSID != "" && !serviceSIDPattern.MatchString(req.ServiceSID):
+		return twilioErr(bad, codeInvalidServiceSID, "The Messaging Service Sid %s is invalid.", req.ServiceSID)
+	case req.StatusCallback != "" && !absoluteHTTP(req.StatusCallback):
+		return twilioErr(bad, codeStatusCallback, "The StatusCallback URL %s is not a valid URL.", req.StatusCallback)
+	}
+	for _, m := range req.MediaURLs {
+		if !absoluteHTTP(m) {
+			return twilioErr(bad, codeInvalidMediaURL, "Media URL %s is invalid.", m)
+		}
+	}
+	return nil
+}
+
+// twilioRoute picks the pool of a compatible create among the account's
+// pools (those whose provider sends with the account): the pool From is a
+// sender of, or, without From, the first pool serving transactional
+// messages. The purpose is transactional when the pool serves it, and
+// otherwise the pool's first purpose.
+func (s *Server) twilioRoute(account string, req *twilioRequest) (*OutboundPool, switchboard.Purpose, error) {
+	for i := range s.pools {
+		p := &s.pools[i]
+		if p.AccountSID != account {
+			continue
+		}
+		if req.From != "" && slices.Contains(p.Senders, req.From) ||
+			req.From == "" && slices.Contains(p.Purposes, switchboard.PurposeTransactional) {
+			purpose := switchboard.PurposeTransactional
+			if !slices.Contains(p.Purposes, purpose) && len(p.Purposes) > 0 {
+				purpose = p.Purposes[0]
+			}
+			return p, purpose, nil
+		}
+	}
+	if req.From != "" {
+		return nil, "", twilioErr(http.StatusBadRequest, twilio.CodeFromNotCapable,
+			"The 'From' phone number %s is not a sender of any pool of this account.", req.From)
+	}
+	return nil, "", twilioErr(http.StatusBadRequest, twilio.CodeFromNotCapable,
+		"No pool of this account serves transactional messages for Messaging Service %s.", req.ServiceSID)
+}
+
+// twilioCreate is POST /2010-04-01/Accounts/{Sid}/Messages.json. It
+// stores the message before anything is sent and answers 201 with it in
+// Twilio's shape. The idempotency key is the I-Twilio-Idempotency-Token
+// header, else Idempotency-Key, else derived from the account and the
+// payload for AutoKeyWindow (see docs/api.md). A repeat of a key with the
+// same payload answers the stored message, 201 again (Twilio has no 200
+// for a create); with another payload it is 409 (20409). A recipient on
+// the pool's account's suppression list is refused with 21610 and nothing
+// is stored, unless the key already names a stored message.
+func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account string) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxTwilioFormBytes)
+	if err := r.ParseForm(); err != nil {
+		return twilioErr(http.StatusBadRequest, codeInvalidParameter, "Unable to parse the request body: %v", err)
+	}
+	form := r.PostForm
+	req := twilioRequest{
+		To: strings.TrimSpace(form.Get("To")), From: strings.TrimSpace(form.Get("From")),
+		ServiceSID: strings.TrimSpace(form.Get("MessagingServiceSid")), Body: form.Get("Body"),
+		StatusCallback: strings.TrimSpace(form.Get("StatusCallback")), MediaURLs: form["MediaUrl"],
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	header := r.Header.Get("I-Twilio-Idempotency-Token")
+	if header == "" {
+		header = r.Header.Get("Idempotency-Key")
+	}
+	if len(header) > maxIdempotencyKey {
+		return twilioErr(http.StatusBadRequest, codeInvalidParameter, "The idempotency token is longer than %d bytes.", maxIdempotencyKey)
+	}
+	pool, purpose, err := s.twilioRoute(account, &req)
+	if err != nil {
+		return err
+	}
+	// The Messaging Service stands where the native API's pool does: the
+	// pool as the caller named it.
+	hash := switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.ServiceSID, req.From, purpose)
+	ctx := r.Context()
+	now := time.Now()
+	key := twilioKeyPrefix + account + ":" + header
+	if header == "" {
+		key = autoKey(account, hash, now)
+		// A stored identical message of the previous window that is younger
+		// than AutoKeyWindow is this message.
+		prev, err := s.store.OutboundMessageByKey(ctx, autoKey(account, hash, now.Add(-AutoKeyWindow)))
+		switch {
+		case err == nil && now.Sub(prev.CreatedAt) < AutoKeyWindow:
+			writeTwilioJSON(w, http.StatusCreated, twilioMessageJSON(prev))
+			return nil
+		case err != nil && !errors.Is(err, switchboard.ErrNotFound):
+			return fmt.Errorf("look up idempotency key: %w", err)
+		}
+	}
+	suppressed, err := s.store.Suppressed(ctx, pool.AccountSID, req.To)
+	if err != nil {
+		return fmt.Errorf("check suppression: %w", err)
+	}
+	if suppressed {
+		if _, err := s.store.OutboundMessageByKey(ctx, key); errors.Is(err, switchboard.ErrNotFound) {
+			return twilioErr(http.StatusBadRequest, twilio.CodeUnsubscribedRecipient,
+				"Attempt to send to unsubscribed recipient")
+		} else if err != nil {
+			return fmt.Errorf("look up idempotency key: %w", err)
+		}
+	}
+	m := &switchboard.OutboundMessage{
+		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: pool.AccountSID, Pool: pool.Name,
+		Purpose: purpose, From: req.From, To: req.To, Body: req.Body, MediaURLs: req.MediaURLs,
+		StatusWebhook: req.StatusCallback, PayloadHash: hash,
+	}
+	if _, err := s.store.CreateMessage(ctx, m); err != nil {
+		return fmt.Errorf("create message: %w", err)
+	}
+	writeTwilioJSON(w, http.StatusCreated, twilioMessageJSON(m))
+	return nil
+}
+
+// autoKey is the idempotency key of a request without an idempotency
+// header: the account, the payload hash and the AutoKeyWindow-long window
+// that at falls in.
+func autoKey(account, hash string, at time.Time) string {
+	return twilioKeyPrefix + account + twilioAutoKeyDelimiter + hash + ":" + strconv.FormatInt(at.Unix()/int64(AutoKeyWindow/time.Second), 10)
+}
+
+// twilioFetch is GET /2010-04-01/Accounts/{Sid}/Messages/{Sid}.json: a
+// message of the account by the SID Twilio gave it or the one Switchboard
+// issued before it was sent (see MessageSID).
+func (s *Server) twilioFetch(w http.ResponseWriter, r *http.Request, account string) error {
+	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+	if !ok {
+		return switchboard.ErrNotFound
+	}
+	m, err := s.messageBySID(r, sid)
+	if err != nil {
+		return err
+	}
+	if m.AccountSID != account {
+		return switchboard.ErrNotFound
+	}
+	writeTwilioJSON(w, http.StatusOK, twilioMessageJSON(m))
+	return nil
+}
+
+func (s *Server) messageBySID(r *http.Request, sid string) (*switchboard.OutboundMessage, error) {
+	if id, ok := messageIDOfSID(sid); ok {
+		m, err := s.store.OutboundMessage(r.Context(), id)
+		if !errors.Is(err, switchboard.ErrNotFound) {
+			return m, err
+		}
+	}
+	return s.store.OutboundMessageBySID(r.Context(), sid)
+}
+
+var issuedSIDPattern = regexp.MustCompile(`^SM[0-9a-f]{32}$`)
+
+// MessageSID is the SID the Twilio-compatible API shows for m: Twilio's
+// once Twilio accepted it, and before that "SM" followed by the 32 hex
+// digits of m's id (a UUID), stable and accepted by GET for as long as the
+// message exists.
+func MessageSID(m *switchboard.OutboundMessage) string {
+	if m.TwilioSID != "" {
+		return m.TwilioSID
+	}
+	return "SM" + strings.ReplaceAll(m.ID, "-", "")
+}
+
+// messageIDOfSID returns the message id a Switchboard-issued SID stands for.
+func messageIDOfSID(sid string) (string, bool) {
+	if !issuedSIDPattern.MatchString(sid) {
+		return "", false
+	}
+	id, err := uuid.Parse(sid[2:])
+	if err != nil {
+		return "", false
+	}
+	return id.String(), true
+}
+
+// twilioStatus is the Twilio status of a message in state st.
+func twilioStatus(st switchboard.MessageState) string {
+	switch st {
+	case switchboard.MessageQueued, switchboard.MessageSending:
+		return "queued"
+	}
+	return string(st)
+}
+
+// twilioMessageJSON is m in the shape of Twilio's Message resource.
+func twilioMessageJSON(m *switchboard.OutboundMessage) map[string]any {
+	sid := MessageSID(m)
+	var errCode, errMsg, from, sent any
+	if m.ErrorCode != 0 {
+		errCode, errMsg = m.ErrorCode, twilio.Code(m.ErrorCode).String()
+	}
+	if m.From != "" {
+		from = m.From
+	}
+	if !m.SentAt.IsZero() {
+		sent = rfc2822(m.SentAt)
+	}
+	uri := TwilioPrefix + "Accounts/" + url.PathEscape(m.AccountSID) + "/Messages/" + sid + ".json"
+	return map[string]any{
+		"sid":                   sid,
+		"account_sid":           m.AccountSID,
+		"messaging_service_sid": nil,
+		"from":                  from,
+		"to":                    m.To,
+		"body":                  m.Body,
+		"status":                twilioStatus(m.State),
+		"direction":             "outbound-api",
+		"num_segments":          nil,
+		"num_media":             strconv.Itoa(len(m.MediaURLs)),
+		"error_code":            errCode,
+		"error_message":         errMsg,
+		"date_created":          rfc2822(m.CreatedAt),
+		"date_updated":          rfc2822(m.UpdatedAt),
+		"date_sent":             sent,
+		"price":                 nil,
+		"price_unit":            "USD",
+		"api_version":           twilioAPIVersion,
+		"uri":                   uri,
+		"subresource_uris": map[string]string{
+			"media": strings.TrimSuffix(uri, ".json") + "/Media.json",
+		},
+	}
+}
+
+// rfc2822 formats t as Twilio's REST API does.
+func rfc2822(t time.Time) string { return t.UTC().Format(time.RFC1123Z) }

@@ -1,0 +1,376 @@
+package web_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/web"
+)
+
+const (
+	outToken       = "out-primary"
+	outToken2      = "out-secondary"
+	otherAccount   = "AC00000000000000000000000000000002"
+	otherToken     = "other-token"
+	twilioSIDInSim = "SM0123456789abcdef0123456789abcdef"
+	serviceSID     = "MG00000000000000000000000000000001"
+)
+
+var smSID = regexp.MustCompile(`^SM[0-9a-f]{32}$`)
+
+func newTwilioFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newOutboundFixture(t, web.WithTwilioAccounts([]web.TwilioAccount{
+		{SID: outAccount, Tokens: []string{outToken, outToken2}},
+		{SID: otherAccount, Tokens: []string{otherToken}},
+	}))
+}
+
+// twilioCall is one request to the Twilio-compatible API.
+type twilioCall struct {
+	method     string // "" for POST
+	path       string // after /2010-04-01/Accounts/{account}/; "" for Messages.json
+	account    string // the path's account; "" for outAccount
+	user, pass string // Basic auth; "" user for outAccount and outToken, "-" for none
+	form       url.Values
+	header     http.Header
+}
+
+func (f *fixture) twilio(t *testing.T, c twilioCall) (*http.Response, []byte) {
+	t.Helper()
+	if c.method == "" {
+		c.method = http.MethodPost
+	}
+	if c.path == "" {
+		c.path = "Messages.json"
+	}
+	if c.account == "" {
+		c.account = outAccount
+	}
+	if c.user == "" {
+		c.user, c.pass = outAccount, outToken
+	}
+	req, err := http.NewRequestWithContext(t.Context(), c.method, f.srv.URL+"/2010-04-01/Accounts/"+c.account+"/"+c.path,
+		strings.NewReader(c.form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if c.user != "-" {
+		req.SetBasicAuth(c.user, c.pass)
+	}
+	resp, err := f.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// twilioMessage is the part of Twilio's Message resource the tests check.
+type twilioMessage struct {
+	SID          string  `json:"sid"`
+	AccountSID   string  `json:"account_sid"`
+	From         *string `json:"from"`
+	To           string  `json:"to"`
+	Body         string  `json:"body"`
+	Status       string  `json:"status"`
+	Direction    string  `json:"direction"`
+	NumMedia     string  `json:"num_media"`
+	ErrorCode    *int    `json:"error_code"`
+	ErrorMessage *string `json:"error_message"`
+	DateCreated  string  `json:"date_created"`
+	DateSent     *string `json:"date_sent"`
+	APIVersion   string  `json:"api_version"`
+	URI          string  `json:"uri"`
+}
+
+func decodeTwilioMessage(t *testing.T, resp *http.Response, body []byte, status int) twilioMessage {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	return decodeJSON[twilioMessage](t, body)
+}
+
+// twilioOK makes a call that must answer status with a message.
+func (f *fixture) twilioOK(t *testing.T, c twilioCall, status int) twilioMessage {
+	t.Helper()
+	resp, body := f.twilio(t, c)
+	return decodeTwilioMessage(t, resp, body, status)
+}
+
+// checkTwilioError checks an answer in Twilio's error shape.
+func checkTwilioError(t *testing.T, resp *http.Response, body []byte, status, code int) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, status, body)
+	}
+	var got struct {
+		Code     *int   `json:"code"`
+		Message  string `json:"message"`
+		MoreInfo string `json:"more_info"`
+		Status   *int   `json:"status"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("error body %s: %v", body, err)
+	}
+	if got.Code == nil || *got.Code != code || got.Status == nil || *got.Status != status || got.Message == "" ||
+		got.MoreInfo != "https://www.twilio.com/docs/errors/"+strconv.Itoa(code) {
+		t.Errorf("error body = %s, want code %d and status %d", body, code, status)
+	}
+}
+
+func form(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return v
+}
+
+func (f *fixture) messageCount(t *testing.T) int {
+	t.Helper()
+	page, err := f.store.ListOutboundMessages(t.Context(), switchboard.OutboundFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(page.Items)
+}
+
+func TestTwilioCreateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	f := newTwilioFixture(t)
+	msg := form("To", "+15557770001", "From", "+15550001001", "Body", "Your code is 123456",
+		"StatusCallback", "https://app.example.com/status", "MediaUrl", "https://app.example.com/a.png", "MediaUrl", "https://app.example.com/b.png")
+	token := http.Header{"I-Twilio-Idempotency-Token": {"tok-1"}}
+
+	first := f.twilioOK(t, twilioCall{form: msg, header: token}, http.StatusCreated)
+	if !smSID.MatchString(first.SID) || first.AccountSID != outAccount || first.From == nil || *first.From != "+15550001001" ||
+		first.To != "+15557770001" || first.Body != "Your code is 123456" || first.Status != "queued" ||
+		first.Direction != "outbound-api" || first.NumMedia != "2" || first.ErrorCode != nil || first.DateSent != nil ||
+		first.APIVersion != "2010-04-01" || first.URI != "/2010-04-01/Accounts/"+outAccount+"/Messages/"+first.SID+".json" {
+		t.Errorf("created = %+v", first)
+	}
+	stored, err := f.store.OutboundMessageByKey(t.Context(), "twilio:"+outAccount+":tok-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if web.MessageSID(stored) != first.SID || stored.StatusWebhook != "https://app.example.com/status" ||
+		stored.Pool != "otp" || stored.Purpose != switchboard.PurposeTransactional || len(stored.MediaURLs) != 2 {
+		t.Errorf("stored = %+v", stored)
+	}
+
+	// The same token and payload: the same message, 201 again.
+	again := f.twilioOK(t, twilioCall{form: msg, header: token}, http.StatusCreated)
+	if again.SID != first.SID {
+		t.Errorf("repeat sid = %s, want %s", again.SID, first.SID)
+	}
+	// Idempotency-Key is the key when the Twilio header is absent.
+	viaKey := f.twilioOK(t, twilioCall{form: msg, header: http.Header{"Idempotency-Key": {"tok-1"}}}, http.StatusCreated)
+	if viaKey.SID != first.SID {
+		t.Errorf("Idempotency-Key tok-1 answered %s, want %s", viaKey.SID, first.SID)
+	}
+	// The same token, another payload.
+	other := form("To", "+15557770001", "From", "+15550001001", "Body", "Your code is 654321")
+	resp, body := f.twilio(t, twilioCall{form: other, header: token})
+	checkTwilioError(t, resp, body, http.StatusConflict, 20409)
+
+	// Without a header, an identical request is the same message and a
+	// different one is another.
+	plain := form("To", "+15557770002", "MessagingServiceSid", serviceSID, "Body", "hello")
+	a := f.twilioOK(t, twilioCall{form: plain}, http.StatusCreated)
+	b := f.twilioOK(t, twilioCall{form: plain}, http.StatusCreated)
+	c := f.twilioOK(t, twilioCall{form: form("To", "+15557770002", "MessagingServiceSid", serviceSID, "Body", "hello again")}, http.StatusCreated)
+	if a.SID != b.SID || a.SID == c.SID || a.SID == first.SID {
+		t.Errorf("derived keys: %s %s %s, want the first two equal and the third different", a.SID, b.SID, c.SID)
+	}
+	if a.From != nil {
+		t.Errorf("from = %q, want null until a sender is chosen", *a.From)
+	}
+	if n := f.messageCount(t); n != 3 {
+		t.Errorf("%d messages stored, want 3", n)
+	}
+}
+
+func TestTwilioAuthentication(t *testing.T) {
+	t.Parallel()
+	f := newTwilioFixture(t)
+	msg := form("To", "+15557770001", "MessagingServiceSid", serviceSID, "Body", "hi")
+	tests := []struct {
+		name string
+		call twilioCall
+		want int
+	}{
+		{"secondary token", twilioCall{user: outAccount, pass: outToken2}, http.StatusCreated},
+		{"no credentials", twilioCall{user: "-"}, http.StatusUnauthorized},
+		{"wrong token", twilioCall{user: outAccount, pass: "nope"}, http.StatusUnauthorized},
+		{"empty token", twilioCall{user: outAccount, pass: ""}, http.StatusUnauthorized},
+		{"another account's token", twilioCall{user: outAccount, pass: otherToken}, http.StatusUnauthorized},
+		{"another account's path", twilioCall{user: otherAccount, pass: otherToken, account: outAccount}, http.StatusUnauthorized},
+		{"unknown account", twilioCall{user: "AC00000000000000000000000000000009", pass: outToken,
+			account: "AC00000000000000000000000000000009"}, http.StatusUnauthorized},
+		{"GET with a wrong token", twilioCall{method: http.MethodGet, path: "Messages/SM0123456789abcdef0123456789abcdef.json",
+			user: outAccount, pass: "nope"}, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.call.form = msg
+			resp, body := f.twilio(t, tt.call)
+			if tt.want != http.StatusUnauthorized {
+				if resp.StatusCode != tt.want {
+					t.Fatalf("status = %d %s, want %d", resp.StatusCode, body, tt.want)
+				}
+				return
+			}
+			checkTwilioError(t, resp, body, http.StatusUnauthorized, 20003)
+			if got := resp.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Basic ") {
+				t.Errorf("WWW-Authenticate = %q, want Basic", got)
+			}
+		})
+	}
+
+	// Without configured accounts nothing authenticates.
+	closed := newOutboundFixture(t)
+	resp, body := closed.twilio(t, twilioCall{form: msg})
+	checkTwilioError(t, resp, body, http.StatusUnauthorized, 20003)
+}
+
+func TestTwilioCreateErrors(t *testing.T) {
+	t.Parallel()
+	f := newTwilioFixture(t)
+	if err := f.store.Suppress(t.Context(), outAccount, "+15557779999", "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		form url.Values
+		code int
+	}{
+		{"missing To", form("Body", "hi"), 21604},
+		{"missing From and MessagingServiceSid", nil, 21603},
+		{"missing Body and MediaUrl", form("To", "+15557770001", "From", "+15550001001"), 21602},
+		{"Body too long", form("To", "+15557770001", "Body", strings.Repeat("x", 1601)), 21617},
+		{"invalid To", form("To", "5557770001", "Body", "hi"), 21211},
+		{"invalid To channel", form("To", "whatsapp:555", "Body", "hi"), 21211},
+		{"invalid From", form("To", "+15557770001", "From", "sender", "Body", "hi"), 21212},
+		{"From in no pool", form("To", "+15557770001", "From", "+15559990000", "Body", "hi"), 21606},
+		{"invalid MessagingServiceSid", form("To", "+15557770001", "MessagingServiceSid", "XX1", "Body", "hi"), 21701},
+		{"invalid StatusCallback", form("To", "+15557770001", "Body", "hi", "StatusCallback", "/status"), 21609},
+		{"invalid MediaUrl", form("To", "+15557770001", "MediaUrl", "file:///etc/passwd"), 21620},
+		{"suppressed recipient", form("To", "+15557779999", "Body", "hi"), 21610},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.form == nil {
+				tt.form = form("To", "+15557770001", "Body", "hi")
+			} else if !tt.form.Has("From") && !tt.form.Has("MessagingServiceSid") && tt.code != 21604 {
+				tt.form.Set("MessagingServiceSid", serviceSID)
+			}
+			resp, body := f.twilio(t, twilioCall{form: tt.form})
+			checkTwilioError(t, resp, body, http.StatusBadRequest, tt.code)
+		})
+	}
+	if n := f.messageCount(t); n != 0 {
+		t.Errorf("%d messages stored, want none", n)
+	}
+
+	// A message from another account's pools: this account has none.
+	resp, body := f.twilio(t, twilioCall{account: otherAccount, user: otherAccount, pass: otherToken,
+		form: form("To", "+15557770001", "From", "+15550001001", "Body", "hi")})
+	checkTwilioError(t, resp, body, http.StatusBadRequest, 21606)
+
+	resp, body = f.twilio(t, twilioCall{method: http.MethodGet, path: "Calls.json"})
+	checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
+}
+
+func TestTwilioFetch(t *testing.T) {
+	t.Parallel()
+	f := newTwilioFixture(t)
+	created := f.twilioOK(t, twilioCall{form: form("To", "+15557770001", "MessagingServiceSid", serviceSID, "Body", "hi")}, http.StatusCreated)
+	fetch := func(sid string) twilioMessage {
+		return f.twilioOK(t, twilioCall{method: http.MethodGet, path: "Messages/" + sid + ".json"}, http.StatusOK)
+	}
+	got := fetch(created.SID)
+	if got.SID != created.SID || got.Status != "queued" || got.Body != "hi" {
+		t.Errorf("fetched %+v, want %+v", got, created)
+	}
+	page, err := f.store.ListOutboundMessages(t.Context(), switchboard.OutboundFilter{Limit: 1})
+	if err != nil || len(page.Items) != 1 {
+		t.Fatal(page, err)
+	}
+	id := page.Items[0].ID
+
+	// The state as Twilio's status, and once sent Twilio's SID.
+	steps := []struct {
+		apply      func() error
+		wantStatus string
+		wantCode   int
+	}{
+		{func() error {
+			return f.store.RecordSend(t.Context(), switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageSending})
+		}, "queued", 0},
+		{func() error {
+			return f.store.RecordSend(t.Context(), switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageSent,
+				From: "+15550001001", TwilioSID: twilioSIDInSim, TwilioStatus: "queued"})
+		}, "sent", 0},
+		{func() error {
+			_, err := f.store.UpdateMessageStatus(t.Context(), switchboard.StatusUpdate{TwilioSID: twilioSIDInSim, Status: "undelivered", ErrorCode: 30003})
+			return err
+		}, "undelivered", 30003},
+	}
+	for _, s := range steps {
+		if err := s.apply(); err != nil {
+			t.Fatal(err)
+		}
+		for _, sid := range []string{created.SID, twilioSIDInSim} {
+			if s.wantStatus == "queued" && sid == twilioSIDInSim {
+				continue // not known by Twilio's SID yet
+			}
+			got := fetch(sid)
+			wantSID := created.SID
+			if s.wantStatus != "queued" {
+				wantSID = twilioSIDInSim
+			}
+			if got.SID != wantSID || got.Status != s.wantStatus {
+				t.Errorf("GET %s = sid %s status %s, want %s %s", sid, got.SID, got.Status, wantSID, s.wantStatus)
+			}
+			if s.wantCode != 0 && (got.ErrorCode == nil || *got.ErrorCode != s.wantCode || got.ErrorMessage == nil) {
+				t.Errorf("GET %s error_code = %v, want %d", sid, got.ErrorCode, s.wantCode)
+			}
+			if s.wantStatus != "queued" && (got.From == nil || *got.From != "+15550001001" || got.DateSent == nil) {
+				t.Errorf("GET %s = %+v, want the sender and date_sent", sid, got)
+			}
+		}
+	}
+
+	// Unknown SIDs, another account's message and a path without .json.
+	for _, c := range []twilioCall{
+		{method: http.MethodGet, path: "Messages/SMffffffffffffffffffffffffffffffff.json"},
+		{method: http.MethodGet, path: "Messages/nope.json"},
+		{method: http.MethodGet, path: "Messages/" + created.SID},
+		{method: http.MethodGet, path: "Messages/" + created.SID + ".json", account: otherAccount, user: otherAccount, pass: otherToken},
+	} {
+		resp, body := f.twilio(t, c)
+		checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
+	}
+}
