@@ -96,6 +96,14 @@ type Options struct {
 	// opt-in keyword suppresses or unsuppresses its sender (see
 	// outbound.go). Off, intake does neither.
 	Outbound bool
+	// StatusRetry is how long, in summed backoff, a status callback whose
+	// MessageSid is not stored yet keeps being retried (Twilio can call
+	// back before the send path has recorded the SID from its answer).
+	// Zero means DefaultStatusRetry; negative means no retry.
+	StatusRetry time.Duration
+	// After waits between those retries; default time.After. Tests
+	// replace it to run the retries without waiting.
+	After func(time.Duration) <-chan time.Time
 }
 
 // Handler is the webhook endpoint for every configured route.
@@ -113,12 +121,41 @@ type Handler struct {
 	recording sync.WaitGroup // proxy outcomes and outbound follow-ups under way
 	outbound  bool
 	keywords  optOrder // orders opt-outs and opt-ins per sender
+	retryFor  time.Duration
+	after     func(time.Duration) <-chan time.Time
+	// giveUp, once closed, ends every status callback retry at its next
+	// wait (WaitContext).
+	giveUp     chan struct{}
+	giveUpOnce sync.Once
 }
 
 // Wait waits until the outcomes of proxied webhooks already answered are
-// recorded, and their outbound follow-ups (Options.Outbound) applied. Call
-// it after the HTTP server has stopped, before closing the store.
-func (h *Handler) Wait() { h.recording.Wait() }
+// recorded, and their outbound follow-ups (Options.Outbound) applied,
+// retries of status callbacks included. Call it after the HTTP server has
+// stopped, before closing the store.
+func (h *Handler) Wait() { _ = h.WaitContext(context.Background()) }
+
+// WaitContext is Wait bounded by ctx: when ctx is done first, status
+// callbacks still retrying for an unknown MessageSid stop at once (their
+// messages keep the status they had; see applyStatus), and it returns
+// ctx's error once the follow-ups under way have ended, each within the
+// store's own bound (Options.AckTimeout). It returns nil when everything
+// finished before ctx was done.
+func (h *Handler) WaitContext(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		h.recording.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	h.giveUpOnce.Do(func() { close(h.giveUp) })
+	<-done
+	return fmt.Errorf("wait for intake's follow-ups: %w", ctx.Err())
+}
 
 // New returns a Handler storing into o.Store, whose group commit lets
 // concurrent requests share transactions.
@@ -132,6 +169,12 @@ func New(o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.StatusRetry == 0 {
+		o.StatusRetry = DefaultStatusRetry
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
 	h := &Handler{
 		routes:    map[string]Route{},
 		publicURL: strings.TrimSuffix(o.PublicURL, "/"),
@@ -144,6 +187,9 @@ func New(o Options) *Handler {
 		now:       o.Now,
 		proxy:     o.Proxy,
 		outbound:  o.Outbound,
+		retryFor:  max(o.StatusRetry, 0),
+		after:     o.After,
+		giveUp:    make(chan struct{}),
 	}
 	for _, r := range o.Routes {
 		if r.Mode == "" {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -68,27 +69,57 @@ func (h *Handler) outboundFollowUp(ctx context.Context, item *switchboard.Ingest
 	return nil
 }
 
+// DefaultStatusRetry is how long, in summed backoff, a status callback
+// whose MessageSid is not stored yet is retried when Options.StatusRetry
+// is zero.
+const DefaultStatusRetry = 3 * time.Second
+
+// The backoff between those retries doubles from statusRetryBase, each
+// wait at most statusRetryMax.
+const (
+	statusRetryBase = 25 * time.Millisecond
+	statusRetryMax  = 500 * time.Millisecond
+)
+
 // applyStatus applies a status callback to the outbound message it is
 // about, and counts it when it moved the message on.
 //
-// An unknown SID is a message not sent through Switchboard: nothing to do.
-// A store error fails toward a stale status, never a wrong one: the
-// webhook is stored and goes to the app regardless, the message keeps the
-// status it had, and any later callback (or the send path's look-up) still
-// moves it on, since updates are monotonic; the lost update is only missing
-// from the message's history and metrics.
+// An SID the store does not know may be one the send path has not recorded
+// yet: Twilio can call back (a fast failed, say) before the send path has
+// stored the SID from Twilio's answer. So an unknown SID is retried, with
+// a capped, doubling backoff whose waits sum to at most
+// Options.StatusRetry, each try bounded by Options.AckTimeout; Wait waits
+// for the retries, and WaitContext's context ends them early. An SID still
+// unknown after them, or when WaitContext gives up, is taken for a message
+// not sent through Switchboard: nothing is done. That fails toward a stale
+// status, never a wrong one: if the send path records the SID only later,
+// the message keeps the status of Twilio's answer until a later callback
+// (or the send path's look-up) moves it on, and this update is missing from
+// its history and metrics; the webhook is stored and goes to the app
+// regardless.
+//
+// A store error fails likewise, toward a stale status, never a wrong one:
+// the message keeps the status it had, and any later callback still moves
+// it on, since updates are monotonic.
 func (h *Handler) applyStatus(ctx context.Context, ev *switchboard.Event, u switchboard.StatusUpdate) {
-	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
-	defer cancel()
-	m, err := h.store.UpdateMessageStatus(ctx, u)
+	m, tries, err := h.updateStatus(ctx, u)
 	switch {
+	case errors.Is(err, switchboard.ErrNotFound) && tries < 0:
+		h.logger.Info("outbound: status callback for an unknown message; retries ended by shutdown, not applied", "event", ev.ID,
+			"message_sid", u.TwilioSID, "status", u.Status, "tries", -tries)
+		return
 	case errors.Is(err, switchboard.ErrNotFound):
-		h.logger.Debug("status callback for a message not sent through Switchboard", "event", ev.ID, "message_sid", u.TwilioSID)
+		h.logger.Debug("status callback for a message not sent through Switchboard", "event", ev.ID,
+			"message_sid", u.TwilioSID, "tries", tries)
 		return
 	case err != nil:
 		h.logger.Error("outbound: apply status callback; the message keeps its previous status", "event", ev.ID,
 			"message_sid", u.TwilioSID, "status", u.Status, "err", err)
 		return
+	}
+	if tries > 1 {
+		h.logger.Debug("outbound: status callback arrived before its SID was recorded; applied on retry", "event", ev.ID,
+			"message", m.ID, "message_sid", u.TwilioSID, "tries", tries)
 	}
 	if !appliedBy(m, u) {
 		h.logger.Debug("outbound: status callback recorded, not applied (repeated or out of order)", "event", ev.ID,
@@ -108,6 +139,36 @@ func (h *Handler) applyStatus(ctx context.Context, ev *switchboard.Event, u swit
 		// before): DeliveredAt is set only once.
 		h.metrics.OutboundDeliveredSeconds.WithLabelValues(m.Pool).Observe(seconds(m.DeliveredAt.Sub(m.SentAt)))
 	}
+}
+
+// updateStatus applies u, retrying while its SID is unknown (see
+// applyStatus). tries is how many times the store was asked; it is
+// negated when the retries were ended by WaitContext rather than run out.
+func (h *Handler) updateStatus(ctx context.Context, u switchboard.StatusUpdate) (m *switchboard.OutboundMessage, tries int, err error) {
+	wait, left := statusRetryBase, h.retryFor
+	for tries = 1; ; tries++ {
+		m, err = h.updateOnce(ctx, u)
+		if !errors.Is(err, switchboard.ErrNotFound) || left <= 0 {
+			return m, tries, err
+		}
+		d := min(wait, left)
+		left, wait = left-d, min(2*wait, statusRetryMax)
+		select {
+		case <-h.after(d):
+		case <-h.giveUp:
+			return nil, -tries, err
+		}
+	}
+}
+
+func (h *Handler) updateOnce(ctx context.Context, u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
+	defer cancel()
+	m, err := h.store.UpdateMessageStatus(ctx, u)
+	if err != nil {
+		return nil, fmt.Errorf("update status of %s: %w", u.TwilioSID, err)
+	}
+	return m, nil
 }
 
 // appliedBy reports whether m, as UpdateMessageStatus returned it after u,

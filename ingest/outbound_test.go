@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -87,6 +88,17 @@ type obOptions struct {
 	wrap func(switchboard.Store) switchboard.Store // a store in front of the real one
 	gate func(http.Handler) http.Handler           // wraps the handler
 	now  func(*obClock) func() time.Time           // default: the settable clock
+	// after is Options.After; default: at once, so that a callback for an
+	// unknown SID runs its retries without waiting.
+	after       func(time.Duration) <-chan time.Time
+	statusRetry time.Duration // Options.StatusRetry
+}
+
+// atOnce is an Options.After that does not wait.
+func atOnce(time.Duration) <-chan time.Time {
+	c := make(chan time.Time, 1)
+	c <- time.Time{}
+	return c
 }
 
 func newOutboundFixture(t *testing.T, o obOptions) *obFixture {
@@ -106,6 +118,9 @@ func newOutboundFixture(t *testing.T, o obOptions) *obFixture {
 	if o.now != nil {
 		now = o.now(f.clock)
 	}
+	if o.after == nil {
+		o.after = atOnce
+	}
 	f.h = ingest.New(ingest.Options{
 		Store:        store,
 		PublicURL:    public,
@@ -115,10 +130,12 @@ func newOutboundFixture(t *testing.T, o obOptions) *obFixture {
 			{Path: "/sms", AccountSID: account, Tokens: []string{token}, TwiML: []byte("<Response/>")},
 			{Path: "/status", AccountSID: account, Tokens: []string{token}},
 		},
-		Metrics:  f.metrics,
-		Logger:   slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:      now,
-		Outbound: !o.off,
+		Metrics:     f.metrics,
+		Logger:      slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:         now,
+		Outbound:    !o.off,
+		After:       o.after,
+		StatusRetry: o.statusRetry,
 	})
 	var h http.Handler = f.h
 	if o.gate != nil {
@@ -741,5 +758,153 @@ func TestKeywordsInFallbackRequestsAndTwilioVerdicts(t *testing.T) {
 		if got := f.suppressed(t, number); got != want {
 			t.Errorf("%s suppressed %v, want %v", number, got, want)
 		}
+	}
+}
+
+// queuedMessage stores an outbound message created at t0 whose send is
+// under way: Twilio has it, but the send path has not recorded its SID.
+func (f *obFixture) queuedMessage(t *testing.T, key string) *switchboard.OutboundMessage {
+	t.Helper()
+	m := &switchboard.OutboundMessage{
+		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: account, Pool: obPool,
+		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0,
+		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional),
+	}
+	if created, err := f.store.CreateMessage(context.Background(), m); err != nil || !created {
+		t.Fatalf("create message: created %v, %v", created, err)
+	}
+	return m
+}
+
+// recordingAfter is an Options.After that does not wait and keeps the
+// waits asked for; at the wait numbered hook (1 for the first) it first
+// runs do.
+type recordingAfter struct {
+	mu    sync.Mutex
+	waits []time.Duration
+	hook  int
+	do    func()
+}
+
+func (r *recordingAfter) after(d time.Duration) <-chan time.Time {
+	r.mu.Lock()
+	r.waits = append(r.waits, d)
+	n := len(r.waits)
+	r.mu.Unlock()
+	if n == r.hook && r.do != nil {
+		r.do()
+	}
+	return atOnce(d)
+}
+
+func (r *recordingAfter) got() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.waits...)
+}
+
+func ms(n ...int) []time.Duration {
+	out := make([]time.Duration, len(n))
+	for i, v := range n {
+		out[i] = time.Duration(v) * time.Millisecond
+	}
+	return out
+}
+
+func TestCallbackBeforeTheSIDIsRecordedIsRetried(t *testing.T) {
+	const sid = "SM00000000000000000000000000000009"
+	tests := []struct {
+		name        string
+		statusRetry time.Duration
+		recordAt    int // the wait during which the send path records the SID; 0: never
+		wantWaits   []time.Duration
+		wantState   switchboard.MessageState
+		wantHistory bool
+	}{
+		{name: "recorded during the first wait", recordAt: 1, wantWaits: ms(25),
+			wantState: switchboard.MessageFailed, wantHistory: true},
+		{name: "recorded during the fifth wait", recordAt: 5, wantWaits: ms(25, 50, 100, 200, 400),
+			wantState: switchboard.MessageFailed, wantHistory: true},
+		{name: "never recorded: the waits sum to the default bound", wantWaits: ms(25, 50, 100, 200, 400, 500, 500, 500, 500, 225),
+			wantState: switchboard.MessageQueued},
+		{name: "a smaller bound", statusRetry: 100 * time.Millisecond, wantWaits: ms(25, 50, 25),
+			wantState: switchboard.MessageQueued},
+		{name: "recorded after a smaller bound: not applied", statusRetry: 100 * time.Millisecond, recordAt: 4,
+			wantWaits: ms(25, 50, 25), wantState: switchboard.MessageSent},
+		{name: "no retry", statusRetry: -1, recordAt: 1, wantState: switchboard.MessageSent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ra := &recordingAfter{hook: tt.recordAt}
+			f := newOutboundFixture(t, obOptions{after: ra.after, statusRetry: tt.statusRetry})
+			m := f.queuedMessage(t, "early-"+sid)
+			ra.do = func() {
+				// The send path, recording Twilio's answer while the
+				// callback waits.
+				if err := f.store.RecordSend(context.Background(), switchboard.SendResult{MessageID: m.ID, Attempts: 1,
+					State: switchboard.MessageSent, From: obSender, TwilioSID: sid, TwilioStatus: "queued", At: f.t0.Add(time.Second)}); err != nil {
+					t.Error(err)
+				}
+			}
+
+			f.at(2 * time.Second)
+			f.post(t, statusCallback(sid, "failed", "ErrorCode", "30008"))
+			f.done()
+			if tt.recordAt > len(tt.wantWaits) {
+				ra.do() // only after the retries: the callback is lost
+			}
+
+			if got := ra.got(); !slices.Equal(got, tt.wantWaits) {
+				t.Errorf("waits %v, want %v", got, tt.wantWaits)
+			}
+			got := f.message(t, m.ID)
+			if got.State != tt.wantState {
+				t.Errorf("message %s, want %s", got.State, tt.wantState)
+			}
+			if tt.wantHistory {
+				if got.ErrorCode != 30008 || got.TwilioStatus != "failed" {
+					t.Errorf("message = %+v, want failed with 30008", got)
+				}
+				f.checkHistory(t, m.ID, change{status: "failed", code: 30008, at: 2 * time.Second, applied: true})
+				if n := f.statusCount(t, "failed", "30008"); n != 1 {
+					t.Errorf("status failed 30008 counted %v times, want 1", n)
+				}
+			} else if h := f.history(t, m.ID); len(h) != 0 {
+				t.Errorf("history %+v, want none", h)
+			}
+			if logs := f.logs.String(); strings.Contains(logs, `"level":"ERROR"`) {
+				t.Errorf("an SID recorded late logged an error:\n%s", logs)
+			}
+		})
+	}
+}
+
+func TestWaitContextEndsStatusRetries(t *testing.T) {
+	waiting := make(chan struct{}, 1)
+	f := newOutboundFixture(t, obOptions{after: func(time.Duration) <-chan time.Time {
+		select {
+		case waiting <- struct{}{}:
+		default:
+		}
+		return nil // never fires
+	}})
+	const sid = "SM00000000000000000000000000000010"
+	m := f.queuedMessage(t, "early-"+sid)
+	f.post(t, statusCallback(sid, "failed", "ErrorCode", "30008"))
+	<-waiting // the callback's follow-up is waiting to retry
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.h.WaitContext(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitContext = %v, want context.Canceled", err)
+	}
+	if got := f.message(t, m.ID); got.State != switchboard.MessageQueued {
+		t.Errorf("message %s, want still queued", got.State)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "retries ended by shutdown") {
+		t.Errorf("the logs do not say the retries were ended:\n%s", logs)
+	}
+	if err := f.h.WaitContext(context.Background()); err != nil {
+		t.Errorf("WaitContext with nothing under way = %v", err)
 	}
 }

@@ -202,7 +202,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.http.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop HTTP: %w", err))
 	}
-	s.ingest.Wait() // proxy outcomes answered but not yet recorded
+	// Proxy outcomes answered but not yet recorded, and outbound
+	// follow-ups; status callbacks still retrying for an SID not yet
+	// recorded give up when ctx ends.
+	if err := s.ingest.WaitContext(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := s.store.StopDelivery(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop delivery: %w", err))
 	}
