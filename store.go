@@ -273,6 +273,9 @@ type Stats struct {
 	// OldestDue is when the oldest pending or retrying delivery became due;
 	// zero when nothing is waiting.
 	OldestDue time.Time
+	// OutboundQueued counts, by pool, the outbound messages waiting to be
+	// sent or being sent (queued or sending); a pool with none is absent.
+	OutboundQueued map[string]int64
 }
 
 // LimitOrDefault clamps a page size to 1..500, default 50.

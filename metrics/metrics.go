@@ -56,6 +56,14 @@ type Metrics struct {
 	// message being sent (accepted by Twilio: its SentAt) to its delivery
 	// receipt, observed once per message when it is applied.
 	OutboundDeliveredSeconds *prometheus.HistogramVec
+	// OutboundSends counts the outcomes of send attempts recorded for
+	// outbound messages, by pool and outcome: sent (Twilio accepted it),
+	// retry (queued again after a failed or ambiguous attempt) or failed
+	// (refused, suppressed, or out of attempts). A send put back for
+	// pacing is not an outcome.
+	OutboundSends *prometheus.CounterVec
+	// Outbound429s counts Twilio's 429 or 20429 answers to sends, by pool.
+	Outbound429s *prometheus.CounterVec
 }
 
 // New registers Switchboard's collectors, plus Go and process collectors, in
@@ -111,15 +119,24 @@ func New() *Metrics {
 		Name: "switchboard_outbound_delivered_seconds", Help: "Time from an outbound message being accepted by Twilio to its delivery receipt, by pool.",
 		Buckets: latency,
 	}, []string{"pool"})
+	m.OutboundSends = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_outbound_sends_total", Help: "Send attempt outcomes of outbound messages, by pool and outcome (sent, retry, failed).",
+	}, []string{"pool", "outcome"})
+	m.Outbound429s = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_outbound_429_total", Help: "Twilio's 429 or 20429 answers to sends, by pool.",
+	}, []string{"pool"})
 	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.CommitSeconds, m.Attempts, m.DeliverySeconds,
-		m.ProxyAnswers, m.ProxySeconds, m.FallbackRequests, m.OutboundStatus, m.OutboundSentSeconds, m.OutboundDeliveredSeconds)
+		m.ProxyAnswers, m.ProxySeconds, m.FallbackRequests, m.OutboundStatus, m.OutboundSentSeconds, m.OutboundDeliveredSeconds,
+		m.OutboundSends, m.Outbound429s)
 	return m
 }
 
 // WatchStore adds gauges read from the store at each scrape: events by
-// state, queue depth and queue lag.
-func (m *Metrics) WatchStore(store switchboard.Store, logger *slog.Logger) {
-	m.Registry.MustRegister(&storeCollector{store: store, logger: logger})
+// state, queue depth and queue lag, and the outbound queue depth of each
+// pool (pools, reported as 0 when empty, and any other pool with messages
+// waiting).
+func (m *Metrics) WatchStore(store switchboard.Store, logger *slog.Logger, pools ...string) {
+	m.Registry.MustRegister(&storeCollector{store: store, logger: logger, pools: pools})
 }
 
 // Handler serves the registry in Prometheus' text format.
@@ -128,20 +145,23 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 var (
-	eventsDesc = prometheus.NewDesc("switchboard_events", "Events by delivery state.", []string{"state"}, nil)
-	depthDesc  = prometheus.NewDesc("switchboard_queue_depth", "Events waiting for delivery (pending or retrying).", nil, nil)
-	lagDesc    = prometheus.NewDesc("switchboard_queue_lag_seconds", "Age of the oldest delivery that is due and not yet made.", nil, nil)
+	eventsDesc   = prometheus.NewDesc("switchboard_events", "Events by delivery state.", []string{"state"}, nil)
+	depthDesc    = prometheus.NewDesc("switchboard_queue_depth", "Events waiting for delivery (pending or retrying).", nil, nil)
+	lagDesc      = prometheus.NewDesc("switchboard_queue_lag_seconds", "Age of the oldest delivery that is due and not yet made.", nil, nil)
+	outDepthDesc = prometheus.NewDesc("switchboard_outbound_queue_depth", "Outbound messages waiting to be sent or being sent, by pool.", []string{"pool"}, nil)
 )
 
 type storeCollector struct {
 	store  switchboard.Store
 	logger *slog.Logger
+	pools  []string
 }
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- eventsDesc
 	ch <- depthDesc
 	ch <- lagDesc
+	ch <- outDepthDesc
 }
 
 // Collect reads the store. A store that does not answer in time leaves the
@@ -164,4 +184,16 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		lag = max(time.Since(st.OldestDue).Seconds(), 0)
 	}
 	ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag)
+	seen := map[string]bool{}
+	for _, p := range c.pools {
+		if !seen[p] {
+			seen[p] = true
+			ch <- prometheus.MustNewConstMetric(outDepthDesc, prometheus.GaugeValue, float64(st.OutboundQueued[p]), p)
+		}
+	}
+	for p, n := range st.OutboundQueued {
+		if !seen[p] { // a pool no longer configured, with messages left
+			ch <- prometheus.MustNewConstMetric(outDepthDesc, prometheus.GaugeValue, float64(n), p)
+		}
+	}
 }

@@ -236,6 +236,19 @@ func (s *Store) Stats(ctx context.Context) (*switchboard.Stats, error) {
 	if oldest != nil {
 		st.OldestDue = oldest.UTC()
 	}
+	rows, err = s.pool.Query(ctx, `SELECT pool, count(*) FROM messages
+        WHERE state IN ('queued', 'sending') GROUP BY pool`)
+	if err != nil {
+		return nil, fmt.Errorf("count queued messages: %w", err)
+	}
+	var pool string
+	st.OutboundQueued = map[string]int64{}
+	if _, err := pgx.ForEachRow(rows, []any{&pool, &n}, func() error {
+		st.OutboundQueued[pool] = n
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("count queued messages: %w", err)
+	}
 	return st, nil
 }
 

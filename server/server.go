@@ -71,7 +71,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	if err != nil {
 		return nil, err
 	}
-	m.WatchStore(store, logger)
+	pools := make([]string, len(cfg.Pools))
+	for i, p := range cfg.Pools {
+		pools[i] = p.Name
+	}
+	m.WatchStore(store, logger, pools...)
 
 	var inRoutes []ingest.Route
 	var outRoutes []deliver.Route
@@ -105,7 +109,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts))}
 	if len(cfg.Pools) > 0 {
 		var pools []web.OutboundPool
-		if s.sender, pools, err = newSender(cfg, store, logger); err != nil {
+		if s.sender, pools, err = newSender(cfg, store, logger, m); err != nil {
 			store.Close()
 			return nil, err
 		}
@@ -242,9 +246,10 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 
 // newSender builds the send path of the configured pools: a Messages REST
 // client per provider and the outbound.Sender over them, with the pools as
-// the admin API routes to them. Validate guarantees every reference exists
-// and that a sender belongs to one pool.
-func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger) (*outbound.Sender, []web.OutboundPool, error) {
+// the admin API routes to them, its outcomes and 429s counted in m.
+// Validate guarantees every reference exists and that a sender belongs to
+// one pool.
+func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics) (*outbound.Sender, []web.OutboundPool, error) {
 	clients := map[string]*twilio.MessagesClient{} // by provider name
 	accounts := map[string]string{}                // provider name → account SID
 	for _, p := range cfg.Providers {
@@ -254,6 +259,7 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger)
 		clients[p.Name], accounts[p.Name] = c, acct.SID
 	}
 	bySender := senderClients{}
+	poolOf := map[string]string{} // sender → its pool
 	var pools []outbound.Pool
 	var webPools []web.OutboundPool
 	for _, p := range cfg.Pools {
@@ -262,13 +268,13 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger)
 			purposes[i] = switchboard.Purpose(pu)
 		}
 		for _, n := range p.Senders {
-			bySender[n] = clients[p.Provider]
+			bySender[n], poolOf[n] = clients[p.Provider], p.Name
 		}
 		pools = append(pools, outbound.Pool{Name: p.Name, Senders: p.Senders, Rate: p.Rate})
 		webPools = append(webPools, web.OutboundPool{Name: p.Name, AccountSID: accounts[p.Provider], Senders: p.Senders, Purposes: purposes})
 	}
-	sender, err := outbound.New(store, outbound.Options{
-		Pools: pools, Client: bySender, StatusCallback: cfg.StatusCallbackURL(), Logger: logger,
+	sender, err := outbound.New(outbound.ObserveStore(store, m), outbound.Options{
+		Pools: pools, Client: outbound.ObserveClient(bySender, m, func(from string) string { return poolOf[from] }), StatusCallback: cfg.StatusCallbackURL(), Logger: logger,
 		Policy: outbound.Policy{MaxAttempts: cfg.Outbound.MaxAttempts},
 	})
 	if err != nil {

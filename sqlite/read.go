@@ -239,6 +239,9 @@ func (s *Store) Stats(ctx context.Context) (*switchboard.Stats, error) {
 	if oldest.Valid {
 		st.OldestDue = fromMicros(oldest.Int64)
 	}
+	if st.OutboundQueued, err = s.outboundQueued(ctx); err != nil {
+		return nil, err
+	}
 	return st, nil
 }
 
@@ -260,4 +263,27 @@ func (w *whereBuilder) whereClause() string {
 		return ""
 	}
 	return " WHERE " + w.sql()
+}
+
+// outboundQueued counts queued and sending messages by pool.
+func (s *Store) outboundQueued(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT pool, count(*) FROM messages
+        WHERE state IN ('queued', 'sending') GROUP BY pool`)
+	if err != nil {
+		return nil, fmt.Errorf("count queued messages: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var pool string
+		var n int64
+		if err := rows.Scan(&pool, &n); err != nil {
+			return nil, fmt.Errorf("count queued messages: %w", err)
+		}
+		out[pool] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count queued messages: %w", err)
+	}
+	return out, nil
 }
