@@ -137,6 +137,11 @@ type Pool struct {
 	// Purposes are the purposes the pool serves, for messages that name no
 	// pool; default all of them.
 	Purposes []string `koanf:"purposes"`
+	// BrownoutDelay pauses the pool's marketing sends while its OTP and
+	// transactional sends are later than this, until they are no later
+	// than half of it (outbound.Pool.BrownoutDelay); zero (default) never
+	// pauses marketing.
+	BrownoutDelay time.Duration `koanf:"brownout_delay"`
 }
 
 // Account is a Twilio account whose webhooks Switchboard checks.
@@ -447,6 +452,9 @@ func (c *Config) validateOutbound(bad func(string, ...any), accounts, paths map[
 		}
 		if !(p.Rate > 0) {
 			bad("pools[%d].rate: must be positive (messages per second per sender)", i)
+		}
+		if p.BrownoutDelay < 0 {
+			bad("pools[%d].brownout_delay: must not be negative (0 never pauses marketing)", i)
 		}
 		if len(p.Purposes) == 0 {
 			bad("pools[%d].purposes: at least one purpose is required (or leave it out for all)", i)

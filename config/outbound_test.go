@@ -19,6 +19,7 @@ provider = "twilio"
 senders = ["+15550001001", "55501"]
 rate = 1
 purposes = ["otp", "transactional"]
+brownout_delay = "30s"
 [[pools]]
 name = "marketing"
 provider = "twilio"
@@ -69,6 +70,9 @@ func TestOutboundLoads(t *testing.T) {
 	if len(c.Pools) != 2 || c.Pools[1].Rate != 0.5 || c.Pools[0].Senders[1] != "55501" {
 		t.Errorf("pools: %+v", c.Pools)
 	}
+	if c.Pools[0].BrownoutDelay != 30*time.Second || c.Pools[1].BrownoutDelay != 0 {
+		t.Errorf("brownout delays %v and %v, want 30s and none by default", c.Pools[0].BrownoutDelay, c.Pools[1].BrownoutDelay)
+	}
 	if c.Outbound.SendWorkers != 3 || c.Outbound.MaxAttempts != 4 {
 		t.Errorf("environment overrides of [outbound]: %+v", c.Outbound)
 	}
@@ -104,6 +108,7 @@ func TestOutboundValidation(t *testing.T) {
 		{"sender twice", `senders = ["+15550001002"]`, `senders = ["+15550001002", "+15550001002"]`, `pools[1].senders: "+15550001002" listed twice`},
 		{"rate", `rate = 0.5`, `rate = 0`, "pools[1].rate: must be positive"},
 		{"no purposes", `purposes = ["marketing"]`, `purposes = []`, "pools[1].purposes: at least one purpose is required"},
+		{"brownout delay", `brownout_delay = "30s"`, `brownout_delay = "-1s"`, "pools[0].brownout_delay: must not be negative"},
 		{"unknown purpose", `purposes = ["marketing"]`, `purposes = ["spam"]`, `pools[1].purposes: "spam" is not one of`},
 	}
 	for _, tt := range tests {

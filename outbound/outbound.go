@@ -3,9 +3,10 @@
 //
 // A send attempt loads the message, skips it when it is terminal or its job
 // is stale, fails it at once (21610) when the recipient is suppressed,
-// picks a sender in the message's pool (its sticky sender, or the sender
-// whose rate limiter frees first), waits for that sender's turn, records
-// the message as sending, and creates it at Twilio. The answer decides:
+// waits in its pool's line for a turn of its sticky sender, or of any
+// sender of the pool when it has none (OTP before transactional before
+// marketing; see priority.go), records the message as sending, and creates
+// it at Twilio. The answer decides:
 // sent with Twilio's SID; failed for a permanent refusal; queued again with
 // capped, fully jittered exponential backoff (Retry-After honoured) for a
 // retryable one, failed once the attempts run out. When the request may
@@ -20,10 +21,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/twilio"
@@ -53,6 +51,10 @@ type Pool struct {
 	// now: a long message counts once), with a burst of one. The pool
 	// never exceeds Rate × len(Senders).
 	Rate float64
+	// BrownoutDelay is the queue delay of OTP and transactional sends past
+	// which the pool pauses its marketing sends, until it falls to half of
+	// it (see priority.go); zero never pauses marketing.
+	BrownoutDelay time.Duration
 }
 
 // Policy tunes retries and pacing.
@@ -101,8 +103,7 @@ type Sender struct {
 
 type pool struct {
 	Pool
-	mu       sync.Mutex // serialises picking and reserving
-	limiters map[string]*rate.Limiter
+	sched *scheduler
 }
 
 var _ switchboard.Sender = (*Sender)(nil)
@@ -148,14 +149,14 @@ func New(store Store, opts Options) (*Sender, error) {
 			return nil, fmt.Errorf("outbound: pool %q has no senders", pc.Name)
 		case pc.Rate <= 0:
 			return nil, fmt.Errorf("outbound: pool %q: rate %v must be positive", pc.Name, pc.Rate)
+		case pc.BrownoutDelay < 0:
+			return nil, fmt.Errorf("outbound: pool %q: brownout delay %v must not be negative", pc.Name, pc.BrownoutDelay)
 		case s.pools[pc.Name] != nil:
 			return nil, fmt.Errorf("outbound: pool %q twice", pc.Name)
 		}
-		pl := &pool{Pool: pc, limiters: map[string]*rate.Limiter{}}
+		pl := &pool{Pool: pc}
 		pl.Senders = append([]string(nil), pc.Senders...)
-		for _, n := range pl.Senders {
-			pl.limiters[n] = rate.NewLimiter(rate.Limit(pc.Rate), 1)
-		}
+		pl.sched = newScheduler(pc.Name, pl.Senders, pc.Rate, pc.BrownoutDelay, newLimiterTurns(pl.Senders, pc.Rate), s.log)
 		s.pools[pc.Name] = pl
 	}
 	return s, nil
@@ -191,29 +192,33 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 			ErrorCode: int(twilio.CodeUnsubscribedRecipient), Error: "recipient unsubscribed: not sent"})
 	}
 
-	from, wait, cancel, err := s.reserve(ctx, m)
-	if err != nil {
-		return err
-	}
-	if from == "" {
+	pl := s.pools[m.Pool]
+	if pl == nil {
 		log.Warn("no such pool: not sent")
 		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
 			Error: fmt.Sprintf("no pool named %q", m.Pool)})
 	}
-	if wait > s.policy.MaxWait {
-		// Do not hold a worker: give the turn back and come back for it.
-		cancel()
-		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
-			NextAttemptAt: s.now().Add(wait)})
+	from, keep, err := s.assignedSender(ctx, pl, m)
+	if err != nil {
+		return err
 	}
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			cancel()
-			return ctx.Err()
+	turn, err := s.waitTurn(ctx, pl, m, from)
+	if err != nil {
+		return err
+	}
+	switch {
+	case turn.paused:
+		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
+			Error: "marketing paused: pool in brownout", NextAttemptAt: s.now().Add(pl.BrownoutDelay)})
+	case turn.later > 0:
+		// Do not hold a worker: come back when the turn is due.
+		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
+			NextAttemptAt: s.now().Add(turn.later)})
+	}
+	from = turn.from
+	if !keep {
+		if err := s.store.SetStickySender(ctx, pl.Name, m.To, from); err != nil {
+			return fmt.Errorf("set sticky sender: %w", err)
 		}
 	}
 
@@ -318,51 +323,86 @@ func (s *Sender) resolveAmbiguous(ctx context.Context, m *switchboard.OutboundMe
 	return s.failedAttempt(ctx, m, m.Attempts, from, errors.New("send may have failed: not found at Twilio"))
 }
 
-// reserve picks the message's sender and reserves its next turn: wait is
-// how long until it, and cancel gives it back. from is empty when the
-// message's pool is unknown.
-func (s *Sender) reserve(ctx context.Context, m *switchboard.OutboundMessage) (from string, wait time.Duration, cancel func(), err error) {
-	pl := s.pools[m.Pool]
-	if pl == nil {
-		return "", 0, func() {}, nil
+// assignedSender is the sender m must be sent from: the one the app asked
+// for, or the recipient's sticky sender while it is still in the pool
+// (keep is true for both); empty when any sender of the pool will do.
+func (s *Sender) assignedSender(ctx context.Context, pl *pool, m *switchboard.OutboundMessage) (from string, keep bool, err error) {
+	if m.From != "" {
+		return m.From, true, nil
 	}
-	from = m.From // a sender the app asked for
-	keep := from != ""
-	if from == "" {
-		sticky, err := s.store.StickySender(ctx, pl.Name, m.To)
-		switch {
-		case err == nil && slices.Contains(pl.Senders, sticky): // still in the pool
-			from, keep = sticky, true
-		case err != nil && !errors.Is(err, switchboard.ErrNotFound):
-			return "", 0, nil, fmt.Errorf("sticky sender: %w", err)
-		}
+	sticky, err := s.store.StickySender(ctx, pl.Name, m.To)
+	switch {
+	case err == nil && slices.Contains(pl.Senders, sticky):
+		return sticky, true, nil
+	case err != nil && !errors.Is(err, switchboard.ErrNotFound):
+		return "", false, fmt.Errorf("sticky sender: %w", err)
 	}
+	return "", false, nil
+}
+
+// turn is how a wait for a turn ended: a turn of from; paused by
+// brownout; or, with later set, rescheduled that far ahead because the
+// wait would pass MaxWait.
+type turn struct {
+	from   string
+	paused bool
+	later  time.Duration
+}
+
+// waitTurn waits in pl's line for a turn m may use, from (empty: any
+// sender of the pool), at most MaxWait.
+func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.OutboundMessage, from string) (turn, error) {
+	due := m.CreatedAt
+	if m.Attempts > 0 && !m.NextAttemptAt.IsZero() {
+		due = m.NextAttemptAt
+	}
+	w := &waiter{purpose: m.Purpose, sender: from, due: due}
 	now := s.now()
-	pl.mu.Lock()
-	if from == "" {
-		// The sender whose turn comes first; the first listed on a tie.
-		best := -1.0
-		for _, n := range pl.Senders {
-			if tokens := pl.limiters[n].TokensAt(now); from == "" || tokens > best {
-				from, best = n, tokens
+	deadline := now.Add(s.policy.MaxWait)
+	over, next, estimate := pl.sched.join(w, now)
+	if !over && estimate > s.policy.MaxWait {
+		if left, est := pl.sched.leave(w, now); left {
+			return turn{later: max(est, time.Millisecond)}, nil
+		}
+		over = true
+	}
+	for !over {
+		wake := deadline
+		if !next.IsZero() && next.Before(wake) {
+			wake = next
+		}
+		t := time.NewTimer(max(wake.Sub(now), 0))
+		select {
+		case o := <-w.done:
+			t.Stop()
+			return turn{from: o.from, paused: o.paused}, nil
+		case <-ctx.Done():
+			t.Stop()
+			pl.sched.leave(w, s.now()) // a turn that came meanwhile is lost: pacing errs slow
+			return turn{}, ctx.Err()
+		case <-t.C:
+			now = s.now()
+			if now.Before(deadline) {
+				next = pl.sched.wake(now)
+				continue
 			}
+			if left, est := pl.sched.leave(w, now); left {
+				return turn{later: max(est, time.Millisecond)}, nil
+			}
+			over = true
 		}
 	}
-	lim := pl.limiters[from]
-	if lim == nil { // an app-chosen sender outside the pool: paced at the pool's rate
-		lim = rate.NewLimiter(rate.Limit(pl.Rate), 1)
-		pl.limiters[from] = lim
-	}
-	r := lim.ReserveN(now, 1)
-	pl.mu.Unlock()
-	cancel = func() { r.CancelAt(s.now()) }
-	if !keep {
-		if err := s.store.SetStickySender(ctx, pl.Name, m.To, from); err != nil {
-			cancel()
-			return "", 0, nil, fmt.Errorf("set sticky sender: %w", err)
-		}
-	}
-	return from, r.DelayFrom(now), cancel, nil
+	o := <-w.done
+	return turn{from: o.from, paused: o.paused}, nil
+}
+
+// Brownout reports whether pool is in brownout: its marketing sends
+// paused because its OTP and transactional sends are late (see
+// priority.go). It is false for an unknown pool or one without a
+// brownout delay.
+func (s *Sender) Brownout(pool string) bool {
+	pl := s.pools[pool]
+	return pl != nil && pl.sched.inBrownout(s.now())
 }
 
 func (s *Sender) record(ctx context.Context, r switchboard.SendResult) error {

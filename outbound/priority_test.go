@@ -1,0 +1,350 @@
+package outbound
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/twilio"
+)
+
+// fakeTurns hands out exactly the turns a test gives: free[sender] turns
+// are due now; after them the next comes at nextAt (an hour on when zero).
+type fakeTurns struct {
+	free   map[string]int
+	nextAt time.Time
+}
+
+func (f *fakeTurns) next(sender string, now time.Time) time.Time {
+	if f.free[sender] > 0 {
+		return now
+	}
+	if f.nextAt.After(now) {
+		return f.nextAt
+	}
+	return now.Add(time.Hour)
+}
+
+func (f *fakeTurns) take(sender string, _ time.Time) {
+	if f.free[sender] <= 0 {
+		panic("fakeTurns: took a turn that was not due")
+	}
+	f.free[sender]--
+}
+
+var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+func testScheduler(threshold time.Duration, senders ...string) (*scheduler, *fakeTurns, *bytes.Buffer) {
+	ft := &fakeTurns{free: map[string]int{}}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	return newScheduler("main", senders, 1, threshold, ft, log), ft, &logs
+}
+
+// granted returns the outcome of w if its wait is over.
+func granted(w *waiter) (outcome, bool) {
+	select {
+	case o := <-w.done:
+		return o, true
+	default:
+		return outcome{}, false
+	}
+}
+
+func join(t *testing.T, s *scheduler, now time.Time, purpose switchboard.Purpose, sender string, due time.Time) *waiter {
+	t.Helper()
+	w := &waiter{purpose: purpose, sender: sender, due: due}
+	if over, _, _ := s.join(w, now); over {
+		t.Fatalf("%s send: over on joining", purpose)
+	}
+	return w
+}
+
+func TestPriorityOrder(t *testing.T) {
+	t.Parallel()
+	s, ft, _ := testScheduler(0, "A")
+	var order []*waiter
+	names := map[*waiter]string{}
+	for _, n := range []struct {
+		name    string
+		purpose switchboard.Purpose
+	}{{"m1", switchboard.PurposeMarketing}, {"t1", switchboard.PurposeTransactional}, {"o1", switchboard.PurposeOTP},
+		{"m2", switchboard.PurposeMarketing}, {"t2", switchboard.PurposeTransactional}, {"o2", switchboard.PurposeOTP}} {
+		w := join(t, s, t0, n.purpose, "", t0)
+		order = append(order, w)
+		names[w] = n.name
+	}
+	var got []string
+	for range order {
+		ft.free["A"] = 1 // one turn at a time
+		s.wake(t0)
+		n := 0
+		for _, w := range order {
+			if o, ok := granted(w); ok {
+				if o.from != "A" || o.paused {
+					t.Fatalf("%s: %+v", names[w], o)
+				}
+				got = append(got, names[w])
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("one turn went to %d sends", n)
+		}
+	}
+	if g := strings.Join(got, " "); g != "o1 o2 t1 t2 m1 m2" {
+		t.Errorf("turns went to %s, want o1 o2 t1 t2 m1 m2", g)
+	}
+	if next := s.wake(t0); !next.IsZero() {
+		t.Errorf("next turn %v with nobody waiting", next)
+	}
+}
+
+func TestPriorityPerSender(t *testing.T) {
+	t.Parallel()
+	s, ft, _ := testScheduler(0, "A", "B")
+	otpOnA := join(t, s, t0, switchboard.PurposeOTP, "A", t0)
+	marketing := join(t, s, t0, switchboard.PurposeMarketing, "", t0)
+	// B's turn: the OTP send cannot use it, the marketing one can.
+	ft.free["B"] = 1
+	s.wake(t0)
+	if o, ok := granted(marketing); !ok || o.from != "B" {
+		t.Fatalf("marketing: %+v, %v; want B's turn", o, ok)
+	}
+	if _, ok := granted(otpOnA); ok {
+		t.Fatal("OTP send got a turn of a sender it may not use")
+	}
+	// A marketing send sticky to A waits behind an OTP send that may use
+	// any sender, for A's turn.
+	stickyMarketing := join(t, s, t0, switchboard.PurposeMarketing, "A", t0)
+	anyOTP := join(t, s, t0, switchboard.PurposeOTP, "", t0)
+	ft.free["A"] = 1
+	s.wake(t0)
+	if o, ok := granted(otpOnA); !ok || o.from != "A" {
+		t.Fatalf("OTP on A: %+v, %v", o, ok)
+	}
+	ft.free["A"] = 1
+	s.wake(t0)
+	if o, ok := granted(anyOTP); !ok || o.from != "A" {
+		t.Fatalf("OTP on any sender: %+v, %v", o, ok)
+	}
+	if _, ok := granted(stickyMarketing); ok {
+		t.Fatal("marketing got a turn before an OTP send")
+	}
+}
+
+func TestOTPNeverDelayedByMarketing(t *testing.T) {
+	t.Parallel()
+	s, ft, _ := testScheduler(0, "A")
+	ft.nextAt = t0.Add(time.Second) // a turn a second (rate 1)
+	var marketing []*waiter
+	for range 10 {
+		marketing = append(marketing, join(t, s, t0, switchboard.PurposeMarketing, "", t0))
+	}
+	otp := &waiter{purpose: switchboard.PurposeOTP, due: t0}
+	over, next, estimate := s.join(otp, t0)
+	if over || !next.Equal(t0.Add(time.Second)) || estimate != time.Second {
+		t.Fatalf("OTP joining behind 10 marketing sends: over %v, next %v, estimate %v; want its turn in 1s", over, next, estimate)
+	}
+	tx := &waiter{purpose: switchboard.PurposeTransactional, due: t0}
+	if _, _, estimate := s.join(tx, t0); estimate != 2*time.Second {
+		t.Errorf("transactional behind one OTP send: estimate %v, want 2s", estimate)
+	}
+	ft.free["A"] = 1
+	s.wake(t0.Add(time.Second))
+	if o, ok := granted(otp); !ok || o.from != "A" {
+		t.Fatalf("OTP: %+v, %v; want the first turn", o, ok)
+	}
+	for _, w := range append(marketing, tx) {
+		if _, ok := granted(w); ok {
+			t.Fatal("another send got the turn")
+		}
+	}
+}
+
+func TestBrownout(t *testing.T) {
+	t.Parallel()
+	const threshold = 30 * time.Second
+	s, ft, logs := testScheduler(threshold, "A")
+	now := t0
+	// A transactional send due now, and a marketing send, wait.
+	tx := join(t, s, now, switchboard.PurposeTransactional, "", now)
+	waitingMarketing := join(t, s, now, switchboard.PurposeMarketing, "", now.Add(-time.Hour))
+	if s.inBrownout(now) {
+		t.Fatal("brownout with nothing late")
+	}
+	// A marketing backlog alone is no brownout: marketing is not measured.
+	now = now.Add(threshold)
+	if s.inBrownout(now) {
+		t.Fatal("brownout at the threshold")
+	}
+	now = now.Add(time.Millisecond)
+	if !s.inBrownout(now) {
+		t.Fatal("no brownout with a transactional send waiting past the threshold")
+	}
+	if o, ok := granted(waitingMarketing); !ok || !o.paused {
+		t.Fatalf("waiting marketing send on entering brownout: %+v, %v; want paused", o, ok)
+	}
+	if w := (&waiter{purpose: switchboard.PurposeMarketing, due: now}); !mustJoin(s, w, now).paused {
+		t.Fatal("marketing send joining in brownout not paused")
+	}
+	// OTP still gets turns, first.
+	otp := join(t, s, now, switchboard.PurposeOTP, "", now.Add(-20*time.Second))
+	ft.free["A"] = 2
+	s.wake(now)
+	if _, ok := granted(otp); !ok {
+		t.Fatal("OTP not served in brownout")
+	}
+	if _, ok := granted(tx); !ok {
+		t.Fatal("transactional not served in brownout")
+	}
+	// The last OTP send was 20 s late: above half the threshold, still brownout.
+	now = now.Add(time.Second)
+	if !s.inBrownout(now) {
+		t.Fatal("brownout over with a send 20 s late")
+	}
+	// A send 15 s late: half the threshold, brownout over.
+	ft.free["A"] = 1
+	mustJoin(s, &waiter{purpose: switchboard.PurposeOTP, due: now.Add(-threshold / 2)}, now)
+	if s.inBrownout(now) {
+		t.Fatal("still brownout with sends at half the threshold")
+	}
+	m := join(t, s, now, switchboard.PurposeMarketing, "", now)
+	ft.free["A"] = 1
+	s.wake(now)
+	if o, ok := granted(m); !ok || o.paused || o.from != "A" {
+		t.Fatalf("marketing after brownout: %+v, %v; want a turn", o, ok)
+	}
+	// Logged once on entering and once on leaving, with the pool only.
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "brownout: marketing paused") ||
+		!strings.Contains(lines[1], "out of brownout") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+	for _, l := range lines {
+		if strings.ContainsAny(strings.TrimPrefix(l[strings.Index(l, "msg="):], "msg="), "0123456789") {
+			t.Errorf("a number in a brownout log: %s", l)
+		}
+	}
+}
+
+func TestBrownoutLateSampleExpires(t *testing.T) {
+	t.Parallel()
+	const threshold = 10 * time.Second
+	s, ft, _ := testScheduler(threshold, "A")
+	ft.free["A"] = 1
+	mustJoin(s, &waiter{purpose: switchboard.PurposeOTP, due: t0.Add(-time.Minute)}, t0)
+	if !s.inBrownout(t0) {
+		t.Fatal("no brownout after a send a minute late")
+	}
+	if !s.inBrownout(t0.Add(threshold - time.Nanosecond)) {
+		t.Fatal("brownout over before the late sample expired")
+	}
+	if s.inBrownout(t0.Add(threshold)) {
+		t.Fatal("brownout kept with no late send for the threshold")
+	}
+}
+
+func mustJoin(s *scheduler, w *waiter, now time.Time) outcome {
+	over, _, _ := s.join(w, now)
+	if !over {
+		panic("mustJoin: still waiting")
+	}
+	return <-w.done
+}
+
+// memStore is an in-memory Store of the messages a test gives it.
+type memStore struct {
+	mu      sync.Mutex
+	msgs    map[string]*switchboard.OutboundMessage
+	results []switchboard.SendResult
+}
+
+func (m *memStore) OutboundMessage(_ context.Context, id string) (*switchboard.OutboundMessage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	msg, ok := m.msgs[id]
+	if !ok {
+		return nil, switchboard.ErrNotFound
+	}
+	c := *msg
+	return &c, nil
+}
+
+func (m *memStore) OutboundMessageBySID(context.Context, string) (*switchboard.OutboundMessage, error) {
+	return nil, switchboard.ErrNotFound
+}
+
+func (m *memStore) RecordSend(_ context.Context, r switchboard.SendResult) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.results = append(m.results, r)
+	m.msgs[r.MessageID].ApplySend(r, r.At)
+	return nil
+}
+
+func (m *memStore) Suppressed(context.Context, string, string) (bool, error) { return false, nil }
+func (m *memStore) StickySender(context.Context, string, string) (string, error) {
+	return "", switchboard.ErrNotFound
+}
+func (m *memStore) SetStickySender(context.Context, string, string, string) error { return nil }
+
+type okClient struct{ creates int }
+
+func (c *okClient) Create(_ context.Context, p twilio.CreateParams) (*twilio.RestMessage, error) {
+	c.creates++
+	return &twilio.RestMessage{SID: "SM" + p.To, From: p.From, To: p.To, Status: "queued"}, nil
+}
+
+func (c *okClient) List(context.Context, twilio.ListParams) ([]twilio.RestMessage, error) {
+	return nil, nil
+}
+
+func TestSenderBrownoutReschedulesMarketing(t *testing.T) {
+	t.Parallel()
+	const threshold = 30 * time.Second
+	now := t0
+	store := &memStore{msgs: map[string]*switchboard.OutboundMessage{}}
+	client := &okClient{}
+	s, err := New(store, Options{Client: client, Now: func() time.Time { return now },
+		Pools: []Pool{{Name: "main", Senders: []string{"+15550001001"}, Rate: 1, BrownoutDelay: threshold}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(id string, purpose switchboard.Purpose, created time.Time) {
+		store.msgs[id] = &switchboard.OutboundMessage{ID: id, Pool: "main", Purpose: purpose, To: "+1555777000" + id,
+			Body: "hi", State: switchboard.MessageQueued, CreatedAt: created}
+	}
+	add("1", switchboard.PurposeOTP, now.Add(-time.Minute)) // a minute late
+	add("2", switchboard.PurposeMarketing, now)
+	if err := s.Send(context.Background(), "1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Brownout("main") || s.Brownout("other") {
+		t.Fatalf("Brownout(main) %v after a send a minute late", s.Brownout("main"))
+	}
+	if err := s.Send(context.Background(), "2", 0); err != nil {
+		t.Fatal(err)
+	}
+	m, _ := store.OutboundMessage(context.Background(), "2")
+	if m.State != switchboard.MessageQueued || m.Attempts != 0 || !m.NextAttemptAt.Equal(now.Add(threshold)) || client.creates != 1 {
+		t.Fatalf("marketing in brownout: %s, %d attempts, next at %v, %d creates; want queued for %v later, not sent",
+			m.State, m.Attempts, m.NextAttemptAt.Sub(now), client.creates, threshold)
+	}
+	// Its retry, with no late send in the threshold since, is sent.
+	now = now.Add(threshold)
+	if s.Brownout("main") {
+		t.Fatal("brownout kept with no late send")
+	}
+	if err := s.Send(context.Background(), "2", 0); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := store.OutboundMessage(context.Background(), "2"); m.State != switchboard.MessageSent || m.Attempts != 1 {
+		t.Fatalf("marketing after brownout: %s after %d attempts", m.State, m.Attempts)
+	}
+}
