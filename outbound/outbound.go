@@ -180,7 +180,7 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	default:
 		return nil // terminal, sent, or a stale job
 	}
-	log := s.log.With("message", m.ID, "pool", m.Pool, "to", m.To)
+	log := s.log.With("message", m.ID, "pool", m.Pool)
 
 	suppressed, err := s.store.Suppressed(ctx, m.AccountSID, m.To)
 	if err != nil {
@@ -247,7 +247,7 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 // for a permanent error or once the attempts are spent, queued with
 // backoff otherwise.
 func (s *Sender) failedAttempt(ctx context.Context, m *switchboard.OutboundMessage, attempt int, from string, err error) error {
-	log := s.log.With("message", m.ID, "pool", m.Pool, "to", m.To, "attempt", attempt)
+	log := s.log.With("message", m.ID, "pool", m.Pool, "attempt", attempt)
 	r := switchboard.SendResult{MessageID: m.ID, Attempts: attempt, From: from, Error: err.Error()}
 	var re *twilio.RestError
 	retryAfter := time.Duration(0)
@@ -294,7 +294,7 @@ func (s *Sender) Backoff(attempt int, retryAfter time.Duration) time.Duration {
 // If the lookup itself fails, it returns an error: the job runs again and
 // finds the message still sending, and looks again.
 func (s *Sender) resolveAmbiguous(ctx context.Context, m *switchboard.OutboundMessage, from string) error {
-	log := s.log.With("message", m.ID, "pool", m.Pool, "to", m.To, "attempt", m.Attempts)
+	log := s.log.With("message", m.ID, "pool", m.Pool, "attempt", m.Attempts)
 	if from == "" {
 		// No sender was recorded, so no request was made.
 		return s.failedAttempt(ctx, m, m.Attempts, from, errors.New("send interrupted before a sender was chosen"))

@@ -270,7 +270,7 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger,
 		for _, n := range p.Senders {
 			bySender[n], poolOf[n] = clients[p.Provider], p.Name
 		}
-		pools = append(pools, outbound.Pool{Name: p.Name, Senders: p.Senders, Rate: p.Rate})
+		pools = append(pools, outbound.Pool{Name: p.Name, Senders: p.Senders, Rate: p.Rate, BrownoutDelay: p.BrownoutDelay})
 		webPools = append(webPools, web.OutboundPool{Name: p.Name, AccountSID: accounts[p.Provider], Senders: p.Senders, Purposes: purposes})
 	}
 	sender, err := outbound.New(outbound.ObserveStore(store, m), outbound.Options{
