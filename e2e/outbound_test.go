@@ -26,25 +26,7 @@ func TestOutboundSendsOnceThroughTheSimulator(t *testing.T) {
 }
 
 func testOutboundSendsOnce(t *testing.T, st store) {
-	tw, err := sim.New(sim.Config{
-		Seed: 1,
-		Accounts: []sim.Account{{
-			SID: accountSID, AuthTokens: []string{authToken},
-			Numbers: []sim.Number{{Number: outboundSender, Throughput: 100}},
-		}},
-		// Status callbacks stay in the test process: their tracking is not
-		// what this test checks.
-		Transport: callbackSink{},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tw.Close)
-	srv, err := tw.Serve(t.Context(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	tw, srv := startProvider(t)
 
 	cfg := writeConfig(t, config{
 		storage:     st.url,
@@ -153,4 +135,30 @@ func (callbackSink) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return &http.Response{StatusCode: http.StatusNoContent, Status: "204 No Content", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(nil)), ContentLength: 0, Request: r}, nil
+}
+
+// startProvider starts the simulator as the outbound provider: the e2e
+// account owning outboundSender at 100 messages/s, served on loopback.
+// Its status callbacks stay in the test process (callbackSink): tests that
+// use it do not check their tracking.
+func startProvider(t *testing.T) (*sim.Sim, *sim.Server) {
+	t.Helper()
+	tw, err := sim.New(sim.Config{
+		Seed: 1,
+		Accounts: []sim.Account{{
+			SID: accountSID, AuthTokens: []string{authToken},
+			Numbers: []sim.Number{{Number: outboundSender, Throughput: 100}},
+		}},
+		Transport: callbackSink{},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tw.Close)
+	srv, err := tw.Serve(t.Context(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return tw, srv
 }

@@ -13,8 +13,6 @@ import (
 	twiliogo "github.com/twilio/twilio-go"
 	twclient "github.com/twilio/twilio-go/client"
 	api "github.com/twilio/twilio-go/rest/api/v2010"
-
-	"github.com/switchboard-dev/switchboard/sim"
 )
 
 var smSIDPattern = regexp.MustCompile(`^SM[0-9a-f]{32}$`)
@@ -91,23 +89,7 @@ func TestTwilioCompatSDKSendsThroughSwitchboard(t *testing.T) {
 }
 
 func testTwilioCompat(t *testing.T, st store) {
-	tw, err := sim.New(sim.Config{
-		Seed: 1,
-		Accounts: []sim.Account{{
-			SID: accountSID, AuthTokens: []string{authToken},
-			Numbers: []sim.Number{{Number: outboundSender, Throughput: 100}},
-		}},
-		Transport: callbackSink{},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tw.Close)
-	srv, err := tw.Serve(t.Context(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	tw, srv := startProvider(t)
 
 	cfg := writeConfig(t, config{
 		storage:  st.url,

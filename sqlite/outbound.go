@@ -173,27 +173,9 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 		w.add("id < ?", f.Cursor)
 	}
 	limit := switchboard.LimitOrDefault(f.Limit)
-	rows, err := s.read.QueryContext(ctx, selectMessage+w.whereClause()+` ORDER BY id DESC LIMIT ?`, append(w.args, limit+1)...)
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	defer rows.Close()
-	page := &switchboard.Page[*switchboard.OutboundMessage]{}
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list messages: %w", err)
-		}
-		page.Items = append(page.Items, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.Next = page.Items[limit-1].ID
-	}
-	return page, nil
+	return listNewestFirst(ctx, s.read, "list messages", selectMessage+w.whereClause(), w.args, limit,
+		func(r rowScanner) (*switchboard.OutboundMessage, error) { return scanMessage(r) },
+		func(x *switchboard.OutboundMessage) string { return x.ID })
 }
 
 // updateMessage writes back what send results and status updates change.

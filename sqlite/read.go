@@ -141,27 +141,9 @@ func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*swi
 		w.add("id < ?", f.Cursor)
 	}
 	limit := switchboard.LimitOrDefault(f.Limit)
-	rows, err := s.read.QueryContext(ctx, selectEvent+w.whereClause()+` ORDER BY id DESC LIMIT ?`, append(w.args, limit+1)...)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	defer rows.Close()
-	page := &switchboard.Page[*switchboard.Event]{}
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list events: %w", err)
-		}
-		page.Items = append(page.Items, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.Next = page.Items[limit-1].ID
-	}
-	return page, nil
+	return listNewestFirst(ctx, s.read, "list events", selectEvent+w.whereClause(), w.args, limit,
+		func(r rowScanner) (*switchboard.Event, error) { return scanEvent(r) },
+		func(x *switchboard.Event) string { return x.ID })
 }
 
 // ListRequests returns a page of requests, newest first.
@@ -186,27 +168,9 @@ func (s *Store) ListRequests(ctx context.Context, f switchboard.RequestFilter) (
 		w.add("id < ?", f.Cursor)
 	}
 	limit := switchboard.LimitOrDefault(f.Limit)
-	rows, err := s.read.QueryContext(ctx, selectRequest+w.whereClause()+` ORDER BY id DESC LIMIT ?`, append(w.args, limit+1)...)
-	if err != nil {
-		return nil, fmt.Errorf("list requests: %w", err)
-	}
-	defer rows.Close()
-	page := &switchboard.Page[*switchboard.Request]{}
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list requests: %w", err)
-		}
-		page.Items = append(page.Items, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list requests: %w", err)
-	}
-	if len(page.Items) > limit {
-		page.Items = page.Items[:limit]
-		page.Next = page.Items[limit-1].ID
-	}
-	return page, nil
+	return listNewestFirst(ctx, s.read, "list requests", selectRequest+w.whereClause(), w.args, limit,
+		func(r rowScanner) (*switchboard.Request, error) { return scanRequest(r) },
+		func(x *switchboard.Request) string { return x.ID })
 }
 
 // Stats counts events by state and finds the oldest due delivery.
@@ -286,4 +250,33 @@ func (s *Store) outboundQueued(ctx context.Context) (map[string]int64, error) {
 		return nil, fmt.Errorf("count queued messages: %w", err)
 	}
 	return out, nil
+}
+
+// listNewestFirst runs a listing query (its WHERE clause included, without
+// ORDER BY or LIMIT) newest first, reads one row past limit to know whether
+// another page follows, and returns the page, whose Next is the last item's
+// id. what names the listing in errors.
+func listNewestFirst[T any](ctx context.Context, db *sql.DB, what, query string, args []any, limit int,
+	scan func(rowScanner) (T, error), id func(T) string) (*switchboard.Page[T], error) {
+	rows, err := db.QueryContext(ctx, query+` ORDER BY id DESC LIMIT ?`, append(args, limit+1)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	page := &switchboard.Page[T]{}
+	for rows.Next() {
+		item, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		page.Items = append(page.Items, item)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		page.Next = id(page.Items[limit-1])
+	}
+	return page, nil
 }
