@@ -135,6 +135,10 @@ type OutboundMessage struct {
 	Body           string
 	MediaURLs      []string
 	StatusWebhook  string // where the app wants status callbacks; empty for none
+	// Template is the app's name for the message's content (see
+	// ValidTemplate); delivery latency and error codes are broken down by
+	// it. Empty for none.
+	Template string
 	// PayloadHash is the hex SHA-256 of the canonical payload, computed by
 	// the caller with PayloadHash; a second create with the same key must
 	// carry the same hash.
@@ -152,7 +156,71 @@ type OutboundMessage struct {
 	UpdatedAt     time.Time
 	SentAt        time.Time // zero until Twilio accepted it
 	DeliveredAt   time.Time // zero until delivered (or read)
-	LastError     string
+	// ReplayedAt is when the message was last replayed after it failed
+	// (Store.ReplayMessage); zero if never. Its age counts from then.
+	ReplayedAt time.Time
+	LastError  string
+}
+
+// Age is how long m has been waiting to be sent at now: since it was
+// created, or since it was last replayed.
+func (m *OutboundMessage) Age(now time.Time) time.Duration {
+	since := m.CreatedAt
+	if m.ReplayedAt.After(since) {
+		since = m.ReplayedAt
+	}
+	return now.Sub(since)
+}
+
+// Replayable reports whether m may be replayed: it failed without Twilio
+// ever accepting it (it has no Twilio SID), so sending it again cannot
+// send its idempotency key twice. A message Twilio accepted and then
+// failed (a carrier failure) is not replayable: the app sends a new one.
+func (m *OutboundMessage) Replayable() bool {
+	return m.State == MessageFailed && m.TwilioSID == ""
+}
+
+// StatusReplayed is the status, and SourceReplay the source, of the history
+// entry a replay appends (see Store.ReplayMessage).
+const (
+	StatusReplayed = "replayed"
+	SourceReplay   = "replay"
+)
+
+// Replay puts a replayable message back in the queue at now for a fresh run
+// of send attempts: queued, no attempts, due now, ReplayedAt and UpdatedAt
+// now. It returns an error wrapping ErrConflict, and changes nothing, when
+// m is not Replayable.
+func (m *OutboundMessage) Replay(now time.Time) error {
+	if !m.Replayable() {
+		if m.TwilioSID != "" {
+			return fmt.Errorf("%w: message %s is %s and Twilio accepted it (%s): replaying would send it twice",
+				ErrConflict, m.ID, m.State, m.TwilioSID)
+		}
+		return fmt.Errorf("%w: message %s is %s: only failed messages are replayed", ErrConflict, m.ID, m.State)
+	}
+	m.State, m.Attempts, m.NextAttemptAt, m.ReplayedAt, m.UpdatedAt = MessageQueued, 0, now, now, now
+	return nil
+}
+
+// MaxTemplateLen is the longest Template accepted.
+const MaxTemplateLen = 64
+
+// ValidTemplate reports whether t may name a template: empty, or 1 to
+// MaxTemplateLen ASCII letters, digits, '_', '-', '.' and ':'. Templates
+// become metric labels, so they are kept short and plain.
+func ValidTemplate(t string) bool {
+	if len(t) > MaxTemplateLen {
+		return false
+	}
+	for _, c := range []byte(t) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ApplyStatus applies one Twilio status update to m, monotonically, and
@@ -241,20 +309,22 @@ func (m *OutboundMessage) ApplySend(r SendResult, at time.Time) bool {
 
 // PayloadHash is the hex SHA-256 of a message's canonical payload: what
 // makes two creates with one idempotency key the same message. A nil and an
-// empty media list hash alike.
-func PayloadHash(to, body string, media []string, pool, from string, purpose Purpose) string {
+// empty media list hash alike, and an empty template hashes as it did
+// before templates existed.
+func PayloadHash(to, body string, media []string, pool, from string, purpose Purpose, template string) string {
 	if media == nil {
 		media = []string{}
 	}
 	// Field order is fixed by the struct; JSON escapes every separator.
 	canonical, err := json.Marshal(struct {
-		To      string   `json:"to"`
-		Body    string   `json:"body"`
-		Media   []string `json:"media"`
-		Pool    string   `json:"pool"`
-		From    string   `json:"from"`
-		Purpose Purpose  `json:"purpose"`
-	}{to, body, media, pool, from, purpose})
+		To       string   `json:"to"`
+		Body     string   `json:"body"`
+		Media    []string `json:"media"`
+		Pool     string   `json:"pool"`
+		From     string   `json:"from"`
+		Purpose  Purpose  `json:"purpose"`
+		Template string   `json:"template,omitempty"`
+	}{to, body, media, pool, from, purpose, template})
 	if err != nil {
 		panic("switchboard: encode message payload: " + err.Error()) // strings only: cannot happen
 	}
@@ -264,14 +334,15 @@ func PayloadHash(to, body string, media []string, pool, from string, purpose Pur
 
 // OutboundFilter selects outbound messages. Zero fields do not filter.
 type OutboundFilter struct {
-	Pool    string
-	Purpose Purpose
-	State   MessageState
-	To      string
-	Since   time.Time // created at or after
-	Until   time.Time // created before
-	Cursor  string    // Page.Next of the previous page
-	Limit   int       // default 50, at most 500
+	Pool     string
+	Purpose  Purpose
+	State    MessageState
+	To       string
+	Template string
+	Since    time.Time // created at or after
+	Until    time.Time // created before
+	Cursor   string    // Page.Next of the previous page
+	Limit    int       // default 50, at most 500
 }
 
 // SendResult is the outcome of one send attempt, recorded by
@@ -317,7 +388,8 @@ type StatusChange struct {
 }
 
 // ValidateNew checks what Store.CreateMessage needs of a new message: an ID,
-// an IdempotencyKey, a To, a PayloadHash and a valid Purpose.
+// an IdempotencyKey, a To, a PayloadHash, a valid Purpose and a valid
+// Template.
 func (m *OutboundMessage) ValidateNew() error {
 	switch {
 	case m.ID == "":
@@ -330,6 +402,8 @@ func (m *OutboundMessage) ValidateNew() error {
 		return fmt.Errorf("%w: message without a payload hash", ErrInvalid)
 	case !m.Purpose.Valid():
 		return fmt.Errorf("%w: unknown purpose %q", ErrInvalid, m.Purpose)
+	case !ValidTemplate(m.Template):
+		return fmt.Errorf("%w: template %q: at most %d letters, digits, '_', '-', '.' or ':'", ErrInvalid, m.Template, MaxTemplateLen)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package switchboard
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -8,7 +10,7 @@ import (
 func TestPayloadHash(t *testing.T) {
 	t.Parallel()
 	h := func(to, body string, media []string, pool, from string, purpose Purpose) string {
-		return PayloadHash(to, body, media, pool, from, purpose)
+		return PayloadHash(to, body, media, pool, from, purpose, "")
 	}
 	ref := h("+1555", "hi", []string{"u1"}, "p", "", PurposeOTP)
 	if len(ref) != 64 || ref != h("+1555", "hi", []string{"u1"}, "p", "", PurposeOTP) {
@@ -27,11 +29,73 @@ func TestPayloadHash(t *testing.T) {
 		"purpose":         h("+1555", "hi", []string{"u1"}, "p", "", PurposeMarketing),
 		"field boundary":  h("+1555h", "i", []string{"u1"}, "p", "", PurposeOTP),
 		"media vs fields": h("+1555", "hi", []string{"u1", "p"}, "", "", PurposeOTP),
+		"template":        PayloadHash("+1555", "hi", []string{"u1"}, "p", "", PurposeOTP, "welcome"),
 	}
 	for name, got := range differ {
 		if got == ref {
 			t.Errorf("changing the %s does not change the hash", name)
 		}
+	}
+}
+
+func TestValidTemplate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		template string
+		ok       bool
+	}{
+		{"", true},
+		{"otp.login:v2", true},
+		{"Welcome_Series-3", true},
+		{strings.Repeat("a", MaxTemplateLen), true},
+		{strings.Repeat("a", MaxTemplateLen+1), false},
+		{"has space", false},
+		{"quote\"", false},
+		{"naïve", false},
+		{"new\nline", false},
+	} {
+		if got := ValidTemplate(tc.template); got != tc.ok {
+			t.Errorf("ValidTemplate(%q) = %v, want %v", tc.template, got, tc.ok)
+		}
+	}
+}
+
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	now := created.Add(48 * time.Hour)
+	for _, tc := range []struct {
+		name  string
+		state MessageState
+		sid   string
+		ok    bool
+	}{
+		{"failed before Twilio", MessageFailed, "", true},
+		{"failed by the carrier", MessageFailed, "SM1", false},
+		{"queued", MessageQueued, "", false},
+		{"sending", MessageSending, "", false},
+		{"delivered", MessageDelivered, "SM1", false},
+		{"undelivered", MessageUndelivered, "SM1", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &OutboundMessage{ID: "m", State: tc.state, TwilioSID: tc.sid, Attempts: 8, CreatedAt: created, ErrorCode: 21611}
+			err := m.Replay(now)
+			if tc.ok != (err == nil) {
+				t.Fatalf("Replay = %v, want ok %v", err, tc.ok)
+			}
+			if !tc.ok {
+				if !errors.Is(err, ErrConflict) || m.State != tc.state || m.Attempts != 8 {
+					t.Fatalf("refused replay: err %v, message %s/%d changed", err, m.State, m.Attempts)
+				}
+				return
+			}
+			if m.State != MessageQueued || m.Attempts != 0 || !m.NextAttemptAt.Equal(now) || !m.ReplayedAt.Equal(now) || m.ErrorCode != 21611 {
+				t.Fatalf("replayed: %+v", m)
+			}
+			if m.Age(now) != 0 || m.Age(now.Add(time.Minute)) != time.Minute {
+				t.Errorf("age counts from the replay: %v", m.Age(now.Add(time.Minute)))
+			}
+		})
 	}
 }
 

@@ -109,6 +109,27 @@ type Store interface {
 	// (first recorded) first; none for an unknown message.
 	MessageHistory(ctx context.Context, messageID string) ([]StatusChange, error)
 
+	// ReplayMessage queues a failed message again for a fresh run of send
+	// attempts and schedules its send job, in one transaction: its state
+	// becomes queued, its attempt count 0 and its ReplayedAt now, and a
+	// "replayed" entry (source "replay") is appended to its history; its
+	// last error and code stay until a send replaces them. Only a
+	// replayable message (OutboundMessage.Replayable: failed, never
+	// accepted by Twilio) is replayed; any other is ErrConflict, and an
+	// unknown id ErrNotFound. It returns the message as replayed.
+	ReplayMessage(ctx context.Context, id string) (*OutboundMessage, error)
+	// EarlierUnsent returns the oldest message of pool to recipient created
+	// before the message beforeID (by id order, which is creation order)
+	// that is still queued or sending and whose purpose is one of
+	// purposes; ErrNotFound when there is none. It keeps sends to one
+	// recipient in order (FIFO per recipient within a pool).
+	EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []Purpose) (*OutboundMessage, error)
+	// SenderHeartbeat records that node, a sending process, is alive at
+	// at, forgets nodes not seen for ttl, and returns how many nodes are
+	// alive (this one included), so that they can share each sender's
+	// rate.
+	SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (alive int, err error)
+
 	// Suppress adds number to accountSID's suppression list (an opt-out),
 	// or replaces the reason of an existing entry. Numbers are compared
 	// exactly: callers normalise them (E.164) first.

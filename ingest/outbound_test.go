@@ -176,7 +176,7 @@ func (f *obFixture) sentMessage(t *testing.T, sid string) *switchboard.OutboundM
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "key-" + sid, AccountSID: account, Pool: obPool,
 		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0,
-		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional),
+		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, ""),
 	}
 	if created, err := f.store.CreateMessage(ctx, m); err != nil || !created {
 		t.Fatalf("create message: created %v, %v", created, err)
@@ -672,7 +672,7 @@ func TestSimulatorCallbacksAndKeywords(t *testing.T) {
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "sim-1", AccountSID: account, Pool: obPool,
 		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody,
-		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional),
+		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, ""),
 	}
 	if _, err := f.store.CreateMessage(ctx, m); err != nil {
 		t.Fatal(err)
@@ -768,7 +768,7 @@ func (f *obFixture) queuedMessage(t *testing.T, key string) *switchboard.Outboun
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: account, Pool: obPool,
 		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0,
-		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional),
+		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, ""),
 	}
 	if created, err := f.store.CreateMessage(context.Background(), m); err != nil || !created {
 		t.Fatalf("create message: created %v, %v", created, err)

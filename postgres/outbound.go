@@ -20,17 +20,18 @@ import (
 
 const selectMessage = `SELECT id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body,
     media_urls, status_webhook, payload_hash, state, twilio_sid, twilio_status, error_code, attempts,
-    next_attempt_at, created_at, updated_at, sent_at, delivered_at, last_error FROM messages`
+    next_attempt_at, created_at, updated_at, sent_at, delivered_at, last_error, template, replayed_at FROM messages`
 
 func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) {
 	var (
 		m                      switchboard.OutboundMessage
 		purpose, state         string
 		nextAt, sent, delivery *time.Time
+		replayed               *time.Time
 	)
 	err := row.Scan(&m.ID, &m.IdempotencyKey, &m.AccountSID, &m.Pool, &purpose, &m.From, &m.To, &m.Body,
 		&m.MediaURLs, &m.StatusWebhook, &m.PayloadHash, &state, &m.TwilioSID, &m.TwilioStatus, &m.ErrorCode,
-		&m.Attempts, &nextAt, &m.CreatedAt, &m.UpdatedAt, &sent, &delivery, &m.LastError)
+		&m.Attempts, &nextAt, &m.CreatedAt, &m.UpdatedAt, &sent, &delivery, &m.LastError, &m.Template, &replayed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, switchboard.ErrNotFound
 	}
@@ -43,6 +44,7 @@ func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) {
 	m.Purpose, m.State = switchboard.Purpose(purpose), switchboard.MessageState(state)
 	m.CreatedAt, m.UpdatedAt = m.CreatedAt.UTC(), m.UpdatedAt.UTC()
 	m.NextAttemptAt, m.SentAt, m.DeliveredAt = utc(nextAt), utc(sent), utc(delivery)
+	m.ReplayedAt = utc(replayed)
 	return &m, nil
 }
 
@@ -51,8 +53,8 @@ func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) {
 // statement sees it.
 const insertMessage = `INSERT INTO messages
     (id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body, media_urls,
-     status_webhook, payload_hash, state, attempts, next_attempt_at, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $12, $13, $13)
+     status_webhook, payload_hash, state, attempts, next_attempt_at, created_at, updated_at, template)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $12, $13, $13, $14)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id`
 
@@ -82,7 +84,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *switchboard.OutboundMessag
 		var id string
 		switch err := tx.QueryRow(ctx, insertMessage, m.ID, m.IdempotencyKey, m.AccountSID, m.Pool,
 			string(m.Purpose), m.From, m.To, m.Body, media, m.StatusWebhook, m.PayloadHash,
-			nextAt, created).Scan(&id); {
+			nextAt, created, m.Template).Scan(&id); {
 		case err == nil:
 			isNew = true
 			if err := s.queue.InsertSendTx(ctx, tx, jobs.SendArgs{MessageID: m.ID}, m.NextAttemptAt); err != nil {
@@ -169,6 +171,9 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 	if f.To != "" {
 		w.add("to_number = " + w.arg(f.To))
 	}
+	if f.Template != "" {
+		w.add("template = " + w.arg(f.Template))
+	}
 	if !f.Since.IsZero() {
 		w.add("created_at >= " + w.arg(f.Since))
 	}
@@ -196,13 +201,14 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 // updateMessage writes back what send results and status updates change.
 const updateMessage = `UPDATE messages SET
     from_number = $1, state = $2, twilio_sid = $3, twilio_status = $4, error_code = $5, attempts = $6,
-    next_attempt_at = $7, updated_at = $8, sent_at = $9, delivered_at = $10, last_error = $11
-    WHERE id = $12`
+    next_attempt_at = $7, updated_at = $8, sent_at = $9, delivered_at = $10, last_error = $11,
+    replayed_at = $12
+    WHERE id = $13`
 
 func writeMessage(ctx context.Context, tx pgx.Tx, m *switchboard.OutboundMessage) error {
 	if _, err := tx.Exec(ctx, updateMessage, m.From, string(m.State), m.TwilioSID, m.TwilioStatus,
 		m.ErrorCode, m.Attempts, nullTime(m.NextAttemptAt), m.UpdatedAt, nullTime(m.SentAt),
-		nullTime(m.DeliveredAt), m.LastError, m.ID); err != nil {
+		nullTime(m.DeliveredAt), m.LastError, nullTime(m.ReplayedAt), m.ID); err != nil {
 		return fmt.Errorf("update message %s: %w", m.ID, err)
 	}
 	return nil
@@ -269,6 +275,69 @@ func (s *Store) UpdateMessageStatus(ctx context.Context, u switchboard.StatusUpd
 		return nil, err
 	}
 	return m, nil
+}
+
+// ReplayMessage queues a failed, never accepted message for a fresh run of
+// sends.
+func (s *Store) ReplayMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error) {
+	var m *switchboard.OutboundMessage
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		if m, err = scanMessage(tx.QueryRow(ctx, selectMessage+` WHERE id = $1 FOR UPDATE`, id)); err != nil {
+			return fmt.Errorf("replay message %s: %w", id, err)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		if err := m.Replay(now); err != nil {
+			return fmt.Errorf("replay message %s: %w", id, err)
+		}
+		if err := writeMessage(ctx, tx, m); err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		if _, err := tx.Exec(ctx, insertStatus, m.ID, switchboard.StatusReplayed, 0, now,
+			switchboard.SourceReplay, true); err != nil {
+			return fmt.Errorf("record replay of message %s: %w", m.ID, err)
+		}
+		return s.queue.InsertSendTx(ctx, tx, jobs.SendArgs{MessageID: m.ID}, time.Time{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// EarlierUnsent returns the oldest unsent message to a recipient in a pool
+// created before another.
+func (s *Store) EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []switchboard.Purpose) (*switchboard.OutboundMessage, error) {
+	names := make([]string, len(purposes))
+	for i, p := range purposes {
+		names[i] = string(p)
+	}
+	m, err := scanMessage(s.pool.QueryRow(ctx, selectMessage+` WHERE pool = $1 AND to_number = $2 AND id < $3
+        AND state IN ('queued', 'sending') AND purpose = ANY($4) ORDER BY id LIMIT 1`, pool, recipient, beforeID, names))
+	if err != nil {
+		return nil, fmt.Errorf("earlier unsent message of pool %s: %w", pool, err)
+	}
+	return m, nil
+}
+
+// SenderHeartbeat records a sending process as alive and counts the live
+// ones.
+func (s *Store) SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error) {
+	var alive int
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO sender_nodes (node, seen_at) VALUES ($1, $2)
+            ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at`, node, at); err != nil {
+			return fmt.Errorf("heartbeat of %s: %w", node, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM sender_nodes WHERE seen_at < $1`, at.Add(-ttl)); err != nil {
+			return fmt.Errorf("forget silent nodes: %w", err)
+		}
+		return tx.QueryRow(ctx, `SELECT count(*) FROM sender_nodes`).Scan(&alive)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return alive, nil
 }
 
 // MessageHistory returns a message's status updates in the order recorded;

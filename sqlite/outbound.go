@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
@@ -19,7 +20,7 @@ import (
 
 const selectMessage = `SELECT id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body,
     media_urls, status_webhook, payload_hash, state, twilio_sid, twilio_status, error_code, attempts,
-    next_attempt_at, created_at, updated_at, sent_at, delivered_at, last_error FROM messages`
+    next_attempt_at, created_at, updated_at, sent_at, delivered_at, last_error, template, replayed_at FROM messages`
 
 func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) {
 	var (
@@ -27,10 +28,11 @@ func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) {
 		purpose, state, media  string
 		created, updated       int64
 		nextAt, sent, delivery sql.NullInt64
+		replayed               sql.NullInt64
 	)
 	err := row.Scan(&m.ID, &m.IdempotencyKey, &m.AccountSID, &m.Pool, &purpose, &m.From, &m.To, &m.Body,
 		&media, &m.StatusWebhook, &m.PayloadHash, &state, &m.TwilioSID, &m.TwilioStatus, &m.ErrorCode,
-		&m.Attempts, &nextAt, &created, &updated, &sent, &delivery, &m.LastError)
+		&m.Attempts, &nextAt, &created, &updated, &sent, &delivery, &m.LastError, &m.Template, &replayed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, switchboard.ErrNotFound
 	}
@@ -43,13 +45,14 @@ func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) {
 	}
 	m.CreatedAt, m.UpdatedAt = fromMicros(created), fromMicros(updated)
 	m.NextAttemptAt, m.SentAt, m.DeliveredAt = nullMicros(nextAt), nullMicros(sent), nullMicros(delivery)
+	m.ReplayedAt = nullMicros(replayed)
 	return &m, nil
 }
 
 const insertMessage = `INSERT INTO messages
     (id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body, media_urls,
-     status_webhook, payload_hash, state, attempts, next_attempt_at, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)
+     status_webhook, payload_hash, state, attempts, next_attempt_at, created_at, updated_at, template)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)
     ON CONFLICT (idempotency_key) DO NOTHING`
 
 // CreateMessage stores a new message and schedules its first send, or finds
@@ -81,7 +84,7 @@ func (s *Store) CreateMessage(ctx context.Context, m *switchboard.OutboundMessag
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, insertMessage, m.ID, m.IdempotencyKey, m.AccountSID, m.Pool,
 			string(m.Purpose), m.From, m.To, m.Body, string(encoded), m.StatusWebhook, m.PayloadHash,
-			micros(nextAt), micros(created), micros(created))
+			micros(nextAt), micros(created), micros(created), m.Template)
 		if err != nil {
 			return fmt.Errorf("store message %s: %w", m.ID, err)
 		}
@@ -163,6 +166,9 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 	if f.To != "" {
 		w.add("to_number = ?", f.To)
 	}
+	if f.Template != "" {
+		w.add("template = ?", f.Template)
+	}
 	if !f.Since.IsZero() {
 		w.add("created_at >= ?", micros(f.Since))
 	}
@@ -181,13 +187,13 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 // updateMessage writes back what send results and status updates change.
 const updateMessage = `UPDATE messages SET
     from_number = ?, state = ?, twilio_sid = ?, twilio_status = ?, error_code = ?, attempts = ?,
-    next_attempt_at = ?, updated_at = ?, sent_at = ?, delivered_at = ?, last_error = ?
+    next_attempt_at = ?, updated_at = ?, sent_at = ?, delivered_at = ?, last_error = ?, replayed_at = ?
     WHERE id = ?`
 
 func writeMessage(ctx context.Context, tx *sql.Tx, m *switchboard.OutboundMessage) error {
 	if _, err := tx.ExecContext(ctx, updateMessage, m.From, string(m.State), m.TwilioSID, m.TwilioStatus,
 		m.ErrorCode, m.Attempts, nullMicrosOf(m.NextAttemptAt), micros(m.UpdatedAt), nullMicrosOf(m.SentAt),
-		nullMicrosOf(m.DeliveredAt), m.LastError, m.ID); err != nil {
+		nullMicrosOf(m.DeliveredAt), m.LastError, nullMicrosOf(m.ReplayedAt), m.ID); err != nil {
 		return fmt.Errorf("update message %s: %w", m.ID, err)
 	}
 	return nil
@@ -255,6 +261,85 @@ func (s *Store) UpdateMessageStatus(ctx context.Context, u switchboard.StatusUpd
 		return nil, err
 	}
 	return m, nil
+}
+
+// ReplayMessage queues a failed, never accepted message for a fresh run of
+// sends.
+func (s *Store) ReplayMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error) {
+	var m *switchboard.OutboundMessage
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if m, err = scanMessage(tx.QueryRowContext(ctx, selectMessage+` WHERE id = ?`, id)); err != nil {
+			return fmt.Errorf("replay message %s: %w", id, err)
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		if err := m.Replay(now); err != nil {
+			return fmt.Errorf("replay message %s: %w", id, err)
+		}
+		if err := writeMessage(ctx, tx, m); err != nil {
+			return fmt.Errorf("replay: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, insertStatus, m.ID, switchboard.StatusReplayed, 0, micros(now),
+			switchboard.SourceReplay, true); err != nil {
+			return fmt.Errorf("record replay of message %s: %w", m.ID, err)
+		}
+		return s.queue.InsertSendTx(ctx, tx, jobs.SendArgs{MessageID: m.ID}, time.Time{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// EarlierUnsent returns the oldest unsent message to a recipient in a pool
+// created before another.
+func (s *Store) EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []switchboard.Purpose) (*switchboard.OutboundMessage, error) {
+	w := whereBuilder{}
+	w.add("pool = ?", pool)
+	w.add("to_number = ?", recipient)
+	w.add("id < ?", beforeID)
+	w.add("state IN ('queued', 'sending')")
+	w.add("purpose IN ("+placeholders(len(purposes))+")", purposeArgs(purposes)...)
+	m, err := scanMessage(s.read.QueryRowContext(ctx, selectMessage+w.whereClause()+` ORDER BY id LIMIT 1`, w.args...))
+	if err != nil {
+		return nil, fmt.Errorf("earlier unsent message of pool %s: %w", pool, err)
+	}
+	return m, nil
+}
+
+func placeholders(n int) string {
+	if n == 0 {
+		return "NULL"
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+func purposeArgs(purposes []switchboard.Purpose) []any {
+	args := make([]any, len(purposes))
+	for i, p := range purposes {
+		args[i] = string(p)
+	}
+	return args
+}
+
+// SenderHeartbeat records a sending process as alive and counts the live
+// ones.
+func (s *Store) SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error) {
+	var alive int
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sender_nodes (node, seen_at) VALUES (?, ?)
+            ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at`, node, micros(at)); err != nil {
+			return fmt.Errorf("heartbeat of %s: %w", node, err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sender_nodes WHERE seen_at < ?`, micros(at.Add(-ttl))); err != nil {
+			return fmt.Errorf("forget silent nodes: %w", err)
+		}
+		return tx.QueryRowContext(ctx, `SELECT count(*) FROM sender_nodes`).Scan(&alive)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return alive, nil
 }
 
 // MessageHistory returns a message's status updates in the order recorded.

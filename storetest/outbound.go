@@ -73,7 +73,7 @@ func NewMessage(key, to string, at time.Time) *switchboard.OutboundMessage {
 		MediaURLs: []string{"https://media.example.com/a.png"}, StatusWebhook: "https://app.example.com/status",
 		CreatedAt: at,
 	}
-	m.PayloadHash = switchboard.PayloadHash(m.To, m.Body, m.MediaURLs, m.Pool, m.From, m.Purpose)
+	m.PayloadHash = switchboard.PayloadHash(m.To, m.Body, m.MediaURLs, m.Pool, m.From, m.Purpose, m.Template)
 	return m
 }
 
@@ -574,5 +574,170 @@ func testOutboundNotFound(t *testing.T, o Opened) {
 	}
 	if h, err := o.Store.MessageHistory(ctx, "missing"); err != nil || len(h) != 0 {
 		t.Errorf("MessageHistory: %v %v", h, err)
+	}
+}
+
+func testTemplate(t *testing.T, o Opened) {
+	ctx := context.Background()
+	a := NewMessage("tpl-a", "+15550001", base)
+	a.Template = "otp.login:v2"
+	a.PayloadHash = switchboard.PayloadHash(a.To, a.Body, a.MediaURLs, a.Pool, a.From, a.Purpose, a.Template)
+	createMessage(t, o.Store, a)
+	createMessage(t, o.Store, NewMessage("tpl-b", "+15550001", base))
+	got, err := o.Store.OutboundMessage(ctx, a.ID)
+	if err != nil || got.Template != "otp.login:v2" {
+		t.Fatalf("template round trip: %+v, %v", got, err)
+	}
+	page, err := o.Store.ListOutboundMessages(ctx, switchboard.OutboundFilter{Template: "otp.login:v2"})
+	if err != nil || len(page.Items) != 1 || page.Items[0].ID != a.ID {
+		t.Errorf("list by template: %+v, %v", page, err)
+	}
+	bad := NewMessage("tpl-bad", "+15550001", base)
+	bad.Template = "has space"
+	if _, err := o.Store.CreateMessage(ctx, bad); !errors.Is(err, switchboard.ErrInvalid) {
+		t.Errorf("create with a bad template: %v, want ErrInvalid", err)
+	}
+}
+
+func testReplayMessage(t *testing.T, o Opened) {
+	ctx := context.Background()
+	if _, err := o.Store.ReplayMessage(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("replay of an unknown message: %v, want ErrNotFound", err)
+	}
+	// Refused by Twilio: replayable.
+	m := NewMessage("replay-1", "+15550001", base)
+	createMessage(t, o.Store, m)
+	if _, err := o.Store.ReplayMessage(ctx, m.ID); !errors.Is(err, switchboard.ErrConflict) {
+		t.Errorf("replay of a queued message: %v, want ErrConflict", err)
+	}
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: 8, State: switchboard.MessageFailed,
+		ErrorCode: 20429, Error: "out of attempts", At: base.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	got, err := o.Store.ReplayMessage(ctx, m.ID)
+	if err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	if got.State != switchboard.MessageQueued || got.Attempts != 0 || got.ReplayedAt.Before(before) ||
+		got.ErrorCode != 20429 || got.LastError != "out of attempts" {
+		t.Errorf("replayed: %+v", got)
+	}
+	if stored, err := o.Store.OutboundMessage(ctx, m.ID); err != nil || stored.State != switchboard.MessageQueued ||
+		!stored.ReplayedAt.Equal(got.ReplayedAt) || stored.Attempts != 0 {
+		t.Errorf("replay not stored: %+v, %v", stored, err)
+	}
+	js := sendJobs(t, o, m.ID)
+	if len(js) != 2 || js[1].Args.Attempts != 0 {
+		t.Errorf("send jobs after replay: %+v, want a new one carrying attempt count 0", js)
+	}
+	hist, err := o.Store.MessageHistory(ctx, m.ID)
+	if err != nil || len(hist) != 1 || hist[0].Status != switchboard.StatusReplayed || hist[0].Source != switchboard.SourceReplay {
+		t.Errorf("history after replay: %+v, %v", hist, err)
+	}
+	// Replaying twice is refused: it is queued now.
+	if _, err := o.Store.ReplayMessage(ctx, m.ID); !errors.Is(err, switchboard.ErrConflict) {
+		t.Errorf("second replay: %v, want ErrConflict", err)
+	}
+
+	// Accepted by Twilio, then failed by the carrier: never replayed.
+	c := NewMessage("replay-2", "+15550002", base)
+	createMessage(t, o.Store, c)
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: c.ID, Attempts: 1, State: switchboard.MessageSent,
+		TwilioSID: "SMreplay2", TwilioStatus: "queued"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{TwilioSID: "SMreplay2", Status: "failed",
+		ErrorCode: 30003, Source: "callback"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Store.ReplayMessage(ctx, c.ID); !errors.Is(err, switchboard.ErrConflict) {
+		t.Errorf("replay of a message Twilio accepted: %v, want ErrConflict", err)
+	}
+	if got, _ := o.Store.OutboundMessage(ctx, c.ID); got.State != switchboard.MessageFailed || len(sendJobs(t, o, c.ID)) != 1 {
+		t.Errorf("a refused replay changed the message: %+v", got)
+	}
+}
+
+func testEarlierUnsent(t *testing.T, o Opened) {
+	ctx := context.Background()
+	all := []switchboard.Purpose{switchboard.PurposeOTP, switchboard.PurposeTransactional, switchboard.PurposeMarketing}
+	first := NewMessage("fifo-1", "+15550001", base)
+	first.Purpose = switchboard.PurposeMarketing
+	first.PayloadHash = switchboard.PayloadHash(first.To, first.Body, first.MediaURLs, first.Pool, first.From, first.Purpose, "")
+	second := NewMessage("fifo-2", "+15550001", base)
+	other := NewMessage("fifo-other", "+15550002", base) // another recipient
+	third := NewMessage("fifo-3", "+15550001", base)
+	for _, m := range []*switchboard.OutboundMessage{first, second, other, third} {
+		createMessage(t, o.Store, m)
+	}
+	earlier := func(m *switchboard.OutboundMessage, purposes []switchboard.Purpose) string {
+		t.Helper()
+		e, err := o.Store.EarlierUnsent(ctx, "default", m.To, m.ID, purposes)
+		if errors.Is(err, switchboard.ErrNotFound) {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.IdempotencyKey
+	}
+	if got := earlier(first, all); got != "" {
+		t.Errorf("earlier than the first: %q", got)
+	}
+	if got := earlier(third, all); got != "fifo-1" {
+		t.Errorf("earlier than the third: %q, want the oldest, fifo-1", got)
+	}
+	if got := earlier(other, all); got != "" {
+		t.Errorf("another recipient's: %q", got)
+	}
+	// Purposes filter: an OTP-and-transactional view skips marketing.
+	if got := earlier(third, all[:2]); got != "fifo-2" {
+		t.Errorf("earlier non-marketing than the third: %q, want fifo-2", got)
+	}
+	// Sending still counts; sent and failed do not.
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: first.ID, Attempts: 1, State: switchboard.MessageSending, From: "+15559001"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := earlier(third, all); got != "fifo-1" {
+		t.Errorf("a sending message no longer counts: %q", got)
+	}
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: first.ID, Attempts: 1, State: switchboard.MessageSent, TwilioSID: "SMfifo1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: second.ID, Attempts: 1, State: switchboard.MessageFailed, ErrorCode: 21211}); err != nil {
+		t.Fatal(err)
+	}
+	if got := earlier(third, all); got != "" {
+		t.Errorf("after the earlier ones were sent or failed: %q", got)
+	}
+	if _, err := o.Store.EarlierUnsent(ctx, "other-pool", third.To, third.ID, all); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("another pool: %v, want ErrNotFound", err)
+	}
+}
+
+func testSenderHeartbeat(t *testing.T, o Opened) {
+	ctx := context.Background()
+	ttl := 5 * time.Second
+	beat := func(node string, at time.Time) int {
+		t.Helper()
+		n, err := o.Store.SenderHeartbeat(ctx, node, at, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := beat("a", base); n != 1 {
+		t.Errorf("one node: %d alive", n)
+	}
+	if n := beat("b", base.Add(time.Second)); n != 2 {
+		t.Errorf("two nodes: %d alive", n)
+	}
+	if n := beat("a", base.Add(2*time.Second)); n != 2 {
+		t.Errorf("a beats again: %d alive, want 2", n)
+	}
+	// b falls silent: forgotten once its last beat is older than ttl.
+	if n := beat("a", base.Add(time.Second+ttl+time.Millisecond)); n != 1 {
+		t.Errorf("after b fell silent: %d alive, want 1", n)
 	}
 }

@@ -64,6 +64,10 @@ func Run(t *testing.T, open Opener) {
 		{"ListOutboundMessagesFiltersAndPages", testListMessages},
 		{"SuppressionRoundTrip", testSuppression},
 		{"StickySenderRoundTrip", testStickySender},
+		{"TemplateRoundTripAndFilter", testTemplate},
+		{"ReplayMessageOnlyNeverAccepted", testReplayMessage},
+		{"EarlierUnsentKeepsRecipientOrder", testEarlierUnsent},
+		{"SenderHeartbeatCountsLiveNodes", testSenderHeartbeat},
 		{"OutboundNotFound", testOutboundNotFound},
 	}
 	for _, tc := range tests {

@@ -54,6 +54,9 @@ type MessageRequestJSON struct {
 	From          string `json:"from,omitempty"`
 	Purpose       string `json:"purpose,omitempty"` // default transactional
 	StatusWebhook string `json:"status_webhook,omitempty"`
+	// Template names the message's content for the breakdowns of delivery
+	// latency and error codes (see switchboard.ValidTemplate).
+	Template string `json:"template,omitempty"`
 }
 
 // MessageJSON is an outbound message in the API.
@@ -68,6 +71,7 @@ type MessageJSON struct {
 	Body           string    `json:"body,omitempty"`
 	MediaURLs      []string  `json:"media_urls,omitempty"`
 	StatusWebhook  string    `json:"status_webhook,omitempty"`
+	Template       string    `json:"template,omitempty"`
 	State          string    `json:"state"`
 	TwilioSID      string    `json:"twilio_sid,omitempty"`
 	TwilioStatus   string    `json:"twilio_status,omitempty"`
@@ -78,6 +82,7 @@ type MessageJSON struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 	SentAt         time.Time `json:"sent_at,omitzero"`
 	DeliveredAt    time.Time `json:"delivered_at,omitzero"`
+	ReplayedAt     time.Time `json:"replayed_at,omitzero"`
 	LastError      string    `json:"last_error,omitempty"`
 }
 
@@ -103,7 +108,8 @@ func (s *Server) messageJSON(m *switchboard.OutboundMessage) MessageJSON {
 		From: m.From, To: m.To, Body: m.Body, MediaURLs: m.MediaURLs, StatusWebhook: m.StatusWebhook,
 		State: string(m.State), TwilioSID: m.TwilioSID, TwilioStatus: m.TwilioStatus, ErrorCode: m.ErrorCode,
 		Attempts: m.Attempts, NextAttemptAt: m.NextAttemptAt, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
-		SentAt: m.SentAt, DeliveredAt: m.DeliveredAt, LastError: m.LastError,
+		SentAt: m.SentAt, DeliveredAt: m.DeliveredAt, ReplayedAt: m.ReplayedAt, LastError: m.LastError,
+		Template: m.Template,
 	}
 	if s.redact {
 		out.To, out.Body = redacted, redacted
@@ -154,6 +160,8 @@ func (s *Server) route(req *MessageRequestJSON) (*OutboundPool, error) {
 		return nil, invalid("media_urls: at most %d", maxMediaURLs)
 	case req.StatusWebhook != "" && !absoluteHTTP(req.StatusWebhook):
 		return nil, invalid("status_webhook %q: want an absolute http(s) URL", req.StatusWebhook)
+	case !switchboard.ValidTemplate(req.Template):
+		return nil, invalid("template %q: at most %d letters, digits, '_', '-', '.' or ':'", req.Template, switchboard.MaxTemplateLen)
 	}
 	for _, m := range req.MediaURLs {
 		if !absoluteHTTP(m) {
@@ -228,10 +236,10 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) error {
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: pool.AccountSID, Pool: pool.Name,
 		Purpose: purpose, From: req.From, To: req.To, Body: req.Body, MediaURLs: req.MediaURLs,
-		StatusWebhook: req.StatusWebhook,
+		StatusWebhook: req.StatusWebhook, Template: req.Template,
 		// The pool as the caller named it: a repeat routed elsewhere after
 		// a configuration change is still the same message.
-		PayloadHash: switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.Pool, req.From, purpose),
+		PayloadHash: switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.Pool, req.From, purpose, req.Template),
 	}
 	ctx := r.Context()
 	suppressed, err := s.store.Suppressed(ctx, pool.AccountSID, req.To)
@@ -278,16 +286,41 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// notReplayable refuses the replay of a message that is not failed, or
+// that Twilio accepted (see switchboard.OutboundMessage.Replayable).
+type notReplayable struct{ err error }
+
+func (e *notReplayable) Error() string { return e.err.Error() }
+func (e *notReplayable) Unwrap() error { return e.err }
+
+// replayMessage is POST /api/v1/messages/{id}/replay: a failed message
+// Twilio never accepted is queued again for a fresh run of send attempts
+// (202 with the message); any other is refused with 409, an unknown id
+// with 404.
+func (s *Server) replayMessage(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.store.ReplayMessage(r.Context(), r.PathValue("id"))
+	if errors.Is(err, switchboard.ErrConflict) {
+		return &notReplayable{err}
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, s.messageJSON(m))
+	return nil
+}
+
 // listMessages is GET /api/v1/messages: newest first, filtered by pool,
-// purpose, state, to, since and until, paginated by cursor and limit.
+// purpose, state, to, template, since and until, paginated by cursor and
+// limit.
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := switchboard.OutboundFilter{
-		Pool:    q.Get("pool"),
-		Purpose: switchboard.Purpose(q.Get("purpose")),
-		State:   switchboard.MessageState(q.Get("state")),
-		To:      q.Get("to"),
-		Cursor:  q.Get("cursor"),
+		Pool:     q.Get("pool"),
+		Purpose:  switchboard.Purpose(q.Get("purpose")),
+		State:    switchboard.MessageState(q.Get("state")),
+		To:       q.Get("to"),
+		Template: q.Get("template"),
+		Cursor:   q.Get("cursor"),
 	}
 	if f.Purpose != "" && !f.Purpose.Valid() {
 		return invalid("purpose %q", f.Purpose)

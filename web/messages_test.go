@@ -162,7 +162,8 @@ func TestCreateMessageRefused(t *testing.T) {
 		{"no idempotency key", "", ok, "Idempotency-Key header is required"},
 		{"idempotency key too long", strings.Repeat("k", 256), ok, "Idempotency-Key: longer than 255"},
 		{"not JSON", "k", `to=+15557770001`, "message body"},
-		{"unknown field", "k", `{"to": "+15557770001", "body": "hi", "template": "otp"}`, `unknown field "template"`},
+		{"unknown field", "k", `{"to": "+15557770001", "body": "hi", "tmpl": "otp"}`, `unknown field "tmpl"`},
+		{"bad template", "k", `{"to": "+15557770001", "body": "hi", "template": "two words"}`, `template "two words"`},
 		{"trailing data", "k", ok + `{}`, "unexpected data after the JSON object"},
 		{"no recipient", "k", `{"body": "hi"}`, "to: required"},
 		{"recipient not E.164", "k", `{"to": "5557770001", "body": "hi"}`, `to "5557770001"`},
@@ -270,7 +271,7 @@ func seedMessages(t *testing.T, f *fixture) []string {
 		m := &switchboard.OutboundMessage{
 			ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: fmt.Sprintf("seed-%d", i), AccountSID: outAccount,
 			Pool: pool, Purpose: p, To: to, Body: body, CreatedAt: base.Add(time.Duration(i) * time.Minute),
-			PayloadHash: switchboard.PayloadHash(to, body, nil, pool, "", p),
+			PayloadHash: switchboard.PayloadHash(to, body, nil, pool, "", p, ""),
 		}
 		if _, err := f.store.CreateMessage(t.Context(), m); err != nil {
 			t.Fatal(err)
@@ -370,4 +371,55 @@ func TestMessagesRedacted(t *testing.T) {
 		!strings.Contains(string(body), "[redacted]") {
 		t.Errorf("redacted list: %s", body)
 	}
+}
+
+func TestMessageTemplate(t *testing.T) {
+	t.Parallel()
+	f := newOutboundFixture(t)
+	resp, body := f.send(t, "tpl-1", `{"to": "+15557770001", "body": "code 1", "purpose": "otp", "template": "otp.login"}`)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	m := decodeJSON[web.MessageJSON](t, body)
+	if m.Template != "otp.login" {
+		t.Errorf("template = %q", m.Template)
+	}
+	// The template is part of the payload: the same key with another is a conflict.
+	resp, body = f.send(t, "tpl-1", `{"to": "+15557770001", "body": "code 1", "purpose": "otp", "template": "otp.reset"}`)
+	checkError(t, resp, body, http.StatusConflict, "different payload")
+	f.send(t, "tpl-2", `{"to": "+15557770001", "body": "code 2", "purpose": "otp"}`)
+	page := decodeJSON[web.Page[web.MessageJSON]](t, must200(t, f, "/api/v1/messages?template=otp.login"))
+	if len(page.Items) != 1 || page.Items[0].ID != m.ID {
+		t.Errorf("list by template: %+v", page.Items)
+	}
+}
+
+func TestReplayMessage(t *testing.T) {
+	t.Parallel()
+	f := newOutboundFixture(t)
+	resp, body := f.send(t, "replay-1", `{"to": "+15557770001", "body": "hi"}`)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	m := decodeJSON[web.MessageJSON](t, body)
+	replay := call{method: http.MethodPost, path: "/api/v1/messages/" + m.ID + "/replay", auth: bearer}
+
+	resp, body = f.do(t, replay)
+	checkError(t, resp, body, http.StatusConflict, "only failed messages are replayed")
+	if err := f.store.RecordSend(t.Context(), switchboard.SendResult{MessageID: m.ID, Attempts: 3,
+		State: switchboard.MessageFailed, ErrorCode: 20429, Error: "out of attempts"}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = f.do(t, replay)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("replay of a failed message: %d %s", resp.StatusCode, body)
+	}
+	got := decodeJSON[web.MessageJSON](t, body)
+	if got.State != "queued" || got.Attempts != 0 || got.ReplayedAt.IsZero() {
+		t.Errorf("replayed: %+v", got)
+	}
+	resp, body = f.do(t, call{method: http.MethodPost, path: "/api/v1/messages/missing/replay", auth: bearer})
+	checkError(t, resp, body, http.StatusNotFound, "not found")
+	resp, body = f.do(t, call{method: http.MethodPost, path: "/api/v1/messages/" + m.ID + "/replay"})
+	checkError(t, resp, body, http.StatusUnauthorized, "bearer token")
 }

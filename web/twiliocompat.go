@@ -259,7 +259,7 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 	}
 	// The Messaging Service stands where the native API's pool does: the
 	// pool as the caller named it.
-	hash := switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.ServiceSID, req.From, purpose)
+	hash := switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.ServiceSID, req.From, purpose, "")
 	ctx := r.Context()
 	now := time.Now()
 	key := twilioKeyPrefix + account + ":" + header

@@ -72,6 +72,7 @@ func New(store switchboard.Store, token string, metrics http.Handler, logger *sl
 	s.api("POST /api/v1/messages", s.createMessage)
 	s.api("GET /api/v1/messages", s.listMessages)
 	s.api("GET /api/v1/messages/{id}", s.getMessage)
+	s.api("POST /api/v1/messages/{id}/replay", s.replayMessage)
 	s.api("POST /api/v1/doctor", s.probe)
 	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
 	s.twilioAPI("POST "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioCreate)
@@ -143,6 +144,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusNotFound, "not found"
 	case errors.Is(err, switchboard.ErrInvalid):
 		status, msg = http.StatusBadRequest, err.Error()
+	case errors.As(err, new(*notReplayable)):
+		status, msg = http.StatusConflict, err.Error()
 	case errors.Is(err, switchboard.ErrConflict):
 		status, msg = http.StatusConflict, "idempotency key already used with a different payload"
 	case errors.Is(err, errSuppressed):
