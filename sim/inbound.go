@@ -65,7 +65,7 @@ func (s *Sim) ReceiveMessage(ctx context.Context, in InboundMessage) (*InboundRe
 	if len(in.MediaURLs) > 0 {
 		prefix = "MM"
 	}
-	segments, encoding := Segments(in.Body)
+	segments, encoding := twilio.Segments(in.Body)
 	now := time.Now()
 	m := &Message{
 		SID: s.newSID(prefix), AccountSID: acct.SID, From: in.From, To: in.To, Body: in.Body,

@@ -42,7 +42,7 @@ func (s *Sim) CreateMessage(accountSID string, p SendParams) (Message, error) {
 	}
 
 	now := time.Now()
-	segments, encoding := Segments(p.Body)
+	segments, encoding := twilio.Segments(p.Body)
 	m := &Message{
 		AccountSID:     accountSID,
 		From:           sender.Number.Number,
