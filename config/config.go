@@ -113,6 +113,10 @@ type Outbound struct {
 	StatusRoute string `koanf:"status_route"`
 	SendWorkers int    `koanf:"send_workers"` // concurrent sends per process
 	MaxAttempts int    `koanf:"max_attempts"` // requests to Twilio before a message fails
+	// MaxAge is how long a message may wait to be sent (since it was
+	// created or replayed) before it fails as expired (30036), a dead
+	// letter that can be replayed.
+	MaxAge time.Duration `koanf:"max_age"`
 }
 
 // Provider is an upstream Twilio REST API that outbound messages are sent
@@ -132,8 +136,8 @@ type Provider struct {
 type Pool struct {
 	Name     string   `koanf:"name"`
 	Provider string   `koanf:"provider"` // a [[providers]] name
-	Senders  []string `koanf:"senders"`  // E.164 numbers or short codes
-	Rate     float64  `koanf:"rate"`     // messages per second per sender
+	Senders  []string `koanf:"senders"`  // E.164 numbers, short codes or Messaging Service SIDs (MG…)
+	Rate     float64  `koanf:"rate"`     // segments per second per sender
 	// Purposes are the purposes the pool serves, for messages that name no
 	// pool; default all of them.
 	Purposes []string `koanf:"purposes"`
@@ -232,7 +236,7 @@ func Default() Config {
 			BreakerFailures: 5,
 			BreakerOpenFor:  30 * time.Second,
 		},
-		Outbound: Outbound{SendWorkers: 16, MaxAttempts: 8},
+		Outbound: Outbound{SendWorkers: 16, MaxAttempts: 8, MaxAge: 24 * time.Hour},
 	}
 }
 
@@ -382,8 +386,9 @@ func (c *Config) applyOutboundDefaults() {
 }
 
 var (
-	e164Pattern      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	shortCodePattern = regexp.MustCompile(`^[0-9]{5,6}$`)
+	e164Pattern       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	shortCodePattern  = regexp.MustCompile(`^[0-9]{5,6}$`)
+	serviceSIDPattern = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
 )
 
 // validateOutbound adds the problems of [outbound], [[providers]] and
@@ -396,6 +401,9 @@ func (c *Config) validateOutbound(bad func(string, ...any), accounts, paths map[
 	}
 	if o.MaxAttempts <= 0 {
 		bad("outbound.max_attempts: must be positive")
+	}
+	if o.MaxAge <= 0 {
+		bad("outbound.max_age: must be positive")
 	}
 	if o.StatusRoute != "" {
 		if !paths[o.StatusRoute] {
@@ -440,8 +448,8 @@ func (c *Config) validateOutbound(bad func(string, ...any), accounts, paths map[
 			bad("pools[%d].senders: at least one sender is required", i)
 		}
 		for _, n := range p.Senders {
-			if !e164Pattern.MatchString(n) && !shortCodePattern.MatchString(n) {
-				bad("pools[%d].senders: %q is neither an E.164 number (+15551234567) nor a short code", i, n)
+			if !e164Pattern.MatchString(n) && !shortCodePattern.MatchString(n) && !serviceSIDPattern.MatchString(n) {
+				bad("pools[%d].senders: %q is neither an E.164 number (+15551234567), a short code nor a Messaging Service SID (MG…)", i, n)
 			}
 			if j, ok := senders[n]; ok && j != i {
 				bad("pools[%d].senders: %q is also in pools[%d]: a sender belongs to one pool", i, n, j)
@@ -451,7 +459,7 @@ func (c *Config) validateOutbound(bad func(string, ...any), accounts, paths map[
 			senders[n] = i
 		}
 		if !(p.Rate > 0) {
-			bad("pools[%d].rate: must be positive (messages per second per sender)", i)
+			bad("pools[%d].rate: must be positive (segments per second per sender)", i)
 		}
 		if p.BrownoutDelay < 0 {
 			bad("pools[%d].brownout_delay: must not be negative (0 never pauses marketing)", i)

@@ -2,11 +2,9 @@ package metrics_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	dto "github.com/prometheus/client_model/go"
@@ -18,8 +16,8 @@ import (
 	"github.com/switchboard-dev/switchboard/twilio"
 )
 
-// Outbound send metrics: outcomes and 429s counted around the send path's
-// store and client, and queue depth per pool read from the store.
+// Outbound send metrics: outcomes and 429s counted by the send path, and
+// queue depth per pool read from the store.
 
 func openStore(t *testing.T) switchboard.Store {
 	t.Helper()
@@ -95,46 +93,6 @@ func TestSendOutcome(t *testing.T) {
 	}
 }
 
-func TestObserveStoreCountsAppliedOutcomes(t *testing.T) {
-	st := openStore(t)
-	m := metrics.New()
-	store := outbound.ObserveStore(st, m)
-	ctx := context.Background()
-	msg := createMessage(t, st, "alerts")
-	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	steps := []switchboard.SendResult{
-		{Attempts: 1, State: switchboard.MessageSending, From: "+14155550001", At: t0},
-		{Attempts: 1, State: switchboard.MessageQueued, Error: "twilio: 503 0: unavailable", NextAttemptAt: t0, At: t0.Add(time.Second)},
-		{Attempts: 0, State: switchboard.MessageQueued, Error: "stale", At: t0.Add(2 * time.Second)}, // stale: not applied
-		{Attempts: 2, State: switchboard.MessageSending, At: t0.Add(3 * time.Second)},
-		{Attempts: 2, State: switchboard.MessageSent, TwilioSID: "SM1", TwilioStatus: "queued", At: t0.Add(4 * time.Second)},
-		{Attempts: 2, State: switchboard.MessageFailed, Error: "late", At: t0.Add(5 * time.Second)}, // after sent: not applied
-	}
-	for _, r := range steps {
-		r.MessageID = msg.ID
-		if err := store.RecordSend(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	other := createMessage(t, st, "bulk")
-	if err := store.RecordSend(ctx, switchboard.SendResult{MessageID: other.ID, State: switchboard.MessageFailed,
-		ErrorCode: 21610, Error: "recipient unsubscribed: not sent"}); err != nil {
-		t.Fatal(err)
-	}
-
-	for _, c := range []struct {
-		pool, outcome string
-		want          float64
-	}{
-		{"alerts", "retry", 1}, {"alerts", "sent", 1}, {"alerts", "failed", 0}, {"bulk", "failed", 1}, {"bulk", "sent", 0},
-	} {
-		got := metric(t, m, "switchboard_outbound_sends_total", "pool", c.pool, "outcome", c.outcome).GetCounter().GetValue()
-		if got != c.want {
-			t.Errorf("sends %s/%s = %v, want %v", c.pool, c.outcome, got, c.want)
-		}
-	}
-}
-
 type fakeClient struct{ errs []error }
 
 func (c *fakeClient) Create(context.Context, twilio.CreateParams) (*twilio.RestMessage, error) {
@@ -143,29 +101,62 @@ func (c *fakeClient) Create(context.Context, twilio.CreateParams) (*twilio.RestM
 	if err != nil {
 		return nil, err
 	}
-	return &twilio.RestMessage{SID: "SM1"}, nil
+	return &twilio.RestMessage{SID: "SM1", Status: "queued"}, nil
 }
 
 func (c *fakeClient) List(context.Context, twilio.ListParams) ([]twilio.RestMessage, error) {
 	return nil, nil
 }
 
-func TestObserveClientCounts429s(t *testing.T) {
+// The send path counts each outcome it records, by pool, and Twilio's
+// 429s (HTTP 429, or 20429 in any answer).
+func TestSenderCountsOutcomesAnd429s(t *testing.T) {
+	st := openStore(t)
 	m := metrics.New()
+	ctx := context.Background()
 	fc := &fakeClient{errs: []error{
 		&twilio.RestError{Status: 429},
 		&twilio.RestError{Status: 400, Code: twilio.CodeTooManyRequests},
 		&twilio.RestError{Status: 503},
-		&twilio.RestError{Status: 400, Code: 21211},
-		errors.New("connection reset"),
 		nil,
+		&twilio.RestError{Status: 400, Code: 21211},
 	}}
-	c := outbound.ObserveClient(fc, m, func(from string) string { return map[string]string{"+14155550001": "alerts"}[from] })
-	for range 6 {
-		_, _ = c.Create(context.Background(), twilio.CreateParams{From: "+14155550001"})
+	sender, err := outbound.New(st, outbound.Options{Client: fc, Metrics: m, Pools: []outbound.Pool{
+		{Name: "alerts", Senders: []string{"+14155550001"}, Rate: 1000},
+		{Name: "bulk", Senders: []string{"+14155550002"}, Rate: 1000},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := createMessage(t, st, "alerts")
+	for attempts := range 4 { // 429, 20429, 503: retried; then sent
+		if err := sender.Send(ctx, msg.ID, attempts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sender.Send(ctx, msg.ID, 4); err != nil { // a stale job: nothing recorded
+		t.Fatal(err)
+	}
+	bad := createMessage(t, st, "bulk")
+	if err := sender.Send(ctx, bad.ID, 0); err != nil { // 21211: failed
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		pool, outcome string
+		want          float64
+	}{
+		{"alerts", "retry", 3}, {"alerts", "sent", 1}, {"alerts", "failed", 0}, {"bulk", "failed", 1}, {"bulk", "sent", 0},
+	} {
+		got := metric(t, m, "switchboard_outbound_sends_total", "pool", c.pool, "outcome", c.outcome).GetCounter().GetValue()
+		if got != c.want {
+			t.Errorf("sends %s/%s = %v, want %v", c.pool, c.outcome, got, c.want)
+		}
 	}
 	if got := metric(t, m, "switchboard_outbound_429_total", "pool", "alerts").GetCounter().GetValue(); got != 2 {
-		t.Errorf("429s = %v, want 2", got)
+		t.Errorf("429s of alerts = %v, want 2", got)
+	}
+	if got := metric(t, m, "switchboard_outbound_429_total", "pool", "bulk").GetCounter().GetValue(); got != 0 {
+		t.Errorf("429s of bulk = %v, want 0", got)
 	}
 }
 

@@ -2,11 +2,13 @@
 // switchboard.Sender the send jobs call.
 //
 // A send attempt loads the message, skips it when it is terminal or its job
-// is stale, fails it at once (21610) when the recipient is suppressed,
-// waits in its pool's line for a turn of its sticky sender, or of any
-// sender of the pool when it has none (OTP before transactional before
-// marketing; see priority.go), records the message as sending, and creates
-// it at Twilio. The answer decides:
+// is stale, fails it (dead letter) when it waited longer than MaxAge, fails
+// it at once (21610) when the recipient is suppressed, waits while an
+// earlier message to the same recipient in the pool is unsent (FIFO per
+// recipient), waits in its pool's line for a turn of its sticky sender, or
+// of any sender of the pool when it has none (OTP before transactional
+// before marketing; see priority.go), records the message as sending, and
+// creates it at Twilio. The answer decides:
 // sent with Twilio's SID; failed for a permanent refusal; queued again with
 // capped, fully jittered exponential backoff (Retry-After honoured) for a
 // retryable one, failed once the attempts run out. When the request may
@@ -21,9 +23,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
 
@@ -35,6 +42,8 @@ type Store interface {
 	Suppressed(ctx context.Context, accountSID, number string) (bool, error)
 	StickySender(ctx context.Context, pool, recipient string) (string, error)
 	SetStickySender(ctx context.Context, pool, recipient, from string) error
+	EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []switchboard.Purpose) (*switchboard.OutboundMessage, error)
+	SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error)
 }
 
 // Client is Twilio's Messages API; *twilio.MessagesClient is one.
@@ -43,18 +52,25 @@ type Client interface {
 	List(ctx context.Context, p twilio.ListParams) ([]twilio.RestMessage, error)
 }
 
-// Pool is a set of sender numbers that share a message stream.
+// Pool is a set of senders that share a message stream.
 type Pool struct {
-	Name    string
-	Senders []string // E.164 numbers or short codes the account owns
-	// Rate is each sender's pace in messages per second (not segments, for
-	// now: a long message counts once), with a burst of one. The pool
-	// never exceeds Rate × len(Senders).
+	Name string
+	// Senders are E.164 numbers or short codes the account owns, or
+	// Messaging Service SIDs (MG…): a message given a service is created
+	// with its MessagingServiceSid, and Twilio picks the number.
+	Senders []string
+	// Rate is each sender's pace in segments per second, as Twilio counts
+	// them (see twilio.Segments; a message with media counts one), with a
+	// burst of one. The pool never exceeds Rate × len(Senders) in total,
+	// over all the processes sharing a store when Options.Heartbeat is set.
 	Rate float64
 	// BrownoutDelay is the queue delay of OTP and transactional sends past
 	// which the pool pauses its marketing sends, until it falls to half of
 	// it (see priority.go); zero never pauses marketing.
 	BrownoutDelay time.Duration
+	// Client is the Twilio account the pool sends with; nil uses
+	// Options.Client.
+	Client Client
 }
 
 // Policy tunes retries and pacing.
@@ -73,25 +89,41 @@ type Policy struct {
 	// accepts a message as ours, before the message was created (clock skew
 	// between Switchboard and Twilio). Default 5 min.
 	LookupWindow time.Duration
+	// MaxAge is how long a message may wait to be sent, since it was
+	// created or replayed; an older one is failed, not sent (a dead
+	// letter, with Twilio's 30036, validity period expired), and may be
+	// replayed. A message whose request may have reached Twilio is looked
+	// up first, whatever its age. Default 24 h.
+	MaxAge time.Duration
 }
 
 // Options configure a Sender.
 type Options struct {
 	Pools []Pool
-	// Client talks to Twilio for every message, whatever its account (one
-	// provider for now).
+	// Client talks to Twilio for the messages of pools without a Client of
+	// their own, and of pools no longer configured.
 	Client         Client
 	StatusCallback string // Switchboard's status route; empty for none
 	Logger         *slog.Logger
 	Now            func() time.Time // default time.Now
 	Rand           func() float64   // in [0, 1), for jitter; default math/rand/v2
 	Policy         Policy
+	// Metrics, when set, counts send outcomes by pool and Twilio's 429s.
+	Metrics *metrics.Metrics
+	// Heartbeat, when set, shares each sender's rate among the processes
+	// that send from one store (replicas on PostgreSQL): every Heartbeat,
+	// StartHeartbeat records this process (Node) alive and paces each sender at Rate
+	// divided by the processes alive, those seen within 3 × Heartbeat.
+	// Zero paces every sender at Rate in this process alone (one process
+	// per store, as with SQLite).
+	Heartbeat time.Duration
+	// Node names this process for the heartbeat; default a random UUID.
+	Node string
 }
 
 // Sender sends outbound messages; it implements switchboard.Sender.
 type Sender struct {
 	store  Store
-	client Client
 	opts   Options
 	log    *slog.Logger
 	now    func() time.Time
@@ -99,6 +131,12 @@ type Sender struct {
 	policy Policy
 
 	pools map[string]*pool
+	share int // processes sharing the rates; 1 when alone
+
+	// unsent[pool+"\x00"+recipient] are the messages this process is
+	// sending, or waiting to send, to a recipient, for FIFO per recipient.
+	mu     sync.Mutex
+	unsent map[string]map[string]chan struct{}
 }
 
 type pool struct {
@@ -111,11 +149,12 @@ var _ switchboard.Sender = (*Sender)(nil)
 // New returns a Sender over store. Every pool needs a name, a sender and a
 // positive rate.
 func New(store Store, opts Options) (*Sender, error) {
-	if store == nil || opts.Client == nil {
-		return nil, errors.New("outbound: a store and a client are required")
+	if store == nil {
+		return nil, errors.New("outbound: a store is required")
 	}
-	s := &Sender{store: store, client: opts.Client, opts: opts, log: opts.Logger, now: opts.Now,
-		rand: opts.Rand, policy: opts.Policy, pools: map[string]*pool{}}
+	s := &Sender{store: store, opts: opts, log: opts.Logger, now: opts.Now,
+		rand: opts.Rand, policy: opts.Policy, pools: map[string]*pool{}, share: 1,
+		unsent: map[string]map[string]chan struct{}{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -141,6 +180,12 @@ func New(store Store, opts Options) (*Sender, error) {
 	if p.LookupWindow <= 0 {
 		p.LookupWindow = 5 * time.Minute
 	}
+	if p.MaxAge <= 0 {
+		p.MaxAge = 24 * time.Hour
+	}
+	if s.opts.Node == "" {
+		s.opts.Node = uuid.NewString()
+	}
 	for _, pc := range opts.Pools {
 		switch {
 		case pc.Name == "":
@@ -153,6 +198,11 @@ func New(store Store, opts Options) (*Sender, error) {
 			return nil, fmt.Errorf("outbound: pool %q: brownout delay %v must not be negative", pc.Name, pc.BrownoutDelay)
 		case s.pools[pc.Name] != nil:
 			return nil, fmt.Errorf("outbound: pool %q twice", pc.Name)
+		case pc.Client == nil && opts.Client == nil:
+			return nil, fmt.Errorf("outbound: pool %q has no client, and there is no default one", pc.Name)
+		}
+		if pc.Client == nil {
+			pc.Client = opts.Client
 		}
 		pl := &pool{Pool: pc}
 		pl.Senders = append([]string(nil), pc.Senders...)
@@ -182,22 +232,40 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	}
 	log := s.log.With("message", m.ID, "pool", m.Pool)
 
+	if age := m.Age(s.now()); age > s.policy.MaxAge {
+		log.Warn("message expired before it was sent: dead letter", "age", age.Round(time.Second), "attempts", attempts)
+		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
+			ErrorCode: int(twilio.CodeValidityPeriodExpired), Error: fmt.Sprintf("expired: not sent within max_age %v", s.policy.MaxAge)})
+	}
+
 	suppressed, err := s.store.Suppressed(ctx, m.AccountSID, m.To)
 	if err != nil {
 		return fmt.Errorf("check suppression: %w", err)
 	}
 	if suppressed {
 		log.Info("recipient suppressed: not sent")
-		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
+		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
 			ErrorCode: int(twilio.CodeUnsubscribedRecipient), Error: "recipient unsubscribed: not sent"})
 	}
 
 	pl := s.pools[m.Pool]
 	if pl == nil {
 		log.Warn("no such pool: not sent")
-		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
+		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
 			Error: fmt.Sprintf("no pool named %q", m.Pool)})
 	}
+	release := s.enterLine(pl.Name, m)
+	defer release()
+	if later, err := s.waitForEarlier(ctx, pl, m); err != nil || later > 0 {
+		if err != nil {
+			return err
+		}
+		// Not counted as an attempt, nor as a retry: the message keeps
+		// its place behind the earlier one.
+		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
+			NextAttemptAt: s.now().Add(later)})
+	}
+
 	from, keep, err := s.assignedSender(ctx, pl, m)
 	if err != nil {
 		return err
@@ -208,11 +276,11 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	}
 	switch {
 	case turn.paused:
-		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
+		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
 			Error: "marketing paused: pool in brownout", NextAttemptAt: s.now().Add(pl.BrownoutDelay)})
 	case turn.later > 0:
 		// Do not hold a worker: come back when the turn is due.
-		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
+		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
 			NextAttemptAt: s.now().Add(turn.later)})
 	}
 	from = turn.from
@@ -225,14 +293,17 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	attempt := attempts + 1
 	// Recorded before the request, so that a crash leaves it visibly
 	// possibly sent, and a rescued job looks it up instead of resending.
-	if err := s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSending, From: from}); err != nil {
+	if err := s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSending, From: from}); err != nil {
 		return err
 	}
-	msg, err := s.client.Create(ctx, twilio.CreateParams{To: m.To, From: from, Body: m.Body,
-		MediaURLs: m.MediaURLs, StatusCallback: s.opts.StatusCallback})
+	params := twilio.CreateParams{To: m.To, From: from, Body: m.Body, MediaURLs: m.MediaURLs, StatusCallback: s.opts.StatusCallback}
+	if isService(from) {
+		params.From, params.MessagingServiceSID = "", from
+	}
+	msg, err := pl.Client.Create(ctx, params)
 	if err == nil {
 		log.Debug("sent", "sid", msg.SID, "from", from, "attempt", attempt)
-		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSent,
+		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSent,
 			From: msg.From, TwilioSID: msg.SID, TwilioStatus: msg.Status})
 	}
 	if twilio.IsAmbiguous(err) {
@@ -254,21 +325,22 @@ func (s *Sender) failedAttempt(ctx context.Context, m *switchboard.OutboundMessa
 	if errors.As(err, &re) {
 		r.ErrorCode = int(re.Code)
 		retryAfter = re.RetryAfter
+		Observe429(s.opts.Metrics, m.Pool, err)
 		if re.Permanent() || (!re.Retryable() && re.Status >= 400 && re.Status < 500) {
 			log.Info("refused by Twilio", "code", int(re.Code), "error", err)
 			r.State = switchboard.MessageFailed
-			return s.record(ctx, r)
+			return s.record(ctx, m, r)
 		}
 	}
 	if attempt >= s.policy.MaxAttempts {
 		log.Warn("send failed: out of attempts", "error", err)
 		r.State = switchboard.MessageFailed
-		return s.record(ctx, r)
+		return s.record(ctx, m, r)
 	}
 	r.State = switchboard.MessageQueued
 	r.NextAttemptAt = s.now().Add(s.Backoff(attempt, retryAfter))
 	log.Info("send failed: retrying", "error", err, "at", r.NextAttemptAt)
-	return s.record(ctx, r)
+	return s.record(ctx, m, r)
 }
 
 // Backoff is the delay before the retry after attempt (1 for the first
@@ -299,13 +371,27 @@ func (s *Sender) resolveAmbiguous(ctx context.Context, m *switchboard.OutboundMe
 		// No sender was recorded, so no request was made.
 		return s.failedAttempt(ctx, m, m.Attempts, from, errors.New("send interrupted before a sender was chosen"))
 	}
-	found, err := s.client.List(ctx, twilio.ListParams{To: m.To, From: from, PageSize: 50, MaxPages: 3})
+	list := twilio.ListParams{To: m.To, From: from, PageSize: 50, MaxPages: 3}
+	service := ""
+	if isService(from) {
+		// Twilio chose the number: list by recipient, match the service.
+		list.From, service = "", from
+	}
+	client := s.opts.Client
+	if pl := s.pools[m.Pool]; pl != nil {
+		client = pl.Client
+	}
+	if client == nil {
+		return fmt.Errorf("look up message %s at Twilio: pool %q is no longer configured, and there is no default client", m.ID, m.Pool)
+	}
+	found, err := client.List(ctx, list)
 	if err != nil {
 		return fmt.Errorf("look up message %s at Twilio: %w", m.ID, err)
 	}
 	since := m.CreatedAt.Add(-s.policy.LookupWindow)
 	for _, tm := range found {
-		if tm.Body != m.Body || tm.DateCreated.Before(since) || tm.Direction != "" && tm.Direction != "outbound-api" {
+		if tm.Body != m.Body || tm.DateCreated.Before(since) || tm.Direction != "" && tm.Direction != "outbound-api" ||
+			service != "" && tm.MessagingServiceSID != service {
 			continue
 		}
 		other, err := s.store.OutboundMessageBySID(ctx, tm.SID)
@@ -316,7 +402,7 @@ func (s *Sender) resolveAmbiguous(ctx context.Context, m *switchboard.OutboundMe
 			return fmt.Errorf("look up SID %s: %w", tm.SID, err)
 		}
 		log.Info("found at Twilio: recorded as sent, not resent", "sid", tm.SID)
-		return s.record(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: m.Attempts, State: switchboard.MessageSent,
+		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: m.Attempts, State: switchboard.MessageSent,
 			From: tm.From, TwilioSID: tm.SID, TwilioStatus: tm.Status})
 	}
 	log.Info("not found at Twilio: resending")
@@ -356,7 +442,7 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 	if m.Attempts > 0 && !m.NextAttemptAt.IsZero() {
 		due = m.NextAttemptAt
 	}
-	w := &waiter{purpose: m.Purpose, sender: from, due: due}
+	w := &waiter{purpose: m.Purpose, sender: from, due: due, cost: Cost(m)}
 	now := s.now()
 	deadline := now.Add(s.policy.MaxWait)
 	over, next, estimate := pl.sched.join(w, now)
@@ -405,12 +491,30 @@ func (s *Sender) Brownout(pool string) bool {
 	return pl != nil && pl.sched.inBrownout(s.now())
 }
 
-func (s *Sender) record(ctx context.Context, r switchboard.SendResult) error {
+// record stores a send result of m and counts its outcome.
+func (s *Sender) record(ctx context.Context, m *switchboard.OutboundMessage, r switchboard.SendResult) error {
 	if r.At.IsZero() {
 		r.At = s.now()
 	}
 	if err := s.store.RecordSend(ctx, r); err != nil {
 		return fmt.Errorf("record %s send of message %s: %w", r.State, r.MessageID, err)
 	}
+	// Counted once the result is stored. A result the store found stale
+	// (a job that lost a race for the message) may be counted too: this
+	// process made the attempt either way.
+	ObserveSend(s.opts.Metrics, m.Pool, r)
 	return nil
 }
+
+// Cost is the turns a message takes of its sender's rate: its segments
+// (twilio.Segments), or one for a message with media (MMS).
+func Cost(m *switchboard.OutboundMessage) int {
+	if len(m.MediaURLs) > 0 {
+		return 1
+	}
+	n, _ := twilio.Segments(m.Body)
+	return n
+}
+
+// isService reports whether a pool sender is a Messaging Service SID.
+func isService(sender string) bool { return strings.HasPrefix(sender, "MG") }

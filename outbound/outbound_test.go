@@ -444,3 +444,32 @@ func TestBackoff(t *testing.T) {
 }
 
 type nopStore struct{ outbound.Store }
+
+// Messages to one recipient reach Twilio in the order they were created,
+// though many workers take their jobs at once; other recipients' messages
+// are not held up by them.
+func TestFIFOPerRecipientAtTheSimulator(t *testing.T) {
+	t.Parallel()
+	const n = 24
+	e := start(t, setup{workers: 16})
+	var ids []string
+	for i := range n {
+		ids = append(ids, e.send(t, "+15557770042", fmt.Sprintf("in order %02d", i)).ID)
+		ids = append(ids, e.send(t, fmt.Sprintf("+1555999%04d", i), "other").ID)
+	}
+	for _, id := range ids {
+		if m := e.waitFinal(t, id, 30*time.Second); m.State != switchboard.MessageSent {
+			t.Fatalf("message %s: %s (%s)", id, m.State, m.LastError)
+		}
+	}
+	at := e.atSim("+15557770042")
+	if len(at) != n {
+		t.Fatalf("%d messages at the simulator, want %d", len(at), n)
+	}
+	for i, m := range at { // in the order the simulator took them
+
+		if want := fmt.Sprintf("in order %02d", i); m.Body != want {
+			t.Fatalf("message %d to the recipient at the simulator is %q, want %q", i, m.Body, want)
+		}
+	}
+}

@@ -62,13 +62,20 @@ func priority(p switchboard.Purpose) int {
 type turns interface {
 	// next is the earliest time, at or after now, when sender has a turn.
 	next(sender string, now time.Time) time.Time
-	// take uses sender's turn at now, when next returned now.
-	take(sender string, now time.Time)
+	// take uses sender's turn at now, when next returned now, for a send
+	// of cost segments: the turn after it comes cost turns later.
+	take(sender string, now time.Time, cost int)
+	// setRate changes every sender's rate at now, to perSecond turns a
+	// second.
+	setRate(perSecond float64, now time.Time)
 }
 
 // limiterTurns are the turns of per-sender token buckets with a burst of
-// one. A sender outside the pool (one an app chose) gets a limiter at the
-// pool's rate too.
+// one, each token a segment. A sender outside the pool (one an app chose)
+// gets a limiter at the pool's rate too. A send of several segments takes
+// one token and reserves the rest: the bucket goes into debt, and the
+// sender's next turn comes when it is paid off, so a sender never sends
+// more segments than its rate allows, as Twilio counts them.
 type limiterTurns struct {
 	rate     float64
 	limiters map[string]*rate.Limiter
@@ -100,8 +107,19 @@ func (t *limiterTurns) next(sender string, now time.Time) time.Time {
 	return now.Add(time.Duration((1-tokens)/t.rate*float64(time.Second)) + time.Microsecond)
 }
 
-func (t *limiterTurns) take(sender string, now time.Time) {
-	t.limiter(sender).ReserveN(now, 1)
+func (t *limiterTurns) take(sender string, now time.Time, cost int) {
+	lim := t.limiter(sender)
+	// One token at a time: ReserveN refuses more than the burst at once.
+	for range max(cost, 1) {
+		lim.ReserveN(now, 1)
+	}
+}
+
+func (t *limiterTurns) setRate(perSecond float64, now time.Time) {
+	t.rate = perSecond
+	for _, lim := range t.limiters {
+		lim.SetLimitAt(now, rate.Limit(perSecond))
+	}
 }
 
 // waiter is one send waiting for a turn of a pool.
@@ -109,6 +127,7 @@ type waiter struct {
 	purpose switchboard.Purpose
 	sender  string    // the sender it must use; empty for any of the pool's
 	due     time.Time // when its attempt became due, for the queue delay
+	cost    int       // segments: turns it uses; 0 counts as 1
 	done    chan outcome
 }
 
@@ -191,6 +210,15 @@ func (s *scheduler) leave(w *waiter, now time.Time) (left bool, estimate time.Du
 	return true, estimate
 }
 
+// setRate changes the pool's rate per sender at now: a share of the
+// configured rate when replicas share it.
+func (s *scheduler) setRate(perSecond float64, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rate = perSecond
+	s.turns.setRate(perSecond, now)
+}
+
 // inBrownout reports the pool's brownout state at now.
 func (s *scheduler) inBrownout(now time.Time) bool {
 	s.mu.Lock()
@@ -263,7 +291,7 @@ func (s *scheduler) grantOne(now time.Time) bool {
 				if s.turns.next(n, now).After(now) {
 					continue
 				}
-				s.turns.take(n, now)
+				s.turns.take(n, now, w.cost)
 				s.lines[p] = slices.Delete(line, i, i+1)
 				w.done <- outcome{from: n}
 				return true
@@ -283,8 +311,8 @@ func (s *scheduler) candidates(w *waiter) []string {
 
 // estimate is how long w, waiting at now, should wait for its turn: until
 // the first turn it could use, plus a turn for each send ahead of it (in
-// priority order) that may use one of the same senders, at the rate of the
-// senders it may use. s.mu is held.
+// priority order) that may use one of the same senders, by its segments,
+// at the rate of the senders it may use. s.mu is held.
 func (s *scheduler) estimate(w *waiter, now time.Time) time.Duration {
 	mine := s.candidates(w)
 	var first time.Time
@@ -304,7 +332,7 @@ out:
 				break out
 			}
 			if shares(o) {
-				ahead++
+				ahead += max(o.cost, 1)
 			}
 		}
 	}

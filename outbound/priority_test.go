@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,12 +31,14 @@ func (f *fakeTurns) next(sender string, now time.Time) time.Time {
 	return now.Add(time.Hour)
 }
 
-func (f *fakeTurns) take(sender string, _ time.Time) {
+func (f *fakeTurns) take(sender string, _ time.Time, cost int) {
 	if f.free[sender] <= 0 {
 		panic("fakeTurns: took a turn that was not due")
 	}
-	f.free[sender]--
+	f.free[sender] = max(f.free[sender]-max(cost, 1), 0)
 }
+
+func (f *fakeTurns) setRate(float64, time.Time) {}
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
@@ -293,6 +296,30 @@ func (m *memStore) StickySender(context.Context, string, string) (string, error)
 	return "", switchboard.ErrNotFound
 }
 func (m *memStore) SetStickySender(context.Context, string, string, string) error { return nil }
+
+// EarlierUnsent finds the oldest unsent message to the recipient in the
+// pool with a smaller id.
+func (m *memStore) EarlierUnsent(_ context.Context, pool, to, before string, purposes []switchboard.Purpose) (*switchboard.OutboundMessage, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var found *switchboard.OutboundMessage
+	for _, msg := range m.msgs {
+		if msg.Pool == pool && msg.To == to && msg.ID < before && slices.Contains(purposes, msg.Purpose) &&
+			(msg.State == switchboard.MessageQueued || msg.State == switchboard.MessageSending) &&
+			(found == nil || msg.ID < found.ID) {
+			found = msg
+		}
+	}
+	if found == nil {
+		return nil, switchboard.ErrNotFound
+	}
+	c := *found
+	return &c, nil
+}
+
+func (m *memStore) SenderHeartbeat(context.Context, string, time.Time, time.Duration) (int, error) {
+	return 1, nil
+}
 
 type okClient struct{ creates int }
 

@@ -51,6 +51,7 @@ type Server struct {
 	deliverer *deliver.Deliverer
 	doctor    *routeDoctor
 	sender    *outbound.Sender // nil without pools: nothing is sent
+	stopBeat  func()           // ends the sender's heartbeat
 	http      *http.Server
 	listener  net.Listener
 	served    chan error
@@ -179,10 +180,13 @@ func (s *Server) Start(ctx context.Context) error {
 	dc := switchboard.DeliveryConfig{
 		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: jobTimeout, RescueAfter: jobTimeout + 15*time.Second,
 	}
+	s.stopBeat = func() {}
 	if s.sender != nil {
 		dc.Sender, dc.SendWorkers = s.sender, s.cfg.Outbound.SendWorkers
+		s.stopBeat = s.sender.StartHeartbeat(context.WithoutCancel(ctx))
 	}
 	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, dc); err != nil {
+		s.stopBeat()
 		ln.Close()
 		return fmt.Errorf("start delivery: %w", err)
 	}
@@ -214,6 +218,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if err := s.store.StopDelivery(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop delivery: %w", err))
+	}
+	if s.stopBeat != nil {
+		s.stopBeat()
 	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -250,6 +257,12 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 // Validate guarantees every reference exists and that a sender belongs to
 // one pool.
 func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics) (*outbound.Sender, []web.OutboundPool, error) {
+	// Replicas share a PostgreSQL store, and each sender's rate with it;
+	// one SQLite file has one process.
+	var heartbeat time.Duration
+	if cfg.Storage.IsPostgres() {
+		heartbeat = outbound.DefaultHeartbeat
+	}
 	clients := map[string]*twilio.MessagesClient{} // by provider name
 	accounts := map[string]string{}                // provider name → account SID
 	for _, p := range cfg.Providers {
@@ -258,8 +271,6 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger,
 		c.HTTPClient = providerHTTPClient(p)
 		clients[p.Name], accounts[p.Name] = c, acct.SID
 	}
-	bySender := senderClients{}
-	poolOf := map[string]string{} // sender → its pool
 	var pools []outbound.Pool
 	var webPools []web.OutboundPool
 	for _, p := range cfg.Pools {
@@ -267,15 +278,14 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger,
 		for i, pu := range p.Purposes {
 			purposes[i] = switchboard.Purpose(pu)
 		}
-		for _, n := range p.Senders {
-			bySender[n], poolOf[n] = clients[p.Provider], p.Name
-		}
-		pools = append(pools, outbound.Pool{Name: p.Name, Senders: p.Senders, Rate: p.Rate, BrownoutDelay: p.BrownoutDelay})
+		pools = append(pools, outbound.Pool{Name: p.Name, Senders: p.Senders, Rate: p.Rate, BrownoutDelay: p.BrownoutDelay,
+			Client: clients[p.Provider]})
 		webPools = append(webPools, web.OutboundPool{Name: p.Name, AccountSID: accounts[p.Provider], Senders: p.Senders, Purposes: purposes})
 	}
-	sender, err := outbound.New(outbound.ObserveStore(store, m), outbound.Options{
-		Pools: pools, Client: outbound.ObserveClient(bySender, m, func(from string) string { return poolOf[from] }), StatusCallback: cfg.StatusCallbackURL(), Logger: logger,
-		Policy: outbound.Policy{MaxAttempts: cfg.Outbound.MaxAttempts},
+	sender, err := outbound.New(store, outbound.Options{
+		Pools: pools, StatusCallback: cfg.StatusCallbackURL(), Logger: logger, Metrics: m,
+		Policy:    outbound.Policy{MaxAttempts: cfg.Outbound.MaxAttempts, MaxAge: cfg.Outbound.MaxAge},
+		Heartbeat: heartbeat,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("outbound: %w", err)
@@ -292,36 +302,6 @@ func providerHTTPClient(p config.Provider) *http.Client {
 	t.DialContext, t.TLSHandshakeTimeout, t.ResponseHeaderTimeout = dialer.DialContext, p.ConnectTimeout, p.ResponseTimeout
 	c.Timeout = max(c.Timeout, 2*p.ConnectTimeout+p.ResponseTimeout)
 	return c
-}
-
-// senderClients sends each message through the provider of its sender:
-// the outbound.Client of several providers. Every message has a sender of
-// a pool by the time it is sent or looked up.
-type senderClients map[string]*twilio.MessagesClient
-
-var errNoProvider = errors.New("no provider for sender")
-
-func (c senderClients) client(from string) (*twilio.MessagesClient, error) {
-	if mc := c[from]; mc != nil {
-		return mc, nil
-	}
-	return nil, fmt.Errorf("%w %q", errNoProvider, from)
-}
-
-func (c senderClients) Create(ctx context.Context, p twilio.CreateParams) (*twilio.RestMessage, error) {
-	mc, err := c.client(p.From)
-	if err != nil {
-		return nil, err
-	}
-	return mc.Create(ctx, p)
-}
-
-func (c senderClients) List(ctx context.Context, p twilio.ListParams) ([]twilio.RestMessage, error) {
-	mc, err := c.client(p.From)
-	if err != nil {
-		return nil, err
-	}
-	return mc.List(ctx, p)
 }
 
 func storeKind(s config.Storage) string {
