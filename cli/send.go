@@ -100,6 +100,7 @@ same key with another message is refused.`,
 	f.StringVar(&req.From, "from", "", "sender, one of a pool's")
 	f.StringVar(&req.Purpose, "purpose", "", "otp, transactional (default) or marketing; picks the pool when none is given")
 	f.StringVar(&req.StatusWebhook, "status-webhook", "", "URL that gets this message's status callbacks")
+	f.StringVar(&req.Template, "template", "", "name of the message's content, for the latency and error-code breakdowns")
 	f.StringVar(&key, "key", "", "idempotency key (required)")
 	f.StringVar(&serverURL, "server", "", "base URL of the running serve (default http:// and the configured listen address)")
 	f.BoolVar(&asJSON, "json", false, "print the message as JSON")

@@ -20,4 +20,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if modes[config.ModeAck] == 0 || modes[config.ModeProxy] == 0 || modes[config.ModeStatic] == 0 {
 		t.Errorf("example routes by mode %v: want one of each", modes)
 	}
+	if len(cfg.Pools) == 0 || cfg.Outbound.StatusRoute == "" || len(cfg.Providers) == 0 {
+		t.Errorf("example outbound: %d pools, status route %q, %d providers; want it configured", len(cfg.Pools),
+			cfg.Outbound.StatusRoute, len(cfg.Providers))
+	}
 }

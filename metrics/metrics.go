@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,45 @@ type Metrics struct {
 	OutboundSends *prometheus.CounterVec
 	// Outbound429s counts Twilio's 429 or 20429 answers to sends, by pool.
 	Outbound429s *prometheus.CounterVec
+
+	templates templateLabels
+}
+
+// MaxTemplates is how many distinct message templates one process labels
+// its outbound metrics with; later ones share the label OtherTemplate.
+const MaxTemplates = 100
+
+// OtherTemplate is the template label of templates past MaxTemplates.
+const OtherTemplate = "other"
+
+// templateLabels bounds the template label's values: templates come from
+// apps, and every value is a time series kept for the process's life.
+type templateLabels struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+// Template is the label value of an outbound message's template: the
+// template itself, "" for none, or OtherTemplate once MaxTemplates others
+// have been seen.
+func (m *Metrics) Template(template string) string {
+	if template == "" {
+		return ""
+	}
+	t := &m.templates
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.seen[template] {
+		return template
+	}
+	if len(t.seen) >= MaxTemplates {
+		return OtherTemplate
+	}
+	if t.seen == nil {
+		t.seen = map[string]bool{}
+	}
+	t.seen[template] = true
+	return template
 }
 
 // New registers Switchboard's collectors, plus Go and process collectors, in

@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
@@ -180,5 +181,25 @@ func TestOutboundQueueDepthPerPool(t *testing.T) {
 		if s == nil || s.GetGauge().GetValue() != want {
 			t.Errorf("queue depth of %s = %v, want %v", pool, s.GetGauge().GetValue(), want)
 		}
+	}
+}
+
+func TestTemplateLabelsBounded(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	if got := m.Template(""); got != "" {
+		t.Errorf("no template: %q", got)
+	}
+	for i := range metrics.MaxTemplates {
+		name := fmt.Sprintf("t%d", i)
+		if got := m.Template(name); got != name {
+			t.Fatalf("template %d: label %q", i, got)
+		}
+	}
+	if got := m.Template("one-too-many"); got != metrics.OtherTemplate {
+		t.Errorf("template past the bound: %q, want %q", got, metrics.OtherTemplate)
+	}
+	if got := m.Template("t7"); got != "t7" {
+		t.Errorf("a template seen before keeps its label: %q", got)
 	}
 }

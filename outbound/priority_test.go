@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
@@ -373,5 +374,36 @@ func TestSenderBrownoutReschedulesMarketing(t *testing.T) {
 	}
 	if m, _ := store.OutboundMessage(context.Background(), "2"); m.State != switchboard.MessageSent || m.Attempts != 1 {
 		t.Fatalf("marketing after brownout: %s after %d attempts", m.State, m.Attempts)
+	}
+}
+
+func TestCollectorReportsDelayAndBrownout(t *testing.T) {
+	t.Parallel()
+	now := t0
+	store := &memStore{msgs: map[string]*switchboard.OutboundMessage{}}
+	s, err := New(store, Options{Client: &okClient{}, Now: func() time.Time { return now },
+		Pools: []Pool{{Name: "main", Senders: []string{"A"}, Rate: 1, BrownoutDelay: 10 * time.Second}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := s.pools["main"].sched
+	sched.turns = &fakeTurns{free: map[string]int{}} // no turns: sends wait
+	join(t, sched, now, switchboard.PurposeOTP, "", now.Add(-30*time.Second))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collector())
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			got[f.GetName()] = m.GetGauge().GetValue()
+		}
+	}
+	if got["switchboard_outbound_queue_delay_seconds"] != 30 || got["switchboard_outbound_brownout"] != 1 ||
+		got["switchboard_outbound_rate_share"] != 1 {
+		t.Errorf("gauges %v; want a 30 s queue delay, brownout on, a share of 1", got)
 	}
 }

@@ -114,6 +114,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 			store.Close()
 			return nil, err
 		}
+		m.Registry.MustRegister(s.sender.Collector())
 		adminOpts = append(adminOpts, web.WithOutbound(pools))
 	}
 	if cfg.Admin.Redact {
