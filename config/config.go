@@ -236,7 +236,7 @@ func Default() Config {
 			BreakerFailures: 5,
 			BreakerOpenFor:  30 * time.Second,
 		},
-		Outbound: Outbound{SendWorkers: 16, MaxAttempts: 8, MaxAge: 24 * time.Hour},
+		Outbound: Outbound{SendWorkers: 256, MaxAttempts: 8, MaxAge: 24 * time.Hour},
 	}
 }
 

@@ -79,12 +79,18 @@ type Policy struct {
 	MaxBackoff  time.Duration // cap of every backoff; default 5 min
 	MaxAttempts int           // requests to Twilio before a message is dead (failed); default 8
 	// MaxWait is the longest a send waits in process for its sender's turn;
-	// a longer wait is rescheduled as a job instead of holding a worker.
-	// Default 2 s. A rescheduled job comes back at the next pass of River's
-	// scheduler (every 5 s), so a pool stays saturated under a backlog only
-	// while the send workers can hold its turns in process: SendWorkers of
-	// at least Rate × senders × MaxWait.
+	// a longer wait is rescheduled as a job instead of holding a worker,
+	// RescheduleLead before its turn is estimated to come. Default 8 s.
 	MaxWait time.Duration
+	// RescheduleLead is how long before its estimated turn a rescheduled
+	// send is due again: the job queue makes a scheduled job available up
+	// to its scheduler's interval late (River's: 5 s), so a send due this
+	// early is back in line before its turn, and a pool under a backlog
+	// always has sends waiting for each turn. It must stay below MaxWait.
+	// Default 5 s. A pool stays at its rate under a backlog while the send
+	// workers can hold its waiting sends: SendWorkers of at least Rate ×
+	// senders × MaxWait, summed over the pools.
+	RescheduleLead time.Duration
 	// LookupWindow is how far back a lookup after an ambiguous failure
 	// accepts a message as ours, before the message was created (clock skew
 	// between Switchboard and Twilio). Default 5 min.
@@ -175,7 +181,13 @@ func New(store Store, opts Options) (*Sender, error) {
 		p.MaxAttempts = 8
 	}
 	if p.MaxWait <= 0 {
-		p.MaxWait = 2 * time.Second
+		p.MaxWait = 8 * time.Second
+	}
+	if p.RescheduleLead <= 0 {
+		p.RescheduleLead = min(5*time.Second, p.MaxWait/2)
+	}
+	if p.RescheduleLead >= p.MaxWait {
+		return nil, fmt.Errorf("outbound: reschedule lead %v must be below the longest wait %v", p.RescheduleLead, p.MaxWait)
 	}
 	if p.LookupWindow <= 0 {
 		p.LookupWindow = 5 * time.Minute
@@ -279,7 +291,7 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
 			Error: "marketing paused: pool in brownout", NextAttemptAt: s.now().Add(pl.BrownoutDelay)})
 	case turn.later > 0:
-		// Do not hold a worker: come back when the turn is due.
+		// Do not hold a worker: come back shortly before the turn is due.
 		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
 			NextAttemptAt: s.now().Add(turn.later)})
 	}
@@ -448,7 +460,7 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 	over, next, estimate := pl.sched.join(w, now)
 	if !over && estimate > s.policy.MaxWait {
 		if left, est := pl.sched.leave(w, now); left {
-			return turn{later: max(est, time.Millisecond)}, nil
+			return turn{later: s.rescheduleIn(est)}, nil
 		}
 		over = true
 	}
@@ -473,13 +485,19 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 				continue
 			}
 			if left, est := pl.sched.leave(w, now); left {
-				return turn{later: max(est, time.Millisecond)}, nil
+				return turn{later: s.rescheduleIn(est)}, nil
 			}
 			over = true
 		}
 	}
 	o := <-w.done
 	return turn{from: o.from, paused: o.paused}, nil
+}
+
+// rescheduleIn is how far ahead a send whose turn is estimated est away is
+// rescheduled: RescheduleLead before it, and not now.
+func (s *Sender) rescheduleIn(est time.Duration) time.Duration {
+	return max(est-s.policy.RescheduleLead, time.Millisecond)
 }
 
 // Brownout reports whether pool is in brownout: its marketing sends

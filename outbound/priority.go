@@ -32,7 +32,8 @@ import (
 //
 // A send that would wait longer than Policy.MaxWait, by an estimate when it
 // starts waiting, or because its wait reached MaxWait, leaves the line and
-// is rescheduled for when its turn is estimated to come, as before.
+// is rescheduled for Policy.RescheduleLead before its turn is estimated to
+// come, so that it is back in line, despite the job queue's lag, in time.
 //
 // Brownout: with Pool.BrownoutDelay set, a pool's queue delay is how late
 // its OTP and transactional sends are: the longest any of them now waiting

@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/postgres/pgtest"
+)
+
+// TestOutboundReplicasShareTheRate runs two switchboard serve processes on
+// one PostgreSQL store, sending one pool's backlog through the simulator:
+// together they keep the sender at its configured rate, not at twice it,
+// because each paces at its share (the rate divided by the replicas
+// alive), and every message is sent once.
+func TestOutboundReplicasShareTheRate(t *testing.T) {
+	const (
+		rate = 10.0 // per sender, the pool's only one
+		n    = 60
+	)
+	tw, srv := startProvider(t)
+	cfg := writeConfig(t, config{
+		storage:  pgtest.URL(t),
+		provider: srv.URL,
+		pools:    []pool{{name: "main", senders: []string{outboundSender}, rate: rate}},
+	})
+	// Workers enough to hold every turn of the backlog in process.
+	appendFile(t, cfg, "\n[outbound]\nsend_workers = 256\n")
+	a, b := startServe(t, cfg), startServe(t, cfg)
+	for _, p := range []*proc{a, b} {
+		eventuallyCLI(t, 15*time.Second, func() (bool, string) {
+			share := scrapeGauge(t, p, "switchboard_outbound_rate_share")
+			return share == 2, fmt.Sprintf("%s shares the rate with %v processes, want 2", p.addr, share)
+		})
+	}
+
+	for i := range n {
+		p := []*proc{a, b}[i%2]
+		body := fmt.Sprintf(`{"to": "+1555777%04d", "body": "replica %d"}`, i, i)
+		if status, m := postMessage(t, p, fmt.Sprintf("replica-%d", i), body); status != http.StatusAccepted {
+			t.Fatalf("POST = %d %+v", status, m)
+		}
+	}
+	eventuallyCLI(t, 60*time.Second, func() (bool, string) {
+		got := len(tw.Messages(accountSID))
+		return got >= n, fmt.Sprintf("%d of %d messages at the simulator", got, n)
+	})
+	at := tw.Messages(accountSID)
+	if len(at) != n {
+		t.Fatalf("%d messages at the simulator, want %d: one was sent twice", len(at), n)
+	}
+	times := make([]time.Time, len(at))
+	for i, m := range at {
+		times[i] = m.Created
+	}
+	slices.SortFunc(times, func(x, y time.Time) int { return x.Compare(y) })
+	// Unshared, the two replicas would send at twice the rate: the backlog
+	// in half the time. Shared, it takes (n-1)/rate; the bound sits
+	// between the two, loose enough for creates that reach the simulator
+	// some jitter after their turn.
+	span := times[len(times)-1].Sub(times[0])
+	ideal := time.Duration(float64(n-1) / rate * float64(time.Second))
+	if span < ideal*8/10 {
+		t.Errorf("%d messages in %v: faster than the sender's %v/s (ideal %v); the replicas did not share it", n, span, rate, ideal)
+	}
+	t.Logf("%d messages from two replicas in %v (ideal at %v/s: %v)", n, span, rate, ideal)
+}
+
+// appendFile appends text to the file at path.
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scrapeGauge returns the value of an unlabelled metric on p's /metrics,
+// or -1 when it is absent.
+func scrapeGauge(t *testing.T, p *proc, name string) float64 {
+	t.Helper()
+	resp, err := client.Get(p.url("/metrics"))
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
