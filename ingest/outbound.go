@@ -128,16 +128,17 @@ func (h *Handler) applyStatus(ctx context.Context, ev *switchboard.Event, u swit
 	}
 	h.logger.Debug("outbound: status applied", "event", ev.ID, "message", m.ID, "message_sid", u.TwilioSID,
 		"status", u.Status, "state", m.State, "error_code", u.ErrorCode)
-	h.metrics.OutboundStatus.WithLabelValues(m.Pool, string(m.Purpose), u.Status, strconv.Itoa(u.ErrorCode)).Inc()
+	template := h.metrics.Template(m.Template)
+	h.metrics.OutboundStatus.WithLabelValues(m.Pool, string(m.Purpose), template, u.Status, strconv.Itoa(u.ErrorCode)).Inc()
 	if u.Status == "sent" {
 		// Twilio's sent, which applies at most once per message: handed
 		// to the carrier.
-		h.metrics.OutboundSentSeconds.WithLabelValues(m.Pool).Observe(seconds(m.UpdatedAt.Sub(m.CreatedAt)))
+		h.metrics.OutboundSentSeconds.WithLabelValues(m.Pool, string(m.Purpose), template).Observe(seconds(m.UpdatedAt.Sub(m.CreatedAt)))
 	}
 	if sameInstant(m.DeliveredAt, u.At) && !m.SentAt.IsZero() {
 		// This update delivered it (delivered, or read with no delivered
 		// before): DeliveredAt is set only once.
-		h.metrics.OutboundDeliveredSeconds.WithLabelValues(m.Pool).Observe(seconds(m.DeliveredAt.Sub(m.SentAt)))
+		h.metrics.OutboundDeliveredSeconds.WithLabelValues(m.Pool, string(m.Purpose), template).Observe(seconds(m.DeliveredAt.Sub(m.SentAt)))
 	}
 }
 

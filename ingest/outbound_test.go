@@ -168,6 +168,10 @@ func (f *obFixture) at(d time.Duration) time.Time {
 	return f.t0.Add(d)
 }
 
+// obTemplate is the template of the messages sentMessage stores: the
+// status metrics are broken down by it.
+const obTemplate = "receipt.v1"
+
 // sentMessage stores an outbound message created at t0 and accepted by
 // Twilio, as the send path records it, at t0+1s with sid.
 func (f *obFixture) sentMessage(t *testing.T, sid string) *switchboard.OutboundMessage {
@@ -175,8 +179,8 @@ func (f *obFixture) sentMessage(t *testing.T, sid string) *switchboard.OutboundM
 	ctx := context.Background()
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "key-" + sid, AccountSID: account, Pool: obPool,
-		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0,
-		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, ""),
+		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0, Template: obTemplate,
+		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, obTemplate),
 	}
 	if created, err := f.store.CreateMessage(ctx, m); err != nil || !created {
 		t.Fatalf("create message: created %v, %v", created, err)
@@ -297,7 +301,8 @@ func (f *obFixture) family(t *testing.T, name string, labels ...string) *dto.Met
 
 func (f *obFixture) statusCount(t *testing.T, status, code string) float64 {
 	t.Helper()
-	m := f.family(t, "switchboard_outbound_status_total", "pool", obPool, "purpose", "transactional", "status", status, "code", code)
+	m := f.family(t, "switchboard_outbound_status_total", "pool", obPool, "purpose", "transactional", "template", obTemplate,
+		"status", status, "code", code)
 	return m.GetCounter().GetValue() // 0 for nil
 }
 
@@ -767,8 +772,8 @@ func (f *obFixture) queuedMessage(t *testing.T, key string) *switchboard.Outboun
 	t.Helper()
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: account, Pool: obPool,
-		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0,
-		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, ""),
+		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0, Template: obTemplate,
+		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, obTemplate),
 	}
 	if created, err := f.store.CreateMessage(context.Background(), m); err != nil || !created {
 		t.Fatalf("create message: created %v, %v", created, err)

@@ -46,16 +46,17 @@ type Metrics struct {
 	FallbackRequests *prometheus.CounterVec
 	// OutboundStatus counts the status updates applied to outbound
 	// messages (each moves a message on; repeated and out-of-order ones
-	// are not counted) by pool, purpose, Twilio's status and the update's
-	// Twilio error code ("0" for none).
+	// are not counted) by pool, purpose, template (see Template), Twilio's
+	// status and the update's Twilio error code ("0" for none).
 	OutboundStatus *prometheus.CounterVec
-	// OutboundSentSeconds is, per pool, the time from an outbound message's
-	// creation to Twilio reporting it sent (handed to the carrier),
-	// observed once per message when that status is applied.
+	// OutboundSentSeconds is, by pool, purpose and template, the time from
+	// an outbound message's creation to Twilio reporting it sent (handed to
+	// the carrier), observed once per message when that status is applied.
 	OutboundSentSeconds *prometheus.HistogramVec
-	// OutboundDeliveredSeconds is, per pool, the time from an outbound
-	// message being sent (accepted by Twilio: its SentAt) to its delivery
-	// receipt, observed once per message when it is applied.
+	// OutboundDeliveredSeconds is, by pool, purpose and template, the time
+	// from an outbound message being sent (accepted by Twilio: its SentAt)
+	// to its delivery receipt, observed once per message when it is
+	// applied.
 	OutboundDeliveredSeconds *prometheus.HistogramVec
 	// OutboundSends counts the outcomes of send attempts recorded for
 	// outbound messages, by pool and outcome: sent (Twilio accepted it),
@@ -147,18 +148,18 @@ func New() *Metrics {
 		Name: "switchboard_fallback_requests_total", Help: "Requests Twilio sent to a fallback URL, by route and Twilio's ErrorCode.",
 	}, []string{"route", "error_code"})
 	m.OutboundStatus = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "switchboard_outbound_status_total", Help: "Status updates applied to outbound messages, by pool, purpose, Twilio status and Twilio error code.",
-	}, []string{"pool", "purpose", "status", "code"})
+		Name: "switchboard_outbound_status_total", Help: "Status updates applied to outbound messages, by pool, purpose, template, Twilio status and Twilio error code.",
+	}, []string{"pool", "purpose", "template", "status", "code"})
 	// From seconds (an idle pool) to hours (a backlog, a slow carrier).
 	latency := []float64{.1, .25, .5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600}
 	m.OutboundSentSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "switchboard_outbound_sent_seconds", Help: "Time from an outbound message's creation to Twilio reporting it sent, by pool.",
+		Name: "switchboard_outbound_sent_seconds", Help: "Time from an outbound message's creation to Twilio reporting it sent, by pool, purpose and template.",
 		Buckets: latency,
-	}, []string{"pool"})
+	}, []string{"pool", "purpose", "template"})
 	m.OutboundDeliveredSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name: "switchboard_outbound_delivered_seconds", Help: "Time from an outbound message being accepted by Twilio to its delivery receipt, by pool.",
+		Name: "switchboard_outbound_delivered_seconds", Help: "Time from an outbound message being accepted by Twilio to its delivery receipt, by pool, purpose and template.",
 		Buckets: latency,
-	}, []string{"pool"})
+	}, []string{"pool", "purpose", "template"})
 	m.OutboundSends = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_outbound_sends_total", Help: "Send attempt outcomes of outbound messages, by pool and outcome (sent, retry, failed).",
 	}, []string{"pool", "outcome"})
