@@ -31,7 +31,23 @@ type Store interface {
 	// the event moved on and does nothing (see Deliverer). If the caller
 	// dies before recording, the job delivers the event: nothing is lost. A
 	// duplicate's NextAttemptAt is ignored, like the rest of its Event.
+	//
+	// An accepted item's Fanout events are created with it, in the same
+	// transaction, each with its own delivery job (see Ingest.Fanout); a
+	// duplicate creates none.
 	Ingest(ctx context.Context, items []*Ingest) error
+
+	// IngestFanout creates fan-out events of requests already stored (see
+	// Ingest.Fanout), for a caller that learns only after a request was
+	// answered that the request has one, in one transaction. Each event
+	// needs an ID, the RequestID of its stored request, an IdempotencyKey
+	// and a Target (ErrInvalid); it is created with its delivery job, as
+	// Ingest creates one, unless an event with its idempotency key exists,
+	// in which case it is skipped. So a key derived from the request's own
+	// event makes the fan-out at most once, however often it is tried.
+	// When IngestFanout returns nil every event is durable or was already
+	// there; when it returns an error none was stored.
+	IngestFanout(ctx context.Context, events []*Event) error
 
 	// RecordAttempts stores delivery attempts, the event state each leads to
 	// and, for an event still to be delivered, its next delivery job, in one
@@ -165,6 +181,19 @@ type Store interface {
 type Ingest struct {
 	Request Request // Outcome is OutcomeAccepted or OutcomeRejected on input
 	Event   *Event  // the event to create; nil for a rejected request
+
+	// Fanout are further events of an accepted request, each delivered to
+	// its own Event.Target (which must be set: ErrInvalid otherwise), such
+	// as a message status callback also due to the message's status
+	// webhook. When Event is created, each fan-out event is created in the
+	// same transaction, from the same stored request (its RequestID is set
+	// to Request.ID), with its own idempotency key and its own delivery
+	// job, due at its own NextAttemptAt (now when zero): the request is
+	// acknowledged only once they are all durable. A fan-out event whose
+	// key is already stored is skipped. When the item turns out a
+	// duplicate, none is created: its original created its own. Store.Ingest
+	// leaves the slice as it was given.
+	Fanout []*Event
 
 	// Set by Store.Ingest for accepted requests. Duplicate is true when an
 	// event with the same idempotency key already existed; Event is then

@@ -9,6 +9,7 @@ package switchboard
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 )
@@ -118,17 +119,38 @@ type Event struct {
 	MessageSID     string
 	CallSID        string
 	IdempotencyKey string
-	Response       Response
-	State          State
-	Attempts       int // delivery attempts made so far
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Target, when not empty, is where the event is delivered instead of
+	// its route's target: a fan-out event (see Ingest.Fanout), such as a
+	// status callback for an outbound message's status webhook. It is
+	// delivered like any event of its route: with the route's retry policy
+	// and account token (re-signed for Target), the request's body byte
+	// for byte, and the circuit breaker of Target's origin, not the route's.
+	Target    string
+	Response  Response
+	State     State
+	Attempts  int // delivery attempts made so far
+	CreatedAt time.Time
+	UpdatedAt time.Time
 	// NextAttemptAt is when the next delivery is due; zero when none is
 	// scheduled. Given to Store.Ingest, a non-zero time delays the new
 	// event's first delivery until then (see Store.Ingest); zero means now.
 	NextAttemptAt time.Time
 	DeliveredAt   time.Time // zero until delivered
 	LastError     string
+}
+
+// ValidateFanout checks what Store.Ingest and Store.IngestFanout need of a
+// fan-out event (see Ingest.Fanout): an ID, an IdempotencyKey and a Target.
+func (e *Event) ValidateFanout() error {
+	switch {
+	case e.ID == "":
+		return fmt.Errorf("%w: fan-out event without an id", ErrInvalid)
+	case e.IdempotencyKey == "":
+		return fmt.Errorf("%w: fan-out event %s without an idempotency key", ErrInvalid, e.ID)
+	case e.Target == "":
+		return fmt.Errorf("%w: fan-out event %s without a target", ErrInvalid, e.ID)
+	}
+	return nil
 }
 
 // Attempt is one try at delivering an event to the app.

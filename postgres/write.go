@@ -24,20 +24,64 @@ const insertRequest = `INSERT INTO requests
 
 // A conflicting insert from a concurrent transaction waits for it to end,
 // so when no id comes back the original is committed (or ours) and the next
-// statement sees it. An event is due at its creation time ($12), or, with
-// insertDelayedEvent, at its Event.NextAttemptAt ($13).
+// statement sees it. An event is due at its creation time ($13), or, with
+// insertDelayedEvent, at its Event.NextAttemptAt ($14).
 const (
-	insertEvent        = insertEventHead + `$12` + insertEventTail
-	insertDelayedEvent = insertEventHead + `$13` + insertEventTail
+	insertEvent        = insertEventHead + `$13` + insertEventTail
+	insertDelayedEvent = insertEventHead + `$14` + insertEventTail
 	insertEventHead    = `INSERT INTO events
-    (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key,
+    (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key, target,
      response_status, response_content_type, response_body, state, attempts,
      created_at, updated_at, next_attempt_at, last_error)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $12, $12, `
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $13, `
 	insertEventTail = `, '')
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id`
 )
+
+// queueInsert queues the insert of ev, an event of request reqID, on b;
+// its row comes back with the event's id when the event is new, and none
+// when an event with its idempotency key is stored already.
+func queueInsert(b *pgx.Batch, reqID string, ev *switchboard.Event) {
+	args := []any{ev.ID, reqID, ev.Route, ev.AccountSID, string(ev.Kind), ev.MessageSID, ev.CallSID,
+		ev.IdempotencyKey, ev.Target, ev.Response.Status, ev.Response.ContentType, nonNil(ev.Response.Body), ev.CreatedAt}
+	if ev.NextAttemptAt.IsZero() {
+		b.Queue(insertEvent, args...)
+	} else {
+		b.Queue(insertDelayedEvent, append(args, ev.NextAttemptAt)...)
+	}
+}
+
+// inserted reads the row of an insert queueInsert queued: whether the
+// event was new.
+func inserted(br pgx.BatchResults) (bool, error) {
+	var id string
+	switch err := br.QueryRow().Scan(&id); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// firstJob adds the first delivery job of a new event to due, or, when
+// its first delivery is delayed (Event.NextAttemptAt), to delayed.
+func firstJob(ev *switchboard.Event, due *[]jobs.Due, delayed *[]jobs.Scheduled) {
+	if ev.NextAttemptAt.IsZero() {
+		*due = append(*due, jobs.Due{EventID: ev.ID})
+	} else {
+		*delayed = append(*delayed, jobs.Scheduled{Events: []jobs.Due{{EventID: ev.ID}}, At: ev.NextAttemptAt})
+	}
+}
+
+// fanout is a fan-out event (switchboard.Ingest.Fanout) to insert for a
+// stored request.
+type fanout struct {
+	reqID string
+	event *switchboard.Event
+}
 
 // flush writes a batch of operations in one transaction. The ingests of all
 // operations are stored together, so that their events are inserted in one
@@ -64,9 +108,10 @@ func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
 	})
 }
 
-// ingestTx stores requests and their events. Event inserts go in one
-// pipelined round trip and request inserts in another; duplicates cost one
-// more, only when there are any. It returns the new events due now, to be
+// ingestTx stores requests, their events and the fan-out events of the new
+// ones. Event inserts go in one pipelined round trip and fan-out and
+// request inserts in another; duplicates cost one more, only when there
+// are any. It returns the new events due now, to be
 // batched, and the jobs of those whose first delivery is delayed
 // (Event.NextAttemptAt). Results are published only after the commit, so a
 // failed batch leaves the items as they were for the one-by-one retry.
@@ -97,29 +142,20 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 		if len(accepted) > 0 {
 			b := &pgx.Batch{}
 			for _, i := range accepted {
-				ev := items[i].Event
-				if ev.NextAttemptAt.IsZero() {
-					b.Queue(insertEvent, ev.ID, items[i].Request.ID, ev.Route, ev.AccountSID, string(ev.Kind),
-						ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
-						nonNil(ev.Response.Body), ev.CreatedAt)
-				} else {
-					b.Queue(insertDelayedEvent, ev.ID, items[i].Request.ID, ev.Route, ev.AccountSID, string(ev.Kind),
-						ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
-						nonNil(ev.Response.Body), ev.CreatedAt, ev.NextAttemptAt)
-				}
+				queueInsert(b, items[i].Request.ID, items[i].Event)
 			}
 			br := tx.SendBatch(ctx, b)
 			for _, i := range accepted {
-				var id string
-				switch err := br.QueryRow().Scan(&id); {
-				case err == nil:
-					results[i] = result{event: items[i].Event}
-				case errors.Is(err, pgx.ErrNoRows):
-					results[i] = result{dup: true}
-					dupKeys = append(dupKeys, items[i].Event.IdempotencyKey)
-				default:
+				created, err := inserted(br)
+				switch {
+				case err != nil:
 					br.Close()
 					return fmt.Errorf("store event %s: %w", items[i].Event.ID, err)
+				case created:
+					results[i] = result{event: items[i].Event}
+				default:
+					results[i] = result{dup: true}
+					dupKeys = append(dupKeys, items[i].Event.IdempotencyKey)
 				}
 			}
 			if err := br.Close(); err != nil {
@@ -148,19 +184,38 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 			}
 		}
 
+		// Only new events fan out: a duplicate's original did. Fan-out
+		// events go in the same round trip as the requests, after every
+		// event above and in key order among themselves, so that all
+		// transactions take the keys in one order.
+		var fanouts []fanout
+		for _, i := range accepted {
+			if results[i].dup {
+				continue
+			}
+			for _, f := range items[i].Fanout {
+				if err := f.ValidateFanout(); err != nil {
+					return fmt.Errorf("fan-out of request %s: %w", items[i].Request.ID, err)
+				}
+				fanouts = append(fanouts, fanout{reqID: items[i].Request.ID, event: f})
+			}
+		}
+		slices.SortStableFunc(fanouts, func(a, b fanout) int {
+			return strings.Compare(a.event.IdempotencyKey, b.event.IdempotencyKey)
+		})
 		b := &pgx.Batch{}
+		for _, f := range fanouts {
+			queueInsert(b, f.reqID, f.event)
+		}
 		for i, it := range items {
 			req := it.Request
 			if req.Outcome == switchboard.OutcomeAccepted {
 				req.EventID = results[i].event.ID
-				switch at := it.Event.NextAttemptAt; {
-				case results[i].dup:
+				if results[i].dup {
 					req.Outcome = switchboard.OutcomeDuplicate
 					req.Reason = "duplicate of event " + req.EventID
-				case at.IsZero():
-					due = append(due, jobs.Due{EventID: req.EventID})
-				default:
-					delayed = append(delayed, jobs.Scheduled{Events: []jobs.Due{{EventID: req.EventID}}, At: at})
+				} else {
+					firstJob(it.Event, &due, &delayed)
 				}
 			}
 			header, err := encodeHeader(req.Header)
@@ -171,6 +226,16 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 				nonNil(req.Body), req.RemoteAddr, string(req.Outcome), req.Reason, nullString(req.EventID))
 		}
 		br := tx.SendBatch(ctx, b)
+		for _, f := range fanouts {
+			created, err := inserted(br)
+			if err != nil {
+				br.Close()
+				return fmt.Errorf("store fan-out event %s of request %s: %w", f.event.ID, f.reqID, err)
+			}
+			if created {
+				firstJob(f.event, &due, &delayed)
+			}
+		}
 		for _, it := range items {
 			if _, err := br.Exec(); err != nil {
 				br.Close()
@@ -201,6 +266,52 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 		}
 	}
 	return due, delayed, publish, nil
+}
+
+// IngestFanout creates fan-out events of stored requests, each with its
+// first delivery job, skipping those whose keys are stored, in one
+// transaction. Like ingestTx, it inserts them in key order.
+func (s *Store) IngestFanout(ctx context.Context, events []*switchboard.Event) error {
+	for _, ev := range events {
+		if err := ev.ValidateFanout(); err != nil {
+			return err
+		}
+		if ev.RequestID == "" {
+			return fmt.Errorf("%w: fan-out event %s without a request", switchboard.ErrInvalid, ev.ID)
+		}
+	}
+	sorted := slices.Clone(events)
+	slices.SortStableFunc(sorted, func(a, b *switchboard.Event) int {
+		return strings.Compare(a.IdempotencyKey, b.IdempotencyKey)
+	})
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		var due []jobs.Due
+		var delayed []jobs.Scheduled
+		for _, ev := range sorted {
+			var one int
+			err := tx.QueryRow(ctx, `SELECT 1 FROM requests WHERE id = $1`, ev.RequestID).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("fan-out event %s: request %s: %w", ev.ID, ev.RequestID, switchboard.ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("fan-out event %s: look up request %s: %w", ev.ID, ev.RequestID, err)
+			}
+			b := &pgx.Batch{}
+			queueInsert(b, ev.RequestID, ev)
+			br := tx.SendBatch(ctx, b)
+			created, err := inserted(br)
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("store fan-out event %s of request %s: %w", ev.ID, ev.RequestID, err)
+			}
+			if created {
+				firstJob(ev, &due, &delayed)
+			}
+		}
+		return s.queue.InsertTx(ctx, tx, append(jobs.Batch(due), delayed...))
+	})
 }
 
 // eventsByKey loads the events with the given idempotency keys, by key.

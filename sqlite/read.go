@@ -12,7 +12,7 @@ import (
 )
 
 const selectEvent = `SELECT id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key,
-    response_status, response_content_type, response_body, state, attempts, created_at, updated_at,
+    target, response_status, response_content_type, response_body, state, attempts, created_at, updated_at,
     next_attempt_at, delivered_at, last_error FROM events`
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -25,7 +25,7 @@ func scanEvent(row rowScanner) (*switchboard.Event, error) {
 		nextAttempt, deliver sql.NullInt64
 	)
 	err := row.Scan(&e.ID, &e.RequestID, &e.Route, &e.AccountSID, &kind, &e.MessageSID, &e.CallSID,
-		&e.IdempotencyKey, &e.Response.Status, &e.Response.ContentType, &e.Response.Body, &state,
+		&e.IdempotencyKey, &e.Target, &e.Response.Status, &e.Response.ContentType, &e.Response.Body, &state,
 		&e.Attempts, &created, &updated, &nextAttempt, &deliver, &e.LastError)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, switchboard.ErrNotFound

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -18,11 +19,66 @@ const insertRequest = `INSERT INTO requests
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 const insertEvent = `INSERT INTO events
-    (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key,
+    (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key, target,
      response_status, response_content_type, response_body, state, attempts,
      created_at, updated_at, next_attempt_at, last_error)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '')
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '')
     ON CONFLICT (idempotency_key) DO NOTHING`
+
+// insertNew inserts ev, an event of request reqID, with the prepared
+// insertEvent, and reports whether it was new: false when an event with
+// its idempotency key is stored already.
+func insertNew(ctx context.Context, stmt *sql.Stmt, reqID string, ev *switchboard.Event) (bool, error) {
+	nextAt := ev.CreatedAt
+	if !ev.NextAttemptAt.IsZero() {
+		nextAt = ev.NextAttemptAt
+	}
+	res, err := stmt.ExecContext(ctx, ev.ID, reqID, ev.Route, ev.AccountSID, string(ev.Kind),
+		ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Target, ev.Response.Status, ev.Response.ContentType,
+		nonNil(ev.Response.Body), micros(ev.CreatedAt), micros(ev.CreatedAt), micros(nextAt))
+	if err != nil {
+		return false, fmt.Errorf("store event %s: %w", ev.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("store event %s: %w", ev.ID, err)
+	}
+	return n == 1, nil
+}
+
+// firstJobs gathers the first delivery jobs of new events: due now, to be
+// batched, or delayed to their Event.NextAttemptAt.
+type firstJobs struct {
+	due     []jobs.Due
+	delayed []jobs.Scheduled
+}
+
+func (j *firstJobs) add(ev *switchboard.Event) {
+	if ev.NextAttemptAt.IsZero() {
+		j.due = append(j.due, jobs.Due{EventID: ev.ID})
+	} else {
+		j.delayed = append(j.delayed, jobs.Scheduled{Events: []jobs.Due{{EventID: ev.ID}}, At: ev.NextAttemptAt})
+	}
+}
+
+// insertFanout inserts the fan-out events of request reqID (see
+// switchboard.Ingest.Fanout) whose keys are not stored yet, and adds
+// their first jobs to j.
+func insertFanout(ctx context.Context, stmt *sql.Stmt, reqID string, events []*switchboard.Event, j *firstJobs) error {
+	for _, f := range events {
+		if err := f.ValidateFanout(); err != nil {
+			return fmt.Errorf("fan-out of request %s: %w", reqID, err)
+		}
+		created, err := insertNew(ctx, stmt, reqID, f)
+		if err != nil {
+			return fmt.Errorf("fan-out of request %s: %w", reqID, err)
+		}
+		if created {
+			j.add(f)
+		}
+	}
+	return nil
+}
 
 // flush writes a batch of operations in one transaction: one fsync for all.
 func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
@@ -50,10 +106,11 @@ func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
 	})
 }
 
-// ingestTx stores requests and their events. It returns the new events due
-// now, to be batched, and the jobs of those whose first delivery is delayed
-// (Event.NextAttemptAt). Results are published only after the commit, so a
-// failed batch leaves the items as they were for the one-by-one retry.
+// ingestTx stores requests, their events and the fan-out events of the new
+// ones. It returns the new events due now, to be batched, and the jobs of
+// those whose first delivery is delayed (Event.NextAttemptAt). Results are
+// published only after the commit, so a failed batch leaves the items as
+// they were for the one-by-one retry.
 func ingestTx(ctx context.Context, tx *sql.Tx, items []*switchboard.Ingest) ([]jobs.Due, []jobs.Scheduled, func(), error) {
 	reqStmt, err := tx.PrepareContext(ctx, insertRequest)
 	if err != nil {
@@ -67,29 +124,22 @@ func ingestTx(ctx context.Context, tx *sql.Tx, items []*switchboard.Ingest) ([]j
 	defer evStmt.Close()
 
 	originals := make([]*switchboard.Event, len(items)) // set for duplicates
-	var due []jobs.Due
-	var delayed []jobs.Scheduled
+	var first firstJobs
 	for i, it := range items {
 		req := it.Request
 		if req.Outcome == switchboard.OutcomeAccepted {
 			ev := it.Event
-			nextAt := ev.CreatedAt
-			if !ev.NextAttemptAt.IsZero() {
-				nextAt = ev.NextAttemptAt
-			}
-			res, err := evStmt.ExecContext(ctx, ev.ID, req.ID, ev.Route, ev.AccountSID, string(ev.Kind),
-				ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Response.Status, ev.Response.ContentType,
-				nonNil(ev.Response.Body), micros(ev.CreatedAt), micros(ev.CreatedAt), micros(nextAt))
+			created, err := insertNew(ctx, evStmt, req.ID, ev)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("store event %s: %w", ev.ID, err)
+				return nil, nil, nil, err
 			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				if ev.NextAttemptAt.IsZero() {
-					due = append(due, jobs.Due{EventID: ev.ID})
-				} else {
-					delayed = append(delayed, jobs.Scheduled{Events: []jobs.Due{{EventID: ev.ID}}, At: ev.NextAttemptAt})
-				}
+			if created {
+				first.add(ev)
 				req.EventID = ev.ID
+				// Only a new event fans out: a duplicate's original did.
+				if err := insertFanout(ctx, evStmt, req.ID, it.Fanout, &first); err != nil {
+					return nil, nil, nil, err
+				}
 			} else {
 				existing, err := scanEvent(tx.QueryRowContext(ctx, selectEvent+` WHERE idempotency_key = ?`, ev.IdempotencyKey))
 				if err != nil {
@@ -120,7 +170,43 @@ func ingestTx(ctx context.Context, tx *sql.Tx, items []*switchboard.Ingest) ([]j
 			it.Request.EventID = it.Event.ID
 		}
 	}
-	return due, delayed, publish, nil
+	return first.due, first.delayed, publish, nil
+}
+
+// IngestFanout creates fan-out events of stored requests, each with its
+// first delivery job, skipping those whose keys are stored, in one
+// transaction.
+func (s *Store) IngestFanout(ctx context.Context, events []*switchboard.Event) error {
+	for _, ev := range events {
+		if err := ev.ValidateFanout(); err != nil {
+			return err
+		}
+		if ev.RequestID == "" {
+			return fmt.Errorf("%w: fan-out event %s without a request", switchboard.ErrInvalid, ev.ID)
+		}
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, insertEvent)
+		if err != nil {
+			return fmt.Errorf("prepare event insert: %w", err)
+		}
+		defer stmt.Close()
+		var first firstJobs
+		for _, ev := range events {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM requests WHERE id = ?`, ev.RequestID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("fan-out event %s: request %s: %w", ev.ID, ev.RequestID, switchboard.ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("fan-out event %s: look up request %s: %w", ev.ID, ev.RequestID, err)
+			}
+			if err := insertFanout(ctx, stmt, ev.RequestID, []*switchboard.Event{ev}, &first); err != nil {
+				return err
+			}
+		}
+		return s.queue.InsertTx(ctx, tx, append(jobs.Batch(first.due), first.delayed...))
+	})
 }
 
 const insertAttempt = `INSERT INTO attempts

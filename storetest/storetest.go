@@ -54,6 +54,10 @@ func Run(t *testing.T, open Opener) {
 		{"DeliveryRetryIsCalledAgain", testDeliveryRetry},
 		{"ReplayCarriesAttempts", testReplayCarriesAttempts},
 		{"DelayedFirstDelivery", testDelayedFirstDelivery},
+		{"FanoutEventsAreStoredAndDelivered", testFanout},
+		{"FanoutSkippedForDuplicate", testFanoutDuplicate},
+		{"InvalidFanoutStoresNothing", testFanoutInvalid},
+		{"IngestFanoutAtMostOnce", testIngestFanout},
 		{"ReplicasNeverDeliverTwiceAtOnce", testReplicas},
 		{"CreateMessageIsIdempotent", testCreateMessage},
 		{"ConcurrentCreatesOfOneKey", testConcurrentCreates},
@@ -794,5 +798,186 @@ func testDelayedFirstDelivery(t *testing.T, o Opened) {
 	}
 	if atts, err := o.Store.Attempts(ctx, proxied.Event.ID); err != nil || len(atts) != 1 {
 		t.Errorf("proxied event has %d attempts (%v), want only the proxy's", len(atts), err)
+	}
+}
+
+// fanoutOf returns a fan-out event of it's event for target, keyed by the
+// event's key and suffix.
+func fanoutOf(it *switchboard.Ingest, suffix, target string) *switchboard.Event {
+	f := *it.Event
+	f.ID = uuid.Must(uuid.NewV7()).String()
+	f.IdempotencyKey = it.Event.IdempotencyKey + "#" + suffix
+	f.Target = target
+	f.Response.Body = bytes.Clone(it.Event.Response.Body)
+	return &f
+}
+
+// eventsOf returns every stored event of the request with the given id,
+// keyed by idempotency key.
+func eventsOf(t *testing.T, s switchboard.Store, requestID string) map[string]*switchboard.Event {
+	t.Helper()
+	page, err := s.ListEvents(context.Background(), switchboard.EventFilter{Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*switchboard.Event{}
+	for _, ev := range page.Items {
+		if ev.RequestID == requestID {
+			out[ev.IdempotencyKey] = ev
+		}
+	}
+	return out
+}
+
+// An accepted item's fan-out events are stored with it, from its request,
+// each with its target and a delivery job of its own; the main event keeps
+// an empty target.
+func testFanout(t *testing.T, o Opened) {
+	ctx := context.Background()
+	it := NewItem("/status", "fan", time.Now())
+	it.Event.Kind = switchboard.KindMessageStatus
+	hook := fanoutOf(it, "status_webhook", "https://app.example.com/status?secret=1")
+	other := fanoutOf(it, "other", "https://other.example.com/hook")
+	other.RequestID = "" // set by the store
+	it.Fanout = []*switchboard.Event{hook, other}
+	plain := NewItem("/status", "no-fan", time.Now())
+	ingest(t, o.Store, it, plain)
+	if it.Duplicate || len(it.Fanout) != 2 {
+		t.Fatalf("duplicate = %v, fan-out %d events, want a new event and the 2 fan-out events given", it.Duplicate, len(it.Fanout))
+	}
+
+	got := eventsOf(t, o.Store, it.Request.ID)
+	if len(got) != 3 {
+		t.Fatalf("request has %d events, want the event and 2 fan-out events: %v", len(got), got)
+	}
+	if main := got["fan"]; main == nil || main.ID != it.Event.ID || main.Target != "" {
+		t.Errorf("main event stored as %+v, want %s with no target", main, it.Event.ID)
+	}
+	for _, want := range []*switchboard.Event{hook, other} {
+		ev, err := o.Store.Event(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("fan-out event %s: %v", want.IdempotencyKey, err)
+		}
+		if ev.Target != want.Target || ev.IdempotencyKey != want.IdempotencyKey || ev.RequestID != it.Request.ID ||
+			ev.Route != "/status" || ev.Kind != switchboard.KindMessageStatus || ev.MessageSID != "SMfan" ||
+			ev.State != switchboard.StatePending || ev.Attempts != 0 {
+			t.Errorf("fan-out event stored as %+v, want target %q from request %s", ev, want.Target, it.Request.ID)
+		}
+	}
+	if ev, err := o.Store.Event(ctx, plain.Event.ID); err != nil || ev.Target != "" {
+		t.Errorf("event without fan-out stored as %+v, %v; want no target", ev, err)
+	}
+	if req, err := o.Store.Request(ctx, it.Request.ID); err != nil || req.EventID != it.Event.ID {
+		t.Errorf("request stored as %+v, %v; want it to name its main event %s", req, err, it.Event.ID)
+	}
+
+	d := newRecorder(o.Store, 8)
+	start(t, o.Store, d)
+	delivered := d.waitFor(t, 4)
+	for _, id := range []string{it.Event.ID, hook.ID, other.ID, plain.Event.ID} {
+		if !delivered[id] {
+			t.Errorf("event %s never delivered", id)
+		}
+	}
+}
+
+// A duplicate creates no fan-out events, whether its original had some or
+// not, in another batch or in the same one.
+func testFanoutDuplicate(t *testing.T, o Opened) {
+	first := NewItem("/status", "fan-dup", base)
+	first.Fanout = []*switchboard.Event{fanoutOf(first, "status_webhook", "https://app.example.com/status")}
+	ingest(t, o.Store, first)
+	again := NewItem("/status", "fan-dup", base.Add(time.Second))
+	again.Fanout = []*switchboard.Event{fanoutOf(again, "status_webhook", "https://app.example.com/status"),
+		fanoutOf(again, "more", "https://app.example.com/more")}
+	ingest(t, o.Store, again)
+	if !again.Duplicate {
+		t.Fatal("repeat not reported as a duplicate")
+	}
+	if got := eventsOf(t, o.Store, first.Request.ID); len(got) != 2 {
+		t.Errorf("original request has %d events, want the event and its fan-out event", len(got))
+	}
+	if got := eventsOf(t, o.Store, again.Request.ID); len(got) != 0 {
+		t.Errorf("duplicate request created %d events: %v", len(got), got)
+	}
+	for _, f := range again.Fanout {
+		if _, err := o.Store.Event(context.Background(), f.ID); !errors.Is(err, switchboard.ErrNotFound) {
+			t.Errorf("fan-out event %s of a duplicate: %v, want ErrNotFound", f.IdempotencyKey, err)
+		}
+	}
+
+	// In one batch: the first item is the original, the second its
+	// duplicate, whose fan-out is not created.
+	a, b := NewItem("/status", "fan-batch", base), NewItem("/status", "fan-batch", base)
+	b.Fanout = []*switchboard.Event{fanoutOf(b, "status_webhook", "https://app.example.com/status")}
+	ingest(t, o.Store, a, b)
+	if a.Duplicate || !b.Duplicate {
+		t.Fatalf("a dup=%v b dup=%v", a.Duplicate, b.Duplicate)
+	}
+	if _, err := o.Store.Event(context.Background(), b.Fanout[0].ID); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("fan-out event of a duplicate in the same batch: %v, want ErrNotFound", err)
+	}
+}
+
+// A fan-out event without a target fails its item: nothing of it is
+// stored, and it is not acknowledged.
+func testFanoutInvalid(t *testing.T, o Opened) {
+	ctx := context.Background()
+	it := NewItem("/status", "fan-invalid", base)
+	bad := fanoutOf(it, "status_webhook", "")
+	it.Fanout = []*switchboard.Event{bad}
+	if err := o.Store.Ingest(ctx, []*switchboard.Ingest{it}); err == nil {
+		t.Fatal("Ingest of a fan-out event without a target succeeded")
+	}
+	if _, err := o.Store.Request(ctx, it.Request.ID); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("request of the failed item: %v, want ErrNotFound", err)
+	}
+	if _, err := o.Store.Event(ctx, it.Event.ID); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("event of the failed item: %v, want ErrNotFound", err)
+	}
+	if err := o.Store.IngestFanout(ctx, []*switchboard.Event{bad}); !errors.Is(err, switchboard.ErrInvalid) {
+		t.Errorf("IngestFanout without a target: %v, want ErrInvalid", err)
+	}
+}
+
+// IngestFanout adds a fan-out event to a stored request, with its delivery
+// job, once: another event with the same key is skipped, and an unknown
+// request is ErrNotFound.
+func testIngestFanout(t *testing.T, o Opened) {
+	ctx := context.Background()
+	it := NewItem("/status", "late", time.Now())
+	ingest(t, o.Store, it)
+	hook := fanoutOf(it, "status_webhook", "https://app.example.com/status")
+	if err := o.Store.IngestFanout(ctx, []*switchboard.Event{hook}); err != nil {
+		t.Fatalf("IngestFanout: %v", err)
+	}
+	again := fanoutOf(it, "status_webhook", "https://app.example.com/status")
+	if err := o.Store.IngestFanout(ctx, []*switchboard.Event{again}); err != nil {
+		t.Fatalf("IngestFanout again: %v", err)
+	}
+	got := eventsOf(t, o.Store, it.Request.ID)
+	if len(got) != 2 {
+		t.Fatalf("request has %d events, want the event and one fan-out event: %v", len(got), got)
+	}
+	if ev := got[hook.IdempotencyKey]; ev == nil || ev.ID != hook.ID || ev.Target != hook.Target || ev.State != switchboard.StatePending {
+		t.Errorf("fan-out event stored as %+v, want %s for %s", ev, hook.ID, hook.Target)
+	}
+	if _, err := o.Store.Event(ctx, again.ID); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("second fan-out event with the same key: %v, want ErrNotFound", err)
+	}
+
+	orphan := fanoutOf(NewItem("/status", "never-stored", time.Now()), "status_webhook", "https://app.example.com/status")
+	if err := o.Store.IngestFanout(ctx, []*switchboard.Event{orphan}); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("IngestFanout for an unknown request: %v, want ErrNotFound", err)
+	}
+	if _, err := o.Store.Event(ctx, orphan.ID); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("fan-out event of an unknown request: %v, want ErrNotFound", err)
+	}
+
+	d := newRecorder(o.Store, 4)
+	start(t, o.Store, d)
+	delivered := d.waitFor(t, 2)
+	if !delivered[it.Event.ID] || !delivered[hook.ID] {
+		t.Errorf("delivered %v, want the event %s and its fan-out event %s", delivered, it.Event.ID, hook.ID)
 	}
 }
