@@ -167,7 +167,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 	}
 	log := d.logger.With("event", ev.ID, "route", ev.Route, "message_sid", ev.MessageSID, "call_sid", ev.CallSID)
 	rt, ok := d.routes[ev.Route]
-	route := rt.Route
+	route, breaker := rt.Route, rt.breaker
 	if !ok {
 		// Fail closed: with no configured target there is nowhere safe to send it.
 		log.Error("event's route is no longer configured; dead-lettered")
@@ -176,6 +176,14 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 			State:    switchboard.StateDead,
 			Attempts: ev.Attempts,
 		})
+	}
+	if ev.Target != "" {
+		// A fan-out event (switchboard.Ingest.Fanout): its own target,
+		// re-signed for it, with its own circuit breaker, under the
+		// route's retry policy and token. Its URL may carry a secret in
+		// its query, so logs name only its origin.
+		route.Target, breaker = ev.Target, d.breakers.get(ev.Target)
+		log = log.With("target", origin(ev.Target))
 	}
 	if route.Target == "" {
 		// A static route with no app: stored and answered is all there is.
@@ -191,7 +199,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 	}
 
 	number := ev.Attempts + 1
-	out, err := rt.breaker.Execute(func() (*outcome, error) {
+	out, err := breaker.Execute(func() (*outcome, error) {
 		o := d.send(ctx, route, ev, req, number)
 		switch {
 		case ctx.Err() != nil:
@@ -431,6 +439,16 @@ func (d *Deliverer) forward(ctx context.Context, route Route, ev *switchboard.Ev
 		o.attempt.Error = "HTTP " + strconv.Itoa(resp.StatusCode)
 	}
 	return o
+}
+
+// origin is a URL's scheme and host, without the path or query that may
+// carry a secret; what breakers are keyed by.
+func origin(target string) string {
+	u, err := url.Parse(target)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func isRedirect(status int) bool {

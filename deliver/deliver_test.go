@@ -1142,3 +1142,137 @@ func TestStaleJobDoesNothing(t *testing.T) {
 		t.Errorf("event attempts = %d, want 1", ev.Attempts)
 	}
 }
+
+// fanout adds to the item a fan-out event for target and returns its id.
+func fanout(it *switchboard.Ingest, target string) string {
+	f := *it.Event
+	f.ID = it.Event.ID + "-fanout"
+	f.IdempotencyKey = it.Event.IdempotencyKey + "#status_webhook"
+	f.Target = target
+	it.Fanout = append(it.Fanout, &f)
+	return f.ID
+}
+
+// TestDeliverStatusWebhookFanoutToItsTarget delivers an event and its fan-out
+// event (a status webhook): the fan-out event goes to its own target, not
+// the route's, byte for byte and re-signed for its own URL, with the
+// route's retry policy; the main event still goes to the route's target.
+func TestDeliverStatusWebhookFanoutToItsTarget(t *testing.T) {
+	t.Parallel()
+
+	const body = "AccountSid=AC1&MessageSid=SMfan&MessageStatus=delivered&Body=caf%C3%A9+%26+more"
+	a := newApp(t, nil)
+	hookFails := atomic.Bool{}
+	hookFails.Store(true)
+	hook := newApp(t, func(w http.ResponseWriter, r *http.Request) {
+		if hookFails.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	h := newHarness(t, nil, []deliver.Route{route("/status", a.URL+"/status")}, nil)
+	hookURL := hook.URL + "/hooks/status?tenant=a%20b"
+	var hookID string
+	id := h.ingest(t, "/status", func(it *switchboard.Ingest) {
+		it.Request.URL = publicURL + "/status?x=1"
+		it.Request.Body = []byte(body)
+		it.Event.Kind = switchboard.KindMessageStatus
+		hookID = fanout(it, hookURL)
+	})
+
+	// The hook fails first: retried under the route's policy, and the
+	// route's target is not called.
+	h.wantRetry(t, hookID, 750*time.Millisecond)
+	if n := a.hits.Load(); n != 0 {
+		t.Fatalf("route target called %d times for the fan-out event, want 0", n)
+	}
+	hookFails.Store(false)
+	if err := h.deliver(t.Context(), hookID); err != nil {
+		t.Fatalf("Deliver fan-out event: %v", err)
+	}
+	if n := hook.hits.Load(); n != 2 {
+		t.Fatalf("status webhook called %d times, want 2", n)
+	}
+	got := hook.last(t)
+	if want := hookURL + "&x=1"; got.url != want {
+		t.Errorf("status webhook called at %s, want %s", got.url, want)
+	}
+	if !bytes.Equal(got.body, []byte(body)) {
+		t.Errorf("body = %q, want %q", got.body, body)
+	}
+	wantSigned(t, got)
+	if v := got.header.Get("X-Switchboard-Event-Id"); v != hookID {
+		t.Errorf("X-Switchboard-Event-Id = %q, want the fan-out event's %q", v, hookID)
+	}
+	if v := got.header.Get("X-Switchboard-Attempt"); v != "2" {
+		t.Errorf("X-Switchboard-Attempt = %q, want 2", v)
+	}
+	wantState(t, h.event(t, hookID), switchboard.StateDelivered, 2, time.Time{})
+	atts := h.attempts(t, hookID)
+	if len(atts) != 2 || atts[0].TargetURL != got.url || atts[1].TargetURL != got.url || atts[0].StatusCode != 500 {
+		t.Errorf("fan-out attempts %+v, want a 500 then a success, both at %s", atts, got.url)
+	}
+
+	if err := h.deliver(t.Context(), id); err != nil {
+		t.Fatalf("Deliver main event: %v", err)
+	}
+	if n := a.hits.Load(); n != 1 {
+		t.Fatalf("route target called %d times, want 1", n)
+	}
+	main := a.last(t)
+	if want := a.URL + "/status?x=1"; main.url != want || !bytes.Equal(main.body, []byte(body)) {
+		t.Errorf("route target called at %s with %q, want %s with the same body", main.url, main.body, want)
+	}
+	wantSigned(t, main)
+	if n := hook.hits.Load(); n != 2 {
+		t.Errorf("status webhook called %d times after the main event's delivery, want still 2", n)
+	}
+	wantState(t, h.event(t, id), switchboard.StateDelivered, 1, time.Time{})
+}
+
+// TestDeliverStatusWebhookFanoutHasItsOwnBreaker keeps the route's target delivered
+// while the fan-out target's circuit is open, and delivers fan-out events
+// of a route that has no target of its own (static).
+func TestDeliverStatusWebhookFanoutHasItsOwnBreaker(t *testing.T) {
+	t.Parallel()
+
+	a := newApp(t, nil)
+	down := newApp(t, status(http.StatusServiceUnavailable, ""))
+	up := newApp(t, nil)
+	h := newHarness(t, nil, []deliver.Route{route("/status", a.URL+"/status"), route("/static", "")},
+		func(o *deliver.Options) { o.BreakerFailures, o.BreakerOpenFor = 1, time.Hour })
+
+	var first, second string
+	h.ingest(t, "/status", func(it *switchboard.Ingest) { first = fanout(it, down.URL+"/hook") })
+	main := h.ingest(t, "/status", func(it *switchboard.Ingest) { second = fanout(it, down.URL+"/hook") })
+	h.wantRetry(t, first, 750*time.Millisecond)
+	if err := h.deliver(t.Context(), second); err != nil {
+		t.Fatalf("Deliver with the fan-out target's circuit open = %v", err)
+	}
+	if n := down.hits.Load(); n != 1 {
+		t.Errorf("fan-out target called %d times, want 1: its circuit should be open", n)
+	}
+	if ev := h.event(t, second); ev.State != switchboard.StatePending || ev.Attempts != 0 || ev.NextAttemptAt.IsZero() {
+		t.Errorf("fan-out event with its circuit open: %s after %d attempts, next at %v; want pending, 0, a next attempt",
+			ev.State, ev.Attempts, ev.NextAttemptAt)
+	}
+	if err := h.deliver(t.Context(), main); err != nil {
+		t.Fatalf("Deliver to the route's target: %v", err)
+	}
+	if n := a.hits.Load(); n != 1 {
+		t.Errorf("route target called %d times, want 1: its circuit is its own", n)
+	}
+	wantState(t, h.event(t, main), switchboard.StateDelivered, 1, time.Time{})
+
+	var static string
+	h.ingest(t, "/static", func(it *switchboard.Ingest) { static = fanout(it, up.URL+"/hook") })
+	if err := h.deliver(t.Context(), static); err != nil {
+		t.Fatalf("Deliver fan-out event of a static route: %v", err)
+	}
+	if n := up.hits.Load(); n != 1 {
+		t.Fatalf("fan-out target of a static route called %d times, want 1", n)
+	}
+	wantSigned(t, up.last(t))
+	wantState(t, h.event(t, static), switchboard.StateDelivered, 1, time.Time{})
+}
