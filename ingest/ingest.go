@@ -104,6 +104,12 @@ type Options struct {
 	// After waits between those retries; default time.After. Tests
 	// replace it to run the retries without waiting.
 	After func(time.Duration) <-chan time.Time
+	// StatusWebhookLookup bounds the look-up, before a status callback is
+	// stored, of the outbound message it is about, whose status webhook
+	// gets the callback too (with Outbound; see outbound.go). It adds to
+	// the callback's answer time, on top of AckTimeout. Zero means
+	// DefaultStatusWebhookLookup.
+	StatusWebhookLookup time.Duration
 }
 
 // Handler is the webhook endpoint for every configured route.
@@ -123,6 +129,7 @@ type Handler struct {
 	keywords  optOrder // orders opt-outs and opt-ins per sender
 	retryFor  time.Duration
 	after     func(time.Duration) <-chan time.Time
+	lookup    time.Duration // bounds the status webhook look-up
 	// giveUp, once closed, ends every status callback retry at its next
 	// wait (WaitContext).
 	giveUp     chan struct{}
@@ -175,6 +182,9 @@ func New(o Options) *Handler {
 	if o.After == nil {
 		o.After = time.After
 	}
+	if o.StatusWebhookLookup <= 0 {
+		o.StatusWebhookLookup = DefaultStatusWebhookLookup
+	}
 	h := &Handler{
 		routes:    map[string]Route{},
 		publicURL: strings.TrimSuffix(o.PublicURL, "/"),
@@ -189,6 +199,7 @@ func New(o Options) *Handler {
 		outbound:  o.Outbound,
 		retryFor:  max(o.StatusRetry, 0),
 		after:     o.After,
+		lookup:    o.StatusWebhookLookup,
 		giveUp:    make(chan struct{}),
 	}
 	for _, r := range o.Routes {
@@ -305,6 +316,11 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, k
 			h.recordRejection(r.Context(), req, rej.reason)
 		}
 		return nil, nil, err
+	}
+	if h.outbound {
+		// Before storing, so that the callback's copy for the message's
+		// status webhook is committed with it.
+		h.addStatusWebhook(r.Context(), item)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.ackWait)
 	defer cancel()

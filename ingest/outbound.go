@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,12 @@ import (
 // app exactly as without them. A duplicate of a stored webhook was acted on
 // when it was first stored, and a rejected request is never acted on, so an
 // unsigned request can neither move a message nor opt anyone out.
+//
+// A status callback of a message that has a status webhook is also
+// delivered there, as a fan-out event of the callback (Event.Target: see
+// switchboard.Ingest.Fanout): looked up before the callback is stored and
+// committed with it, or, when the message is found only after the answer
+// (its SID was not recorded yet), stored then (addLateStatusWebhook).
 //
 // Logs name events, message SIDs and accounts, never phone numbers or
 // bodies.
@@ -53,7 +60,8 @@ func (h *Handler) outboundFollowUp(ctx context.Context, item *switchboard.Ingest
 		}
 		code, _ := strconv.Atoi(form.Get("ErrorCode")) // absent or malformed: no code
 		u := switchboard.StatusUpdate{TwilioSID: ev.MessageSID, Status: status, ErrorCode: code, At: at, Source: statusSource}
-		return func() { h.applyStatus(ctx, ev, u) }
+		late := !hasStatusWebhook(item)
+		return func() { h.applyStatus(ctx, ev, u, late) }
 	case ev.Kind == switchboard.KindMessage,
 		// A message Twilio sent to its fallback URL is still the handset's
 		// message, and a keyword in it still counts; acting twice on one
@@ -67,6 +75,114 @@ func (h *Handler) outboundFollowUp(ctx context.Context, item *switchboard.Ingest
 		return func() { h.applyOpt(ctx, ev, from, action, at) }
 	}
 	return nil
+}
+
+// DefaultStatusWebhookLookup bounds the look-up of a status callback's
+// message, before the callback is stored, when
+// Options.StatusWebhookLookup is zero. The look-up reads one row by an
+// index; past this the store is struggling, and the answer does not wait.
+const DefaultStatusWebhookLookup = 250 * time.Millisecond
+
+// statusWebhookKey is appended to a status callback's idempotency key to
+// key its fan-out event for the message's status webhook. Derived from the
+// callback's key, it makes that event exist at most once per callback,
+// whichever path stores it and however often: a Twilio retry of the
+// callback is a duplicate, which fans out nothing, and a second store of
+// the fan-out event is skipped.
+const statusWebhookKey = "#status_webhook"
+
+// addStatusWebhook looks up the outbound message a status callback is
+// about and, when the message has a status webhook, adds to item the
+// fan-out event that delivers the callback there too, to be committed in
+// the same transaction as the callback's own event, before Twilio is
+// answered. A duplicate of a stored callback fans out nothing: Store.Ingest
+// skips its fan-out.
+//
+// The look-up is bounded by Options.StatusWebhookLookup and fails open: a
+// store error or timeout leaves the item as it was, so the callback is
+// stored, answered and delivered to its route as without a status webhook,
+// and the failure is logged. The follow-up after the answer
+// (applyStatus) then adds the fan-out event if it finds the message, as it
+// does for an SID not recorded yet.
+func (h *Handler) addStatusWebhook(ctx context.Context, item *switchboard.Ingest) {
+	ev := item.Event
+	if ev == nil || ev.Kind != switchboard.KindMessageStatus || ev.MessageSID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.lookup)
+	defer cancel()
+	m, err := h.store.OutboundMessageBySID(ctx, ev.MessageSID)
+	switch {
+	case errors.Is(err, switchboard.ErrNotFound):
+		return // not sent through Switchboard, or its SID not recorded yet: see applyStatus
+	case err != nil:
+		h.logger.Warn("outbound: look-up of a status callback's message failed; stored without its status webhook for now",
+			"event", ev.ID, "message_sid", ev.MessageSID, "err", err)
+		return
+	case m.StatusWebhook == "":
+		return
+	}
+	item.Fanout = append(item.Fanout, statusWebhookEvent(ev, m.StatusWebhook, ev.CreatedAt))
+}
+
+// hasStatusWebhook reports whether item carries its callback's fan-out
+// event for the message's status webhook (addStatusWebhook).
+func hasStatusWebhook(item *switchboard.Ingest) bool {
+	key := item.Event.IdempotencyKey + statusWebhookKey
+	for _, f := range item.Fanout {
+		if f.IdempotencyKey == key {
+			return true
+		}
+	}
+	return false
+}
+
+// statusWebhookEvent is the fan-out event of the status callback ev for
+// the status webhook target, created at: the same request, delivered to
+// target.
+func statusWebhookEvent(ev *switchboard.Event, target string, at time.Time) *switchboard.Event {
+	resp := ev.Response
+	resp.Body = bytes.Clone(resp.Body)
+	return &switchboard.Event{
+		ID:             newID(),
+		RequestID:      ev.RequestID,
+		Route:          ev.Route,
+		AccountSID:     ev.AccountSID,
+		Kind:           ev.Kind,
+		MessageSID:     ev.MessageSID,
+		CallSID:        ev.CallSID,
+		IdempotencyKey: ev.IdempotencyKey + statusWebhookKey,
+		Target:         target,
+		Response:       resp,
+		State:          switchboard.StatePending,
+		CreatedAt:      at,
+	}
+}
+
+// addLateStatusWebhook stores the fan-out event that delivers the status
+// callback ev to the status webhook of m, the message it is about, for a
+// callback stored without it: its message was found only after the answer,
+// by applyStatus (its SID was not recorded yet, or the look-up before
+// storing failed).
+//
+// This is after Twilio has its answer: a crash, or a store error, between
+// the answer and this commit loses this one notification to the status
+// webhook (the callback itself is stored, and goes to its route's target,
+// regardless). That fails toward a missing notification, never a repeated
+// one: the event's key is derived from the callback's (statusWebhookKey),
+// so it is created at most once however often this runs, and then
+// delivered at least once like any event.
+func (h *Handler) addLateStatusWebhook(ctx context.Context, ev *switchboard.Event, m *switchboard.OutboundMessage) {
+	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
+	defer cancel()
+	f := statusWebhookEvent(ev, m.StatusWebhook, h.now().UTC())
+	if err := h.store.IngestFanout(ctx, []*switchboard.Event{f}); err != nil {
+		h.logger.Error("outbound: status callback not stored for the message's status webhook; this notification is lost",
+			"event", ev.ID, "message", m.ID, "message_sid", ev.MessageSID, "err", err)
+		return
+	}
+	h.logger.Debug("outbound: status callback stored for the message's status webhook after the answer",
+		"event", ev.ID, "fanout_event", f.ID, "message", m.ID, "message_sid", ev.MessageSID)
 }
 
 // DefaultStatusRetry is how long, in summed backoff, a status callback
@@ -101,7 +217,12 @@ const (
 // A store error fails likewise, toward a stale status, never a wrong one:
 // the message keeps the status it had, and any later callback still moves
 // it on, since updates are monotonic.
-func (h *Handler) applyStatus(ctx context.Context, ev *switchboard.Event, u switchboard.StatusUpdate) {
+//
+// With late set, the callback was stored without its fan-out event for
+// the message's status webhook: if the message has one, the event is
+// stored now (addLateStatusWebhook), whether or not the update applied,
+// as the callback goes to its route's target either way.
+func (h *Handler) applyStatus(ctx context.Context, ev *switchboard.Event, u switchboard.StatusUpdate, late bool) {
 	m, tries, err := h.updateStatus(ctx, u)
 	switch {
 	case errors.Is(err, switchboard.ErrNotFound) && tries < 0:
@@ -116,6 +237,9 @@ func (h *Handler) applyStatus(ctx context.Context, ev *switchboard.Event, u swit
 		h.logger.Error("outbound: apply status callback; the message keeps its previous status", "event", ev.ID,
 			"message_sid", u.TwilioSID, "status", u.Status, "err", err)
 		return
+	}
+	if late && m.StatusWebhook != "" {
+		h.addLateStatusWebhook(ctx, ev, m)
 	}
 	if tries > 1 {
 		h.logger.Debug("outbound: status callback arrived before its SID was recorded; applied on retry", "event", ev.ID,

@@ -92,6 +92,7 @@ type obOptions struct {
 	// unknown SID runs its retries without waiting.
 	after       func(time.Duration) <-chan time.Time
 	statusRetry time.Duration // Options.StatusRetry
+	lookup      time.Duration // Options.StatusWebhookLookup
 }
 
 // atOnce is an Options.After that does not wait.
@@ -130,12 +131,13 @@ func newOutboundFixture(t *testing.T, o obOptions) *obFixture {
 			{Path: "/sms", AccountSID: account, Tokens: []string{token}, TwiML: []byte("<Response/>")},
 			{Path: "/status", AccountSID: account, Tokens: []string{token}},
 		},
-		Metrics:     f.metrics,
-		Logger:      slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:         now,
-		Outbound:    !o.off,
-		After:       o.after,
-		StatusRetry: o.statusRetry,
+		Metrics:             f.metrics,
+		Logger:              slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:                 now,
+		Outbound:            !o.off,
+		After:               o.after,
+		StatusRetry:         o.statusRetry,
+		StatusWebhookLookup: o.lookup,
 	})
 	var h http.Handler = f.h
 	if o.gate != nil {
