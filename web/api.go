@@ -37,7 +37,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := Page[EventJSON]{Items: make([]EventJSON, len(page.Items)), Next: page.Next}
 	for i, e := range page.Items {
-		out.Items[i] = eventJSON(e)
+		out.Items[i] = s.eventJSON(e)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -56,7 +56,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := EventDetailJSON{Event: eventJSON(ev), Request: s.requestJSON(req), Attempts: make([]AttemptJSON, len(atts))}
+	out := EventDetailJSON{Event: s.eventJSON(ev), Request: s.requestJSON(req), Attempts: make([]AttemptJSON, len(atts))}
 	for i, a := range atts {
 		out.Attempts[i] = s.attemptJSON(a)
 	}

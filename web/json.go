@@ -18,14 +18,17 @@ type Page[T any] struct {
 
 // EventJSON is an event in the API.
 type EventJSON struct {
-	ID             string    `json:"id"`
-	RequestID      string    `json:"request_id"`
-	Route          string    `json:"route"`
-	AccountSID     string    `json:"account_sid"`
-	Kind           string    `json:"kind"`
-	MessageSID     string    `json:"message_sid,omitempty"`
-	CallSID        string    `json:"call_sid,omitempty"`
-	IdempotencyKey string    `json:"idempotency_key"`
+	ID             string `json:"id"`
+	RequestID      string `json:"request_id"`
+	Route          string `json:"route"`
+	AccountSID     string `json:"account_sid"`
+	Kind           string `json:"kind"`
+	MessageSID     string `json:"message_sid,omitempty"`
+	CallSID        string `json:"call_sid,omitempty"`
+	IdempotencyKey string `json:"idempotency_key"`
+	// Target is where the event goes when not to its route's target: a
+	// message's status_webhook, for the copy of a status callback.
+	Target         string    `json:"target,omitempty"`
 	State          string    `json:"state"`
 	Attempts       int       `json:"attempts"`
 	ResponseStatus int       `json:"response_status"`
@@ -82,13 +85,17 @@ type ReplayJSON struct {
 	Scheduled int `json:"scheduled"`
 }
 
-func eventJSON(e *switchboard.Event) EventJSON {
-	return EventJSON{
+func (s *Server) eventJSON(e *switchboard.Event) EventJSON {
+	out := EventJSON{
 		ID: e.ID, RequestID: e.RequestID, Route: e.Route, AccountSID: e.AccountSID, Kind: string(e.Kind),
-		MessageSID: e.MessageSID, CallSID: e.CallSID, IdempotencyKey: e.IdempotencyKey, State: string(e.State),
+		MessageSID: e.MessageSID, CallSID: e.CallSID, IdempotencyKey: e.IdempotencyKey, Target: e.Target, State: string(e.State),
 		Attempts: e.Attempts, ResponseStatus: e.Response.Status, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 		NextAttemptAt: e.NextAttemptAt, DeliveredAt: e.DeliveredAt, LastError: e.LastError,
 	}
+	if s.redact {
+		out.Target = redactQuery(out.Target)
+	}
+	return out
 }
 
 // redacted replaces what the admin API hides under admin.redact.
