@@ -197,10 +197,17 @@ func (req *twilioRequest) validate() error {
 
 // twilioRoute picks the pool of a compatible create among the account's
 // pools (those whose provider sends with the account): the pool From is a
-// sender of, or, without From, the first pool serving transactional
-// messages. The purpose is transactional when the pool serves it, and
+// sender of; without From, the pool the Messaging Service is a sender of,
+// else the first pool serving transactional messages. The purpose is transactional when the pool serves it, and
 // otherwise the pool's first purpose.
 func (s *Server) twilioRoute(account string, req *twilioRequest) (*OutboundPool, switchboard.Purpose, error) {
+	if req.From == "" && req.ServiceSID != "" {
+		for i := range s.pools {
+			if p := &s.pools[i]; p.AccountSID == account && slices.Contains(p.Senders, req.ServiceSID) {
+				return p, poolPurpose(p), nil
+			}
+		}
+	}
 	for i := range s.pools {
 		p := &s.pools[i]
 		if p.AccountSID != account {
@@ -208,11 +215,7 @@ func (s *Server) twilioRoute(account string, req *twilioRequest) (*OutboundPool,
 		}
 		if req.From != "" && slices.Contains(p.Senders, req.From) ||
 			req.From == "" && slices.Contains(p.Purposes, switchboard.PurposeTransactional) {
-			purpose := switchboard.PurposeTransactional
-			if !slices.Contains(p.Purposes, purpose) && len(p.Purposes) > 0 {
-				purpose = p.Purposes[0]
-			}
-			return p, purpose, nil
+			return p, poolPurpose(p), nil
 		}
 	}
 	if req.From != "" {
@@ -221,6 +224,15 @@ func (s *Server) twilioRoute(account string, req *twilioRequest) (*OutboundPool,
 	}
 	return nil, "", twilioErr(http.StatusBadRequest, twilio.CodeFromNotCapable,
 		"No pool of this account serves transactional messages for Messaging Service %s.", req.ServiceSID)
+}
+
+// poolPurpose is the purpose of a compatible create sent from p:
+// transactional when p serves it, else p's first purpose.
+func poolPurpose(p *OutboundPool) switchboard.Purpose {
+	if !slices.Contains(p.Purposes, switchboard.PurposeTransactional) && len(p.Purposes) > 0 {
+		return p.Purposes[0]
+	}
+	return switchboard.PurposeTransactional
 }
 
 // twilioCreate is POST /2010-04-01/Accounts/{Sid}/Messages.json. It
@@ -292,6 +304,9 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: pool.AccountSID, Pool: pool.Name,
 		Purpose: purpose, From: req.From, To: req.To, Body: req.Body, MediaURLs: req.MediaURLs,
 		StatusWebhook: req.StatusCallback, PayloadHash: hash,
+	}
+	if m.From == "" && slices.Contains(pool.Senders, req.ServiceSID) {
+		m.From = req.ServiceSID // the pool sends it through that service
 	}
 	if _, err := s.store.CreateMessage(ctx, m); err != nil {
 		return fmt.Errorf("create message: %w", err)
@@ -373,13 +388,18 @@ func twilioStatus(st switchboard.MessageState) string {
 // twilioMessageJSON is m in the shape of Twilio's Message resource.
 func twilioMessageJSON(m *switchboard.OutboundMessage) map[string]any {
 	sid := MessageSID(m)
-	var errCode, errMsg, from, sent any
+	var errCode, errMsg, from, service, sent any
 	if m.ErrorCode != 0 {
 		errCode, errMsg = m.ErrorCode, twilio.Code(m.ErrorCode).String()
 	}
-	if m.From != "" {
+	switch {
+	case serviceSIDPattern.MatchString(m.From):
+		// Sent through a Messaging Service: Twilio picks the number.
+		service = m.From
+	case m.From != "":
 		from = m.From
 	}
+	segments, _ := twilio.Segments(m.Body)
 	if !m.SentAt.IsZero() {
 		sent = rfc2822(m.SentAt)
 	}
@@ -387,13 +407,13 @@ func twilioMessageJSON(m *switchboard.OutboundMessage) map[string]any {
 	return map[string]any{
 		"sid":                   sid,
 		"account_sid":           m.AccountSID,
-		"messaging_service_sid": nil,
+		"messaging_service_sid": service,
 		"from":                  from,
 		"to":                    m.To,
 		"body":                  m.Body,
 		"status":                twilioStatus(m.State),
 		"direction":             "outbound-api",
-		"num_segments":          nil,
+		"num_segments":          strconv.Itoa(segments),
 		"num_media":             strconv.Itoa(len(m.MediaURLs)),
 		"error_code":            errCode,
 		"error_message":         errMsg,

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -372,5 +373,32 @@ func TestTwilioFetch(t *testing.T) {
 	} {
 		resp, body := f.twilio(t, c)
 		checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
+	}
+}
+
+// A create naming a Messaging Service that is a pool's sender goes to that
+// pool and is sent through the service.
+func TestTwilioCreateThroughAPoolService(t *testing.T) {
+	t.Parallel()
+	const poolService = "MG0123456789abcdef0123456789abcdef"
+	pools := append(slices.Clone(testPools), web.OutboundPool{Name: "svc", AccountSID: outAccount,
+		Senders: []string{poolService}, Purposes: []switchboard.Purpose{switchboard.PurposeTransactional}})
+	f := newFixtureWith(t, token, nil, web.WithOutbound(pools), web.WithTwilioAccounts([]web.TwilioAccount{
+		{SID: outAccount, Tokens: []string{outToken}}}))
+	resp, body := f.twilio(t, twilioCall{form: form("To", "+15557770001", "MessagingServiceSid", poolService, "Body", "hi")})
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["messaging_service_sid"] != poolService || got["from"] != nil || got["num_segments"] != "1" {
+		t.Errorf("answer: service %v, from %v, segments %v; want the service, no from yet, 1 segment",
+			got["messaging_service_sid"], got["from"], got["num_segments"])
+	}
+	page := decodeJSON[web.Page[web.MessageJSON]](t, must200(t, f, "/api/v1/messages?pool=svc"))
+	if len(page.Items) != 1 || page.Items[0].From != poolService {
+		t.Errorf("stored: %+v, want one message of pool svc from the service", page.Items)
 	}
 }
