@@ -28,6 +28,7 @@ const (
 	token   = "secrettoken0123456789abcdef01234"
 	senderA = "+15550001001"
 	senderB = "+15550001002"
+	service = "MG0123456789abcdef0123456789abcdef" // a Messaging Service of both
 	pool    = "main"
 )
 
@@ -46,6 +47,7 @@ type setup struct {
 	policy    outbound.Policy
 	transport func(inner http.RoundTripper) http.RoundTripper
 	callback  string
+	senders   []string // the pool's; default senderA and senderB
 }
 
 // countingTransport counts create requests on their way out.
@@ -70,7 +72,8 @@ func start(t *testing.T, su setup) *env {
 	ctx := context.Background()
 	su.sim.Seed = 1
 	su.sim.Accounts = []sim.Account{{SID: acct, AuthTokens: []string{token},
-		Numbers: []sim.Number{{Number: senderA, Throughput: 1000}, {Number: senderB, Throughput: 1000}}}}
+		Numbers:  []sim.Number{{Number: senderA, Throughput: 1000}, {Number: senderB, Throughput: 1000}},
+		Services: []sim.Service{{SID: service, Numbers: []string{senderA, senderB}, Sticky: true}}}}
 	s, err := sim.New(su.sim, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -101,11 +104,14 @@ func start(t *testing.T, su setup) *env {
 	if su.workers == 0 {
 		su.workers = 8
 	}
+	if su.senders == nil {
+		su.senders = []string{senderA, senderB}
+	}
 	if su.policy.BaseBackoff == 0 {
 		su.policy.BaseBackoff, su.policy.MaxBackoff = 50*time.Millisecond, 200*time.Millisecond
 	}
 	sender, err := outbound.New(st, outbound.Options{
-		Pools:  []outbound.Pool{{Name: pool, Senders: []string{senderA, senderB}, Rate: su.rate}},
+		Pools:  []outbound.Pool{{Name: pool, Senders: su.senders, Rate: su.rate}},
 		Client: client, StatusCallback: su.callback, Policy: su.policy,
 	})
 	if err != nil {
@@ -470,6 +476,32 @@ func TestFIFOPerRecipientAtTheSimulator(t *testing.T) {
 
 		if want := fmt.Sprintf("in order %02d", i); m.Body != want {
 			t.Fatalf("message %d to the recipient at the simulator is %q, want %q", i, m.Body, want)
+		}
+	}
+}
+
+// A pool whose sender is a Messaging Service sends through it: the
+// simulator picks one of the service's numbers, the same one for a
+// recipient (its sticky sender), and the message records that number.
+func TestSendThroughMessagingService(t *testing.T) {
+	t.Parallel()
+	e := start(t, setup{senders: []string{service}})
+	var froms []string
+	for i := range 3 {
+		m := e.send(t, "+15557770077", fmt.Sprintf("through the service %d", i))
+		got := e.waitFinal(t, m.ID, 15*time.Second)
+		if got.State != switchboard.MessageSent || (got.From != senderA && got.From != senderB) {
+			t.Fatalf("message %d: %s from %q; want sent from one of the service's numbers", i, got.State, got.From)
+		}
+		froms = append(froms, got.From)
+	}
+	at := e.atSim("+15557770077")
+	if len(at) != 3 {
+		t.Fatalf("%d messages at the simulator, want 3", len(at))
+	}
+	for _, m := range at {
+		if m.ServiceSID != service || m.From != froms[0] {
+			t.Errorf("at the simulator: service %q from %q; want %q, the recipient's one number %q", m.ServiceSID, m.From, service, froms[0])
 		}
 	}
 }
