@@ -55,7 +55,7 @@ const pacingJitter = 25 * time.Millisecond
 
 // pacingMaxWait is outbound.Policy.MaxWait's default: the longest a send
 // waits in process for its turn before it is rescheduled.
-const pacingMaxWait = 8 * time.Second
+const pacingMaxWait = 10 * time.Second
 
 // TestOutboundPacing posts a backlog of twelve seconds' worth to each of
 // two pools (longer than MaxWait, so that sends both wait in process and
@@ -128,7 +128,7 @@ func testOutboundPacing(t *testing.T, st store) {
 	})
 	// Send workers enough to hold every pool's waiting sends, as
 	// outbound.Policy documents: rate × senders × MaxWait (its default,
-	// 8 s) summed over the pools (200), and some over.
+	// 10 s) summed over the pools (250), and some over.
 	workers := int(poolRates*pacingMaxWait.Seconds()) + 16
 	appendConfig(t, cfg, fmt.Sprintf("\n[outbound]\nsend_workers = %d\n", workers))
 	p := startServe(t, cfg)

@@ -80,14 +80,14 @@ type Policy struct {
 	MaxAttempts int           // requests to Twilio before a message is dead (failed); default 8
 	// MaxWait is the longest a send waits in process for its sender's turn;
 	// a longer wait is rescheduled as a job instead of holding a worker,
-	// RescheduleLead before its turn is estimated to come. Default 8 s.
+	// RescheduleLead before its turn is estimated to come. Default 10 s.
 	MaxWait time.Duration
 	// RescheduleLead is how long before its estimated turn a rescheduled
 	// send is due again: the job queue makes a scheduled job available up
 	// to its scheduler's interval late (River's: 5 s), so a send due this
 	// early is back in line before its turn, and a pool under a backlog
 	// always has sends waiting for each turn. It must stay below MaxWait.
-	// Default 5 s. A pool stays at its rate under a backlog while the send
+	// Default 7 s: the scheduler's interval and a margin for fetching. A pool stays at its rate under a backlog while the send
 	// workers can hold its waiting sends: SendWorkers of at least Rate ×
 	// senders × MaxWait, summed over the pools.
 	RescheduleLead time.Duration
@@ -181,10 +181,10 @@ func New(store Store, opts Options) (*Sender, error) {
 		p.MaxAttempts = 8
 	}
 	if p.MaxWait <= 0 {
-		p.MaxWait = 8 * time.Second
+		p.MaxWait = 10 * time.Second
 	}
 	if p.RescheduleLead <= 0 {
-		p.RescheduleLead = min(5*time.Second, p.MaxWait/2)
+		p.RescheduleLead = min(7*time.Second, p.MaxWait*7/10)
 	}
 	if p.RescheduleLead >= p.MaxWait {
 		return nil, fmt.Errorf("outbound: reschedule lead %v must be below the longest wait %v", p.RescheduleLead, p.MaxWait)
@@ -290,7 +290,7 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	case turn.paused:
 		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
 			Error: "marketing paused: pool in brownout", NextAttemptAt: s.now().Add(pl.BrownoutDelay)})
-	case turn.later > 0:
+	case turn.rescheduled:
 		// Do not hold a worker: come back shortly before the turn is due.
 		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
 			NextAttemptAt: s.now().Add(turn.later)})
@@ -306,6 +306,14 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	// Recorded before the request, so that a crash leaves it visibly
 	// possibly sent, and a rescued job looks it up instead of resending.
 	if err := s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSending, From: from}); err != nil {
+		return err
+	}
+	// The turn was taken before the writes above, whose latency varies
+	// with the store's load: re-space the request itself, so that a slow
+	// write followed by a fast one does not bunch two requests of the
+	// sender. A wait cut short by shutdown leaves the message sending;
+	// its next job looks it up before anything is resent.
+	if err := s.sleepUntil(ctx, pl.sched.requestAt(from, s.now(), Cost(m))); err != nil {
 		return err
 	}
 	params := twilio.CreateParams{To: m.To, From: from, Body: m.Body, MediaURLs: m.MediaURLs, StatusCallback: s.opts.StatusCallback}
@@ -439,12 +447,13 @@ func (s *Sender) assignedSender(ctx context.Context, pl *pool, m *switchboard.Ou
 }
 
 // turn is how a wait for a turn ended: a turn of from; paused by
-// brownout; or, with later set, rescheduled that far ahead because the
-// wait would pass MaxWait.
+// brownout; or rescheduled, later ahead (0: due now), because the wait
+// would pass MaxWait.
 type turn struct {
-	from   string
-	paused bool
-	later  time.Duration
+	from        string
+	paused      bool
+	rescheduled bool
+	later       time.Duration
 }
 
 // waitTurn waits in pl's line for a turn m may use, from (empty: any
@@ -460,7 +469,7 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 	over, next, estimate := pl.sched.join(w, now)
 	if !over && estimate > s.policy.MaxWait {
 		if left, est := pl.sched.leave(w, now); left {
-			return turn{later: s.rescheduleIn(est)}, nil
+			return turn{rescheduled: true, later: s.rescheduleIn(est)}, nil
 		}
 		over = true
 	}
@@ -485,7 +494,7 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 				continue
 			}
 			if left, est := pl.sched.leave(w, now); left {
-				return turn{later: s.rescheduleIn(est)}, nil
+				return turn{rescheduled: true, later: s.rescheduleIn(est)}, nil
 			}
 			over = true
 		}
@@ -494,10 +503,28 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 	return turn{from: o.from, paused: o.paused}, nil
 }
 
+// sleepUntil waits until at, or until ctx is done.
+func (s *Sender) sleepUntil(ctx context.Context, at time.Time) error {
+	d := at.Sub(s.now())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // rescheduleIn is how far ahead a send whose turn is estimated est away is
-// rescheduled: RescheduleLead before it, and not now.
+// rescheduled: RescheduleLead before it, or now (0) when that is past. A
+// job due even a moment ahead waits for the job queue's scheduler (up to
+// its interval, 5 s), while one due now is taken again at once.
 func (s *Sender) rescheduleIn(est time.Duration) time.Duration {
-	return max(est-s.policy.RescheduleLead, time.Millisecond)
+	return max(est-s.policy.RescheduleLead, 0)
 }
 
 // Brownout reports whether pool is in brownout: its marketing sends

@@ -154,6 +154,9 @@ type scheduler struct {
 	brownout bool
 	lastLate time.Duration // how late the last OTP or transactional send was
 	lastAt   time.Time     // when it started waiting
+	// requests[sender] is the earliest time the sender's next request may
+	// go (see requestAt).
+	requests map[string]time.Time
 }
 
 func newScheduler(name string, senders []string, perSecond float64, threshold time.Duration, t turns, log *slog.Logger) *scheduler {
@@ -209,6 +212,25 @@ func (s *scheduler) leave(w *waiter, now time.Time) (left bool, estimate time.Du
 	s.lines[p] = slices.Delete(s.lines[p], i, i+1)
 	s.updateBrownout(now)
 	return true, estimate
+}
+
+// requestAt returns when a request of cost segments from sender, ready at
+// now, may go: not before the sender's previous request of this process
+// plus that request's share of the rate. A turn spaces sends as they
+// start; this spaces the requests themselves, after the store writes
+// between the two, whose latency varies.
+func (s *scheduler) requestAt(sender string, now time.Time, cost int) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.requests == nil {
+		s.requests = map[string]time.Time{}
+	}
+	at := now
+	if next := s.requests[sender]; next.After(at) {
+		at = next
+	}
+	s.requests[sender] = at.Add(time.Duration(float64(max(cost, 1)) / s.rate * float64(time.Second)))
+	return at
 }
 
 // setRate changes the pool's rate per sender at now: a share of the

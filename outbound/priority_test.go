@@ -407,3 +407,30 @@ func TestCollectorReportsDelayAndBrownout(t *testing.T) {
 		t.Errorf("gauges %v; want a 30 s queue delay, brownout on, a share of 1", got)
 	}
 }
+
+func TestRequestsAreSpacedAfterTheWrites(t *testing.T) {
+	t.Parallel()
+	s, _, _ := testScheduler(0, "A", "B") // 1 segment a second per sender
+	// A slow write delays the first request; the next, ready soon after,
+	// still goes a full interval after it.
+	if at := s.requestAt("A", t0.Add(300*time.Millisecond), 1); !at.Equal(t0.Add(300 * time.Millisecond)) {
+		t.Fatalf("first request at %v, want when ready", at.Sub(t0))
+	}
+	if at := s.requestAt("A", t0.Add(time.Second+10*time.Millisecond), 1); !at.Equal(t0.Add(1300 * time.Millisecond)) {
+		t.Errorf("second request at %v, want 1.3 s: one interval after the first", at.Sub(t0))
+	}
+	// Three segments take three intervals; another sender is not held.
+	if at := s.requestAt("A", t0.Add(2*time.Second), 3); !at.Equal(t0.Add(2300 * time.Millisecond)) {
+		t.Errorf("third request at %v, want 2.3 s", at.Sub(t0))
+	}
+	if at := s.requestAt("A", t0.Add(3*time.Second), 1); !at.Equal(t0.Add(5300 * time.Millisecond)) {
+		t.Errorf("after three segments: %v, want 5.3 s", at.Sub(t0))
+	}
+	if at := s.requestAt("B", t0.Add(3*time.Second), 1); !at.Equal(t0.Add(3 * time.Second)) {
+		t.Errorf("another sender waits until %v", at.Sub(t0))
+	}
+	// An idle sender's request goes when ready.
+	if at := s.requestAt("A", t0.Add(time.Minute), 1); !at.Equal(t0.Add(time.Minute)) {
+		t.Errorf("after idling: %v", at.Sub(t0))
+	}
+}
