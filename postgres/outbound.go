@@ -16,7 +16,9 @@ import (
 // are API calls, not webhooks waiting on a commit, and the group
 // committer's batches would need a kind of operation of their own. Writes
 // that read a message first lock its row (FOR UPDATE), so concurrent writes
-// of one message, from any replica, apply one after the other.
+// of one message, from any replica, apply one after the other. Status
+// updates are the exception: one comes with every status callback, so they
+// have a group committer of their own (status.go).
 
 const selectMessage = `SELECT id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body,
     media_urls, status_webhook, payload_hash, state, twilio_sid, twilio_status, error_code, attempts,
@@ -136,22 +138,12 @@ func (s *Store) OutboundMessageByKey(ctx context.Context, key string) (*switchbo
 // OutboundMessageBySID returns the message with a Twilio SID, or an error
 // wrapping switchboard.ErrNotFound.
 func (s *Store) OutboundMessageBySID(ctx context.Context, twilioSID string) (*switchboard.OutboundMessage, error) {
-	return messageBySID(ctx, s.pool, twilioSID, "")
-}
-
-type queryRower interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-// messageBySID loads the message with a Twilio SID; suffix may lock it
-// (" FOR UPDATE").
-func messageBySID(ctx context.Context, q queryRower, sid, suffix string) (*switchboard.OutboundMessage, error) {
-	if sid == "" { // the empty SID of unsent messages is nobody's
-		return nil, fmt.Errorf("message with Twilio SID %q: %w", sid, switchboard.ErrNotFound)
+	if twilioSID == "" { // the empty SID of unsent messages is nobody's
+		return nil, fmt.Errorf("message with Twilio SID %q: %w", twilioSID, switchboard.ErrNotFound)
 	}
-	m, err := scanMessage(q.QueryRow(ctx, selectMessage+` WHERE twilio_sid = $1`+suffix, sid))
+	m, err := scanMessage(s.pool.QueryRow(ctx, selectMessage+` WHERE twilio_sid = $1`, twilioSID))
 	if err != nil {
-		return nil, fmt.Errorf("message with Twilio SID %s: %w", sid, err)
+		return nil, fmt.Errorf("message with Twilio SID %s: %w", twilioSID, err)
 	}
 	return m, nil
 }
@@ -206,12 +198,17 @@ const updateMessage = `UPDATE messages SET
     WHERE id = $13`
 
 func writeMessage(ctx context.Context, tx pgx.Tx, m *switchboard.OutboundMessage) error {
-	if _, err := tx.Exec(ctx, updateMessage, m.From, string(m.State), m.TwilioSID, m.TwilioStatus,
-		m.ErrorCode, m.Attempts, nullTime(m.NextAttemptAt), m.UpdatedAt, nullTime(m.SentAt),
-		nullTime(m.DeliveredAt), m.LastError, nullTime(m.ReplayedAt), m.ID); err != nil {
+	if _, err := tx.Exec(ctx, updateMessage, messageArgs(m)...); err != nil {
 		return fmt.Errorf("update message %s: %w", m.ID, err)
 	}
 	return nil
+}
+
+// messageArgs are updateMessage's arguments for m.
+func messageArgs(m *switchboard.OutboundMessage) []any {
+	return []any{m.From, string(m.State), m.TwilioSID, m.TwilioStatus,
+		m.ErrorCode, m.Attempts, nullTime(m.NextAttemptAt), m.UpdatedAt, nullTime(m.SentAt),
+		nullTime(m.DeliveredAt), m.LastError, nullTime(m.ReplayedAt), m.ID}
 }
 
 // RecordSend stores a send outcome and, for a retry, schedules the next
@@ -244,38 +241,6 @@ func (s *Store) RecordSend(ctx context.Context, r switchboard.SendResult) error 
 
 const insertStatus = `INSERT INTO message_status (message_id, status, error_code, at, source, applied)
     VALUES ($1, $2, $3, $4, $5, $6)`
-
-// UpdateMessageStatus applies a status update and records it in the
-// message's history.
-func (s *Store) UpdateMessageStatus(ctx context.Context, u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
-	if u.At.IsZero() {
-		u.At = time.Now()
-	}
-	// At the database's precision, so that the message returned is the one
-	// stored.
-	u.At = u.At.UTC().Truncate(time.Microsecond)
-	var m *switchboard.OutboundMessage
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		if m, err = messageBySID(ctx, tx, u.TwilioSID, ` FOR UPDATE`); err != nil {
-			return fmt.Errorf("update status: %w", err)
-		}
-		applied := m.ApplyStatus(u)
-		if applied {
-			if err := writeMessage(ctx, tx, m); err != nil {
-				return fmt.Errorf("update status: %w", err)
-			}
-		}
-		if _, err := tx.Exec(ctx, insertStatus, m.ID, u.Status, u.ErrorCode, u.At, u.Source, applied); err != nil {
-			return fmt.Errorf("record status %s of message %s: %w", u.Status, m.ID, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
-}
 
 // ReplayMessage queues a failed, never accepted message for a fresh run of
 // sends.

@@ -44,7 +44,10 @@ type Store struct {
 	// Writer provides Ingest and RecordAttempts: group-committed writes,
 	// each batch written by flush in one transaction.
 	*writes.Writer
-	logger *slog.Logger
+	// statuses group-commits UpdateMessageStatus, each batch written by
+	// flushStatuses in one transaction.
+	statuses *groupcommit.Committer[*writes.StatusOp]
+	logger   *slog.Logger
 }
 
 // Option adjusts how a Store is opened.
@@ -94,6 +97,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger, opts ...Option) 
 	}
 	s := &Store{pool: pool, queue: queue, logger: logger}
 	s.Writer = writes.New(s.flush, commit)
+	s.statuses = groupcommit.New(s.flushStatuses, statusCommit)
 	return s, nil
 }
 
@@ -166,9 +170,11 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 	return s.queue.Stop(ctx)
 }
 
-// Close closes the connection pool, waiting for connections in use to be
-// released; call StopDelivery first.
+// Close flushes queued writes (status updates included) and closes the
+// connection pool, waiting for connections in use to be released; call
+// StopDelivery first.
 func (s *Store) Close() error {
+	s.statuses.Close()
 	s.Writer.Close()
 	s.pool.Close()
 	return nil

@@ -17,6 +17,8 @@ import (
 // not the group committer: they are API calls, not webhooks waiting on an
 // fsync, and the group committer's batches would need a kind of operation
 // of their own. The write connection serialises them with the batches.
+// Status updates are the exception: one comes with every status callback,
+// so they have a group committer of their own (status.go).
 
 const selectMessage = `SELECT id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body,
     media_urls, status_webhook, payload_hash, state, twilio_sid, twilio_status, error_code, attempts,
@@ -230,38 +232,6 @@ func (s *Store) RecordSend(ctx context.Context, r switchboard.SendResult) error 
 
 const insertStatus = `INSERT INTO message_status (message_id, status, error_code, at, source, applied)
     VALUES (?, ?, ?, ?, ?, ?)`
-
-// UpdateMessageStatus applies a status update and records it in the
-// message's history.
-func (s *Store) UpdateMessageStatus(ctx context.Context, u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
-	if u.At.IsZero() {
-		u.At = time.Now()
-	}
-	// At the database's precision, so that the message returned is the one
-	// stored.
-	u.At = u.At.UTC().Truncate(time.Microsecond)
-	var m *switchboard.OutboundMessage
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if m, err = messageBySID(ctx, tx, u.TwilioSID); err != nil {
-			return fmt.Errorf("update status: %w", err)
-		}
-		applied := m.ApplyStatus(u)
-		if applied {
-			if err := writeMessage(ctx, tx, m); err != nil {
-				return fmt.Errorf("update status: %w", err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, insertStatus, m.ID, u.Status, u.ErrorCode, micros(u.At), u.Source, applied); err != nil {
-			return fmt.Errorf("record status %s of message %s: %w", u.Status, m.ID, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return m, nil
-}
 
 // ReplayMessage queues a failed, never accepted message for a fresh run of
 // sends.

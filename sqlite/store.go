@@ -5,8 +5,9 @@
 // committed transaction has been fsynced and survives a crash or power cut.
 // SQLite allows one writer at a time, so all writes share one connection:
 // Switchboard's own go through a group committer that puts concurrent
-// ingests and attempt records in one transaction, and River's job
-// bookkeeping takes its turns between them. Reads use a separate read-only
+// ingests and attempt records in one transaction, and through another that
+// does the same for outbound status updates; River's job bookkeeping takes
+// its turns between them. Reads use a separate read-only
 // pool that WAL lets run beside the writer.
 package sqlite
 
@@ -45,7 +46,10 @@ type Store struct {
 	// Writer provides Ingest and RecordAttempts: group-committed writes,
 	// each batch written by flush in one transaction.
 	*writes.Writer
-	logger *slog.Logger
+	// statuses group-commits UpdateMessageStatus, each batch written by
+	// flushStatuses in one transaction.
+	statuses *groupcommit.Committer[*writes.StatusOp]
+	logger   *slog.Logger
 
 	mu      sync.Mutex
 	release func() // drops the delivery lock; nil when not delivering
@@ -116,6 +120,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 	s := &Store{path: path, write: write, read: read, queue: queue, logger: logger, checkpointer: checkpointer,
 		stopCheckpoints: make(chan struct{}), checkpointerDone: make(chan struct{})}
 	s.Writer = writes.New(s.flush, commit)
+	s.statuses = groupcommit.New(s.flushStatuses, statusCommit)
 	go s.runCheckpointer(checkpointer, s.stopCheckpoints, s.checkpointerDone)
 	return s, nil
 }
@@ -203,6 +208,7 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 
 // Close flushes queued writes and closes both pools. Call StopDelivery first.
 func (s *Store) Close() error {
+	s.statuses.Close()
 	s.Writer.Close()
 	s.mu.Lock()
 	if s.stopCheckpoints != nil {

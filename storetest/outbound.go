@@ -444,6 +444,193 @@ func testStatusUpdates(t *testing.T, o Opened) {
 	}
 }
 
+// Concurrent status updates, as a burst of callbacks brings them: several
+// messages, each with updates arriving out of order and repeated, and
+// unknown SIDs among them, all at once, so that a store batching them puts
+// several in one transaction. Each message ends in its monotonic final
+// state with every update in its history, recorded in the order applied;
+// each call gets its own outcome, an unknown SID ErrNotFound and nobody
+// else's. (A store that failed a whole batch for one unknown SID would pass
+// on the committer's retry of each update alone, only slower.)
+func testConcurrentStatusUpdates(t *testing.T, o Opened) {
+	type step struct {
+		status string
+		code   int
+	}
+	// Each kind's final state is the same in whatever order its updates
+	// apply: one terminal status each, updated at that update's time.
+	kinds := []struct {
+		steps  []step
+		state  switchboard.MessageState
+		twilio string
+		code   int
+		// delivered: DeliveredAt set (at the final update when exact).
+		delivered, exact bool
+	}{
+		{[]step{{"queued", 0}, {"sending", 0}, {"sent", 0}, {"sent", 0}, {"delivered", 0}},
+			switchboard.MessageDelivered, "delivered", 0, true, true},
+		{[]step{{"sending", 0}, {"sent", 0}, {"undelivered", 30003}, {"receiving", 0}},
+			switchboard.MessageUndelivered, "undelivered", 30003, false, false},
+		{[]step{{"sent", 0}, {"delivered", 0}, {"read", 0}},
+			switchboard.MessageRead, "read", 0, true, false},
+		{[]step{{"sending", 0}, {"failed", 30007}, {"queued", 0}},
+			switchboard.MessageFailed, "failed", 30007, false, false},
+	}
+	const perKind = 3
+	ctx := context.Background()
+
+	type call struct {
+		msg int // index into msgs; -1 for an unknown SID
+		u   switchboard.StatusUpdate
+		got *switchboard.OutboundMessage
+		err error
+	}
+	type message struct {
+		m     *switchboard.OutboundMessage // as sent, before any update
+		kind  int
+		final time.Time // the At of its final update
+	}
+	var (
+		msgs  []message
+		calls []*call
+	)
+	for k, kind := range kinds {
+		for i := range perKind {
+			n := len(msgs)
+			m := NewMessage(fmt.Sprintf("out-concurrent-status-%d", n), "+15550001", base)
+			createMessage(t, o.Store, m)
+			sid := fmt.Sprintf("SMconcurrent%d", n)
+			if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: 1,
+				State: switchboard.MessageSent, TwilioSID: sid, TwilioStatus: "queued", At: base}); err != nil {
+				t.Fatal(err)
+			}
+			sent, err := o.Store.OutboundMessage(ctx, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := message{m: sent, kind: k}
+			for j, st := range kind.steps {
+				at := base.Add(time.Duration(n*100+j+1) * time.Second)
+				if st.status == kind.twilio {
+					msg.final = at
+				}
+				calls = append(calls, &call{msg: n, u: switchboard.StatusUpdate{TwilioSID: sid, Status: st.status,
+					ErrorCode: st.code, At: at, Source: "callback"}})
+			}
+			msgs = append(msgs, msg)
+			if i == 0 {
+				calls = append(calls, &call{msg: -1, u: switchboard.StatusUpdate{TwilioSID: fmt.Sprintf("SMunknown%d", k),
+					Status: "delivered", At: base, Source: "callback"}})
+			}
+		}
+	}
+	calls = append(calls, &call{msg: -1, u: switchboard.StatusUpdate{Status: "delivered", Source: "callback"}})
+	// Out of order: later updates first, interleaved across messages.
+	slices.Reverse(calls)
+	for i := 0; i+2 < len(calls); i += 3 {
+		calls[i], calls[i+2] = calls[i+2], calls[i]
+	}
+
+	// Half the calls go to a second replica where the engine has them, so
+	// that two processes' batches share messages too.
+	stores := []switchboard.Store{o.Store}
+	if o.Replica != nil {
+		stores = append(stores, o.Replica(t))
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, c := range calls {
+		st := stores[i%len(stores)]
+		wg.Go(func() {
+			<-start
+			c.got, c.err = st.UpdateMessageStatus(ctx, c.u)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	for _, c := range calls {
+		if c.msg < 0 {
+			if !errors.Is(c.err, switchboard.ErrNotFound) || c.got != nil {
+				t.Errorf("status of unknown SID %q: %+v, %v; want ErrNotFound", c.u.TwilioSID, c.got, c.err)
+			}
+			continue
+		}
+		if c.err != nil {
+			t.Errorf("status %s of %s: %v", c.u.Status, c.u.TwilioSID, c.err)
+		} else if c.got.ID != msgs[c.msg].m.ID || c.got.TwilioSID != c.u.TwilioSID {
+			t.Errorf("status %s of %s returned message %s (SID %s), want %s", c.u.Status, c.u.TwilioSID,
+				c.got.ID, c.got.TwilioSID, msgs[c.msg].m.ID)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	for n, msg := range msgs {
+		kind := kinds[msg.kind]
+		got, err := o.Store.OutboundMessage(ctx, msg.m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != kind.state || got.TwilioStatus != kind.twilio || got.ErrorCode != kind.code ||
+			!got.UpdatedAt.Equal(msg.final) || !got.SentAt.Equal(base) || got.DeliveredAt.IsZero() == kind.delivered ||
+			(kind.exact && !got.DeliveredAt.Equal(msg.final)) {
+			t.Errorf("message %d: state %s twilio %q code %d updated %v delivered %v; want %s %q %d updated %v, delivered %v",
+				n, got.State, got.TwilioStatus, got.ErrorCode, got.UpdatedAt, got.DeliveredAt,
+				kind.state, kind.twilio, kind.code, msg.final, kind.delivered)
+		}
+		history, err := o.Store.MessageHistory(ctx, msg.m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every update once, and in the order it was applied: replaying
+		// the history on the message as sent applies exactly the entries
+		// marked applied and ends where the store did.
+		want := map[string]int{}
+		for _, c := range calls {
+			if c.msg == n {
+				want[fmt.Sprintf("%s/%d/%v", c.u.Status, c.u.ErrorCode, c.u.At.UnixMicro())]++
+			}
+		}
+		replay := *msg.m
+		for i, h := range history {
+			key := fmt.Sprintf("%s/%d/%v", h.Status, h.ErrorCode, h.At.UnixMicro())
+			if want[key] == 0 || h.Source != "callback" {
+				t.Errorf("message %d: history %d %+v: not one of its updates, or recorded twice", n, i, h)
+			}
+			want[key]--
+			applied := replay.ApplyStatus(switchboard.StatusUpdate{Status: h.Status, ErrorCode: h.ErrorCode, At: h.At})
+			if applied != h.Applied {
+				t.Errorf("message %d: history %d %+v: applied %v, but in history order it applies: %v", n, i, h, h.Applied, applied)
+			}
+		}
+		if len(history) != len(kind.steps) {
+			t.Errorf("message %d: %d history entries, want %d", n, len(history), len(kind.steps))
+		}
+		if replay.State != got.State || replay.TwilioStatus != got.TwilioStatus || replay.ErrorCode != got.ErrorCode ||
+			!replay.UpdatedAt.Equal(got.UpdatedAt) || !replay.DeliveredAt.Equal(got.DeliveredAt) {
+			t.Errorf("message %d: its history replayed gives %+v, stored %+v", n, replay, got)
+		}
+		// Each call returned the message as its own update left it.
+		for _, c := range calls {
+			if c.msg != n {
+				continue
+			}
+			var applied bool
+			for _, h := range history {
+				if h.Status == c.u.Status && h.At.Equal(c.u.At) {
+					applied = h.Applied
+				}
+			}
+			if left := c.got.TwilioStatus == c.u.Status && c.got.UpdatedAt.Equal(c.u.At); left != applied {
+				t.Errorf("message %d: status %s at %v (applied %v) returned twilio %q updated %v",
+					n, c.u.Status, c.u.At, applied, c.got.TwilioStatus, c.got.UpdatedAt)
+			}
+		}
+	}
+}
+
 func testListMessages(t *testing.T, o Opened) {
 	ctx := context.Background()
 	var msgs []*switchboard.OutboundMessage

@@ -65,6 +65,7 @@ func Run(t *testing.T, open Opener) {
 		{"SendJobsAreLeftToSendWorkers", testSendJobsNotDelivered},
 		{"RecordSendRetriesAndOutcomes", testRecordSend},
 		{"StatusUpdatesAreMonotonic", testStatusUpdates},
+		{"ConcurrentStatusUpdatesAreMonotonic", testConcurrentStatusUpdates},
 		{"ListOutboundMessagesFiltersAndPages", testListMessages},
 		{"SuppressionRoundTrip", testSuppression},
 		{"StickySenderRoundTrip", testStickySender},

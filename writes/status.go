@@ -1,0 +1,86 @@
+package writes
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/switchboard-dev/switchboard"
+)
+
+// StatusOp is one Store.UpdateMessageStatus call's share of a batch of
+// status updates, group-committed by a store's own committer, and the
+// batch's outcome for it. Each op has its own outcome: an unknown SID fails
+// that op alone, not the transaction its batch shares.
+type StatusOp struct {
+	Update switchboard.StatusUpdate
+	// Message is the message as it stands after Update (a copy of its own),
+	// and Err the op's own failure, such as an unknown SID (wrapping
+	// switchboard.ErrNotFound). ApplyStatuses sets both; they hold only
+	// once the batch has committed.
+	Message *switchboard.OutboundMessage
+	Err     error
+}
+
+// NewStatusOp prepares u for a batch: a zero At becomes now, and every At
+// is cut to the stores' precision (microseconds, UTC), so that the message
+// returned is the one stored.
+func NewStatusOp(u switchboard.StatusUpdate) *StatusOp {
+	if u.At.IsZero() {
+		u.At = time.Now()
+	}
+	u.At = u.At.UTC().Truncate(time.Microsecond)
+	return &StatusOp{Update: u}
+}
+
+// StatusRow is one entry of a message's status history to insert.
+type StatusRow struct {
+	MessageID string
+	Update    switchboard.StatusUpdate
+	Applied   bool
+}
+
+// StatusSIDs returns the distinct non-empty Twilio SIDs of ops, in the
+// order they first appear: the messages a batch has to load.
+func StatusSIDs(ops []*StatusOp) []string {
+	seen := make(map[string]bool, len(ops))
+	sids := make([]string, 0, len(ops))
+	for _, op := range ops {
+		if sid := op.Update.TwilioSID; sid != "" && !seen[sid] {
+			seen[sid] = true
+			sids = append(sids, sid)
+		}
+	}
+	return sids
+}
+
+// ApplyStatuses applies ops, in order, to messages (those of the batch's
+// SIDs that the store holds, by Twilio SID, as loaded in the batch's
+// transaction), so that a later update of a message sees the earlier ones.
+// It sets each op's Message, a copy as it stands after the op, or its Err:
+// ErrNotFound for an SID messages lacks (the empty one included). It
+// returns the messages changed, in the order first changed, to write back
+// once each, and the history rows of every op found, applied or not, in
+// op order, to insert in that order.
+func ApplyStatuses(ops []*StatusOp, messages map[string]*switchboard.OutboundMessage) (changed []*switchboard.OutboundMessage, rows []StatusRow) {
+	dirty := make(map[*switchboard.OutboundMessage]bool)
+	rows = make([]StatusRow, 0, len(ops))
+	for _, op := range ops {
+		u := op.Update
+		m, ok := messages[u.TwilioSID]
+		if !ok || u.TwilioSID == "" {
+			op.Message, op.Err = nil, fmt.Errorf("update status: message with Twilio SID %q: %w", u.TwilioSID, switchboard.ErrNotFound)
+			continue
+		}
+		applied := m.ApplyStatus(u)
+		if applied && !dirty[m] {
+			dirty[m] = true
+			changed = append(changed, m)
+		}
+		rows = append(rows, StatusRow{MessageID: m.ID, Update: u, Applied: applied})
+		snapshot := *m
+		snapshot.MediaURLs = slices.Clone(m.MediaURLs)
+		op.Message, op.Err = &snapshot, nil
+	}
+	return changed, rows
+}
