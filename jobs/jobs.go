@@ -142,10 +142,7 @@ func (q *Queue[TTx]) InsertTx(ctx context.Context, tx TTx, jobs []Scheduled) err
 	}
 	params := make([]river.InsertManyParams, len(jobs))
 	for i, j := range jobs {
-		params[i] = river.InsertManyParams{Args: DeliverArgs{Events: j.Events}}
-		if !j.At.IsZero() {
-			params[i].InsertOpts = &river.InsertOpts{ScheduledAt: j.At}
-		}
+		params[i] = river.InsertManyParams{Args: DeliverArgs{Events: j.Events}, InsertOpts: dueAt(j.At)}
 	}
 	if _, err := q.inserter.InsertManyFastTx(ctx, tx, params); err != nil {
 		return fmt.Errorf("insert %d delivery jobs: %w", len(jobs), err)
@@ -153,14 +150,22 @@ func (q *Queue[TTx]) InsertTx(ctx context.Context, tx TTx, jobs []Scheduled) err
 	return nil
 }
 
+// dueAt is the insert options of a job due at at: none for a job due now
+// (a zero or past at), which River makes available at once. River makes a
+// job with any ScheduledAt, even a past one, "scheduled", and only its
+// scheduler, every 5 s, makes it available: a job due now would wait for
+// that pass.
+func dueAt(at time.Time) *river.InsertOpts {
+	if at.IsZero() || !at.After(time.Now()) {
+		return nil
+	}
+	return &river.InsertOpts{ScheduledAt: at}
+}
+
 // InsertSendTx inserts a send job inside tx, due at at (zero: now), so that
 // it exists exactly when the message state that calls for it does.
 func (q *Queue[TTx]) InsertSendTx(ctx context.Context, tx TTx, args SendArgs, at time.Time) error {
-	var opts *river.InsertOpts
-	if !at.IsZero() {
-		opts = &river.InsertOpts{ScheduledAt: at}
-	}
-	if _, err := q.inserter.InsertManyFastTx(ctx, tx, []river.InsertManyParams{{Args: args, InsertOpts: opts}}); err != nil {
+	if _, err := q.inserter.InsertManyFastTx(ctx, tx, []river.InsertManyParams{{Args: args, InsertOpts: dueAt(at)}}); err != nil {
 		return fmt.Errorf("insert send job of message %s: %w", args.MessageID, err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/riverqueue/river"
 )
@@ -63,5 +64,30 @@ func TestSendArgsGoOnTheSendQueue(t *testing.T) {
 	}
 	if string(b) != `{"id":"m1","n":2}` {
 		t.Errorf("encoded as %s", b)
+	}
+}
+
+// A job due now or in the past is inserted available (no ScheduledAt),
+// since River would otherwise leave it scheduled until its scheduler's
+// next pass; only a future one is scheduled.
+func TestDueAt(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for _, tc := range []struct {
+		name      string
+		at        time.Time
+		scheduled bool
+	}{
+		{"zero", time.Time{}, false},
+		{"past", now.Add(-time.Second), false},
+		{"future", now.Add(time.Hour), true},
+	} {
+		opts := dueAt(tc.at)
+		if got := opts != nil; got != tc.scheduled {
+			t.Errorf("%s: scheduled %v, want %v", tc.name, got, tc.scheduled)
+		}
+		if opts != nil && !opts.ScheduledAt.Equal(tc.at) {
+			t.Errorf("%s: scheduled at %v, want %v", tc.name, opts.ScheduledAt, tc.at)
+		}
 	}
 }
