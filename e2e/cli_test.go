@@ -87,7 +87,7 @@ func testCLI(t *testing.T, st store) {
 		}
 		id := first.eventID
 
-		eventuallyCLI(t, 10*time.Second, func() (bool, string) {
+		eventually(t, 10*time.Second, func() (bool, string) {
 			dead := listEvents(t, cfg, "--state", "dead", "--sid", sid)
 			if len(dead) != 1 || dead[0].ID != id {
 				return false, fmt.Sprintf("events list --state dead --sid %s: %+v; want event %s", sid, dead, id)
@@ -118,7 +118,7 @@ func testCLI(t *testing.T, st store) {
 			t.Errorf("replayed delivery: X-Twilio-Signature: %v", err)
 		}
 
-		eventuallyCLI(t, 10*time.Second, func() (bool, string) {
+		eventually(t, 10*time.Second, func() (bool, string) {
 			ev := showEvent(t, cfg, id)
 			if ev.Event.State != "delivered" {
 				return false, fmt.Sprintf("event %s is %s after the replay", id, ev.Event.State)

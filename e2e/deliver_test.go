@@ -153,7 +153,7 @@ func testByteExactAndResigned(t *testing.T, st store) {
 	// Neither the rejected requests nor the retries made events: there are
 	// exactly the four, all delivered, as the CLI and the admin API agree.
 	var listed []cliEvent
-	eventuallyCLI(t, 10*time.Second, func() (bool, string) {
+	eventually(t, 10*time.Second, func() (bool, string) {
 		listed = listEvents(t, cfg)
 		for _, e := range listed {
 			if e.State != "delivered" {

@@ -85,7 +85,7 @@ func testOutboundKill(t *testing.T, st store) {
 	// Kill while creates are in flight: the simulator has created some
 	// messages whose answers are held, so that the dead process recorded
 	// them as sending and never learnt their SIDs.
-	eventuallyCLI(t, 30*time.Second, func() (bool, string) {
+	eventually(t, 30*time.Second, func() (bool, string) {
 		h := api.heldCount()
 		return h >= held, fmt.Sprintf("%d creates held at the simulator, want %d", h, held)
 	})
@@ -100,7 +100,7 @@ func testOutboundKill(t *testing.T, st store) {
 
 	start := time.Now()
 	p = startServe(t, cfg) // again, on the same store
-	eventuallyCLI(t, recovery, func() (bool, string) {
+	eventually(t, recovery, func() (bool, string) {
 		sent := listMessages(t, p, "state=sent&limit=500")
 		return len(sent) == n, fmt.Sprintf("%d of %d messages sent", len(sent), n)
 	})
@@ -258,7 +258,7 @@ func testOutboundCallbacks(t *testing.T, st store) {
 	// than the latest a held back or repeated one comes.
 	quiet := callbacks.Delay.P99*2 + callbacks.ReorderBy + callbacks.DuplicateAfter
 	start := time.Now()
-	eventuallyCLI(t, 30*time.Second, func() (bool, string) {
+	eventually(t, 30*time.Second, func() (bool, string) {
 		at := tw.Messages(accountSID)
 		final := 0
 		for _, m := range at {
@@ -275,7 +275,7 @@ func testOutboundCallbacks(t *testing.T, st store) {
 	// took in the message's history (its follow-up comes after the
 	// answer).
 	outcomes := map[string]int{}
-	eventuallyCLI(t, 15*time.Second, func() (bool, string) {
+	eventually(t, 15*time.Second, func() (bool, string) {
 		clear(outcomes)
 		for _, id := range ids {
 			d := messageDetail(t, p, id)

@@ -187,11 +187,11 @@ func testOutboundPacing(t *testing.T, st store) {
 	t.Logf("%d messages posted in %v", total, time.Since(posted).Round(time.Millisecond))
 
 	// Every message at the simulator; then every one recorded as sent.
-	pollUntil(t, 60*time.Second, func() (bool, string) {
+	eventually(t, 60*time.Second, func() (bool, string) {
 		n := len(tw.Messages(accountSID))
 		return n >= total, fmt.Sprintf("%d of %d messages created at the simulator", n, total)
 	})
-	pollUntil(t, 30*time.Second, func() (bool, string) {
+	eventually(t, 30*time.Second, func() (bool, string) {
 		sent := listMessages(t, p, "state=sent&limit=500")
 		return len(sent) == total, fmt.Sprintf("%d of %d messages recorded as sent", len(sent), total)
 	})
@@ -321,27 +321,6 @@ func appendConfig(t *testing.T, path, text string) {
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// pollUntil checks cond every 50 ms until it holds, failing the test at
-// the deadline with the last reason it gave.
-func pollUntil(t *testing.T, timeout time.Duration, cond func() (ok bool, why string)) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, why := cond()
-		if ok {
-			return
-		}
-		select {
-		case <-tick.C:
-		case <-deadline.C:
-			t.Fatalf("after %v: %s", timeout, why)
-		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,10 +30,10 @@ func TestOutboundReplicasShareTheRate(t *testing.T) {
 		pools:    []pool{{name: "main", senders: []string{outboundSender}, rate: rate}},
 	})
 	// Workers enough to hold every turn of the backlog in process.
-	appendFile(t, cfg, "\n[outbound]\nsend_workers = 256\n")
+	appendConfig(t, cfg, "\n[outbound]\nsend_workers = 256\n")
 	a, b := startServe(t, cfg), startServe(t, cfg)
 	for _, p := range []*proc{a, b} {
-		eventuallyCLI(t, 15*time.Second, func() (bool, string) {
+		eventually(t, 15*time.Second, func() (bool, string) {
 			share := scrapeGauge(t, p, "switchboard_outbound_rate_share")
 			return share == 2, fmt.Sprintf("%s shares the rate with %v processes, want 2", p.addr, share)
 		})
@@ -47,7 +46,7 @@ func TestOutboundReplicasShareTheRate(t *testing.T) {
 			t.Fatalf("POST = %d %+v", status, m)
 		}
 	}
-	eventuallyCLI(t, 60*time.Second, func() (bool, string) {
+	eventually(t, 60*time.Second, func() (bool, string) {
 		got := len(tw.Messages(accountSID))
 		return got >= n, fmt.Sprintf("%d of %d messages at the simulator", got, n)
 	})
@@ -70,21 +69,6 @@ func TestOutboundReplicasShareTheRate(t *testing.T) {
 		t.Errorf("%d messages in %v: faster than the sender's %v/s (ideal %v); the replicas did not share it", n, span, rate, ideal)
 	}
 	t.Logf("%d messages from two replicas in %v (ideal at %v/s: %v)", n, span, rate, ideal)
-}
-
-// appendFile appends text to the file at path.
-func appendFile(t *testing.T, path, text string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(text); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // scrapeGauge returns the value of an unlabelled metric on p's /metrics,

@@ -47,7 +47,7 @@ func testOutboundSendsOnce(t *testing.T, st store) {
 	}
 
 	var sent apiMessage
-	eventuallyCLI(t, 30*time.Second, func() (bool, string) {
+	eventually(t, 30*time.Second, func() (bool, string) {
 		var d struct {
 			Message apiMessage `json:"message"`
 		}

@@ -128,7 +128,7 @@ func mustCall(t *testing.T, tw *sim.Sim) *sim.InboundResult {
 func waitForEvent(t *testing.T, p *proc, callSID, what string, cond func(apiEvent) bool) apiEvent {
 	t.Helper()
 	var ev apiEvent
-	eventuallyCLI(t, 30*time.Second, func() (bool, string) {
+	eventually(t, 30*time.Second, func() (bool, string) {
 		events := apiEvents(t, p, "sid="+url.QueryEscape(callSID))
 		if len(events) != 1 {
 			return false, fmt.Sprintf("call %s: %d events, want 1 %s", callSID, len(events), what)

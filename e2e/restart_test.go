@@ -60,7 +60,7 @@ func testKillDuringLoad(t *testing.T, st store) {
 // checkDrained waits until the store has no event pending or retrying.
 func checkDrained(t *testing.T, cfg string, timeout time.Duration) {
 	t.Helper()
-	eventuallyCLI(t, timeout, func() (bool, string) {
+	eventually(t, timeout, func() (bool, string) {
 		var waiting []string
 		for _, state := range []string{"pending", "retrying"} {
 			for _, e := range listEvents(t, cfg, "--state", state) {

@@ -64,7 +64,7 @@ func testStatusWebhook(t *testing.T, st store) {
 	// after the first.
 	var sid string
 	var want []string
-	eventuallyCLI(t, 10*time.Second, func() (bool, string) {
+	eventually(t, 10*time.Second, func() (bool, string) {
 		d := messageDetail(t, p, created.ID)
 		sid = d.Message.TwilioSID
 		m, ok := tw.Message(sid)

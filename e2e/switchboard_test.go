@@ -403,10 +403,10 @@ func listEvents(t *testing.T, cfgPath string, flags ...string) []cliEvent {
 	return page.Items
 }
 
-// eventuallyCLI polls a condition on CLI output (such as an event's state,
-// recorded just after the app answered) until it holds, failing the test at
-// the deadline with the last reason it gave.
-func eventuallyCLI(t *testing.T, timeout time.Duration, cond func() (ok bool, why string)) {
+// eventually polls a condition (an event's state read with the CLI or the
+// API, the simulator's messages) every 50 ms until it holds, failing the
+// test at the deadline with the last reason it gave.
+func eventually(t *testing.T, timeout time.Duration, cond func() (ok bool, why string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

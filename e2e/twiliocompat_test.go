@@ -113,7 +113,7 @@ func testTwilioCompat(t *testing.T, st store) {
 	}
 
 	var fetched *api.ApiV2010Message
-	eventuallyCLI(t, 30*time.Second, func() (bool, string) {
+	eventually(t, 30*time.Second, func() (bool, string) {
 		fetched, err = rc.Api.FetchMessage(*created.Sid, &api.FetchMessageParams{})
 		if err != nil {
 			t.Fatalf("FetchMessage %s through Switchboard: %v", *created.Sid, err)
