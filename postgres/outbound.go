@@ -141,7 +141,10 @@ func (s *Store) OutboundMessageBySID(ctx context.Context, twilioSID string) (*sw
 	if twilioSID == "" { // the empty SID of unsent messages is nobody's
 		return nil, fmt.Errorf("message with Twilio SID %q: %w", twilioSID, switchboard.ErrNotFound)
 	}
-	m, err := scanMessage(s.pool.QueryRow(ctx, selectMessage+` WHERE twilio_sid = $1`, twilioSID))
+	// The second term implies the predicate of the partial index on
+	// twilio_sid, so that a generic plan of the prepared statement can use
+	// the index too, not only a plan for the value at hand.
+	m, err := scanMessage(s.pool.QueryRow(ctx, selectMessage+` WHERE twilio_sid = $1 AND twilio_sid <> ''`, twilioSID))
 	if err != nil {
 		return nil, fmt.Errorf("message with Twilio SID %s: %w", twilioSID, err)
 	}

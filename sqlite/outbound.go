@@ -142,11 +142,17 @@ type queryRower interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// whereTwilioSID selects the message with a Twilio SID. The index on
+// twilio_sid is partial (on non-empty SIDs only), and SQLite uses a partial
+// index only for a query whose WHERE clause implies the index's: without
+// the second term, every look-up would scan the whole table.
+const whereTwilioSID = ` WHERE twilio_sid = ? AND twilio_sid <> ''`
+
 func messageBySID(ctx context.Context, q queryRower, sid string) (*switchboard.OutboundMessage, error) {
 	if sid == "" { // the empty SID of unsent messages is nobody's
 		return nil, fmt.Errorf("message with Twilio SID %q: %w", sid, switchboard.ErrNotFound)
 	}
-	m, err := scanMessage(q.QueryRowContext(ctx, selectMessage+` WHERE twilio_sid = ?`, sid))
+	m, err := scanMessage(q.QueryRowContext(ctx, selectMessage+whereTwilioSID, sid))
 	if err != nil {
 		return nil, fmt.Errorf("message with Twilio SID %s: %w", sid, err)
 	}
