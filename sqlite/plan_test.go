@@ -17,7 +17,30 @@ func TestLookupBySIDUsesTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	rows, err := s.read.QueryContext(ctx, `EXPLAIN QUERY PLAN `+selectMessage+whereTwilioSID, "SM1")
+	if got := queryPlan(t, s, selectMessage+whereTwilioSID, "SM1"); !strings.Contains(got, "USING INDEX messages_twilio_sid") {
+		t.Errorf("query plan %q, want a search of messages_twilio_sid", got)
+	}
+}
+
+// Listing events by SID (the inspector's filter) searches the partial
+// indexes on message_sid and call_sid.
+func TestEventsBySIDUseTheIndexes(t *testing.T) {
+	t.Parallel()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sb.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	got := queryPlan(t, s, selectEvent+" WHERE "+eventsBySID, "SM1", "SM1")
+	if !strings.Contains(got, "events_message_sid") || !strings.Contains(got, "events_call_sid") || strings.Contains(got, "SCAN events") {
+		t.Errorf("query plan %q, want searches of events_message_sid and events_call_sid", got)
+	}
+}
+
+// queryPlan returns SQLite's plan for query, its steps joined by "; ".
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.read.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +57,5 @@ func TestLookupBySIDUsesTheIndex(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX messages_twilio_sid") {
-		t.Errorf("query plan %q, want a search of messages_twilio_sid", got)
-	}
+	return strings.Join(plan, "; ")
 }

@@ -129,7 +129,8 @@ func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*swi
 		w.add("state = ?", string(f.State))
 	}
 	if f.SID != "" {
-		w.add("(message_sid = ? OR call_sid = ?)", f.SID, f.SID)
+		// The <> '' terms let SQLite use the partial indexes on both.
+		w.add(eventsBySID, f.SID, f.SID)
 	}
 	if !f.Since.IsZero() {
 		w.add("created_at >= ?", micros(f.Since))
@@ -214,6 +215,9 @@ type whereBuilder struct {
 	conds []string
 	args  []any
 }
+
+// eventsBySID selects the events of a MessageSid or CallSid.
+const eventsBySID = "((message_sid = ? AND message_sid <> '') OR (call_sid = ? AND call_sid <> ''))"
 
 func (w *whereBuilder) add(cond string, args ...any) {
 	w.conds = append(w.conds, cond)
