@@ -79,7 +79,7 @@ const (
 	benchPools    = 100
 	benchBacklog  = 12 * time.Second // of each pool's rate: longer than MaxWait
 	benchDeadline = 90 * time.Second // after the sending process starts
-	benchMaxWait  = 8 * time.Second  // outbound.Policy.MaxWait's default
+	benchMaxWait  = 10 * time.Second // outbound.Policy.MaxWait's default
 	benchPosters  = 16               // goroutines posting the backlog
 	benchRefFor   = 3 * time.Second  // how long the reference runs
 )
