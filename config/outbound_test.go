@@ -50,7 +50,7 @@ rate = 1
 	if got := strings.Join(c.Pools[0].Purposes, ","); got != "otp,transactional,marketing" {
 		t.Errorf("pool purposes = %s, want every purpose", got)
 	}
-	if c.Outbound.SendWorkers != 16 || c.Outbound.MaxAttempts != 8 || c.Outbound.StatusRoute != "" {
+	if c.Outbound.SendWorkers != 256 || c.Outbound.MaxAttempts != 8 || c.Outbound.MaxAge != 24*time.Hour || c.Outbound.StatusRoute != "" {
 		t.Errorf("outbound defaults: %+v", c.Outbound)
 	}
 	if got := c.StatusCallbackURL(); got != "" {
@@ -95,6 +95,8 @@ func TestOutboundValidation(t *testing.T) {
 		{"status route not a route", `status_route = "/status"`, `status_route = "/nowhere"`, `outbound.status_route "/nowhere": not the path of a [[routes]] entry`},
 		{"send workers", "[outbound]\n", "[outbound]\nsend_workers = -1\n", "outbound.send_workers: must be positive"},
 		{"max attempts", "[outbound]\n", "[outbound]\nmax_attempts = -2\n", "outbound.max_attempts: must be positive"},
+		{"max age", "[outbound]\n", "[outbound]\nmax_age = \"-1h\"\n", "outbound.max_age: must be positive"},
+		{"bad service sid", `senders = ["+15550001002"]`, `senders = ["MG123"]`, `pools[1].senders: "MG123" is neither an E.164 number`},
 		{"provider without a name", `name = "twilio"`, `name = ""`, "providers[0].name: required"},
 		{"provider base url", `name = "twilio"`, "name = \"twilio\"\nbase_url = \"ftp://x\"", `providers[0].base_url "ftp://x"`},
 		{"provider account", "[[providers]]\nname = \"twilio\"\naccount = \"AC00000000000000000000000000000001\"",
@@ -132,5 +134,17 @@ func TestStatusRouteNeedsPublicURL(t *testing.T) {
 	_, err := Load(writeConfig(t, toml), nil)
 	if err == nil || !strings.Contains(err.Error(), "outbound.status_route: needs public_url") {
 		t.Fatalf("Load = %v, want status_route to need public_url", err)
+	}
+}
+
+func TestPoolOfAMessagingService(t *testing.T) {
+	t.Parallel()
+	const service = "MG0123456789abcdef0123456789abcdef"
+	c, err := Load(writeConfig(t, strings.Replace(outboundTOML, `senders = ["+15550001002"]`, `senders = ["`+service+`"]`, 1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Pools[1].Senders; len(got) != 1 || got[0] != service {
+		t.Errorf("senders = %v, want the service", got)
 	}
 }
