@@ -178,19 +178,9 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 	if f.Cursor != "" {
 		w.add("id < " + w.arg(f.Cursor))
 	}
-	limit := switchboard.LimitOrDefault(f.Limit)
-	query := selectMessage + w.whereClause() + ` ORDER BY id DESC LIMIT ` + w.arg(limit+1)
-	rows, err := s.pool.Query(ctx, query, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*switchboard.OutboundMessage, error) {
-		return scanMessage(row)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	return page(items, limit, func(m *switchboard.OutboundMessage) string { return m.ID }), nil
+	return listNewestFirst(ctx, s.pool, "list messages", selectMessage, &w, switchboard.LimitOrDefault(f.Limit),
+		func(row pgx.CollectableRow) (*switchboard.OutboundMessage, error) { return scanMessage(row) },
+		func(m *switchboard.OutboundMessage) string { return m.ID })
 }
 
 // updateMessage writes back what send results and status updates change.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/switchboard-dev/switchboard"
 )
@@ -146,19 +147,9 @@ func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*swi
 	if f.Cursor != "" {
 		w.add("id < " + w.arg(f.Cursor))
 	}
-	limit := switchboard.LimitOrDefault(f.Limit)
-	query := selectEvent + w.whereClause() + ` ORDER BY id DESC LIMIT ` + w.arg(limit+1)
-	rows, err := s.pool.Query(ctx, query, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*switchboard.Event, error) {
-		return scanEvent(row)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return page(items, limit, func(e *switchboard.Event) string { return e.ID }), nil
+	return listNewestFirst(ctx, s.pool, "list events", selectEvent, &w, switchboard.LimitOrDefault(f.Limit),
+		func(row pgx.CollectableRow) (*switchboard.Event, error) { return scanEvent(row) },
+		func(e *switchboard.Event) string { return e.ID })
 }
 
 // ListRequests returns a page of requests, newest first.
@@ -182,30 +173,32 @@ func (s *Store) ListRequests(ctx context.Context, f switchboard.RequestFilter) (
 	if f.Cursor != "" {
 		w.add("id < " + w.arg(f.Cursor))
 	}
-	limit := switchboard.LimitOrDefault(f.Limit)
-	query := selectRequest + w.whereClause() + ` ORDER BY id DESC LIMIT ` + w.arg(limit+1)
-	rows, err := s.pool.Query(ctx, query, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("list requests: %w", err)
-	}
-	items, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*switchboard.Request, error) {
-		return scanRequest(row)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list requests: %w", err)
-	}
-	return page(items, limit, func(r *switchboard.Request) string { return r.ID }), nil
+	return listNewestFirst(ctx, s.pool, "list requests", selectRequest, &w, switchboard.LimitOrDefault(f.Limit),
+		func(row pgx.CollectableRow) (*switchboard.Request, error) { return scanRequest(row) },
+		func(r *switchboard.Request) string { return r.ID })
 }
 
-// page cuts items, fetched with one extra row, to limit; the cursor of the
-// next page is the last id kept.
-func page[T any](items []T, limit int, id func(T) string) *switchboard.Page[T] {
+// listNewestFirst runs query (a SELECT with w's conditions) newest first,
+// fetching one row past limit to know whether there is a next page, whose
+// cursor is the last id kept; what names the listing in errors.
+func listNewestFirst[T any](ctx context.Context, pool *pgxpool.Pool, what, query string, w *whereBuilder, limit int,
+	scan func(pgx.CollectableRow) (T, error), id func(T) string) (*switchboard.Page[T], error) {
+	// Built before w.args is read: the limit is its last argument.
+	query += w.whereClause() + ` ORDER BY id DESC LIMIT ` + w.arg(limit+1)
+	rows, err := pool.Query(ctx, query, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	items, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
 	p := &switchboard.Page[T]{Items: items}
 	if len(items) > limit {
 		p.Items = items[:limit]
 		p.Next = id(p.Items[limit-1])
 	}
-	return p
+	return p, nil
 }
 
 // Stats counts events by state and finds the oldest due delivery.
