@@ -23,10 +23,10 @@ import (
 // marketing send of this process gets that turn; within a purpose, sends
 // get turns in the order they started waiting.
 //
-// The guarantee is within one process. Pacing is per process too: each
-// process has its own limiters, so each replica paces its own sends at the
-// pool's configured rate and has its own waiting lines, its own queue delay
-// and its own brownout state. Sends not yet taken from the job queue are not
+// The guarantee is within one process: each process has its own limiters,
+// waiting lines, queue delay and brownout state. Replicas sharing a store
+// share the rate itself (share.go): each paces its limiters at the pool's
+// rate divided by the replicas alive. Sends not yet taken from the job queue are not
 // waiting in any line; the job queue itself runs due jobs in due order,
 // whatever their purpose.
 //
