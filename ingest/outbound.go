@@ -51,10 +51,7 @@ func (h *Handler) outboundFollowUp(ctx context.Context, item *switchboard.Ingest
 	at := item.Request.ReceivedAt
 	switch {
 	case ev.Kind == switchboard.KindMessageStatus:
-		status := form.Get("MessageStatus")
-		if status == "" {
-			status = form.Get("SmsStatus")
-		}
+		status := statusOf(form)
 		if ev.MessageSID == "" || status == "" {
 			return nil
 		}

@@ -191,6 +191,8 @@ func (s *Server) Start(ctx context.Context) error {
 		ln.Close()
 		return fmt.Errorf("start delivery: %w", err)
 	}
+	// Status callbacks a crash kept from their messages are applied again.
+	s.ingest.StartRecovery(context.WithoutCancel(ctx))
 	go func() { s.served <- s.http.Serve(ln) }()
 	if s.cfg.Doctor.CheckAtStartup {
 		go s.doctor.logRouteChecks(context.WithoutCancel(ctx))
