@@ -162,11 +162,12 @@ func statusWebhookEvent(ev *switchboard.Event, target string, at time.Time) *swi
 // by applyStatus (its SID was not recorded yet, or the look-up before
 // storing failed).
 //
-// This is after Twilio has its answer: a crash, or a store error, between
-// the answer and this commit loses this one notification to the status
-// webhook (the callback itself is stored, and goes to its route's target,
-// regardless). That fails toward a missing notification, never a repeated
-// one: the event's key is derived from the callback's (statusWebhookKey),
+// This is after Twilio has its answer. A crash before the status update
+// is made good at the next start (recover.go), this notification with it;
+// a crash after the update but before this commit, or a store error,
+// loses this one notification to the status webhook (the callback itself
+// is stored, and goes to its route's target, regardless). That fails
+// toward a missing notification, never a repeated one: the event's key is derived from the callback's (statusWebhookKey),
 // so it is created at most once however often this runs, and then
 // delivered at least once like any event.
 func (h *Handler) addLateStatusWebhook(ctx context.Context, ev *switchboard.Event, m *switchboard.OutboundMessage) {
