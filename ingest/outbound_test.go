@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/ingest"
 	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/metrics/metricstest"
 	"github.com/switchboard-dev/switchboard/sim"
 	"github.com/switchboard-dev/switchboard/sqlite"
 	"github.com/switchboard-dev/switchboard/twilio"
@@ -272,38 +272,9 @@ func (f *obFixture) checkHistory(t *testing.T, id string, want ...change) {
 	}
 }
 
-// family returns the metric of a family whose labels include labels, given
-// as name, value pairs, or nil.
-func (f *obFixture) family(t *testing.T, name string, labels ...string) *dto.Metric {
-	t.Helper()
-	families, err := f.metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if got[labels[i]] != labels[i+1] {
-					continue next
-				}
-			}
-			return m
-		}
-	}
-	return nil
-}
-
 func (f *obFixture) statusCount(t *testing.T, status, code string) float64 {
 	t.Helper()
-	m := f.family(t, "switchboard_outbound_status_total", "pool", obPool, "purpose", "transactional", "template", obTemplate,
+	m := metricstest.Sample(t, f.metrics, "switchboard_outbound_status_total", "pool", obPool, "purpose", "transactional", "template", obTemplate,
 		"status", status, "code", code)
 	return m.GetCounter().GetValue() // 0 for nil
 }
@@ -312,7 +283,7 @@ func (f *obFixture) statusCount(t *testing.T, status, code string) float64 {
 // pool.
 func (f *obFixture) observed(t *testing.T, name string) (uint64, float64) {
 	t.Helper()
-	m := f.family(t, name, "pool", obPool)
+	m := metricstest.Sample(t, f.metrics, name, "pool", obPool)
 	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
 }
 
@@ -595,7 +566,7 @@ func TestOutboundOffTouchesNothing(t *testing.T) {
 	if n := len(off.events(t, "")); n != 4 {
 		t.Errorf("off: %d events, want 4", n)
 	}
-	if off.family(t, "switchboard_outbound_status_total") != nil {
+	if metricstest.Sample(t, off.metrics, "switchboard_outbound_status_total") != nil {
 		t.Error("off: outbound statuses counted")
 	}
 	// And on, the same requests did act.

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-dev/switchboard/deliver"
 	"github.com/switchboard-dev/switchboard/ingest"
 	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/metrics/metricstest"
 	"github.com/switchboard-dev/switchboard/sim"
 	"github.com/switchboard-dev/switchboard/sqlite"
 	"github.com/switchboard-dev/switchboard/twilio"
@@ -465,35 +466,6 @@ func (f *proxyFixture) reload(t *testing.T, ev *switchboard.Event) (*switchboard
 	return ev, attempts
 }
 
-// counter reads a counter of the fixture's registry by its labels, given
-// as name, value pairs; 0 when it has not been counted.
-func (f *proxyFixture) counter(t *testing.T, name string, labels ...string) float64 {
-	t.Helper()
-	families, err := f.metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if got[labels[i]] != labels[i+1] {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
 // checkTimely logs how long Twilio waited for an answer and fails past
 // Twilio's own limit, past which no answer counts.
 func checkTimely(t *testing.T, what string, r *sim.WebhookResult) {
@@ -669,7 +641,7 @@ func TestProxyAnswersWhatTwilioAccepts(t *testing.T) {
 			if tt.outcome != passed {
 				served = "fallback"
 			}
-			if n := f.counter(t, "switchboard_proxy_answers_total", "route", tt.path, "answer", served, "code", fmt.Sprint(int(tt.code))); n != 1 {
+			if n := metricstest.Sample(t, f.metrics, "switchboard_proxy_answers_total", "route", tt.path, "answer", served, "code", fmt.Sprint(int(tt.code))).GetCounter().GetValue(); n != 1 {
 				t.Errorf("switchboard_proxy_answers_total{answer=%q,code=%d} = %v, want 1", served, tt.code, n)
 			}
 		})
@@ -726,7 +698,7 @@ func TestProxyDuplicateGetsTheFirstAnswer(t *testing.T) {
 			if err != nil || len(page.Items) != 1 {
 				t.Errorf("duplicates of event %s on record: %d (%v), want 1", ev.ID, len(page.Items), err)
 			}
-			if n := f.counter(t, "switchboard_proxy_answers_total", "route", tt.path); n != 1 {
+			if n := metricstest.Sample(t, f.metrics, "switchboard_proxy_answers_total", "route", tt.path).GetCounter().GetValue(); n != 1 {
 				t.Errorf("switchboard_proxy_answers_total{route=%q} = %v, want 1: only the first request is proxied", tt.path, n)
 			}
 		})
@@ -772,7 +744,7 @@ func TestStaticModeAnswersWithoutAnApp(t *testing.T) {
 			if ev.State != switchboard.StateDelivered || ev.DeliveredAt.IsZero() || len(attempts) != 0 || ev.Attempts != 0 {
 				t.Errorf("after delivery: event %s, delivered at %v, %d attempts; want delivered with none", ev.State, ev.DeliveredAt, len(attempts))
 			}
-			if n := f.counter(t, "switchboard_proxy_answers_total", "route", tt.path); n != 0 {
+			if n := metricstest.Sample(t, f.metrics, "switchboard_proxy_answers_total", "route", tt.path).GetCounter().GetValue(); n != 0 {
 				t.Errorf("switchboard_proxy_answers_total{route=%q} = %v, want 0: a static route asks no app", tt.path, n)
 			}
 		})
@@ -852,7 +824,7 @@ func TestFallbackRequestsAreCounted(t *testing.T) {
 				t.Errorf("fallback URL: Twilio got %v (error %v), want %v accepted", got, r.Fallback.Error, tt.fallback)
 			}
 			code := fmt.Sprint(int(tt.code))
-			if n := f.counter(t, "switchboard_fallback_requests_total", "route", tt.route.path, "error_code", code); n != 1 {
+			if n := metricstest.Sample(t, f.metrics, "switchboard_fallback_requests_total", "route", tt.route.path, "error_code", code).GetCounter().GetValue(); n != 1 {
 				t.Errorf("switchboard_fallback_requests_total{route=%q,error_code=%s} = %v, want 1", tt.route.path, code, n)
 			}
 			ev := f.only(t, tt.route.path, res.SID)
@@ -955,10 +927,10 @@ func TestProxySlowTargetIsIsolated(t *testing.T) {
 		t.Errorf("second call's event: %s, %d attempts, next at %v (created %v); want pending with its first delivery after the budget",
 			busy.State, len(attempts), busy.NextAttemptAt, busy.CreatedAt)
 	}
-	if n := f.counter(t, "switchboard_attempts_total", "route", "/voice/hang", "result", "proxy_busy"); n != 1 {
+	if n := metricstest.Sample(t, f.metrics, "switchboard_attempts_total", "route", "/voice/hang", "result", "proxy_busy").GetCounter().GetValue(); n != 1 {
 		t.Errorf("switchboard_attempts_total{result=proxy_busy} = %v, want 1", n)
 	}
-	if n := f.counter(t, "switchboard_proxy_answers_total", "route", "/voice/hang", "answer", "fallback", "code", "11205"); n != 1 {
+	if n := metricstest.Sample(t, f.metrics, "switchboard_proxy_answers_total", "route", "/voice/hang", "answer", "fallback", "code", "11205").GetCounter().GetValue(); n != 1 {
 		t.Errorf("switchboard_proxy_answers_total{answer=fallback,code=11205} = %v, want 1", n)
 	}
 }

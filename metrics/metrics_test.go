@@ -8,10 +8,10 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/metrics/metricstest"
 	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/sqlite"
 	"github.com/switchboard-dev/switchboard/twilio"
@@ -45,35 +45,6 @@ func createMessage(t *testing.T, st switchboard.Store, pool string) *switchboard
 		t.Fatalf("create message: created %v, %v", created, err)
 	}
 	return m
-}
-
-// metric returns the sample of family name whose labels include labels,
-// given as name, value pairs, or nil.
-func metric(t *testing.T, m *metrics.Metrics, name string, labels ...string) *dto.Metric {
-	t.Helper()
-	families, err := m.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range families {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, s := range mf.GetMetric() {
-			got := map[string]string{}
-			for _, lp := range s.GetLabel() {
-				got[lp.GetName()] = lp.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if got[labels[i]] != labels[i+1] {
-					continue next
-				}
-			}
-			return s
-		}
-	}
-	return nil
 }
 
 func TestSendOutcome(t *testing.T) {
@@ -148,15 +119,15 @@ func TestSenderCountsOutcomesAnd429s(t *testing.T) {
 	}{
 		{"alerts", "retry", 3}, {"alerts", "sent", 1}, {"alerts", "failed", 0}, {"bulk", "failed", 1}, {"bulk", "sent", 0},
 	} {
-		got := metric(t, m, "switchboard_outbound_sends_total", "pool", c.pool, "outcome", c.outcome).GetCounter().GetValue()
+		got := metricstest.Sample(t, m, "switchboard_outbound_sends_total", "pool", c.pool, "outcome", c.outcome).GetCounter().GetValue()
 		if got != c.want {
 			t.Errorf("sends %s/%s = %v, want %v", c.pool, c.outcome, got, c.want)
 		}
 	}
-	if got := metric(t, m, "switchboard_outbound_429_total", "pool", "alerts").GetCounter().GetValue(); got != 2 {
+	if got := metricstest.Sample(t, m, "switchboard_outbound_429_total", "pool", "alerts").GetCounter().GetValue(); got != 2 {
 		t.Errorf("429s of alerts = %v, want 2", got)
 	}
-	if got := metric(t, m, "switchboard_outbound_429_total", "pool", "bulk").GetCounter().GetValue(); got != 0 {
+	if got := metricstest.Sample(t, m, "switchboard_outbound_429_total", "pool", "bulk").GetCounter().GetValue(); got != 0 {
 		t.Errorf("429s of bulk = %v, want 0", got)
 	}
 }
@@ -177,7 +148,7 @@ func TestOutboundQueueDepthPerPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	for pool, want := range map[string]float64{"alerts": 2, "idle": 0, "gone": 1} {
-		s := metric(t, m, "switchboard_outbound_queue_depth", "pool", pool)
+		s := metricstest.Sample(t, m, "switchboard_outbound_queue_depth", "pool", pool)
 		if s == nil || s.GetGauge().GetValue() != want {
 			t.Errorf("queue depth of %s = %v, want %v", pool, s.GetGauge().GetValue(), want)
 		}
