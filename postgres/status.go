@@ -31,14 +31,7 @@ var statusCommit = groupcommit.Options{Flushers: 1}
 // through a group committer of their own. Each update still gets its own
 // outcome: an unknown SID fails only its own call.
 func (s *Store) UpdateMessageStatus(ctx context.Context, u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
-	op := writes.NewStatusOp(u)
-	if err := s.statuses.Submit(ctx, op); err != nil {
-		return nil, fmt.Errorf("update status of %s: %w", u.TwilioSID, err)
-	}
-	if op.Err != nil {
-		return nil, op.Err
-	}
-	return op.Message, nil
+	return writes.SubmitStatus(ctx, s.statuses, u)
 }
 
 // flushStatuses applies a batch of status updates, in submission order, in

@@ -1,11 +1,13 @@
 package writes
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/groupcommit"
 )
 
 // StatusOp is one Store.UpdateMessageStatus call's share of a batch of
@@ -31,6 +33,20 @@ func NewStatusOp(u switchboard.StatusUpdate) *StatusOp {
 	}
 	u.At = u.At.UTC().Truncate(time.Microsecond)
 	return &StatusOp{Update: u}
+}
+
+// SubmitStatus applies u through c, a store's committer of status
+// updates, and returns its own outcome: the message as the update left
+// it, or the update's own error (an unknown SID is ErrNotFound).
+func SubmitStatus(ctx context.Context, c *groupcommit.Committer[*StatusOp], u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
+	op := NewStatusOp(u)
+	if err := c.Submit(ctx, op); err != nil {
+		return nil, fmt.Errorf("update status of %s: %w", u.TwilioSID, err)
+	}
+	if op.Err != nil {
+		return nil, op.Err
+	}
+	return op.Message, nil
 }
 
 // StatusRow is one entry of a message's status history to insert.
