@@ -295,6 +295,10 @@ func (d *Deliverer) decide(route Route, ev *switchboard.Event, o *outcome) *swit
 	case o.err == nil && o.status >= 200 && o.status < 300:
 		r.State = switchboard.StateDelivered
 		return r
+	case o.unsigned:
+		r.State = switchboard.StateDead
+		r.Attempt.Error += "; never delivered"
+		return r
 	case o.err == nil && o.status == http.StatusGone:
 		r.State = switchboard.StateDead
 		r.Attempt.Error += "; app answered 410 Gone: not retried"
@@ -336,9 +340,16 @@ type outcome struct {
 	body    []byte // the start of the answer's body, as much as was kept
 	err     error
 	latency time.Duration
+	// unsigned is set when nothing was sent because the stored request
+	// carries content its signature did not cover: it is never sent, and
+	// says nothing about the target.
+	unsigned bool
 }
 
 func (o *outcome) unhealthy() bool {
+	if o.unsigned {
+		return false
+	}
 	return o.err != nil || o.status >= 500 || o.status == http.StatusTooManyRequests
 }
 
@@ -373,6 +384,13 @@ func (d *Deliverer) forward(ctx context.Context, route Route, ev *switchboard.Ev
 		return fail(twilio.ClassProtocol, err)
 	}
 	method, contentType, body := req.Method, req.Header.Get("Content-Type"), req.Body
+	// Only what a signature covered is signed again (intake refuses the
+	// rest; a request stored before it did, or written by other means,
+	// stops here). Fails closed: such a request is never sent.
+	if err := twilio.Covered(twilio.Request{Method: method, URL: req.URL, ContentType: contentType, Body: body}); err != nil {
+		o.unsigned = true
+		return fail(twilio.ClassProtocol, fmt.Errorf("not signed again: %w", err))
+	}
 	var resp *http.Response
 	for hop := 0; ; hop++ {
 		signedURL, signature, err := twilio.SignRequest(route.SignToken, target, contentType, body)

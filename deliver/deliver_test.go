@@ -1276,3 +1276,47 @@ func TestDeliverStatusWebhookFanoutHasItsOwnBreaker(t *testing.T) {
 	wantSigned(t, up.last(t))
 	wantState(t, h.event(t, static), switchboard.StateDelivered, 1, time.Time{})
 }
+
+// A stored request whose content its signature did not cover (intake
+// refuses these now; one stored before it did, or by other means, must
+// still not be signed again): never sent, dead at once, and the breaker
+// does not blame the target.
+func TestDeliverNeverSignsUncoveredContent(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name, method, url, contentType, body string
+	}{
+		{"GETWithFormBody", http.MethodGet, publicURL + "/sms?MessageSid=SM1", formType, "Body=forged"},
+		{"JSONWithoutHash", http.MethodPost, publicURL + "/sms", jsonType, `{"Body":"forged"}`},
+		{"JSONWithWrongHash", http.MethodPost, publicURL + "/sms?bodySHA256=" + strings.Repeat("0", 64), jsonType, `{"Body":"forged"}`},
+		{"TextBody", http.MethodPost, publicURL + "/sms", "text/plain", "Body=forged"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := newApp(t, nil)
+			h := newHarness(t, nil, []deliver.Route{route("/sms", a.URL+"/sms")}, func(o *deliver.Options) { o.BreakerFailures = 1 })
+			id := h.ingest(t, "/sms", func(it *switchboard.Ingest) {
+				it.Request.Method, it.Request.URL, it.Request.Body = tt.method, tt.url, []byte(tt.body)
+				it.Request.Header = http.Header{"Content-Type": {tt.contentType}}
+			})
+			wantNoError(t, h.deliver(t.Context(), id))
+			ev := h.event(t, id)
+			wantState(t, ev, switchboard.StateDead, 1, time.Time{})
+			if !strings.Contains(ev.LastError, "not signed again") {
+				t.Errorf("last error = %q, want it to say the content was not covered", ev.LastError)
+			}
+			if n := a.hits.Load(); n != 0 {
+				t.Fatalf("app received %d requests carrying unsigned content", n)
+			}
+			// A healthy event to the same target still goes through: the
+			// refusal did not open its circuit.
+			ok := h.ingest(t, "/sms", nil)
+			wantNoError(t, h.deliver(t.Context(), ok))
+			if ev := h.event(t, ok); ev.State != switchboard.StateDelivered {
+				t.Errorf("next event %s after the refusal, want delivered", ev.State)
+			}
+		})
+	}
+}

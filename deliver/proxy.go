@@ -86,6 +86,9 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 	a := out.attempt
 	r := &switchboard.AttemptResult{Attempt: a, Attempts: a.Number, State: switchboard.StateDelivered}
 	switch {
+	case out.unsigned:
+		r.Attempt.Error += "; never delivered"
+		r.State = switchboard.StateDead
 	case judged == nil:
 		// A client notification's 404 is an answer Twilio accepts.
 		r.Attempt.ErrorClass, r.Attempt.TwilioCode, r.Attempt.Error = "", 0, ""

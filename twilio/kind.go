@@ -141,34 +141,50 @@ func messageSID(form url.Values) string {
 // that they index well in any store.
 const maxKeyLen = 512
 
-// IdempotencyKey returns the key under which a webhook request is stored,
-// the same for Twilio's retries of one request and different for distinct
-// requests, in this order of preference:
+// Webhook is a verified webhook request as deduplication sees it: only
+// what its signature covered, and the account whose token verified it.
+type Webhook struct {
+	Account  string           // the account whose auth token verified the signature
+	Route    string           // the route's path (part of the signed URL)
+	Kind     switchboard.Kind // as Classify returned it, not as a route forces it
+	Fields   Fields           // as Classify returned them
+	Form     url.Values       // the parameters Classify read
+	JSONBody []byte           // the body Classify read, when it was JSON
+	// Digest is Verified.Digest: the SHA-256 of the string the signature
+	// was computed over.
+	Digest [sha256.Size]byte
+}
+
+// IdempotencyKey returns the key under which a webhook request is stored:
+// the same for every copy of one signed request (Twilio's retries, or an
+// attacker's replays) and different for distinct requests. It is built
+// from signed content and the verifying account only, never from headers
+// (I-Twilio-Idempotency-Token, which no signature covers, is ignored) or
+// anything else a replay could vary, so a replay of signed content is a
+// duplicate whatever its unsigned parts say. By kind, the first rule that
+// applies:
 //
-//   - the I-Twilio-Idempotency-Token header, token, which Twilio repeats on
-//     its retries: "tok:<route>:<token>";
-//   - a message status: "ms:<AccountSID>:<MessageSID>:<Status>", then
+//   - a message status: "ms:<account>:<MessageSid>:<status>", then
 //     ":<SequenceNumber>" and ":<CallbackSource>" for each of those that
 //     is present, since one status can be reported by several sources;
-//   - a call status: "cs:<AccountSID>:<CallSID>:<Status>", then
+//   - a call status: "cs:<account>:<CallSid>:<CallStatus>", then
 //     ":<SequenceNumber>", ":<CallbackSource>" and ":<StatusCallbackEvent>"
 //     for each of those that is present;
-//   - an inbound message: "msg:<AccountSID>:<MessageSID>";
-//   - a voice request: "voice:<route>?<rawQuery>:<CallSID>", the query
-//     telling apart the action URLs one call visits on one route;
-//   - a client notification: "cn:<twi_message_id>";
-//   - a fallback: "fb:<route>:<MessageSID or CallSID>:<ErrorCode>";
-//   - otherwise, or when the identifiers a rule needs are empty, a hash of
-//     the request: "sha256:" and the hex SHA-256 of route, method, rawQuery
-//     and body, separated by newlines.
+//   - an inbound message: "msg:<account>:<MessageSid>";
+//   - a voice request: "voice:<account>:<CallSid>:<digest>", the digest
+//     telling apart the action URLs and Digits one call sends;
+//   - a client notification: "cn:<account>:<twi_message_id>";
+//   - a fallback: "fb:<account>:<route>:<MessageSid or CallSid>:<ErrorCode>";
+//   - anything else, or a kind whose identifiers are missing:
+//     "sig:<account>:<digest>".
 //
-// kind and f are what Classify returned for the request. A key would be
-// 512 bytes or longer only for hostile input; it is then replaced by
-// "sha256:" and the hex SHA-256 of itself.
-func IdempotencyKey(route, rawQuery, token string, kind switchboard.Kind, f Fields, form url.Values, jsonBody []byte, method string, body []byte) string {
-	key := identityKey(route, rawQuery, token, kind, f, form, jsonBody)
+// <digest> is the hex Digest. A key would be 512 bytes or longer only for
+// hostile input; it is then replaced by "sha256:" and the hex SHA-256 of
+// itself.
+func (w Webhook) IdempotencyKey() string {
+	key := w.identityKey()
 	if key == "" {
-		key = hashKey(route + "\n" + method + "\n" + rawQuery + "\n" + string(body))
+		key = "sig:" + w.Account + ":" + hex.EncodeToString(w.Digest[:])
 	}
 	if len(key) >= maxKeyLen {
 		key = hashKey(key)
@@ -178,39 +194,36 @@ func IdempotencyKey(route, rawQuery, token string, kind switchboard.Kind, f Fiel
 
 // identityKey returns the key built from the request's identifiers, or ""
 // if it lacks those its kind needs.
-func identityKey(route, rawQuery, token string, kind switchboard.Kind, f Fields, form url.Values, jsonBody []byte) string {
-	if token != "" {
-		return "tok:" + route + ":" + token
-	}
-	switch kind {
+func (w Webhook) identityKey() string {
+	f, form, acct := w.Fields, w.Form, w.Account
+	switch w.Kind {
 	case switchboard.KindMessageStatus:
 		if f.MessageSID == "" || f.Status == "" {
 			return ""
 		}
-		return "ms:" + f.AccountSID + ":" + f.MessageSID + ":" + f.Status +
-			optional(form, "SequenceNumber", "CallbackSource")
+		return "ms:" + acct + ":" + f.MessageSID + ":" + f.Status + optional(form, "SequenceNumber", "CallbackSource")
 	case switchboard.KindCallStatus:
 		if f.CallSID == "" || f.Status == "" {
 			return ""
 		}
-		return "cs:" + f.AccountSID + ":" + f.CallSID + ":" + f.Status +
+		return "cs:" + acct + ":" + f.CallSID + ":" + f.Status +
 			optional(form, "SequenceNumber", "CallbackSource", "StatusCallbackEvent")
 	case switchboard.KindMessage:
 		if f.MessageSID == "" {
 			return ""
 		}
-		return "msg:" + f.AccountSID + ":" + f.MessageSID
+		return "msg:" + acct + ":" + f.MessageSID
 	case switchboard.KindVoice:
 		if f.CallSID == "" {
 			return ""
 		}
-		return "voice:" + route + "?" + rawQuery + ":" + f.CallSID
+		return "voice:" + acct + ":" + f.CallSID + ":" + hex.EncodeToString(w.Digest[:])
 	case switchboard.KindClientNotification:
-		n, ok := parseClientNotification(jsonBody)
+		n, ok := parseClientNotification(w.JSONBody)
 		if !ok || n.MessageID == "" {
 			return ""
 		}
-		return "cn:" + n.MessageID
+		return "cn:" + acct + ":" + n.MessageID
 	case switchboard.KindFallback:
 		sid := f.MessageSID
 		if sid == "" {
@@ -219,7 +232,7 @@ func identityKey(route, rawQuery, token string, kind switchboard.Kind, f Fields,
 		if sid == "" {
 			return ""
 		}
-		return "fb:" + route + ":" + sid + ":" + form.Get("ErrorCode")
+		return "fb:" + acct + ":" + w.Route + ":" + sid + ":" + form.Get("ErrorCode")
 	default:
 		return ""
 	}

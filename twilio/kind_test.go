@@ -166,149 +166,131 @@ func TestIdempotencyKey(t *testing.T) {
 	t.Parallel()
 
 	long := strings.Repeat("x", 600)
+	digest := sha256.Sum256([]byte("the signed string"))
+	hexDigest := hex.EncodeToString(digest[:])
 	tests := []struct {
-		name     string
-		route    string
-		rawQuery string
-		token    string
-		kind     switchboard.Kind
-		fields   Fields
-		form     url.Values
-		json     string
-		method   string
-		body     string
-		want     string
+		name   string
+		route  string
+		kind   switchboard.Kind
+		fields Fields
+		form   url.Values
+		json   string
+		want   string
 	}{
 		{
-			name: "TokenWins", route: "/sms", token: "3f2c-uuid", kind: switchboard.KindMessage,
-			fields: Fields{AccountSID: "AC1", MessageSID: "SM1"}, method: "POST",
-			want: "tok:/sms:3f2c-uuid",
-		},
-		{
-			name: "TokenOnOther", route: "/x", token: "u", kind: switchboard.KindOther, method: "GET",
-			want: "tok:/x:u",
-		},
-		{
 			name: "MessageStatus", route: "/status", kind: switchboard.KindMessageStatus,
-			fields: Fields{AccountSID: "AC1", MessageSID: "SM1", Status: "delivered"},
+			fields: Fields{MessageSID: "SM1", Status: "delivered"},
 			form:   formOf("MessageSid", "SM1", "MessageStatus", "delivered"),
 			want:   "ms:AC1:SM1:delivered",
 		},
 		{
 			name: "MessageStatusSequenceAndSource", route: "/status", kind: switchboard.KindMessageStatus,
-			fields: Fields{AccountSID: "AC1", MessageSID: "SM1", Status: "sent"},
+			fields: Fields{MessageSID: "SM1", Status: "sent"},
 			form:   formOf("SequenceNumber", "2", "CallbackSource", "sms"),
 			want:   "ms:AC1:SM1:sent:2:sms",
 		},
 		{
 			name: "MessageStatusSourceOnly", route: "/status", kind: switchboard.KindMessageStatus,
-			fields: Fields{AccountSID: "AC1", MessageSID: "SM1", Status: "sent"},
+			fields: Fields{MessageSID: "SM1", Status: "sent"},
 			form:   formOf("CallbackSource", "sms"),
 			want:   "ms:AC1:SM1:sent:sms",
 		},
 		{
 			name: "MessageStatusNoSID", route: "/status", kind: switchboard.KindMessageStatus,
-			fields: Fields{AccountSID: "AC1", Status: "sent"}, method: "POST", body: "MessageStatus=sent",
-			want: sha256Key("/status\nPOST\n\nMessageStatus=sent"),
+			fields: Fields{Status: "sent"},
+			want:   "sig:AC1:" + hexDigest,
 		},
 		{
 			name: "MessageStatusNoStatus", route: "/status", kind: switchboard.KindMessageStatus,
-			fields: Fields{AccountSID: "AC1", MessageSID: "SM1"}, method: "POST", body: "MessageSid=SM1&MessageStatus=",
-			want: sha256Key("/status\nPOST\n\nMessageSid=SM1&MessageStatus="),
+			fields: Fields{MessageSID: "SM1"},
+			want:   "sig:AC1:" + hexDigest,
 		},
 		{
 			name: "CallStatus", route: "/call-status", kind: switchboard.KindCallStatus,
-			fields: Fields{AccountSID: "AC1", CallSID: "CA1", Status: "completed"},
+			fields: Fields{CallSID: "CA1", Status: "completed"},
 			form:   formOf("CallSid", "CA1", "CallStatus", "completed"),
 			want:   "cs:AC1:CA1:completed",
 		},
 		{
 			name: "CallStatusAllExtras", route: "/call-status", kind: switchboard.KindCallStatus,
-			fields: Fields{AccountSID: "AC1", CallSID: "CA1", Status: "in-progress"},
+			fields: Fields{CallSID: "CA1", Status: "in-progress"},
 			form:   formOf("StatusCallbackEvent", "answered", "SequenceNumber", "1", "CallbackSource", "call-progress-events"),
 			want:   "cs:AC1:CA1:in-progress:1:call-progress-events:answered",
 		},
 		{
 			name: "CallStatusEventOnly", route: "/call-status", kind: switchboard.KindCallStatus,
-			fields: Fields{AccountSID: "AC1", CallSID: "CA1", Status: "ringing"},
+			fields: Fields{CallSID: "CA1", Status: "ringing"},
 			form:   formOf("StatusCallbackEvent", "ringing"),
 			want:   "cs:AC1:CA1:ringing:ringing",
 		},
 		{
 			name: "CallStatusNoSID", route: "/call-status", kind: switchboard.KindCallStatus,
-			fields: Fields{Status: "completed"}, method: "POST", body: "CallStatus=completed",
-			want: sha256Key("/call-status\nPOST\n\nCallStatus=completed"),
+			fields: Fields{Status: "completed"},
+			want:   "sig:AC1:" + hexDigest,
 		},
 		{
 			name: "Message", route: "/sms", kind: switchboard.KindMessage,
-			fields: Fields{AccountSID: "AC1", MessageSID: "SM1", Status: "received"},
+			fields: Fields{MessageSID: "SM1", Status: "received"},
 			want:   "msg:AC1:SM1",
 		},
 		{
-			name: "MessageNoSID", route: "/sms", kind: switchboard.KindMessage, method: "POST", body: "SmsSid=",
-			want: sha256Key("/sms\nPOST\n\nSmsSid="),
+			name: "MessageNoSID", route: "/sms", kind: switchboard.KindMessage,
+			want: "sig:AC1:" + hexDigest,
 		},
 		{
 			name: "Voice", route: "/voice", kind: switchboard.KindVoice,
-			fields: Fields{AccountSID: "AC1", CallSID: "CA1", Status: "ringing"},
-			want:   "voice:/voice?:CA1",
+			fields: Fields{CallSID: "CA1", Status: "ringing"},
+			want:   "voice:AC1:CA1:" + hexDigest,
 		},
 		{
-			name: "VoiceGatherAction", route: "/voice", rawQuery: "step=menu&lang=en", kind: switchboard.KindVoice,
-			fields: Fields{CallSID: "CA1", Status: "in-progress"},
-			want:   "voice:/voice?step=menu&lang=en:CA1",
-		},
-		{
-			name: "VoiceNoSID", route: "/voice", rawQuery: "a=1", kind: switchboard.KindVoice, method: "GET",
-			want: sha256Key("/voice\nGET\na=1\n"),
+			name: "VoiceNoSID", route: "/voice", kind: switchboard.KindVoice,
+			want: "sig:AC1:" + hexDigest,
 		},
 		{
 			name: "ClientNotification", route: "/notify", kind: switchboard.KindClientNotification,
-			fields: Fields{AccountSID: "AC123", CallSID: "CA123"}, json: clientNotificationBody,
-			want: "cn:WB123",
+			fields: Fields{CallSID: "CA123"}, json: clientNotificationBody,
+			want: "cn:AC1:WB123",
 		},
 		{
 			name: "ClientNotificationEmptyID", route: "/notify", kind: switchboard.KindClientNotification,
-			json: `{"twi_message_id":""}`, rawQuery: "bodySHA256=ab", method: "POST", body: `{"twi_message_id":""}`,
-			want: sha256Key("/notify\nPOST\nbodySHA256=ab\n" + `{"twi_message_id":""}`),
+			json: `{"twi_message_id":""}`,
+			want: "sig:AC1:" + hexDigest,
 		},
 		{
 			name: "FallbackMessage", route: "/sms-fallback", kind: switchboard.KindFallback,
-			fields: Fields{AccountSID: "AC1", MessageSID: "SM1"},
+			fields: Fields{MessageSID: "SM1"},
 			form:   formOf("ErrorCode", "11200", "ErrorUrl", "https://app/sms"),
-			want:   "fb:/sms-fallback:SM1:11200",
+			want:   "fb:AC1:/sms-fallback:SM1:11200",
 		},
 		{
 			name: "FallbackCall", route: "/voice-fallback", kind: switchboard.KindFallback,
 			fields: Fields{CallSID: "CA1"},
 			form:   formOf("ErrorCode", "11205", "ErrorUrl", "https://app/voice"),
-			want:   "fb:/voice-fallback:CA1:11205",
+			want:   "fb:AC1:/voice-fallback:CA1:11205",
 		},
 		{
-			name: "FallbackNoSID", route: "/fb", kind: switchboard.KindFallback, method: "POST",
-			form: formOf("ErrorCode", "11205", "ErrorUrl", "u"), body: "ErrorCode=11205&ErrorUrl=u",
-			want: sha256Key("/fb\nPOST\n\nErrorCode=11205&ErrorUrl=u"),
+			name: "FallbackNoSID", route: "/fb", kind: switchboard.KindFallback,
+			form: formOf("ErrorCode", "11205", "ErrorUrl", "u"),
+			want: "sig:AC1:" + hexDigest,
 		},
 		{
-			name: "Other", route: "/hook", rawQuery: "x=1", kind: switchboard.KindOther, method: "POST", body: "Foo=bar",
-			want: sha256Key("/hook\nPOST\nx=1\nFoo=bar"),
-		},
-		{
-			name: "LongTokenHashed", route: "/sms", token: long, kind: switchboard.KindMessage,
-			want: sha256Key("tok:/sms:" + long),
+			name: "Other", route: "/hook", kind: switchboard.KindOther,
+			want: "sig:AC1:" + hexDigest,
 		},
 		{
 			name: "LongSIDHashed", route: "/sms", kind: switchboard.KindMessage,
-			fields: Fields{AccountSID: "AC1", MessageSID: long},
+			fields: Fields{MessageSID: long},
 			want:   sha256Key("msg:AC1:" + long),
 		},
 		{
-			name: "KeyJustUnderLimit", route: "/sms", token: strings.Repeat("y", maxKeyLen-1-len("tok:/sms:")),
-			want: "tok:/sms:" + strings.Repeat("y", maxKeyLen-1-len("tok:/sms:")),
+			name: "KeyJustUnderLimit", route: "/sms", kind: switchboard.KindMessage,
+			fields: Fields{MessageSID: strings.Repeat("y", maxKeyLen-1-len("msg:AC1:"))},
+			want:   "msg:AC1:" + strings.Repeat("y", maxKeyLen-1-len("msg:AC1:")),
 		},
 		{
-			name: "KeyAtLimitHashed", route: "/sms", token: strings.Repeat("y", maxKeyLen-len("tok:/sms:")),
-			want: sha256Key("tok:/sms:" + strings.Repeat("y", maxKeyLen-len("tok:/sms:"))),
+			name: "KeyAtLimitHashed", route: "/sms", kind: switchboard.KindMessage,
+			fields: Fields{MessageSID: strings.Repeat("y", maxKeyLen-len("msg:AC1:"))},
+			want:   sha256Key("msg:AC1:" + strings.Repeat("y", maxKeyLen-len("msg:AC1:"))),
 		},
 	}
 	for _, tt := range tests {
@@ -319,7 +301,8 @@ func TestIdempotencyKey(t *testing.T) {
 			if tt.json != "" {
 				jsonBody = []byte(tt.json)
 			}
-			got := IdempotencyKey(tt.route, tt.rawQuery, tt.token, tt.kind, tt.fields, tt.form, jsonBody, tt.method, []byte(tt.body))
+			w := Webhook{Account: "AC1", Route: tt.route, Kind: tt.kind, Fields: tt.fields, Form: tt.form, JSONBody: jsonBody, Digest: digest}
+			got := w.IdempotencyKey()
 			if got != tt.want {
 				t.Errorf("IdempotencyKey = %q, want %q", got, tt.want)
 			}
@@ -330,33 +313,60 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
-// TestIdempotencyKeyFromClassify runs requests through Classify and checks
-// that retries share a key and distinct requests do not.
-func TestIdempotencyKeyFromClassify(t *testing.T) {
+// TestIdempotencyKeyFromSignedRequests runs signed requests through Verify
+// and Classify and checks that copies of one signed request share a key,
+// whatever their unsigned parts, and that distinct requests do not.
+func TestIdempotencyKeyFromSignedRequests(t *testing.T) {
 	t.Parallel()
 
-	key := func(route, rawQuery, body string) string {
+	const token = "12345"
+	var keyAs func(account, signedFor, u, body string) string
+	key := func(account, u, body string) string {
+		t.Helper()
+		return keyAs(account, u, u, body)
+	}
+	keyAs = func(account, signedFor, u, body string) string {
+		t.Helper()
 		values, err := ParseForm([]byte(body))
 		if err != nil {
 			t.Fatalf("ParseForm(%q): %v", body, err)
 		}
-		kind, fields := Classify(formType, values, nil)
-		return IdempotencyKey(route, rawQuery, "", kind, fields, values, nil, "POST", []byte(body))
+		v, err := Verify([]string{token}, Request{Method: "POST", URL: u, ContentType: formType, Body: []byte(body)},
+			Signature(token, stripFragment(signedFor), values))
+		if err != nil {
+			t.Fatalf("Verify(%s, %s): %v", u, body, err)
+		}
+		kind, fields := Classify(formType, v.Form, nil)
+		return Webhook{Account: account, Route: "/r", Kind: kind, Fields: fields, Form: v.Form, Digest: v.Digest}.IdempotencyKey()
 	}
-
-	sent := key("/status", "", "MessageSid=SM1&MessageStatus=sent&AccountSid=AC1")
-	delivered := key("/status", "", "MessageSid=SM1&MessageStatus=delivered&AccountSid=AC1")
-	sentAgain := key("/status", "", "AccountSid=AC1&MessageStatus=sent&MessageSid=SM1")
-	if sent == delivered {
+	const status = "https://h.example/status"
+	sent := key("AC1", status, "MessageSid=SM1&MessageStatus=sent&AccountSid=AC1")
+	for name, k := range map[string]string{
+		"Reordered":       key("AC1", status, "AccountSid=AC1&MessageStatus=sent&MessageSid=SM1"),
+		"FragmentAdded":   key("AC1", status+"#rc=5", "MessageSid=SM1&MessageStatus=sent&AccountSid=AC1"),
+		"EscapedDiffers":  key("AC1", status, "MessageSid=%53M1&MessageStatus=sent&AccountSid=AC1"),
+		"PairRepeated":    key("AC1", status, "MessageSid=SM1&MessageStatus=sent&AccountSid=AC1&MessageSid=SM1"),
+		"EmptyPairsAdded": key("AC1", status, "&&MessageSid=SM1&&MessageStatus=sent&AccountSid=AC1"),
+	} {
+		if k != sent {
+			t.Errorf("%s: a copy of one signed status callback got key %q, want %q", name, k, sent)
+		}
+	}
+	if k := key("AC1", status, "MessageSid=SM1&MessageStatus=delivered&AccountSid=AC1"); k == sent {
 		t.Errorf("two statuses of one message share key %q", sent)
 	}
-	if sent != sentAgain {
-		t.Errorf("a retried status callback changed key: %q, %q", sent, sentAgain)
+	if k := key("AC2", status, "MessageSid=SM1&MessageStatus=sent&AccountSid=AC2"); k == sent {
+		t.Errorf("two accounts share key %q", sent)
 	}
 
-	menu := key("/voice", "step=menu", "CallSid=CA1&CallStatus=in-progress")
-	confirm := key("/voice", "step=confirm", "CallSid=CA1&CallStatus=in-progress")
-	if menu == confirm {
-		t.Errorf("two action URLs of one call share key %q", menu)
+	menu := key("AC1", "https://h.example/voice?step=menu", "CallSid=CA1&CallStatus=in-progress")
+	confirm := key("AC1", "https://h.example/voice?step=confirm", "CallSid=CA1&CallStatus=in-progress")
+	digits := key("AC1", "https://h.example/voice?step=menu", "CallSid=CA1&CallStatus=in-progress&Digits=2")
+	if menu == confirm || menu == digits {
+		t.Errorf("distinct requests of one call share a key: %q, %q, %q", menu, confirm, digits)
+	}
+	other := key("AC1", "https://h.example/hook", "Foo=bar")
+	if other != keyAs("AC1", "https://h.example/hook", "https://h.example:443/hook", "Foo=bar") {
+		t.Error("a request with no identity changed key with the URL's port spelling")
 	}
 }

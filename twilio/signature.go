@@ -14,7 +14,7 @@ import (
 	"strings"
 )
 
-// Errors ValidateRequest returns besides one wrapping ErrMalformedForm.
+// Errors Verify returns besides one wrapping ErrMalformedForm.
 var (
 	// ErrMissingSignature means the request carried no X-Twilio-Signature.
 	ErrMissingSignature = errors.New("missing X-Twilio-Signature")
@@ -24,6 +24,10 @@ var (
 	// ErrBodyHashMismatch means the signature is valid but the body is not
 	// the one whose SHA-256 the signed URL's bodySHA256 parameter names.
 	ErrBodyHashMismatch = errors.New("body does not match bodySHA256")
+	// ErrUnsignedContent means the request carries content its signature
+	// does not cover (see Verify): accepting it would let whatever was
+	// added to a captured signature pass for signed.
+	ErrUnsignedContent = errors.New("content not covered by X-Twilio-Signature")
 )
 
 // bodyHashParam is the query parameter through which Twilio signs bodies it
@@ -84,53 +88,122 @@ func SignRequest(token, fullURL, contentType string, body []byte) (signedURL, si
 	}
 }
 
-// ValidateRequest checks the X-Twilio-Signature of a request Twilio sent to
-// fullURL, the public URL exactly as Twilio requested it (behind a proxy,
-// not the one the server sees). It returns nil only if the signature is
-// valid, and otherwise ErrMissingSignature, ErrBadSignature,
-// ErrBodyHashMismatch or an error wrapping ErrMalformedForm.
-//
-// The signature may have been made with any of tokens, so that an auth
-// token can be rotated while both are live; empty tokens are ignored, and
-// with none left every signature is bad. It may cover fullURL as given,
-// with the scheme's default port added if it has no port, or with its port
-// removed, because Twilio is not consistent about ports. Only the port is
-// changed: the path and query stay byte for byte as they arrived, as the
-// signature covers them. Signatures are compared in constant time.
-//
-// If the URL's query has a bodySHA256 parameter, the signature covers the
-// URL alone and the body's SHA-256 must equal it, in hex of either case.
-// The signature is checked first, so a forged request reports
-// ErrBadSignature, not ErrBodyHashMismatch. Otherwise a non-empty form body
-// is signed with its parameters, and any other request over the URL alone.
+// ValidateRequest checks the X-Twilio-Signature of a POST Twilio sent to
+// fullURL; it is Verify for a POST, without the Verified. It returns nil
+// only if the signature is valid and covers the whole request, and
+// otherwise one of the errors Verify returns.
 func ValidateRequest(tokens []string, fullURL, contentType string, body []byte, signature string) error {
-	_, err := ValidateAndParse(tokens, fullURL, contentType, body, signature)
+	_, err := Verify(tokens, Request{Method: "POST", URL: fullURL, ContentType: contentType, Body: body}, signature)
 	return err
 }
 
-// ValidateAndParse is ValidateRequest that also returns the form parameters
-// it parsed to check the signature, so that a caller needing them does not
-// parse the body again. The form is nil when the signature does not cover a
-// form body, and is returned only with a nil error.
-func ValidateAndParse(tokens []string, fullURL, contentType string, body []byte, signature string) (url.Values, error) {
+// Request is a webhook request as its signature sees it.
+type Request struct {
+	Method      string // GET or POST; an empty Method is POST
+	URL         string // the public URL exactly as Twilio requested it
+	ContentType string
+	Body        []byte
+}
+
+// Verified is what a valid X-Twilio-Signature vouched for.
+type Verified struct {
+	// Form holds the parameters of a form body, which the signature
+	// covers either as parameters or through bodySHA256; nil when the
+	// body is not a form.
+	Form url.Values
+	// Digest is the SHA-256 of the string the signature was computed
+	// over: the URL as Twilio signed it (its port spelled as Twilio did)
+	// and the form parameters, or the URL alone when it carries the
+	// body's hash or there is no body. It is the same for every request
+	// carrying the same signed content, however the unsigned parts
+	// (headers, a port variant, pair order or escaping in a form body)
+	// differ, and differs for any change to the signed content.
+	Digest [sha256.Size]byte
+}
+
+// Verify checks the X-Twilio-Signature of a request and that the
+// signature covers all of the request's content, and returns what it
+// covered. It fails closed: nothing a signature did not cover may be
+// taken for signed, since whatever is delivered onwards is signed again.
+//
+// The signature may have been made with any of tokens, so that an auth
+// token can be rotated while both are live; empty tokens are ignored, and
+// with none left every signature is bad. It may cover the URL as given,
+// with the scheme's default port added if it has no port, or with its port
+// removed, because Twilio is not consistent about ports. Only the port is
+// changed: the path and query stay byte for byte as they arrived.
+// Signatures are compared in constant time. Any fragment is dropped from
+// the URL, as Twilio never signs one; callers that must not accept one at
+// all refuse it themselves.
+//
+// What a signature covers, and so what Verify accepts:
+//
+//   - a URL whose query has a bodySHA256 parameter: the URL alone, and the
+//     body through its SHA-256, which must equal the parameter (in hex of
+//     either case), whatever the body's type;
+//   - otherwise a POST with a non-empty application/x-www-form-urlencoded
+//     body: the URL and every parameter;
+//   - otherwise a request without a body: the URL alone.
+//
+// Anything else carries content the signature does not cover: a GET with a
+// body, or a POST whose non-empty body is neither a form nor hashed in the
+// URL (JSON without bodySHA256, XML, text…). Such a request is refused
+// with ErrUnsignedContent.
+//
+// A form may repeat a pair: the signature counts each distinct value of a
+// key once, as Twilio's own validators do, so the copies carry nothing the
+// signature did not cover, and the Digest is the same as without them.
+//
+// It returns ErrMissingSignature, ErrBadSignature, ErrBodyHashMismatch,
+// ErrUnsignedContent or an error wrapping ErrMalformedForm. The signature
+// is checked before the body's hash, so a forged request reports
+// ErrBadSignature.
+func Verify(tokens []string, r Request, signature string) (*Verified, error) {
 	if signature == "" {
 		return nil, ErrMissingSignature
 	}
-	u := stripFragment(fullURL)
+	u := stripFragment(r.URL)
 	wantHash, hashed := queryParam(rawQuery(u), bodyHashParam)
+	isForm := mediaType(r.ContentType) == "application/x-www-form-urlencoded"
+	get := r.Method != "" && r.Method != "POST"
+	switch {
+	case len(r.Body) == 0:
+	case get:
+		return nil, fmt.Errorf("%w: a %s request with a body (signed over its URL alone)", ErrUnsignedContent, r.Method)
+	case !hashed && !isForm:
+		return nil, fmt.Errorf("%w: a %q body without bodySHA256 in the URL", ErrUnsignedContent, mediaType(r.ContentType))
+	}
 
-	var params string
 	var form url.Values
-	if !hashed && len(body) > 0 && mediaType(contentType) == "application/x-www-form-urlencoded" {
+	if isForm && len(r.Body) > 0 {
 		var err error
-		if form, err = ParseForm(body); err != nil {
+		if form, err = ParseForm(r.Body); err != nil {
 			return nil, fmt.Errorf("validate signature: %w", err)
 		}
+	}
+	var params string
+	if form != nil && !hashed {
 		params = paramString(form)
 	}
 
+	signed, err := matchSignature(tokens, u, params, signature)
+	if err != nil {
+		return nil, err
+	}
+	if hashed {
+		want, err := hex.DecodeString(wantHash)
+		sum := sha256.Sum256(r.Body)
+		if err != nil || !hmac.Equal(sum[:], want) {
+			return nil, ErrBodyHashMismatch
+		}
+	}
+	return &Verified{Form: form, Digest: sha256.Sum256([]byte(signed))}, nil
+}
+
+// matchSignature returns the string signature was computed over: a
+// variant of u followed by params, signed with one of tokens.
+func matchSignature(tokens []string, u, params, signature string) (string, error) {
 	checked := false
-	valid := false
 	for _, token := range tokens {
 		if token == "" {
 			continue // an unset token must not make a signature by an empty key valid
@@ -138,29 +211,44 @@ func ValidateAndParse(tokens []string, fullURL, contentType string, body []byte,
 		checked = true
 		for _, v := range urlVariants(u) {
 			if hmac.Equal([]byte(sign(token, v+params)), []byte(signature)) {
-				valid = true
-				break
+				return v + params, nil
 			}
-		}
-		if valid {
-			break
 		}
 	}
 	if !checked {
-		return nil, fmt.Errorf("%w: no auth token to check it with", ErrBadSignature)
+		return "", fmt.Errorf("%w: no auth token to check it with", ErrBadSignature)
 	}
-	if !valid {
-		return nil, ErrBadSignature
-	}
+	return "", ErrBadSignature
+}
 
-	if hashed {
+// Covered reports, with nil, whether a stored request's content is all
+// covered by the signature it came with, by the rules of Verify, without a
+// signature to check: what may be signed again when it is forwarded. A
+// request that is not covered gets an error wrapping ErrUnsignedContent
+// (or ErrBodyHashMismatch, or ErrMalformedForm).
+func Covered(r Request) error {
+	u := stripFragment(r.URL)
+	wantHash, hashed := queryParam(rawQuery(u), bodyHashParam)
+	isForm := mediaType(r.ContentType) == "application/x-www-form-urlencoded"
+	switch {
+	case len(r.Body) == 0:
+		return nil
+	case r.Method != "" && r.Method != "POST":
+		return fmt.Errorf("%w: a %s request with a body", ErrUnsignedContent, r.Method)
+	case hashed:
 		want, err := hex.DecodeString(wantHash)
-		sum := sha256.Sum256(body)
+		sum := sha256.Sum256(r.Body)
 		if err != nil || !hmac.Equal(sum[:], want) {
-			return nil, ErrBodyHashMismatch
+			return ErrBodyHashMismatch
 		}
+		return nil
+	case !isForm:
+		return fmt.Errorf("%w: a %q body without bodySHA256 in the URL", ErrUnsignedContent, mediaType(r.ContentType))
 	}
-	return form, nil
+	if _, err := ParseForm(r.Body); err != nil {
+		return fmt.Errorf("check signed content: %w", err)
+	}
+	return nil
 }
 
 // sign returns the base64 HMAC-SHA1 of s keyed with token.

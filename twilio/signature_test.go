@@ -234,7 +234,7 @@ func TestValidateRequest(t *testing.T) {
 		{name: "TamperedURL", url: strings.Replace(vecURL, "foo=1", "foo=2", 1), contentType: formType, body: vecBody, signature: vecSig, wantErr: ErrBadSignature},
 		{name: "ParamOrderIrrelevant", url: vecURL, contentType: formType, body: "To=%2B18005551212&From=%2B14158675309&Digits=1234&Caller=%2B14158675309&CallSid=CA1234567890ABCDE", signature: vecSig},
 		{name: "MalformedForm", url: vecURL, contentType: formType, body: vecBody + "&x=%zz", signature: vecSig, wantErr: ErrMalformedForm},
-		{name: "FormAsOtherTypeIsURLOnly", url: vecURL, contentType: "text/plain", body: vecBody, signature: vecSig, wantErr: ErrBadSignature},
+		{name: "FormAsOtherTypeIsNotCovered", url: vecURL, contentType: "text/plain", body: vecBody, signature: hmacBase64(vecToken, vecURL), wantErr: ErrUnsignedContent},
 		{name: "RepeatedKeys", url: vecURL, contentType: formType, body: repeatedBody, signature: hmacBase64(vecToken, repeatedInput)},
 		{name: "RepeatedKeysFirstValueOnly", url: vecURL, contentType: formType, body: repeatedBody, signature: hmacBase64(vecToken, vecURL+"MediaUrlb"+"To+1"), wantErr: ErrBadSignature},
 		{name: "JSONVector", url: jsonURL, contentType: jsonType, body: vecJSONBody, signature: vecJSONSig},
@@ -242,7 +242,10 @@ func TestValidateRequest(t *testing.T) {
 		{name: "JSONPortAdded", url: jsonURL, contentType: jsonType, body: vecJSONBody, signature: hmacBase64(vecToken, strings.Replace(jsonURL, ".com/", ".com:443/", 1))},
 		{name: "JSONTamperedBody", url: jsonURL, contentType: jsonType, body: `{"property": "value", "boolean": false}`, signature: vecJSONSig, wantErr: ErrBodyHashMismatch},
 		{name: "JSONForged", url: jsonURL, contentType: jsonType, body: `{"property": "forged"}`, signature: hmacBase64("attacker", jsonURL), wantErr: ErrBadSignature},
-		{name: "JSONWithoutHashInURL", url: vecURL, contentType: jsonType, body: vecJSONBody, signature: vecJSONSig, wantErr: ErrBadSignature},
+		{name: "JSONWithoutHashInURL", url: vecURL, contentType: jsonType, body: vecJSONBody, signature: hmacBase64(vecToken, vecURL), wantErr: ErrUnsignedContent},
+		{name: "XMLWithoutHashInURL", url: vecURL, contentType: "text/xml", body: "<a/>", signature: hmacBase64(vecToken, vecURL), wantErr: ErrUnsignedContent},
+		{name: "NoContentTypeBody", url: vecURL, body: vecBody, signature: hmacBase64(vecToken, vecURL), wantErr: ErrUnsignedContent},
+		{name: "FormWithHashInURL", url: jsonURL, contentType: formType, body: vecJSONBody, signature: hmacBase64(vecToken, jsonURL)},
 		{name: "JSONBadHexHash", url: vecURL + "&bodySHA256=zz", contentType: jsonType, body: vecJSONBody, signature: hmacBase64(vecToken, vecURL+"&bodySHA256=zz"), wantErr: ErrBodyHashMismatch},
 		{name: "GET", url: vecURL, signature: hmacBase64(vecToken, vecURL)},
 		{name: "GETPortAdded", url: vecURL, signature: hmacBase64(vecToken, vecURL443)},
@@ -487,30 +490,108 @@ func TestJSONVectorHash(t *testing.T) {
 	}
 }
 
-func TestValidateAndParseReturnsTheSignedForm(t *testing.T) {
+func TestVerifyReturnsTheSignedForm(t *testing.T) {
 	t.Parallel()
 	const token, u = "12345", "https://mycompany.com/myapp.php?foo=1&bar=2"
 	formBody := []byte("To=%2B18005551212&Digits=1234&Digits=5")
-	_, sig, err := SignRequest(token, u, "application/x-www-form-urlencoded", formBody)
+	_, sig, err := SignRequest(token, u, formType, formBody)
 	if err != nil {
 		t.Fatal(err)
 	}
-	form, err := ValidateAndParse([]string{token}, u, "application/x-www-form-urlencoded", formBody, sig)
+	v, err := Verify([]string{token}, Request{Method: "POST", URL: u, ContentType: formType, Body: formBody}, sig)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if form.Get("To") != "+18005551212" || len(form["Digits"]) != 2 {
-		t.Errorf("form = %v", form)
+	if v.Form.Get("To") != "+18005551212" || len(v.Form["Digits"]) != 2 {
+		t.Errorf("form = %v", v.Form)
 	}
-	if form, err := ValidateAndParse([]string{token}, u, "application/x-www-form-urlencoded", formBody, "forged"); err == nil || form != nil {
-		t.Errorf("forged signature: form %v, err %v; want no form and an error", form, err)
+	if v, err := Verify([]string{token}, Request{Method: "POST", URL: u, ContentType: formType, Body: formBody}, "forged"); err == nil || v != nil {
+		t.Errorf("forged signature: %v, err %v; want nothing and an error", v, err)
 	}
 	jsonBody := []byte(`{"a":1}`)
-	signedURL, sig, err := SignRequest(token, u, "application/json", jsonBody)
+	signedURL, sig, err := SignRequest(token, u, jsonType, jsonBody)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if form, err := ValidateAndParse([]string{token}, signedURL, "application/json", jsonBody, sig); err != nil || form != nil {
-		t.Errorf("JSON body: form %v, err %v; want none and no error", form, err)
+	if v, err := Verify([]string{token}, Request{Method: "POST", URL: signedURL, ContentType: jsonType, Body: jsonBody}, sig); err != nil || v.Form != nil {
+		t.Errorf("JSON body: %v, err %v; want no form and no error", v, err)
 	}
+}
+
+// A GET is signed over its URL alone, so a body sent with it was never
+// signed: one captured GET signature must not vouch for parameters added
+// in a body (they would be signed again for the app).
+func TestVerifyRefusesUnsignedContent(t *testing.T) {
+	t.Parallel()
+	const token = "12345"
+	urlSig := hmacBase64(token, vecURL)
+	tests := []struct {
+		name    string
+		req     Request
+		sig     string
+		wantErr error
+	}{
+		{"GETWithoutBody", Request{Method: "GET", URL: vecURL}, urlSig, nil},
+		{"GETWithFormBody", Request{Method: "GET", URL: vecURL, ContentType: formType, Body: []byte("Body=forged")}, urlSig, ErrUnsignedContent},
+		{"GETWithJSONBody", Request{Method: "GET", URL: vecURL, ContentType: jsonType, Body: []byte(`{"a":1}`)}, urlSig, ErrUnsignedContent},
+		{"POSTEmptyBody", Request{Method: "POST", URL: vecURL, ContentType: formType}, urlSig, nil},
+		{"POSTJSONWithoutHash", Request{Method: "POST", URL: vecURL, ContentType: jsonType, Body: []byte(`{"Body":"forged"}`)}, urlSig, ErrUnsignedContent},
+		{"POSTOctets", Request{Method: "POST", URL: vecURL, ContentType: "application/octet-stream", Body: []byte("x")}, urlSig, ErrUnsignedContent},
+		{"GETWithHashAndBody", Request{Method: "GET", URL: vecURL + "&bodySHA256=" + vecJSONHash, ContentType: jsonType, Body: []byte(vecJSONBody)}, hmacBase64(token, vecURL+"&bodySHA256="+vecJSONHash), ErrUnsignedContent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Verify([]string{token}, tt.req, tt.sig)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Verify = %v, want %v", err, tt.wantErr)
+			}
+			if (Covered(tt.req) == nil) != (tt.wantErr == nil) {
+				t.Errorf("Covered = %v, Verify = %v: they disagree", Covered(tt.req), err)
+			}
+		})
+	}
+}
+
+// The digest is what deduplication keys on: the same for every copy of
+// one signed content whatever the unsigned parts say, different for any
+// change to the signed content.
+func TestVerifyDigest(t *testing.T) {
+	t.Parallel()
+	verify := func(t *testing.T, u, body, sig string) [sha256.Size]byte {
+		t.Helper()
+		v, err := Verify([]string{vecToken}, Request{Method: "POST", URL: u, ContentType: formType, Body: []byte(body)}, sig)
+		if err != nil {
+			t.Fatalf("Verify(%s, %s): %v", u, body, err)
+		}
+		return v.Digest
+	}
+	base := verify(t, vecURL, vecBody, vecSig)
+	reordered := "To=%2B18005551212&From=%2b14158675309&Digits=1234&Caller=%2B14158675309&CallSid=CA1234567890ABCDE&&"
+	for name, got := range map[string][sha256.Size]byte{
+		"PortAdded":       verify(t, vecURL443, vecBody, vecSig),
+		"Reordered":       verify(t, vecURL, reordered, vecSig),
+		"FragmentIgnored": verify(t, vecURL+"#rc=2", vecBody, vecSig),
+		"PairRepeated":    verify(t, vecURL, vecBody+"&Digits=1234", vecSig),
+	} {
+		if got != base {
+			t.Errorf("%s: digest differs from the same signed content's", name)
+		}
+	}
+	if got := verify(t, vecURL443, vecBody, vecSig443); got == base {
+		t.Error("a signature over another URL spelling gave the same digest")
+	}
+	other := strings.Replace(vecBody, "Digits=1234", "Digits=1235", 1)
+	if got := verify(t, vecURL, other, Signature(vecToken, vecURL, mustParseForm(t, other))); got == base {
+		t.Error("different parameters gave the same digest")
+	}
+}
+
+func mustParseForm(t *testing.T, body string) url.Values {
+	t.Helper()
+	f, err := ParseForm([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -170,10 +170,12 @@ func (c *twilioChecker) check(r *http.Request, body []byte) error {
 	}
 	// The URL Twilio requested, as Switchboard reconstructs it.
 	fullURL := c.publicURL + r.RequestURI
-	form, err := twilio.ValidateAndParse([]string{testToken}, fullURL, c.contentType, body, r.Header.Get("X-Twilio-Signature"))
+	verified, err := twilio.Verify([]string{testToken}, twilio.Request{Method: r.Method, URL: fullURL, ContentType: c.contentType, Body: body},
+		r.Header.Get("X-Twilio-Signature"))
 	if err != nil {
 		return fmt.Errorf("signature for %s: %w", fullURL, err)
 	}
+	form := verified.Form
 	var jsonBody []byte
 	if c.contentType == jsonType {
 		if !strings.Contains(r.URL.RawQuery, "bodySHA256=") {
