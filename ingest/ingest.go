@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -83,6 +82,22 @@ type Options struct {
 	// X-Forwarded-Host when PublicURL is empty.
 	TrustForwarded bool
 	MaxBodyBytes   int64
+	// MaxBodyMemory bounds the body bytes of all webhooks held in memory
+	// at once; a request that cannot reserve its share within BodyWait is
+	// answered 503. Zero means DefaultMaxBodyMemory.
+	MaxBodyMemory int64
+	// BodyWait is how long a request waits for its share of
+	// MaxBodyMemory; zero means DefaultBodyWait.
+	BodyWait time.Duration
+	// BodyReadTimeout bounds the reading of one body; zero means
+	// DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
+	// RejectedPerSecond and RejectedPerSource bound how many rejected
+	// requests are recorded per second, in all and from one source
+	// address; the rest are only counted. Zero means
+	// DefaultRejectedPerSecond and DefaultRejectedPerSource.
+	RejectedPerSecond float64
+	RejectedPerSource float64
 	// AckTimeout bounds the wait for storage; past it the answer is 503.
 	AckTimeout time.Duration
 	Metrics    *metrics.Metrics
@@ -118,6 +133,8 @@ type Handler struct {
 	publicURL string
 	trustFwd  bool
 	maxBody   int64
+	bodies    *bodyBudget
+	bodyRead  time.Duration
 	ackWait   time.Duration
 	store     switchboard.Store
 	metrics   *metrics.Metrics
@@ -130,6 +147,10 @@ type Handler struct {
 	retryFor  time.Duration
 	after     func(time.Duration) <-chan time.Time
 	lookup    time.Duration // bounds the status webhook look-up
+	// rejections limits the rejected requests recorded; rejectLog
+	// summarises those that are not.
+	rejections *rejectionLimiter
+	rejectLog  summaryLog
 	// giveUp, once closed, ends every status callback retry at its next
 	// wait (WaitContext).
 	giveUp     chan struct{}
@@ -185,11 +206,28 @@ func New(o Options) *Handler {
 	if o.StatusWebhookLookup <= 0 {
 		o.StatusWebhookLookup = DefaultStatusWebhookLookup
 	}
+	if o.MaxBodyMemory <= 0 {
+		o.MaxBodyMemory = DefaultMaxBodyMemory
+	}
+	if o.BodyWait <= 0 {
+		o.BodyWait = DefaultBodyWait
+	}
+	if o.BodyReadTimeout <= 0 {
+		o.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if o.RejectedPerSecond <= 0 {
+		o.RejectedPerSecond = DefaultRejectedPerSecond
+	}
+	if o.RejectedPerSource <= 0 {
+		o.RejectedPerSource = DefaultRejectedPerSource
+	}
 	h := &Handler{
 		routes:    map[string]Route{},
 		publicURL: strings.TrimSuffix(o.PublicURL, "/"),
 		trustFwd:  o.TrustForwarded,
 		maxBody:   o.MaxBodyBytes,
+		bodies:    newBodyBudget(max(o.MaxBodyMemory, o.MaxBodyBytes), o.BodyWait),
+		bodyRead:  o.BodyReadTimeout,
 		ackWait:   o.AckTimeout,
 		store:     o.Store,
 		metrics:   o.Metrics,
@@ -201,6 +239,9 @@ func New(o Options) *Handler {
 		after:     o.After,
 		lookup:    o.StatusWebhookLookup,
 		giveUp:    make(chan struct{}),
+
+		rejections: newRejectionLimiter(o.RejectedPerSecond, o.RejectedPerSource),
+		rejectLog:  summaryLog{interval: time.Second},
 	}
 	for _, r := range o.Routes {
 		if r.Mode == "" {
@@ -233,7 +274,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !known {
 		label = "unknown"
 	}
-	item, form, err := h.receive(w, r, route, known, start)
+	item, form, release, err := h.receive(w, r, route, known, start)
+	defer release() // the body's memory, once the answer is written
 
 	var rej *rejection
 	switch {
@@ -271,7 +313,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Error(w, rej.reason, rej.status)
 		h.metrics.Requests.WithLabelValues(label, string(switchboard.OutcomeRejected)).Inc()
-		h.logger.Warn("webhook rejected", "route", label, "status", rej.status, "reason", rej.reason, "remote", r.RemoteAddr)
+		// Logged when recorded (recordRejection): a flood of forged
+		// requests must not become a flood of log lines either.
+	case errors.Is(err, errBusy):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		h.metrics.Requests.WithLabelValues(label, "busy").Inc()
+		h.rejectLog.note(h.now(), func(n int) {
+			h.logger.Warn("webhooks answered 503: body memory budget exhausted", "count", n, "route", label)
+		})
 	default:
 		// Not stored, so not acknowledged: a 503 makes Twilio retry or use
 		// its fallback URL rather than believe the request was taken.
@@ -297,9 +347,10 @@ func writeResponse(w http.ResponseWriter, resp switchboard.Response) {
 }
 
 // receive checks, stores and classifies one request, and returns it with
-// its parameters (nil for a JSON body). A rejected request is recorded
-// before its rejection is returned.
-func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, known bool, start time.Time) (*switchboard.Ingest, url.Values, error) {
+// its parameters (nil for a JSON body) and the function that gives back
+// its body's memory (never nil). A rejected request is recorded before its
+// rejection is returned.
+func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, known bool, start time.Time) (*switchboard.Ingest, url.Values, func(), error) {
 	req := switchboard.Request{
 		ID:         newID(),
 		ReceivedAt: start.UTC(),
@@ -309,13 +360,14 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, k
 		Header:     r.Header.Clone(),
 		RemoteAddr: r.RemoteAddr,
 	}
-	item, form, err := h.check(w, r, route, known, &req)
+	release := func() {}
+	item, form, err := h.check(w, r, route, known, &req, &release)
 	if err != nil {
 		var rej *rejection
 		if errors.As(err, &rej) {
-			h.recordRejection(r.Context(), req, rej.reason)
+			h.recordRejection(r.Context(), req, rej.reason, rej.status)
 		}
-		return nil, nil, err
+		return nil, nil, release, err
 	}
 	if h.outbound {
 		// Before storing, so that the callback's copy for the message's
@@ -325,76 +377,82 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, k
 	ctx, cancel := context.WithTimeout(r.Context(), h.ackWait)
 	defer cancel()
 	if err := h.store.Ingest(ctx, []*switchboard.Ingest{item}); err != nil {
-		return nil, nil, fmt.Errorf("store request %s: %w", req.ID, err)
+		return nil, nil, release, fmt.Errorf("store request %s: %w", req.ID, err)
 	}
-	return item, form, nil
+	return item, form, release, nil
 }
 
-// check validates the request and builds its event; it fills req.Body and
-// returns the parameters it classified the request by.
-func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, known bool, req *switchboard.Request) (*switchboard.Ingest, url.Values, error) {
+// check validates the request and builds its event; it fills req.Body,
+// sets *release to give back the body's memory, and returns the parameters
+// it classified the request by.
+func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, known bool, req *switchboard.Request, release *func()) (*switchboard.Ingest, url.Values, error) {
+	if strings.Contains(r.RequestURI, "#") {
+		// Twilio never sends a fragment and never signs one: a request
+		// target carrying one was made by someone else, and the fragment
+		// must not reach the stored URL, the key or the app.
+		return nil, nil, reject(http.StatusBadRequest, "request target carries a fragment, which Twilio never sends")
+	}
 	if !known {
-		return nil, nil, reject(http.StatusNotFound, "no route for path %q", r.URL.Path)
+		return nil, nil, reject(http.StatusNotFound, "no route for path %q", excerpt(r.URL.Path))
 	}
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		return nil, nil, reject(http.StatusMethodNotAllowed, "method %s not allowed", r.Method)
 	}
-	if r.ContentLength > h.maxBody {
-		return nil, nil, reject(http.StatusRequestEntityTooLarge, "body of %d bytes exceeds the %d-byte limit", r.ContentLength, h.maxBody)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	body, giveBack, err := h.readBody(w, r)
+	*release = giveBack
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, nil, reject(http.StatusRequestEntityTooLarge, "body exceeds the %d-byte limit", h.maxBody)
-		}
-		return nil, nil, reject(http.StatusBadRequest, "read body: %v", err)
+		return nil, nil, err
 	}
 	req.Body = body
 
 	contentType := r.Header.Get("Content-Type")
 	mediaType, _, _ := mime.ParseMediaType(contentType)
-	signBody := body
-	if r.Method == http.MethodGet {
-		contentType, signBody = "", nil // a GET is signed over its URL alone
-	}
-	// The form parsed for the signature is the one classified below: a
-	// body is parsed once.
-	form, err := twilio.ValidateAndParse(route.Tokens, req.URL, contentType, signBody, r.Header.Get("X-Twilio-Signature"))
+	// Only what the signature covered is accepted (twilio.Verify): a GET
+	// with a body, or a body that is neither a form nor hashed in the URL,
+	// is refused, since delivery signs what it forwards again and would
+	// otherwise vouch for content Twilio never signed. The form parsed for
+	// the signature is the one classified below: a body is parsed once.
+	verified, err := twilio.Verify(route.Tokens, twilio.Request{Method: r.Method, URL: req.URL, ContentType: contentType, Body: body},
+		r.Header.Get("X-Twilio-Signature"))
 	switch {
 	case errors.Is(err, twilio.ErrMalformedForm):
 		return nil, nil, reject(http.StatusBadRequest, "%v", err)
+	case errors.Is(err, twilio.ErrUnsignedContent):
+		return nil, nil, reject(http.StatusForbidden, "refused: %v", err)
 	case err != nil:
 		return nil, nil, reject(http.StatusForbidden, "signature check failed: %v", err)
 	}
 
+	form := verified.Form
 	var jsonBody []byte
 	switch {
 	case r.Method == http.MethodGet:
 		if form, err = twilio.ParseForm([]byte(r.URL.RawQuery)); err != nil {
 			return nil, nil, reject(http.StatusBadRequest, "query: %v", err)
 		}
-	case mediaType == "application/x-www-form-urlencoded" && form == nil && len(body) > 0:
-		// Signed over the URL alone (a bodySHA256 query): parse it here.
-		if form, err = twilio.ParseForm(body); err != nil {
-			return nil, nil, reject(http.StatusBadRequest, "%v", err)
-		}
 	case mediaType == "application/json":
 		jsonBody = body
 	}
 	kind, fields := twilio.Classify(mediaType, form, jsonBody)
+	if fields.AccountSID != "" && fields.AccountSID != route.AccountSID {
+		// The account is the one whose token verified the signature. A
+		// body naming another must not act on that account's data (its
+		// opt-outs, its messages' statuses): refused, fail closed.
+		return nil, nil, reject(http.StatusForbidden, "request names account %s but was signed with the token of route %s's account %s",
+			excerpt(fields.AccountSID), route.Path, route.AccountSID)
+	}
+	fields.AccountSID = route.AccountSID
 	if kind == switchboard.KindFallback {
 		// Counted as Twilio sent it, whatever kind the route forces.
 		h.metrics.FallbackRequests.WithLabelValues(route.Path, form.Get("ErrorCode")).Inc()
 	}
+	// Keyed by the kind Twilio's parameters give, not the one a route
+	// forces: a forced kind must not merge distinct requests.
+	key := twilio.Webhook{Account: route.AccountSID, Route: route.Path, Kind: kind, Fields: fields, Form: form,
+		JSONBody: jsonBody, Digest: verified.Digest}.IdempotencyKey()
 	if route.Kind != "" {
 		kind = route.Kind
 	}
-	if fields.AccountSID == "" {
-		fields.AccountSID = route.AccountSID
-	}
-	key := twilio.IdempotencyKey(route.Path, r.URL.RawQuery, r.Header.Get("I-Twilio-Idempotency-Token"),
-		kind, fields, form, jsonBody, r.Method, body)
 
 	response := ackResponse(kind, route.TwiML)
 	var firstDelivery time.Time
@@ -436,17 +494,6 @@ func ackResponse(kind switchboard.Kind, twiml []byte) switchboard.Response {
 		return switchboard.Response{Status: http.StatusOK}
 	}
 	return switchboard.Response{Status: http.StatusOK, ContentType: "application/xml", Body: twiml}
-}
-
-// recordRejection stores a refused request with its reason. The answer does
-// not wait on it succeeding: the request is refused either way.
-func (h *Handler) recordRejection(ctx context.Context, req switchboard.Request, reason string) {
-	req.Outcome, req.Reason = switchboard.OutcomeRejected, reason
-	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
-	defer cancel()
-	if err := h.store.Ingest(ctx, []*switchboard.Ingest{{Request: req}}); err != nil {
-		h.logger.Error("record rejected request", "request", req.ID, "err", err)
-	}
 }
 
 // fullURL is the URL Twilio called: the public base and the raw request

@@ -44,6 +44,10 @@ type Metrics struct {
 	// FallbackRequests counts requests Twilio sent to a fallback URL, by
 	// route and the ErrorCode Twilio gave.
 	FallbackRequests *prometheus.CounterVec
+	// RejectedUnrecorded counts rejected webhook requests that were not
+	// recorded because their source, or all sources together, were over
+	// the rejection recording limit (they are still counted in Requests).
+	RejectedUnrecorded prometheus.Counter
 	// OutboundStatus counts the status updates applied to outbound
 	// messages (each moves a message on; repeated and out-of-order ones
 	// are not counted) by pool, purpose, template (see Template), Twilio's
@@ -147,6 +151,9 @@ func New() *Metrics {
 	m.FallbackRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_fallback_requests_total", Help: "Requests Twilio sent to a fallback URL, by route and Twilio's ErrorCode.",
 	}, []string{"route", "error_code"})
+	m.RejectedUnrecorded = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_rejected_unrecorded_total", Help: "Rejected webhook requests not recorded: over the rejection recording limit.",
+	})
 	m.OutboundStatus = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_outbound_status_total", Help: "Status updates applied to outbound messages, by pool, purpose, template, Twilio status and Twilio error code.",
 	}, []string{"pool", "purpose", "template", "status", "code"})
@@ -168,7 +175,7 @@ func New() *Metrics {
 	}, []string{"pool"})
 	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.CommitSeconds, m.Attempts, m.DeliverySeconds,
 		m.ProxyAnswers, m.ProxySeconds, m.FallbackRequests, m.OutboundStatus, m.OutboundSentSeconds, m.OutboundDeliveredSeconds,
-		m.OutboundSends, m.Outbound429s)
+		m.OutboundSends, m.Outbound429s, m.RejectedUnrecorded)
 	return m
 }
 

@@ -1,0 +1,147 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/switchboard-dev/switchboard"
+)
+
+// A refused request is recorded, so that an operator can see what was
+// refused and why; but whoever sends it may be an attacker, so what is
+// recorded, and how often, is bounded: a rejected request is stored as
+// metadata with a short excerpt, and at most so many per second from one
+// source and in all. Past that, rejections are only counted
+// (switchboard_rejected_unrecorded_total) and logged in summary.
+
+// Bounds of what a rejected request keeps.
+const (
+	rejectedBodyExcerpt   = 256  // body bytes kept
+	rejectedURLExcerpt    = 1024 // URL bytes kept
+	rejectedHeaderExcerpt = 256  // bytes kept of each header value kept
+)
+
+// rejectedHeaders are the headers a rejected request keeps: enough to tell
+// what sent it and what it claimed, nothing it can grow.
+var rejectedHeaders = []string{"Content-Type", "Content-Length", "User-Agent", "X-Twilio-Signature",
+	"I-Twilio-Idempotency-Token", "X-Forwarded-For"}
+
+// Defaults of the rejection recording limits (Options).
+const (
+	DefaultRejectedPerSecond = 20 // recorded per second in all
+	DefaultRejectedPerSource = 1  // recorded per second from one source, after a burst
+	rejectedSourceBurst      = 5
+	rejectedSources          = 4096 // sources remembered; past it the memory starts over
+)
+
+// rejectionLimiter decides which rejected requests are recorded: a token
+// bucket per source address (the connection's, not a header a client can
+// set) and one for all of them. It remembers a bounded number of sources;
+// when that is reached it forgets them all, which at worst lets each one
+// burst again, still under the global bucket.
+type rejectionLimiter struct {
+	mu        sync.Mutex
+	global    *rate.Limiter
+	perSource rate.Limit
+	sources   map[string]*rate.Limiter
+}
+
+func newRejectionLimiter(global, perSource float64) *rejectionLimiter {
+	return &rejectionLimiter{
+		global:    rate.NewLimiter(rate.Limit(global), max(int(2*global), 1)),
+		perSource: rate.Limit(perSource),
+		sources:   map[string]*rate.Limiter{},
+	}
+}
+
+// allow reports whether a rejection from remoteAddr may be recorded at now.
+func (l *rejectionLimiter) allow(remoteAddr string, now time.Time) bool {
+	source, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		source = remoteAddr
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim, ok := l.sources[source]
+	if !ok {
+		if len(l.sources) >= rejectedSources {
+			clear(l.sources)
+		}
+		lim = rate.NewLimiter(l.perSource, rejectedSourceBurst)
+		l.sources[source] = lim
+	}
+	// The source's token is spent first: a flooding source runs dry on its
+	// own bucket and leaves the global one to the others.
+	return lim.AllowN(now, 1) && l.global.AllowN(now, 1)
+}
+
+// trimRejected reduces a refused request to what is recorded of it.
+func trimRejected(req switchboard.Request, reason string) switchboard.Request {
+	req.Outcome = switchboard.OutcomeRejected
+	req.Reason = reason
+	if len(req.Body) > rejectedBodyExcerpt {
+		req.Reason += fmt.Sprintf(" [body: %d bytes, first %d kept]", len(req.Body), rejectedBodyExcerpt)
+		req.Body = req.Body[:rejectedBodyExcerpt:rejectedBodyExcerpt]
+	}
+	if len(req.URL) > rejectedURLExcerpt {
+		req.URL = req.URL[:rejectedURLExcerpt]
+	}
+	kept := http.Header{}
+	for _, name := range rejectedHeaders {
+		if v := req.Header.Get(name); v != "" {
+			kept.Set(name, v[:min(len(v), rejectedHeaderExcerpt)])
+		}
+	}
+	req.Header = kept
+	return req
+}
+
+// recordRejection stores a refused request, trimmed (trimRejected), unless
+// its source or all sources together are over their limits. The answer
+// does not wait on it succeeding: the request is refused either way.
+func (h *Handler) recordRejection(ctx context.Context, req switchboard.Request, reason string, status int) {
+	if !h.rejections.allow(req.RemoteAddr, h.now()) {
+		h.metrics.RejectedUnrecorded.Inc()
+		h.rejectLog.note(h.now(), func(suppressed int) {
+			h.logger.Warn("webhooks rejected and not recorded: over the rejection recording limit",
+				"count", suppressed, "last_remote", req.RemoteAddr, "last_reason", reason)
+		})
+		return
+	}
+	h.logger.Warn("webhook rejected", "route", req.Route, "status", status, "reason", reason, "remote", req.RemoteAddr)
+	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
+	defer cancel()
+	if err := h.store.Ingest(ctx, []*switchboard.Ingest{{Request: trimRejected(req, reason)}}); err != nil {
+		h.logger.Error("record rejected request", "request", req.ID, "err", err)
+	}
+}
+
+// summaryLog logs one line per interval for a flood of like events,
+// with how many there were, instead of one line each.
+type summaryLog struct {
+	mu       sync.Mutex
+	interval time.Duration
+	last     time.Time
+	count    int
+}
+
+// note counts an event and, at most once per interval, calls log with the
+// number counted since the last call.
+func (s *summaryLog) note(now time.Time, log func(count int)) {
+	s.mu.Lock()
+	s.count++
+	if now.Sub(s.last) < s.interval {
+		s.mu.Unlock()
+		return
+	}
+	n := s.count
+	s.count, s.last = 0, now
+	s.mu.Unlock()
+	log(n)
+}
