@@ -69,10 +69,23 @@ type Admin struct {
 
 // Ingest bounds webhook intake.
 type Ingest struct {
-	MaxBodyBytes int64         `koanf:"max_body_bytes"` // larger bodies get 413
-	AckTimeout   time.Duration `koanf:"ack_timeout"`    // longest wait for storage before answering 503
-	QueueSize    int           `koanf:"queue_size"`     // requests waiting for a group commit
-	MaxBatch     int           `koanf:"max_batch"`      // requests in one commit
+	// MaxBodyBytes refuses larger bodies with 413. The default, 64 KiB,
+	// holds any webhook Twilio sends: a 1600-character message of 4-byte
+	// characters with ten media URLs is under 25 KiB form-encoded.
+	MaxBodyBytes int64 `koanf:"max_body_bytes"`
+	// MaxBodyMemory bounds the body bytes of all webhooks held in memory
+	// at once; past it a request waits up to a second, then gets 503.
+	MaxBodyMemory int64 `koanf:"max_body_memory"`
+	// BodyReadTimeout bounds the reading of one webhook body.
+	BodyReadTimeout time.Duration `koanf:"body_read_timeout"`
+	// RecordRejectedPerSecond and RecordRejectedPerSource bound the
+	// rejected requests recorded per second, in all and from one source
+	// address (after a burst of 5); the rest are only counted.
+	RecordRejectedPerSecond float64       `koanf:"record_rejected_per_second"`
+	RecordRejectedPerSource float64       `koanf:"record_rejected_per_source"`
+	AckTimeout              time.Duration `koanf:"ack_timeout"` // longest wait for storage before answering 503
+	QueueSize               int           `koanf:"queue_size"`  // requests waiting for a group commit
+	MaxBatch                int           `koanf:"max_batch"`   // requests in one commit
 	// TrustForwarded takes the public URL's scheme and host from
 	// X-Forwarded-Proto/Host when public_url is empty. Only for a trusted
 	// proxy that overwrites those headers.
@@ -219,10 +232,14 @@ func Default() Config {
 		Log:     Log{Level: "info"},
 		Storage: Storage{URL: "switchboard-data/switchboard.db"},
 		Ingest: Ingest{
-			MaxBodyBytes: 1 << 20,
-			AckTimeout:   5 * time.Second,
-			QueueSize:    8192,
-			MaxBatch:     512,
+			MaxBodyBytes:            64 << 10,
+			MaxBodyMemory:           32 << 20,
+			BodyReadTimeout:         10 * time.Second,
+			RecordRejectedPerSecond: 20,
+			RecordRejectedPerSource: 1,
+			AckTimeout:              5 * time.Second,
+			QueueSize:               8192,
+			MaxBatch:                512,
 		},
 		Delivery: Delivery{
 			Workers:         64,
@@ -497,6 +514,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.MaxBodyBytes <= 0 {
 		bad("ingest.max_body_bytes: must be positive")
+	}
+	if c.Ingest.MaxBodyMemory < c.Ingest.MaxBodyBytes {
+		bad("ingest.max_body_memory: must be at least ingest.max_body_bytes")
+	}
+	if c.Ingest.BodyReadTimeout <= 0 {
+		bad("ingest.body_read_timeout: must be positive")
+	}
+	if !(c.Ingest.RecordRejectedPerSecond > 0) || !(c.Ingest.RecordRejectedPerSource > 0) {
+		bad("ingest.record_rejected_per_second and record_rejected_per_source: must be positive")
 	}
 	if c.Ingest.AckTimeout <= 0 {
 		bad("ingest.ack_timeout: must be positive")

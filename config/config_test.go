@@ -51,7 +51,7 @@ func TestLoadFileDefaultsAndRouteInheritance(t *testing.T) {
 	if c.Listen != "127.0.0.1:9999" || c.Storage.URL != "data/sb.db" || c.Admin.Token != "secret" {
 		t.Errorf("file values not applied: %+v", c)
 	}
-	if c.Ingest.MaxBodyBytes != 1<<20 || c.Delivery.Workers != 64 {
+	if c.Ingest.MaxBodyBytes != 64<<10 || c.Ingest.MaxBodyMemory != 32<<20 || c.Delivery.Workers != 64 {
 		t.Errorf("defaults not applied: ingest %+v delivery %+v", c.Ingest, c.Delivery)
 	}
 	sms, status := c.Routes[0], c.Routes[1]
