@@ -56,6 +56,12 @@ target answered.`,
 					return err
 				}
 			}
+			if run.opts.Seed == 0 {
+				// Bodies carry their identities (MessageSid…), and
+				// Switchboard deduplicates on them: a fresh seed keeps a
+				// second run from being all duplicates of the first.
+				run.opts.Seed = time.Now().UnixNano()
+			}
 			if run.opts.Target == "" || run.opts.AuthToken == "" {
 				return errors.New("need --target and --auth-token, or --route with --config")
 			}
@@ -69,14 +75,14 @@ target answered.`,
 	f.StringVar(&route, "route", "", "a route path from the configuration: sets --target, --signed-url, --account-sid and --auth-token unless given")
 	f.StringVar(&run.opts.Target, "target", "", "URL to send webhooks to (loopback only)")
 	f.StringVar(&run.opts.SignedURL, "signed-url", "", "public URL the signature covers (default: --target)")
-	f.StringVar(&run.opts.AccountSID, "account-sid", "", "AccountSid in the webhooks (default: one derived from --seed)")
+	f.StringVar(&run.opts.AccountSID, "account-sid", "", "AccountSid in the webhooks (default: one derived from --seed); Switchboard refuses a webhook naming another account than its route's")
 	f.StringVar(&run.opts.AuthToken, "auth-token", "", "auth token that signs the webhooks")
 	f.StringVar(&run.opts.Kind, "kind", traffic.KindSMS, "kind of webhook: "+strings.Join(traffic.Kinds(), ", "))
 	f.Float64Var(&run.opts.Rate, "rate", 0, "requests per second; 0 sends as fast as --concurrency allows")
 	f.IntVar(&run.opts.Concurrency, "concurrency", traffic.DefaultConcurrency, "requests in flight at most")
 	f.DurationVar(&run.opts.Duration, "duration", 10*time.Second, "how long to send (at most 10m)")
 	f.IntVar(&run.opts.MaxRequests, "max-requests", 0, "stop after this many requests (0: no cap)")
-	f.Int64Var(&run.opts.Seed, "seed", 1, "seed for the webhooks' contents: the same seed sends the same bodies")
+	f.Int64Var(&run.opts.Seed, "seed", 0, "seed for the webhooks' contents: the same seed sends the same bodies (0: a fresh seed each run)")
 	f.BoolVar(&run.reference, "reference", false, "first send the same load to a static-TwiML handler and compare")
 	f.StringVar(&run.sinkListen, "sink-listen", "", "run the app on this loopback address and measure delivery to it")
 	f.DurationVar(&run.sinkTimeout, "sink-timeout", 2*time.Minute, "how long to wait for every acknowledged event to reach the sink")
