@@ -76,9 +76,10 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	if release, err = h.bodies.reserve(r.Context(), want); err != nil {
 		return nil, func() {}, err
 	}
-	// Not supported by every ResponseWriter (tests' recorders); the
+	// A socket deadline is wall-clock time, whatever clock the handler is
+	// given. Not supported by every ResponseWriter (tests' recorders); the
 	// server's own ReadTimeout still bounds the read there.
-	_ = http.NewResponseController(w).SetReadDeadline(h.now().Add(h.bodyRead))
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyRead))
 
 	limited := http.MaxBytesReader(w, r.Body, h.maxBody)
 	if r.ContentLength > 0 {
