@@ -79,7 +79,12 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte,
 	// A socket deadline is wall-clock time, whatever clock the handler is
 	// given. Not supported by every ResponseWriter (tests' recorders); the
 	// server's own ReadTimeout still bounds the read there.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.bodyRead))
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(h.bodyRead))
+	// Once the body is in, the deadline goes: left in place it would end
+	// the connection's background read, and with it the request's context,
+	// while a proxied answer or a commit is still under way.
+	defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
 
 	limited := http.MaxBytesReader(w, r.Body, h.maxBody)
 	if r.ContentLength > 0 {
