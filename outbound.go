@@ -374,6 +374,21 @@ type StatusUpdate struct {
 	ErrorCode int    // Twilio's ErrorCode; 0 for none
 	At        time.Time
 	Source    string // where it came from, such as "callback" or "lookup"
+
+	// AccountSID is the account the report is known to come from: the one
+	// whose token verified the callback. Only a message of that account
+	// is updated (required: see Validate).
+	AccountSID string
+}
+
+// Validate refuses an update Store.UpdateMessageStatus does not take: one
+// without an account, which could otherwise only be matched to a message
+// by an SID any account may name.
+func (u StatusUpdate) Validate() error {
+	if u.AccountSID == "" {
+		return fmt.Errorf("%w: status update of %q without an account", ErrInvalid, u.TwilioSID)
+	}
+	return nil
 }
 
 // StatusChange is one recorded status update of a message, applied or not.

@@ -154,3 +154,13 @@ func TestApplyStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusUpdateNeedsAnAccount(t *testing.T) {
+	t.Parallel()
+	if err := (StatusUpdate{TwilioSID: "SM1", Status: "delivered"}).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("update without an account: %v, want ErrInvalid", err)
+	}
+	if err := (StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "delivered"}).Validate(); err != nil {
+		t.Errorf("update with an account: %v", err)
+	}
+}

@@ -330,25 +330,28 @@ func (s *Server) twilioFetch(w http.ResponseWriter, r *http.Request, account str
 	if !ok {
 		return switchboard.ErrNotFound
 	}
-	m, err := s.messageBySID(r, sid)
+	m, err := s.messageBySID(r, account, sid)
 	if err != nil {
 		return err
-	}
-	if m.AccountSID != account {
-		return switchboard.ErrNotFound
 	}
 	writeTwilioJSON(w, http.StatusOK, twilioMessageJSON(m))
 	return nil
 }
 
-func (s *Server) messageBySID(r *http.Request, sid string) (*switchboard.OutboundMessage, error) {
+// messageBySID returns the message of account that sid names: the one
+// Switchboard issued it for, else the one Twilio knows by it. Another
+// account's message is ErrNotFound on either path, as an unknown one is.
+func (s *Server) messageBySID(r *http.Request, account, sid string) (*switchboard.OutboundMessage, error) {
 	if id, ok := messageIDOfSID(sid); ok {
 		m, err := s.store.OutboundMessage(r.Context(), id)
-		if !errors.Is(err, switchboard.ErrNotFound) {
-			return m, err
+		switch {
+		case err == nil && m.AccountSID == account:
+			return m, nil
+		case err != nil && !errors.Is(err, switchboard.ErrNotFound):
+			return nil, err
 		}
 	}
-	return s.store.OutboundMessageBySID(r.Context(), sid)
+	return s.store.OutboundMessageBySID(r.Context(), account, sid)
 }
 
 var issuedSIDPattern = regexp.MustCompile(`^SM[0-9a-f]{32}$`)

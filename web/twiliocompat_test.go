@@ -335,7 +335,7 @@ func TestTwilioFetch(t *testing.T) {
 				From: "+15550001001", TwilioSID: twilioSIDInSim, TwilioStatus: "queued"})
 		}, "sent", 0},
 		{func() error {
-			_, err := f.store.UpdateMessageStatus(t.Context(), switchboard.StatusUpdate{TwilioSID: twilioSIDInSim, Status: "undelivered", ErrorCode: 30003})
+			_, err := f.store.UpdateMessageStatus(t.Context(), switchboard.StatusUpdate{AccountSID: outAccount, TwilioSID: twilioSIDInSim, Status: "undelivered", ErrorCode: 30003})
 			return err
 		}, "undelivered", 30003},
 	}
@@ -400,5 +400,44 @@ func TestTwilioCreateThroughAPoolService(t *testing.T) {
 	page := decodeJSON[web.Page[web.MessageJSON]](t, must200(t, f, "/api/v1/messages?pool=svc"))
 	if len(page.Items) != 1 || page.Items[0].From != poolService {
 		t.Errorf("stored: %+v, want one message of pool svc from the service", page.Items)
+	}
+}
+
+// theirSender is a sender of otherAccount's pool in newTwoAccountFixture.
+const theirSender = "+15550003001"
+
+// newTwoAccountFixture serves both APIs with a pool of each account.
+func newTwoAccountFixture(t *testing.T) *fixture {
+	t.Helper()
+	pools := append(slices.Clone(testPools), web.OutboundPool{Name: "theirs", AccountSID: otherAccount,
+		Senders: []string{theirSender}, Purposes: []switchboard.Purpose{switchboard.PurposeTransactional}})
+	return newFixtureWith(t, token, nil, web.WithOutbound(pools), web.WithTwilioAccounts([]web.TwilioAccount{
+		{SID: outAccount, Tokens: []string{outToken}},
+		{SID: otherAccount, Tokens: []string{otherToken}},
+	}))
+}
+
+// A message is fetched only by its own account, by either of its SIDs.
+func TestTwilioFetchOfAnotherAccountsMessage(t *testing.T) {
+	t.Parallel()
+	f := newTwoAccountFixture(t)
+	theirs := f.twilioOK(t, twilioCall{account: otherAccount, user: otherAccount, pass: otherToken,
+		form: form("To", "+15557770001", "From", theirSender, "Body", "hi")}, http.StatusCreated)
+	page, err := f.store.ListOutboundMessages(t.Context(), switchboard.OutboundFilter{Limit: 1})
+	if err != nil || len(page.Items) != 1 {
+		t.Fatal(page, err)
+	}
+	if err := f.store.RecordSend(t.Context(), switchboard.SendResult{MessageID: page.Items[0].ID, Attempts: 1,
+		State: switchboard.MessageSent, From: theirSender, TwilioSID: twilioSIDInSim, TwilioStatus: "queued"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sid := range []string{theirs.SID, twilioSIDInSim} {
+		resp, body := f.twilio(t, twilioCall{method: http.MethodGet, path: "Messages/" + sid + ".json"})
+		checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
+		got := f.twilioOK(t, twilioCall{method: http.MethodGet, path: "Messages/" + sid + ".json", account: otherAccount,
+			user: otherAccount, pass: otherToken}, http.StatusOK)
+		if got.SID != twilioSIDInSim || got.AccountSID != otherAccount {
+			t.Errorf("their fetch of %s = %+v", sid, got)
+		}
 	}
 }
