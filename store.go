@@ -94,7 +94,9 @@ type Store interface {
 	// OutboundMessage returns the message with the given id, or ErrNotFound.
 	OutboundMessage(ctx context.Context, id string) (*OutboundMessage, error)
 	// OutboundMessageByKey returns the message with the given idempotency
-	// key, or ErrNotFound.
+	// key, or ErrNotFound. The key is the stored form of a MessageKey,
+	// which names its API and account: it finds only that account's
+	// message.
 	OutboundMessageByKey(ctx context.Context, key string) (*OutboundMessage, error)
 	// OutboundMessageBySID returns the message of accountSID that Twilio
 	// knows by twilioSID, or ErrNotFound, also when that SID is another

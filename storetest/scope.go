@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -138,5 +139,105 @@ func testLookupBySIDStaysInItsAccount(t *testing.T, o Opened) {
 	}
 	if got, err := o.Store.OutboundMessageBySID(ctx, "", a.TwilioSID); !errors.Is(err, switchboard.ErrInvalid) || got != nil {
 		t.Errorf("look-up without an account: %+v, %v; want ErrInvalid", got, err)
+	}
+}
+
+// One caller key under two accounts or two APIs is two messages; a native
+// key that spells another key space's stored form stays in its own.
+func testKeysOfAccountsAndAPIsNeverMeet(t *testing.T, o Opened) {
+	ctx := context.Background()
+	keys := []switchboard.MessageKey{
+		{API: switchboard.KeyAPINative, Account: "AC1", Key: "order-17"},
+		{API: switchboard.KeyAPINative, Account: "AC2", Key: "order-17"},
+		{API: switchboard.KeyAPITwilio, Account: "AC1", Key: "order-17"},
+		{API: switchboard.KeyAPITwilio, Account: "AC2", Key: "order-17"},
+		{API: switchboard.KeyAPINative, Account: "AC1", Key: "twilio:AC2:order-17"},
+		{API: switchboard.KeyAPINative, Account: "AC1", Key: "api:AC2:order-17"},
+	}
+	ids := map[string]switchboard.MessageKey{}
+	for _, k := range keys {
+		// The same payload every time: only the key tells them apart.
+		m := NewMessage(k.String(), "+15550001", base)
+		m.AccountSID = k.Account
+		created, err := o.Store.CreateMessage(ctx, m)
+		if err != nil || !created {
+			t.Fatalf("create with %+v: created %v, %v; want a message of its own", k, created, err)
+		}
+		if prev, ok := ids[m.ID]; ok {
+			t.Errorf("%+v and %+v are one message", prev, k)
+		}
+		ids[m.ID] = k
+		got, err := o.Store.OutboundMessageByKey(ctx, k.String())
+		if err != nil || got.ID != m.ID || got.AccountSID != k.Account {
+			t.Errorf("OutboundMessageByKey(%+v) = %+v, %v; want message %s", k, got, err, m.ID)
+		}
+	}
+	if len(ids) != len(keys) {
+		t.Errorf("%d messages for %d keys", len(ids), len(keys))
+	}
+}
+
+// OldKey is an outbound message stored before idempotency keys had a
+// space per API and account (migration 0005), with the key it was stored
+// under then and the MessageKey it has after the migration.
+type OldKey struct {
+	ID, Account, Stored string
+	Want                switchboard.MessageKey
+}
+
+// OldKeys are the messages an engine's migration test stores, in this
+// order, with a schema before migration 0005, before opening the store;
+// CheckOldKeys then checks what the migration made of them. The order
+// matters: "plain" moves to the form that "native-look-alike" has before
+// it moved, so a migration that moved keys in one step, row by row, would
+// meet the unique index.
+var OldKeys = []OldKey{
+	{"0190e6a0-0000-7000-8000-000000000001", "AC1", "plain",
+		switchboard.MessageKey{API: switchboard.KeyAPINative, Account: "AC1", Key: "plain"}},
+	{"0190e6a0-0000-7000-8000-000000000002", "AC1", "api:AC1:plain",
+		switchboard.MessageKey{API: switchboard.KeyAPINative, Account: "AC1", Key: "api:AC1:plain"}},
+	{"0190e6a0-0000-7000-8000-000000000003", "AC1", "twilio:AC1:tok-1",
+		switchboard.MessageKey{API: switchboard.KeyAPITwilio, Account: "AC1", Key: "tok-1"}},
+	{"0190e6a0-0000-7000-8000-000000000004", "AC2", "twilio:AC2:auto:abc123:20393",
+		switchboard.MessageKey{API: switchboard.KeyAPITwilio, Account: "AC2", Key: "auto:abc123:20393"}},
+	// A native key that named another account's Twilio key space.
+	{"0190e6a0-0000-7000-8000-000000000005", "AC1", "twilio:AC2:tok-2",
+		switchboard.MessageKey{API: switchboard.KeyAPINative, Account: "AC1", Key: "twilio:AC2:tok-2"}},
+	{"0190e6a0-0000-7000-8000-000000000006", "AC2", "order-17",
+		switchboard.MessageKey{API: switchboard.KeyAPINative, Account: "AC2", Key: "order-17"}},
+}
+
+// OldKeyMessage is the message of k as an engine's test stores it before
+// migration 0005, with the old key: columns beyond these keep their
+// defaults.
+func OldKeyMessage(k OldKey) *switchboard.OutboundMessage {
+	m := NewMessage(k.Stored, "+15550001", base)
+	m.ID, m.AccountSID = k.ID, k.Account
+	return m
+}
+
+// CheckOldKeys checks, on a store opened after OldKeys were stored with
+// the schema before migration 0005, that each message is now found by its
+// key's stored form, and that creating it again with its new key (an
+// idempotent retry across the upgrade) finds it instead of creating
+// another.
+func CheckOldKeys(t *testing.T, s switchboard.Store) {
+	t.Helper()
+	ctx := context.Background()
+	for _, k := range OldKeys {
+		got, err := s.OutboundMessageByKey(ctx, k.Want.String())
+		if err != nil || got.ID != k.ID {
+			t.Errorf("old key %q: OutboundMessageByKey(%q) = %+v, %v; want message %s", k.Stored, k.Want.String(), got, err, k.ID)
+			continue
+		}
+		if parsed, ok := switchboard.ParseMessageKey(got.IdempotencyKey); !ok || parsed != k.Want {
+			t.Errorf("old key %q is stored as %q, which parses as %+v, %v; want %+v", k.Stored, got.IdempotencyKey, parsed, ok, k.Want)
+		}
+		retry := OldKeyMessage(k)
+		retry.ID, retry.IdempotencyKey = fmt.Sprintf("%s-retry", k.ID), k.Want.String()
+		created, err := s.CreateMessage(ctx, retry)
+		if err != nil || created || retry.ID != k.ID {
+			t.Errorf("old key %q: a retry with %q created %v (%s), %v; want message %s", k.Stored, k.Want.String(), created, retry.ID, err, k.ID)
+		}
 	}
 }

@@ -76,6 +76,7 @@ func Run(t *testing.T, open Opener) {
 		{"OutboundNotFound", testOutboundNotFound},
 		{"StatusUpdateStaysInItsAccount", testStatusUpdateStaysInItsAccount},
 		{"LookupBySIDStaysInItsAccount", testLookupBySIDStaysInItsAccount},
+		{"KeysOfAccountsAndAPIsNeverMeet", testKeysOfAccountsAndAPIsNeverMeet},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
