@@ -246,7 +246,9 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) error {
 	purpose := switchboard.Purpose(req.Purpose)
 	// The caller's key in the native API's key space of the pool's
 	// account, whatever it looks like: a key spelling another space's
-	// stored form ("twilio:AC...:...") stays in this one.
+	// stored form ("twilio:AC...:...") stays in this one. So a retry that
+	// a configuration change routes to a pool of another account is
+	// another message of that account, not the first one.
 	key = switchboard.MessageKey{API: switchboard.KeyAPINative, Account: pool.AccountSID, Key: key}.String()
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: pool.AccountSID, Pool: pool.Name,
