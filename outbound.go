@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -126,7 +127,7 @@ func twilioSubRank(twilioStatus string) int {
 // before it is sent.
 type OutboundMessage struct {
 	ID             string // UUIDv7, so id order is creation order
-	IdempotencyKey string // unique: the same key is the same message
+	IdempotencyKey string // unique: the same key is the same message; see MessageKey
 	AccountSID     string
 	Pool           string
 	Purpose        Purpose
@@ -332,6 +333,46 @@ func PayloadHash(to, body string, media []string, pool, from string, purpose Pur
 	return hex.EncodeToString(sum[:])
 }
 
+// KeyAPI names the API an outbound message's idempotency key came
+// through: each API has a key space of its own (see MessageKey).
+type KeyAPI string
+
+// The APIs that create outbound messages.
+const (
+	KeyAPINative KeyAPI = "api"    // POST /api/v1/messages
+	KeyAPITwilio KeyAPI = "twilio" // the Twilio-compatible API
+)
+
+// MessageKey is an outbound message's idempotency key as its caller gave
+// it, with the API it came through and the account the message is sent
+// with. Keys of different APIs or accounts never meet: the stored key
+// (String, OutboundMessage.IdempotencyKey) starts with the API and the
+// account, which the caller does not choose, so no caller key, whatever it
+// contains, reaches another API's or account's messages.
+type MessageKey struct {
+	API KeyAPI
+	// Account is the account SID. Account SIDs hold no ':' (the
+	// configuration refuses one), which keeps the stored form unambiguous.
+	Account string
+	Key     string // the caller's key, or one derived from its request
+}
+
+// String is the stored form: API ":" Account ":" Key.
+func (k MessageKey) String() string { return string(k.API) + ":" + k.Account + ":" + k.Key }
+
+// ParseMessageKey splits a stored key into the MessageKey it was made
+// from; ok is false for a key not in that form (an unknown API or no
+// account), which no stored message has once migration 0005 ran.
+func ParseMessageKey(stored string) (k MessageKey, ok bool) {
+	api, rest, ok1 := strings.Cut(stored, ":")
+	account, key, ok2 := strings.Cut(rest, ":")
+	k = MessageKey{API: KeyAPI(api), Account: account, Key: key}
+	if !ok1 || !ok2 || account == "" || (k.API != KeyAPINative && k.API != KeyAPITwilio) {
+		return MessageKey{}, false
+	}
+	return k, true
+}
+
 // OutboundFilter selects outbound messages. Zero fields do not filter.
 type OutboundFilter struct {
 	Pool     string
@@ -374,6 +415,21 @@ type StatusUpdate struct {
 	ErrorCode int    // Twilio's ErrorCode; 0 for none
 	At        time.Time
 	Source    string // where it came from, such as "callback" or "lookup"
+
+	// AccountSID is the account the report is known to come from: the one
+	// whose token verified the callback. Only a message of that account
+	// is updated (required: see Validate).
+	AccountSID string
+}
+
+// Validate refuses an update Store.UpdateMessageStatus does not take: one
+// without an account, which could otherwise only be matched to a message
+// by an SID any account may name.
+func (u StatusUpdate) Validate() error {
+	if u.AccountSID == "" {
+		return fmt.Errorf("%w: status update of %q without an account", ErrInvalid, u.TwilioSID)
+	}
+	return nil
 }
 
 // StatusChange is one recorded status update of a message, applied or not.

@@ -154,3 +154,46 @@ func TestApplyStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestMessageKey(t *testing.T) {
+	t.Parallel()
+	const a, b = "AC00000000000000000000000000000001", "AC00000000000000000000000000000002"
+	keys := []MessageKey{
+		{KeyAPINative, a, "order-17"},
+		{KeyAPINative, b, "order-17"},
+		{KeyAPITwilio, a, "order-17"},
+		{KeyAPITwilio, b, "order-17"},
+		// Native keys that spell another namespace's stored form stay
+		// native, and of their own account.
+		{KeyAPINative, a, "twilio:" + b + ":order-17"},
+		{KeyAPINative, a, "api:" + b + ":order-17"},
+		{KeyAPINative, a, ""},
+		{KeyAPITwilio, a, "auto:abc:1"},
+	}
+	seen := map[string]MessageKey{}
+	for _, k := range keys {
+		stored := k.String()
+		if prev, ok := seen[stored]; ok {
+			t.Errorf("%+v and %+v are both stored as %q", prev, k, stored)
+		}
+		seen[stored] = k
+		if got, ok := ParseMessageKey(stored); !ok || got != k {
+			t.Errorf("ParseMessageKey(%q) = %+v, %v; want %+v", stored, got, ok, k)
+		}
+	}
+	for _, stored := range []string{"", "order-17", "api", "api:", "api::x", "other:" + a + ":x", "twilio" + a} {
+		if k, ok := ParseMessageKey(stored); ok {
+			t.Errorf("ParseMessageKey(%q) = %+v, want not a stored key", stored, k)
+		}
+	}
+}
+
+func TestStatusUpdateNeedsAnAccount(t *testing.T) {
+	t.Parallel()
+	if err := (StatusUpdate{TwilioSID: "SM1", Status: "delivered"}).Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("update without an account: %v, want ErrInvalid", err)
+	}
+	if err := (StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "delivered"}).Validate(); err != nil {
+		t.Errorf("update with an account: %v", err)
+	}
+}

@@ -94,11 +94,15 @@ type Store interface {
 	// OutboundMessage returns the message with the given id, or ErrNotFound.
 	OutboundMessage(ctx context.Context, id string) (*OutboundMessage, error)
 	// OutboundMessageByKey returns the message with the given idempotency
-	// key, or ErrNotFound.
+	// key, or ErrNotFound. The key is the stored form of a MessageKey,
+	// which names its API and account: it finds only that account's
+	// message.
 	OutboundMessageByKey(ctx context.Context, key string) (*OutboundMessage, error)
-	// OutboundMessageBySID returns the message Twilio knows by twilioSID, or
-	// ErrNotFound.
-	OutboundMessageBySID(ctx context.Context, twilioSID string) (*OutboundMessage, error)
+	// OutboundMessageBySID returns the message of accountSID that Twilio
+	// knows by twilioSID, or ErrNotFound, also when that SID is another
+	// account's message: an SID, which anyone may name, never reaches
+	// across accounts. An empty accountSID is ErrInvalid.
+	OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*OutboundMessage, error)
 	// ListOutboundMessages returns a page of messages, newest first.
 	ListOutboundMessages(ctx context.Context, f OutboundFilter) (*Page[*OutboundMessage], error)
 
@@ -115,11 +119,14 @@ type Store interface {
 	// ErrNotFound; any other State is ErrInvalid.
 	RecordSend(ctx context.Context, r SendResult) error
 	// UpdateMessageStatus applies a status update from Twilio to the message
-	// with u.TwilioSID, monotonically (see OutboundMessage.ApplyStatus): a
-	// repeated or out-of-order older status does not change the message.
-	// Every update, applied or not, is appended to the message's history
-	// in the same transaction. A zero u.At is now. It returns the message
-	// as it stands after the update; an unknown SID is ErrNotFound.
+	// of u.AccountSID with u.TwilioSID, monotonically (see
+	// OutboundMessage.ApplyStatus): a repeated or out-of-order older status
+	// does not change the message. Every update, applied or not, is
+	// appended to the message's history in the same transaction. A zero
+	// u.At is now. It returns the message as it stands after the update.
+	// An unknown SID is ErrNotFound, and so is another account's: that
+	// message is left alone and nothing is appended to any history. An
+	// update without an account is ErrInvalid (StatusUpdate.Validate).
 	UpdateMessageStatus(ctx context.Context, u StatusUpdate) (*OutboundMessage, error)
 	// MessageHistory returns the status updates of a message, oldest
 	// (first recorded) first; none for an unknown message.
@@ -138,7 +145,8 @@ type Store interface {
 	// before the message beforeID (by id order, which is creation order)
 	// that is still queued or sending and whose purpose is one of
 	// purposes; ErrNotFound when there is none. It keeps sends to one
-	// recipient in order (FIFO per recipient within a pool).
+	// recipient in order (FIFO per recipient within a pool). A pool sends
+	// with one account, so this stays within it.
 	EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []Purpose) (*OutboundMessage, error)
 	// SenderHeartbeat records that node, a sending process, is alive at
 	// at, forgets nodes not seen for ttl, and returns how many nodes are
@@ -157,7 +165,7 @@ type Store interface {
 	Suppressed(ctx context.Context, accountSID, number string) (bool, error)
 
 	// StickySender returns the sender last set for recipient in pool, or
-	// ErrNotFound.
+	// ErrNotFound. Like EarlierUnsent, per pool, and so per account.
 	StickySender(ctx context.Context, pool, recipient string) (from string, err error)
 	// SetStickySender sets the sender of recipient in pool, replacing any
 	// previous one.

@@ -538,7 +538,9 @@ func (c *Config) Validate() error {
 	}
 	accounts := map[string]bool{}
 	for i, a := range c.Accounts {
-		if !strings.HasPrefix(a.SID, "AC") {
+		// No ':' either: it separates the account in stored idempotency
+		// keys (switchboard.MessageKey).
+		if !strings.HasPrefix(a.SID, "AC") || strings.Contains(a.SID, ":") {
 			bad("accounts[%d].sid %q: want an AC... account SID", i, a.SID)
 		}
 		if accounts[a.SID] {

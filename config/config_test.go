@@ -127,6 +127,17 @@ target = "http://app/"
 	}
 }
 
+// An account SID with ':' would make two accounts' stored idempotency
+// keys ambiguous (switchboard.MessageKey).
+func TestAccountSIDWithAColonIsRefused(t *testing.T) {
+	t.Parallel()
+	const sid = "AC00000000000000000000000000000001"
+	_, err := Load(writeConfig(t, strings.ReplaceAll(validTOML, sid, "AC1:x")), nil)
+	if err == nil || !strings.Contains(err.Error(), "accounts[0].sid") {
+		t.Fatalf("err = %v, want accounts[0].sid refused", err)
+	}
+}
+
 // TestReservedRoutePaths: a webhook route may not take a path Switchboard
 // serves itself, the Twilio-compatible API's included.
 func TestReservedRoutePaths(t *testing.T) {

@@ -52,11 +52,14 @@ func (h *Handler) outboundFollowUp(ctx context.Context, item *switchboard.Ingest
 	switch {
 	case ev.Kind == switchboard.KindMessageStatus:
 		status := statusOf(form)
-		if ev.MessageSID == "" || status == "" {
+		if ev.MessageSID == "" || status == "" || ev.AccountSID == "" {
 			return nil
 		}
 		code, _ := strconv.Atoi(form.Get("ErrorCode")) // absent or malformed: no code
-		u := switchboard.StatusUpdate{TwilioSID: ev.MessageSID, Status: status, ErrorCode: code, At: at, Source: statusSource}
+		// The event's account is the route's, whose token verified the
+		// callback: only that account's message is updated.
+		u := switchboard.StatusUpdate{AccountSID: ev.AccountSID, TwilioSID: ev.MessageSID, Status: status, ErrorCode: code,
+			At: at, Source: statusSource}
 		late := !hasStatusWebhook(item)
 		return func() { h.applyStatus(ctx, ev, u, late) }
 	case ev.Kind == switchboard.KindMessage,
@@ -108,10 +111,13 @@ func (h *Handler) addStatusWebhook(ctx context.Context, item *switchboard.Ingest
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.lookup)
 	defer cancel()
-	m, err := h.store.OutboundMessageBySID(ctx, ev.MessageSID)
+	m, err := h.store.OutboundMessageBySID(ctx, ev.AccountSID, ev.MessageSID)
 	switch {
 	case errors.Is(err, switchboard.ErrNotFound):
-		return // not sent through Switchboard, or its SID not recorded yet: see applyStatus
+		// Not sent through Switchboard, its SID not recorded yet (see
+		// applyStatus), or another account's: the callback's account is
+		// the route's, and another account's status webhook never gets it.
+		return
 	case err != nil:
 		h.logger.Warn("outbound: look-up of a status callback's message failed; stored without its status webhook for now",
 			"event", ev.ID, "message_sid", ev.MessageSID, "err", err)

@@ -123,14 +123,11 @@ func newOutboundFixture(t *testing.T, o obOptions) *obFixture {
 		o.after = atOnce
 	}
 	f.h = ingest.New(ingest.Options{
-		Store:        store,
-		PublicURL:    public,
-		MaxBodyBytes: 4096,
-		AckTimeout:   5 * time.Second,
-		Routes: []ingest.Route{
-			{Path: "/sms", AccountSID: account, Tokens: []string{token}, TwiML: []byte("<Response/>")},
-			{Path: "/status", AccountSID: account, Tokens: []string{token}},
-		},
+		Store:               store,
+		PublicURL:           public,
+		MaxBodyBytes:        4096,
+		AckTimeout:          5 * time.Second,
+		Routes:              obRoutes(),
 		Metrics:             f.metrics,
 		Logger:              slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:                 now,
@@ -164,6 +161,14 @@ func newOutboundFixture(t *testing.T, o obOptions) *obFixture {
 	return f
 }
 
+// obRoutes are the fixture's routes, both of account.
+func obRoutes() []ingest.Route {
+	return []ingest.Route{
+		{Path: "/sms", AccountSID: account, Tokens: []string{token}, TwiML: []byte("<Response/>")},
+		{Path: "/status", AccountSID: account, Tokens: []string{token}},
+	}
+}
+
 // at sets the receipt time of the next request to t0+d.
 func (f *obFixture) at(d time.Duration) time.Time {
 	f.clock.set(f.t0.Add(d))
@@ -178,9 +183,15 @@ const obTemplate = "receipt.v1"
 // Twilio, as the send path records it, at t0+1s with sid.
 func (f *obFixture) sentMessage(t *testing.T, sid string) *switchboard.OutboundMessage {
 	t.Helper()
+	return f.sentMessageOf(t, account, sid)
+}
+
+// sentMessageOf is sentMessage for a message of acct.
+func (f *obFixture) sentMessageOf(t *testing.T, acct, sid string) *switchboard.OutboundMessage {
+	t.Helper()
 	ctx := context.Background()
 	m := &switchboard.OutboundMessage{
-		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "key-" + sid, AccountSID: account, Pool: obPool,
+		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "key-" + sid, AccountSID: acct, Pool: obPool,
 		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0, Template: obTemplate,
 		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, obTemplate),
 	}
@@ -289,7 +300,12 @@ func (f *obFixture) observed(t *testing.T, name string) (uint64, float64) {
 
 func (f *obFixture) suppressed(t *testing.T, number string) bool {
 	t.Helper()
-	ok, err := f.store.Suppressed(context.Background(), account, number)
+	return f.suppressedIn(t, account, number)
+}
+
+func (f *obFixture) suppressedIn(t *testing.T, acct, number string) bool {
+	t.Helper()
+	ok, err := f.store.Suppressed(context.Background(), acct, number)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +566,7 @@ func TestOutboundOffTouchesNothing(t *testing.T) {
 	on.done()
 	off.done()
 
-	m, err := off.store.OutboundMessageBySID(context.Background(), sid)
+	m, err := off.store.OutboundMessageBySID(context.Background(), account, sid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,6 +588,86 @@ func TestOutboundOffTouchesNothing(t *testing.T) {
 	// And on, the same requests did act.
 	if !on.suppressed(t, obHandset) {
 		t.Error("on: STOP did not suppress its sender")
+	}
+}
+
+// otherAccount is an account with no route here: its messages and
+// opt-outs share the store with account's.
+const otherAccount = "AC00000000000000000000000000000002"
+
+// A status callback on account's route, signed with its token and naming
+// account in its body, but carrying the SID of another account's message,
+// moves nothing: the message keeps its state and history, and its status
+// webhook gets nothing. The callback itself is stored and goes to the
+// route's app, as any callback for a message not sent through Switchboard.
+func TestStatusCallbackCannotMoveAnotherAccountsMessage(t *testing.T) {
+	f := newOutboundFixture(t, obOptions{})
+	const sid = "SM0000000000000000000000000000b001"
+	theirs := f.sentMessageOf(t, otherAccount, sid)
+	// And one with a status webhook.
+	const hookSID = "SM0000000000000000000000000000b002"
+	hooked := &switchboard.OutboundMessage{ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "theirs-hooked",
+		AccountSID: otherAccount, Pool: obPool, Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody,
+		CreatedAt: f.t0, StatusWebhook: obWebhook, PayloadHash: "hash-theirs-hooked"}
+	if created, err := f.store.CreateMessage(context.Background(), hooked); err != nil || !created {
+		t.Fatalf("create message: created %v, %v", created, err)
+	}
+	f.recordSID(t, hooked, hookSID)
+
+	steps := []webhook{
+		statusCallback(sid, "read"),
+		statusCallback(sid, "undelivered", "ErrorCode", "30003"),
+		statusCallback(hookSID, "delivered"),
+	}
+	for i, w := range steps {
+		f.at(time.Duration(i+2) * time.Second)
+		f.post(t, w)
+	}
+	f.done()
+
+	for _, m := range []*switchboard.OutboundMessage{f.message(t, theirs.ID), f.message(t, hooked.ID)} {
+		if m.State != switchboard.MessageSent || m.TwilioStatus != "queued" || m.ErrorCode != 0 || !m.DeliveredAt.IsZero() {
+			t.Errorf("another account's message %s moved to %s/%s code %d", m.ID, m.State, m.TwilioStatus, m.ErrorCode)
+		}
+		if h := f.history(t, m.ID); len(h) != 0 {
+			t.Errorf("another account's message %s has history %+v", m.ID, h)
+		}
+	}
+	own, fanout := f.split(t, hookSID)
+	if len(own) != 1 || len(fanout) != 0 {
+		t.Errorf("callback of another account's message: %d events, %d for its status webhook; want 1 and none", len(own), len(fanout))
+	}
+	if n := f.statusCount(t, "read", "0"); n != 0 {
+		t.Errorf("status read counted %v times, want 0", n)
+	}
+}
+
+// Keywords on account's route change account's suppression list alone:
+// another account's entry for the same handset stays as it was.
+func TestKeywordsChangeOnlyTheRoutesAccount(t *testing.T) {
+	f := newOutboundFixture(t, obOptions{})
+	const optedOutThere, subscribedThere = "+14155550121", "+14155550122"
+	if err := f.store.Suppress(context.Background(), otherAccount, optedOutThere, "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	f.at(time.Second)
+	f.post(t, inbound("SM7000000000000000000000000000b001", optedOutThere, "START"))
+	f.at(2 * time.Second)
+	f.post(t, inbound("SM7000000000000000000000000000b002", subscribedThere, "STOP"))
+	f.done()
+
+	for _, tc := range []struct {
+		acct, number string
+		want         bool
+	}{
+		{otherAccount, optedOutThere, true},    // START elsewhere does not opt back in here
+		{otherAccount, subscribedThere, false}, // STOP elsewhere does not opt out here
+		{account, optedOutThere, false},
+		{account, subscribedThere, true},
+	} {
+		if got := f.suppressedIn(t, tc.acct, tc.number); got != tc.want {
+			t.Errorf("%s suppressed for %s: %v, want %v", tc.number, tc.acct, got, tc.want)
+		}
 	}
 }
 

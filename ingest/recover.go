@@ -96,13 +96,27 @@ func (h *Handler) StartRecovery(ctx context.Context) {
 
 // recoverStatus applies the status callback ev when its message's history
 // lacks it, and reports whether it did.
+//
+// It stays within the account of ev's route, as the callback did when it
+// came: only a callback whose account is its route's is recovered, and
+// only for a message of that account. A stored callback of another
+// account (stored before intake took the account from the route alone,
+// or on a route whose account has since changed) or of a route no longer
+// configured is skipped: that fails toward a stale status, never toward
+// one account moving another's message.
 func (h *Handler) recoverStatus(ctx context.Context, ev *switchboard.Event) (bool, error) {
 	if ev.Target != "" || ev.MessageSID == "" {
 		return false, nil // a status webhook's copy, or no message
 	}
-	m, err := h.store.OutboundMessageBySID(ctx, ev.MessageSID)
+	route, ok := h.routes[ev.Route]
+	if !ok || route.AccountSID == "" || ev.AccountSID != route.AccountSID {
+		h.logger.Info("outbound: stored status callback not of its route's account; not recovered", "event", ev.ID,
+			"route", ev.Route, "account", ev.AccountSID, "message_sid", ev.MessageSID)
+		return false, nil
+	}
+	m, err := h.store.OutboundMessageBySID(ctx, ev.AccountSID, ev.MessageSID)
 	if errors.Is(err, switchboard.ErrNotFound) {
-		return false, nil // not sent through Switchboard
+		return false, nil // not sent through Switchboard, or another account's
 	}
 	if err != nil {
 		return false, err

@@ -158,7 +158,7 @@ func runStatusCallbacks(b *testing.B, st switchboard.Store, tracked bool) {
 	b.ReportMetric(float64(drain.Milliseconds()), "drain-ms")
 	moved := 0
 	for _, sid := range sids {
-		m, err := st.OutboundMessageBySID(ctx, sid)
+		m, err := st.OutboundMessageBySID(ctx, account, sid)
 		if err != nil {
 			b.Fatal(err)
 		}

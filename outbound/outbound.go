@@ -37,7 +37,7 @@ import (
 // Store is what a Sender needs of switchboard.Store.
 type Store interface {
 	OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error)
-	OutboundMessageBySID(ctx context.Context, twilioSID string) (*switchboard.OutboundMessage, error)
+	OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error)
 	RecordSend(ctx context.Context, r switchboard.SendResult) error
 	Suppressed(ctx context.Context, accountSID, number string) (bool, error)
 	StickySender(ctx context.Context, pool, recipient string) (string, error)
@@ -414,7 +414,12 @@ func (s *Sender) resolveAmbiguous(ctx context.Context, m *switchboard.OutboundMe
 			service != "" && tm.MessagingServiceSID != service {
 			continue
 		}
-		other, err := s.store.OutboundMessageBySID(ctx, tm.SID)
+		// Within m's account, whose messages the pool's client lists. An
+		// SID that another account's message holds (possible only if the
+		// pool's account was changed under it) is not skipped here, but
+		// the store's unique SID refuses the record: the job fails and
+		// runs again, and nothing is recorded or sent twice.
+		other, err := s.store.OutboundMessageBySID(ctx, m.AccountSID, tm.SID)
 		switch {
 		case err == nil && other.ID != m.ID:
 			continue // another message's, with the same body

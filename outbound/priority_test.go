@@ -280,7 +280,7 @@ func (m *memStore) OutboundMessage(_ context.Context, id string) (*switchboard.O
 	return &c, nil
 }
 
-func (m *memStore) OutboundMessageBySID(context.Context, string) (*switchboard.OutboundMessage, error) {
+func (m *memStore) OutboundMessageBySID(context.Context, string, string) (*switchboard.OutboundMessage, error) {
 	return nil, switchboard.ErrNotFound
 }
 

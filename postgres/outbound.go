@@ -135,18 +135,23 @@ func (s *Store) OutboundMessageByKey(ctx context.Context, key string) (*switchbo
 	return m, nil
 }
 
-// OutboundMessageBySID returns the message with a Twilio SID, or an error
-// wrapping switchboard.ErrNotFound.
-func (s *Store) OutboundMessageBySID(ctx context.Context, twilioSID string) (*switchboard.OutboundMessage, error) {
+// OutboundMessageBySID returns the message of an account with a Twilio
+// SID, or an error wrapping switchboard.ErrNotFound, also for another
+// account's.
+func (s *Store) OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error) {
+	if accountSID == "" {
+		return nil, fmt.Errorf("%w: look-up of message %q without an account", switchboard.ErrInvalid, twilioSID)
+	}
 	if twilioSID == "" { // the empty SID of unsent messages is nobody's
 		return nil, fmt.Errorf("message with Twilio SID %q: %w", twilioSID, switchboard.ErrNotFound)
 	}
 	// The second term implies the predicate of the partial index on
 	// twilio_sid, so that a generic plan of the prepared statement can use
 	// the index too, not only a plan for the value at hand.
-	m, err := scanMessage(s.pool.QueryRow(ctx, selectMessage+` WHERE twilio_sid = $1 AND twilio_sid <> ''`, twilioSID))
+	m, err := scanMessage(s.pool.QueryRow(ctx, selectMessage+` WHERE twilio_sid = $1 AND twilio_sid <> '' AND account_sid = $2`,
+		twilioSID, accountSID))
 	if err != nil {
-		return nil, fmt.Errorf("message with Twilio SID %s: %w", twilioSID, err)
+		return nil, fmt.Errorf("message with Twilio SID %s of account %s: %w", twilioSID, accountSID, err)
 	}
 	return m, nil
 }

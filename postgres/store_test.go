@@ -2,13 +2,17 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/switchboard-dev/switchboard"
@@ -277,4 +281,36 @@ func connect(t *testing.T, url string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// Migration 0005 moves the idempotency keys of messages stored before it
+// into their API's and account's key space: a schema at migration 0004
+// with messages in it, opened, finds each by its new key.
+func TestOldIdempotencyKeysAreMigrated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, os.DirFS("migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range storetest.OldKeys {
+		m := storetest.OldKeyMessage(k)
+		if _, err := db.ExecContext(ctx, `INSERT INTO messages (id, idempotency_key, account_sid, pool, purpose, to_number,
+            body, media_urls, payload_hash, state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, '{}', $8, 'queued', $9, $9)`,
+			m.ID, m.IdempotencyKey, m.AccountSID, m.Pool, string(m.Purpose), m.To, m.Body, m.PayloadHash, m.CreatedAt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckOldKeys(t, open(t, url))
 }

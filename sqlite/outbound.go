@@ -133,9 +133,20 @@ func (s *Store) OutboundMessageByKey(ctx context.Context, key string) (*switchbo
 	return m, nil
 }
 
-// OutboundMessageBySID returns the message with a Twilio SID.
-func (s *Store) OutboundMessageBySID(ctx context.Context, twilioSID string) (*switchboard.OutboundMessage, error) {
-	return messageBySID(ctx, s.read, twilioSID)
+// OutboundMessageBySID returns the message of an account with a Twilio
+// SID; another account's is not found.
+func (s *Store) OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error) {
+	if accountSID == "" {
+		return nil, fmt.Errorf("%w: look-up of message %q without an account", switchboard.ErrInvalid, twilioSID)
+	}
+	if twilioSID == "" { // the empty SID of unsent messages is nobody's
+		return nil, fmt.Errorf("message with Twilio SID %q: %w", twilioSID, switchboard.ErrNotFound)
+	}
+	m, err := scanMessage(s.read.QueryRowContext(ctx, selectMessage+whereAccountTwilioSID, twilioSID, accountSID))
+	if err != nil {
+		return nil, fmt.Errorf("message with Twilio SID %s of account %s: %w", twilioSID, accountSID, err)
+	}
+	return m, nil
 }
 
 type queryRower interface {
@@ -147,6 +158,10 @@ type queryRower interface {
 // index only for a query whose WHERE clause implies the index's: without
 // the second term, every look-up would scan the whole table.
 const whereTwilioSID = ` WHERE twilio_sid = ? AND twilio_sid <> ''`
+
+// whereAccountTwilioSID selects the message of an account with a Twilio
+// SID: the same search of the index, then the account's check.
+const whereAccountTwilioSID = whereTwilioSID + ` AND account_sid = ?`
 
 func messageBySID(ctx context.Context, q queryRower, sid string) (*switchboard.OutboundMessage, error) {
 	if sid == "" { // the empty SID of unsent messages is nobody's

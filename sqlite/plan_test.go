@@ -17,8 +17,16 @@ func TestLookupBySIDUsesTheIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	if got := queryPlan(t, s, selectMessage+whereTwilioSID, "SM1"); !strings.Contains(got, "USING INDEX messages_twilio_sid") {
-		t.Errorf("query plan %q, want a search of messages_twilio_sid", got)
+	for _, q := range []struct {
+		where string
+		args  []any
+	}{
+		{whereTwilioSID, []any{"SM1"}},
+		{whereAccountTwilioSID, []any{"SM1", "AC1"}},
+	} {
+		if got := queryPlan(t, s, selectMessage+q.where, q.args...); !strings.Contains(got, "USING INDEX messages_twilio_sid") {
+			t.Errorf("%s: query plan %q, want a search of messages_twilio_sid", q.where, got)
+		}
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/switchboard-dev/switchboard"
@@ -122,4 +124,37 @@ func TestJobsLeftRunningByADeadProcessAreReleasedAtStart(t *testing.T) {
 	case <-time.After(30 * time.Second): // River's own rescue would take over an hour by default
 		t.Fatal("the orphaned job was not released at start")
 	}
+}
+
+// Migration 0005 moves the idempotency keys of messages stored before it
+// into their API's and account's key space: a database at migration 0004
+// with messages in it, opened, finds each by its new key.
+func TestOldIdempotencyKeysAreMigrated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, os.DirFS("migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range storetest.OldKeys {
+		m := storetest.OldKeyMessage(k)
+		at := m.CreatedAt.UnixMicro()
+		if _, err := db.ExecContext(ctx, `INSERT INTO messages (id, idempotency_key, account_sid, pool, purpose, to_number,
+            body, media_urls, payload_hash, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, '[]', ?, 'queued', ?, ?)`,
+			m.ID, m.IdempotencyKey, m.AccountSID, m.Pool, string(m.Purpose), m.To, m.Body, m.PayloadHash, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckOldKeys(t, openAt(t, path))
 }

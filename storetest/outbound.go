@@ -303,7 +303,7 @@ func testRecordSend(t *testing.T, o Opened) {
 		got.TwilioStatus != "queued" || !got.SentAt.Equal(sentAt) || !got.NextAttemptAt.IsZero() || got.ErrorCode != 20429 {
 		t.Errorf("after sent: %+v", got)
 	}
-	if bySID, err := o.Store.OutboundMessageBySID(ctx, "SMout-send"); err != nil || bySID.ID != id {
+	if bySID, err := o.Store.OutboundMessageBySID(ctx, "AC1", "SMout-send"); err != nil || bySID.ID != id {
 		t.Errorf("OutboundMessageBySID: %+v, %v", bySID, err)
 	}
 	// Once Twilio has it, send results change nothing and schedule nothing.
@@ -401,7 +401,7 @@ func testStatusUpdates(t *testing.T, o Opened) {
 			var last *switchboard.OutboundMessage
 			for j, st := range tc.steps {
 				var err error
-				last, err = o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{TwilioSID: sid, Status: st.status,
+				last, err = o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: sid, Status: st.status,
 					ErrorCode: st.code, At: base.Add(time.Duration(j+1) * time.Second), Source: "callback"})
 				if err != nil {
 					t.Fatal(err)
@@ -436,10 +436,10 @@ func testStatusUpdates(t *testing.T, o Opened) {
 			}
 		})
 	}
-	if _, err := o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{TwilioSID: "SMnobody", Status: "delivered"}); !errors.Is(err, switchboard.ErrNotFound) {
+	if _, err := o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SMnobody", Status: "delivered"}); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Errorf("status of an unknown SID: %v, want ErrNotFound", err)
 	}
-	if _, err := o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{Status: "delivered"}); !errors.Is(err, switchboard.ErrNotFound) {
+	if _, err := o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{AccountSID: "AC1", Status: "delivered"}); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Errorf("status without a SID: %v, want ErrNotFound", err)
 	}
 }
@@ -514,17 +514,17 @@ func testConcurrentStatusUpdates(t *testing.T, o Opened) {
 				if st.status == kind.twilio {
 					msg.final = at
 				}
-				calls = append(calls, &call{msg: n, u: switchboard.StatusUpdate{TwilioSID: sid, Status: st.status,
+				calls = append(calls, &call{msg: n, u: switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: sid, Status: st.status,
 					ErrorCode: st.code, At: at, Source: "callback"}})
 			}
 			msgs = append(msgs, msg)
 			if i == 0 {
-				calls = append(calls, &call{msg: -1, u: switchboard.StatusUpdate{TwilioSID: fmt.Sprintf("SMunknown%d", k),
+				calls = append(calls, &call{msg: -1, u: switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: fmt.Sprintf("SMunknown%d", k),
 					Status: "delivered", At: base, Source: "callback"}})
 			}
 		}
 	}
-	calls = append(calls, &call{msg: -1, u: switchboard.StatusUpdate{Status: "delivered", Source: "callback"}})
+	calls = append(calls, &call{msg: -1, u: switchboard.StatusUpdate{AccountSID: "AC1", Status: "delivered", Source: "callback"}})
 	// Out of order: later updates first, interleaved across messages.
 	slices.Reverse(calls)
 	for i := 0; i+2 < len(calls); i += 3 {
@@ -753,10 +753,10 @@ func testOutboundNotFound(t *testing.T, o Opened) {
 	if _, err := o.Store.OutboundMessageByKey(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Errorf("OutboundMessageByKey: %v", err)
 	}
-	if _, err := o.Store.OutboundMessageBySID(ctx, "SMmissing"); !errors.Is(err, switchboard.ErrNotFound) {
+	if _, err := o.Store.OutboundMessageBySID(ctx, "AC1", "SMmissing"); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Errorf("OutboundMessageBySID: %v", err)
 	}
-	if _, err := o.Store.OutboundMessageBySID(ctx, ""); !errors.Is(err, switchboard.ErrNotFound) {
+	if _, err := o.Store.OutboundMessageBySID(ctx, "AC1", ""); !errors.Is(err, switchboard.ErrNotFound) {
 		t.Errorf("OutboundMessageBySID of the empty SID: %v", err)
 	}
 	if h, err := o.Store.MessageHistory(ctx, "missing"); err != nil || len(h) != 0 {
@@ -834,7 +834,7 @@ func testReplayMessage(t *testing.T, o Opened) {
 		TwilioSID: "SMreplay2", TwilioStatus: "queued"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{TwilioSID: "SMreplay2", Status: "failed",
+	if _, err := o.Store.UpdateMessageStatus(ctx, switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SMreplay2", Status: "failed",
 		ErrorCode: 30003, Source: "callback"}); err != nil {
 		t.Fatal(err)
 	}

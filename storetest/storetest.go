@@ -74,6 +74,9 @@ func Run(t *testing.T, open Opener) {
 		{"EarlierUnsentKeepsRecipientOrder", testEarlierUnsent},
 		{"SenderHeartbeatCountsLiveNodes", testSenderHeartbeat},
 		{"OutboundNotFound", testOutboundNotFound},
+		{"StatusUpdateStaysInItsAccount", testStatusUpdateStaysInItsAccount},
+		{"LookupBySIDStaysInItsAccount", testLookupBySIDStaysInItsAccount},
+		{"KeysOfAccountsAndAPIsNeverMeet", testKeysOfAccountsAndAPIsNeverMeet},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,7 +104,7 @@ type MessageDetailJSON struct {
 
 func (s *Server) messageJSON(m *switchboard.OutboundMessage) MessageJSON {
 	out := MessageJSON{
-		ID: m.ID, IdempotencyKey: m.IdempotencyKey, AccountSID: m.AccountSID, Pool: m.Pool, Purpose: string(m.Purpose),
+		ID: m.ID, IdempotencyKey: shownKey(m.IdempotencyKey), AccountSID: m.AccountSID, Pool: m.Pool, Purpose: string(m.Purpose),
 		From: m.From, To: m.To, Body: m.Body, MediaURLs: m.MediaURLs, StatusWebhook: m.StatusWebhook,
 		State: string(m.State), TwilioSID: m.TwilioSID, TwilioStatus: m.TwilioStatus, ErrorCode: m.ErrorCode,
 		Attempts: m.Attempts, NextAttemptAt: m.NextAttemptAt, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
@@ -119,6 +119,17 @@ func (s *Server) messageJSON(m *switchboard.OutboundMessage) MessageJSON {
 		out.StatusWebhook = redactQuery(out.StatusWebhook)
 	}
 	return out
+}
+
+// shownKey is a stored idempotency key as the admin API shows it: a
+// native API key as its caller gave it; any other (the Twilio-compatible
+// API's) in its stored form, "twilio:{AccountSid}:{key}", which says where
+// it came from.
+func shownKey(stored string) string {
+	if k, ok := switchboard.ParseMessageKey(stored); ok && k.API == switchboard.KeyAPINative {
+		return k.Key
+	}
+	return stored
 }
 
 var (
@@ -233,6 +244,12 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	purpose := switchboard.Purpose(req.Purpose)
+	// The caller's key in the native API's key space of the pool's
+	// account, whatever it looks like: a key spelling another space's
+	// stored form ("twilio:AC...:...") stays in this one. So a retry that
+	// a configuration change routes to a pool of another account is
+	// another message of that account, not the first one.
+	key = switchboard.MessageKey{API: switchboard.KeyAPINative, Account: pool.AccountSID, Key: key}.String()
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: pool.AccountSID, Pool: pool.Name,
 		Purpose: purpose, From: req.From, To: req.To, Body: req.Body, MediaURLs: req.MediaURLs,

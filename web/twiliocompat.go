@@ -66,8 +66,7 @@ const (
 	codeInvalidServiceSID  twilio.Code = 21701
 	maxTwilioFormBytes                 = 1 << 20
 	twilioAPIVersion                   = "2010-04-01"
-	twilioKeyPrefix                    = "twilio:" // idempotency keys of the compatible API
-	twilioAutoKeyDelimiter             = ":auto:"
+	twilioDerivedKeyPrefix             = "auto:" // starts the key derived from a request without one
 )
 
 // twilioError is an answer of the Twilio-compatible API in Twilio's error
@@ -274,7 +273,7 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 	hash := switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.ServiceSID, req.From, purpose, "")
 	ctx := r.Context()
 	now := time.Now()
-	key := twilioKeyPrefix + account + ":" + header
+	key := switchboard.MessageKey{API: switchboard.KeyAPITwilio, Account: account, Key: header}.String()
 	if header == "" {
 		key = autoKey(account, hash, now)
 		// A stored identical message of the previous window that is younger
@@ -315,11 +314,14 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 	return nil
 }
 
-// autoKey is the idempotency key of a request without an idempotency
-// header: the account, the payload hash and the AutoKeyWindow-long window
-// that at falls in.
+// autoKey is the stored idempotency key of a request without an
+// idempotency header, in the account's Twilio key space: the payload hash
+// and the AutoKeyWindow-long window that at falls in. Its stored form,
+// "twilio:{account}:auto:{hash}:{window}", is the one it had before keys
+// had a space per API, as is a header's, so these need no migration.
 func autoKey(account, hash string, at time.Time) string {
-	return twilioKeyPrefix + account + twilioAutoKeyDelimiter + hash + ":" + strconv.FormatInt(at.Unix()/int64(AutoKeyWindow/time.Second), 10)
+	window := strconv.FormatInt(at.Unix()/int64(AutoKeyWindow/time.Second), 10)
+	return switchboard.MessageKey{API: switchboard.KeyAPITwilio, Account: account, Key: twilioDerivedKeyPrefix + hash + ":" + window}.String()
 }
 
 // twilioFetch is GET /2010-04-01/Accounts/{Sid}/Messages/{Sid}.json: a
@@ -330,25 +332,28 @@ func (s *Server) twilioFetch(w http.ResponseWriter, r *http.Request, account str
 	if !ok {
 		return switchboard.ErrNotFound
 	}
-	m, err := s.messageBySID(r, sid)
+	m, err := s.messageBySID(r, account, sid)
 	if err != nil {
 		return err
-	}
-	if m.AccountSID != account {
-		return switchboard.ErrNotFound
 	}
 	writeTwilioJSON(w, http.StatusOK, twilioMessageJSON(m))
 	return nil
 }
 
-func (s *Server) messageBySID(r *http.Request, sid string) (*switchboard.OutboundMessage, error) {
+// messageBySID returns the message of account that sid names: the one
+// Switchboard issued it for, else the one Twilio knows by it. Another
+// account's message is ErrNotFound on either path, as an unknown one is.
+func (s *Server) messageBySID(r *http.Request, account, sid string) (*switchboard.OutboundMessage, error) {
 	if id, ok := messageIDOfSID(sid); ok {
 		m, err := s.store.OutboundMessage(r.Context(), id)
-		if !errors.Is(err, switchboard.ErrNotFound) {
-			return m, err
+		switch {
+		case err == nil && m.AccountSID == account:
+			return m, nil
+		case err != nil && !errors.Is(err, switchboard.ErrNotFound):
+			return nil, err
 		}
 	}
-	return s.store.OutboundMessageBySID(r.Context(), sid)
+	return s.store.OutboundMessageBySID(r.Context(), account, sid)
 }
 
 var issuedSIDPattern = regexp.MustCompile(`^SM[0-9a-f]{32}$`)

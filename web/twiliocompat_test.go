@@ -335,7 +335,7 @@ func TestTwilioFetch(t *testing.T) {
 				From: "+15550001001", TwilioSID: twilioSIDInSim, TwilioStatus: "queued"})
 		}, "sent", 0},
 		{func() error {
-			_, err := f.store.UpdateMessageStatus(t.Context(), switchboard.StatusUpdate{TwilioSID: twilioSIDInSim, Status: "undelivered", ErrorCode: 30003})
+			_, err := f.store.UpdateMessageStatus(t.Context(), switchboard.StatusUpdate{AccountSID: outAccount, TwilioSID: twilioSIDInSim, Status: "undelivered", ErrorCode: 30003})
 			return err
 		}, "undelivered", 30003},
 	}
@@ -400,5 +400,108 @@ func TestTwilioCreateThroughAPoolService(t *testing.T) {
 	page := decodeJSON[web.Page[web.MessageJSON]](t, must200(t, f, "/api/v1/messages?pool=svc"))
 	if len(page.Items) != 1 || page.Items[0].From != poolService {
 		t.Errorf("stored: %+v, want one message of pool svc from the service", page.Items)
+	}
+}
+
+// theirSender is a sender of otherAccount's pool in newTwoAccountFixture.
+const theirSender = "+15550003001"
+
+// newTwoAccountFixture serves both APIs with a pool of each account.
+func newTwoAccountFixture(t *testing.T) *fixture {
+	t.Helper()
+	pools := append(slices.Clone(testPools), web.OutboundPool{Name: "theirs", AccountSID: otherAccount,
+		Senders: []string{theirSender}, Purposes: []switchboard.Purpose{switchboard.PurposeTransactional}})
+	return newFixtureWith(t, token, nil, web.WithOutbound(pools), web.WithTwilioAccounts([]web.TwilioAccount{
+		{SID: outAccount, Tokens: []string{outToken}},
+		{SID: otherAccount, Tokens: []string{otherToken}},
+	}))
+}
+
+// Idempotency keys of different APIs and accounts never meet: a native
+// key that spells a Twilio-compatible key's stored form, of another
+// account or of its own, is a key of the native API's own space, and the
+// same native key sent through two accounts' pools is two messages.
+func TestKeysOfAPIsAndAccountsNeverMeet(t *testing.T) {
+	t.Parallel()
+	f := newTwoAccountFixture(t)
+	const to, text = "+15557770001", "Your code is 123456"
+	theirs := f.twilioOK(t, twilioCall{account: otherAccount, user: otherAccount, pass: otherToken,
+		form: form("To", to, "From", theirSender, "Body", text), header: http.Header{"I-Twilio-Idempotency-Token": {"tok-b"}}},
+		http.StatusCreated)
+	ours := f.twilioOK(t, twilioCall{form: form("To", to, "From", "+15550001001", "Body", text),
+		header: http.Header{"I-Twilio-Idempotency-Token": {"tok-a"}}}, http.StatusCreated)
+
+	// The same payload as the Twilio-compatible creates, so that a key
+	// that met theirs would be answered with their message.
+	native := func(key, from string) web.MessageJSON {
+		t.Helper()
+		resp, body := f.send(t, key, `{"to": "`+to+`", "body": "`+text+`", "from": "`+from+`"}`)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("native create with key %q = %d %s, want 202: a message of its own", key, resp.StatusCode, body)
+		}
+		m := decodeJSON[web.MessageJSON](t, body)
+		if m.IdempotencyKey != key {
+			t.Errorf("native create shows key %q, want %q as the caller gave it", m.IdempotencyKey, key)
+		}
+		return m
+	}
+	seen := map[string]string{theirs.SID: "their Twilio-compatible create", ours.SID: "our Twilio-compatible create"}
+	for _, c := range []struct{ name, key, from string }{
+		{"their Twilio key, through their pool", "twilio:" + otherAccount + ":tok-b", theirSender},
+		{"their Twilio key, through ours", "twilio:" + otherAccount + ":tok-b", "+15550001001"},
+		{"our own Twilio key", "twilio:" + outAccount + ":tok-a", "+15550001001"},
+		{"one key, our pool", "order-17", "+15550001001"},
+		{"one key, their pool", "order-17", theirSender},
+	} {
+		m := native(c.key, c.from)
+		sid := web.MessageSID(&switchboard.OutboundMessage{ID: m.ID})
+		if prev, ok := seen[sid]; ok {
+			t.Errorf("%s: answered the message of %s", c.name, prev)
+		}
+		seen[sid] = c.name
+	}
+	// Each key still finds its own message again.
+	for _, c := range []struct{ key, from, want string }{
+		{"twilio:" + otherAccount + ":tok-b", theirSender, "their Twilio key, through their pool"},
+		{"order-17", theirSender, "one key, their pool"},
+	} {
+		resp, body := f.send(t, c.key, `{"to": "`+to+`", "body": "`+text+`", "from": "`+c.from+`"}`)
+		m := decodeJSON[web.MessageJSON](t, body)
+		if resp.StatusCode != http.StatusOK || seen[web.MessageSID(&switchboard.OutboundMessage{ID: m.ID})] != c.want {
+			t.Errorf("repeat of %q = %d %s, want 200 with the message of %s", c.key, resp.StatusCode, body, c.want)
+		}
+	}
+	if again := f.twilioOK(t, twilioCall{account: otherAccount, user: otherAccount, pass: otherToken,
+		form: form("To", to, "From", theirSender, "Body", text), header: http.Header{"I-Twilio-Idempotency-Token": {"tok-b"}}},
+		http.StatusCreated); again.SID != theirs.SID {
+		t.Errorf("their Twilio-compatible repeat answered %s, want %s", again.SID, theirs.SID)
+	}
+	if n := f.messageCount(t); n != 7 {
+		t.Errorf("%d messages stored, want 7", n)
+	}
+}
+
+// A message is fetched only by its own account, by either of its SIDs.
+func TestTwilioFetchOfAnotherAccountsMessage(t *testing.T) {
+	t.Parallel()
+	f := newTwoAccountFixture(t)
+	theirs := f.twilioOK(t, twilioCall{account: otherAccount, user: otherAccount, pass: otherToken,
+		form: form("To", "+15557770001", "From", theirSender, "Body", "hi")}, http.StatusCreated)
+	page, err := f.store.ListOutboundMessages(t.Context(), switchboard.OutboundFilter{Limit: 1})
+	if err != nil || len(page.Items) != 1 {
+		t.Fatal(page, err)
+	}
+	if err := f.store.RecordSend(t.Context(), switchboard.SendResult{MessageID: page.Items[0].ID, Attempts: 1,
+		State: switchboard.MessageSent, From: theirSender, TwilioSID: twilioSIDInSim, TwilioStatus: "queued"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, sid := range []string{theirs.SID, twilioSIDInSim} {
+		resp, body := f.twilio(t, twilioCall{method: http.MethodGet, path: "Messages/" + sid + ".json"})
+		checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
+		got := f.twilioOK(t, twilioCall{method: http.MethodGet, path: "Messages/" + sid + ".json", account: otherAccount,
+			user: otherAccount, pass: otherToken}, http.StatusOK)
+		if got.SID != twilioSIDInSim || got.AccountSID != otherAccount {
+			t.Errorf("their fetch of %s = %+v", sid, got)
+		}
 	}
 }

@@ -37,8 +37,13 @@ func NewStatusOp(u switchboard.StatusUpdate) *StatusOp {
 
 // SubmitStatus applies u through c, a store's committer of status
 // updates, and returns its own outcome: the message as the update left
-// it, or the update's own error (an unknown SID is ErrNotFound).
+// it, or the update's own error (an unknown SID, or another account's, is
+// ErrNotFound). An update without an account is refused before it is
+// submitted (ErrInvalid).
 func SubmitStatus(ctx context.Context, c *groupcommit.Committer[*StatusOp], u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
+	if err := u.Validate(); err != nil {
+		return nil, err
+	}
 	op := NewStatusOp(u)
 	if err := c.Submit(ctx, op); err != nil {
 		return nil, fmt.Errorf("update status of %s: %w", u.TwilioSID, err)
@@ -72,9 +77,11 @@ func StatusSIDs(ops []*StatusOp) []string {
 
 // ApplyStatuses applies ops, in order, to messages (those of the batch's
 // SIDs that the store holds, by Twilio SID, as loaded in the batch's
-// transaction), so that a later update of a message sees the earlier ones.
-// It sets each op's Message, a copy as it stands after the op, or its Err:
-// ErrNotFound for an SID messages lacks (the empty one included). It
+// transaction, whatever their account), so that a later update of a
+// message sees the earlier ones. It sets each op's Message, a copy as it
+// stands after the op, or its Err: ErrNotFound for an SID messages lacks
+// (the empty one included) and for a message of another account than the
+// op's, which the op neither changes nor adds a history row to. It
 // returns the messages changed, in the order first changed, to write back
 // once each, and the history rows of every op found, applied or not, in
 // op order, to insert in that order.
@@ -84,7 +91,10 @@ func ApplyStatuses(ops []*StatusOp, messages map[string]*switchboard.OutboundMes
 	for _, op := range ops {
 		u := op.Update
 		m, ok := messages[u.TwilioSID]
-		if !ok || u.TwilioSID == "" {
+		// Another account's message is answered as an unknown one, so an
+		// update cannot tell the two apart: it fails closed, and learns
+		// nothing about SIDs it does not own.
+		if !ok || u.TwilioSID == "" || u.AccountSID == "" || m.AccountSID != u.AccountSID {
 			op.Message, op.Err = nil, fmt.Errorf("update status: message with Twilio SID %q: %w", u.TwilioSID, switchboard.ErrNotFound)
 			continue
 		}

@@ -11,14 +11,16 @@ import (
 func TestApplyStatusesInOrderEachWithItsOwnOutcome(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	m := &switchboard.OutboundMessage{ID: "m1", State: switchboard.MessageSent, TwilioSID: "SM1", TwilioStatus: "queued",
+	m := &switchboard.OutboundMessage{ID: "m1", AccountSID: "AC1", State: switchboard.MessageSent, TwilioSID: "SM1", TwilioStatus: "queued",
 		MediaURLs: []string{"https://media.example.com/a.png"}}
 	ops := []*StatusOp{
-		NewStatusOp(switchboard.StatusUpdate{TwilioSID: "SM1", Status: "sent", At: at.Add(time.Second)}),
-		NewStatusOp(switchboard.StatusUpdate{TwilioSID: "SMnobody", Status: "delivered", At: at}),
-		NewStatusOp(switchboard.StatusUpdate{TwilioSID: "SM1", Status: "delivered", At: at.Add(2 * time.Second)}),
-		NewStatusOp(switchboard.StatusUpdate{Status: "delivered", At: at}),
-		NewStatusOp(switchboard.StatusUpdate{TwilioSID: "SM1", Status: "sent", At: at.Add(3 * time.Second)}),
+		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "sent", At: at.Add(time.Second)}),
+		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SMnobody", Status: "delivered", At: at}),
+		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "delivered", At: at.Add(2 * time.Second)}),
+		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", Status: "delivered", At: at}),
+		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "sent", At: at.Add(3 * time.Second)}),
+		// Another account naming the message's SID: as if unknown.
+		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC2", TwilioSID: "SM1", Status: "read", At: at.Add(4 * time.Second)}),
 	}
 	if sids := StatusSIDs(ops); len(sids) != 2 || sids[0] != "SM1" || sids[1] != "SMnobody" {
 		t.Errorf("StatusSIDs = %q, want SM1 and SMnobody once each", sids)
@@ -37,7 +39,7 @@ func TestApplyStatusesInOrderEachWithItsOwnOutcome(t *testing.T) {
 			t.Errorf("row %d: %+v, want applied %v", i, r, wantApplied[i])
 		}
 	}
-	for _, i := range []int{1, 3} {
+	for _, i := range []int{1, 3, 5} {
 		if !errors.Is(ops[i].Err, switchboard.ErrNotFound) || ops[i].Message != nil {
 			t.Errorf("op %d (SID %q): %v, %v; want ErrNotFound alone", i, ops[i].Update.TwilioSID, ops[i].Message, ops[i].Err)
 		}
