@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/switchboard-dev/switchboard"
@@ -33,7 +34,7 @@ func (d *routeDoctor) Probe(ctx context.Context, req web.ProbeRequestJSON) (*doc
 		// A probe's report (status, headers, timing, TLS) would map the
 		// private network for whoever holds the API token: internal
 		// addresses are refused, literals at once, names as they resolve.
-		if err := d.egress.CheckURL(req.URL); errors.Is(err, egress.ErrDenied) {
+		if err := d.egress.CheckURL(strings.TrimSpace(req.URL)); errors.Is(err, egress.ErrDenied) {
 			return nil, fmt.Errorf("%w: url: %v (doctor.allow_private probes internal addresses)", switchboard.ErrInvalid, err)
 		}
 		o.Allow = d.egress.Check

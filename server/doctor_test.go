@@ -50,7 +50,7 @@ func TestDoctorEndpointRefusesInternalAddresses(t *testing.T) {
 	port := app.URL[strings.LastIndex(app.URL, ":")+1:]
 
 	d := testDoctor(app.URL+"/sms", false)
-	for _, u := range []string{app.URL + "/sms", "http://localhost:" + port + "/sms", "http://[::ffff:127.0.0.1]:" + port + "/sms"} {
+	for _, u := range []string{app.URL + "/sms", " " + app.URL + "/sms", "http://localhost:" + port + "/sms", "http://[::ffff:127.0.0.1]:" + port + "/sms"} {
 		_, err := d.Probe(t.Context(), web.ProbeRequestJSON{URL: u})
 		if !errors.Is(err, switchboard.ErrInvalid) || !strings.Contains(err.Error(), "loopback") {
 			t.Errorf("Probe(%s) = %v, want an invalid request naming loopback", u, err)
