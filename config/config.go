@@ -20,6 +20,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/egress"
 )
 
 // Config is the whole configuration. The koanf tags are the TOML keys.
@@ -33,6 +34,7 @@ type Config struct {
 	Delivery  Delivery  `koanf:"delivery"`
 	Doctor    Doctor    `koanf:"doctor"`
 	Outbound  Outbound  `koanf:"outbound"`
+	Egress    Egress    `koanf:"egress"`
 	Accounts  []Account `koanf:"accounts"`
 	Routes    []Route   `koanf:"routes"`
 	// Providers and Pools configure outbound messaging; with no pool,
@@ -115,6 +117,21 @@ type Doctor struct {
 	// what Twilio would make of it. Off by default: a probe is a realistic,
 	// correctly signed webhook, and an app may act on it (reply, store it).
 	CheckAtStartup bool `koanf:"check_at_startup"`
+	// AllowPrivate lets POST /api/v1/doctor probe any address, internal
+	// ones included. Off by default: a probe reports what answered
+	// (status, headers, timing, TLS), so an API caller could map the
+	// private network with it. Route checks are not limited by it.
+	AllowPrivate bool `koanf:"allow_private"`
+}
+
+// Egress limits where Switchboard connects for URLs API callers choose:
+// status webhooks and probes of the doctor endpoint.
+type Egress struct {
+	// Allow lists CIDR prefixes of internal addresses (loopback, private,
+	// link-local, CGNAT…) those URLs may reach anyway, such as
+	// ["127.0.0.0/8", "::1/128"] for an app on the same machine during
+	// local development. Empty (default): none.
+	Allow []string `koanf:"allow"`
 }
 
 // Outbound configures the sending of outbound messages.
@@ -295,6 +312,9 @@ func Load(path string, environ []string) (*Config, error) {
 			if listKeys[key] {
 				return "", nil
 			}
+			if stringLists[key] {
+				return key, strings.Split(value, ",")
+			}
 			return key, value
 		},
 	})
@@ -318,6 +338,10 @@ func Load(path string, environ []string) (*Config, error) {
 
 // listKeys are the keys of lists of tables, which come from the file only.
 var listKeys = map[string]bool{"accounts": true, "routes": true, "providers": true, "pools": true}
+
+// stringLists are the keys of lists of strings outside those tables, which
+// a variable sets as a comma-separated list.
+var stringLists = map[string]bool{"egress.allow": true}
 
 // notConfig reports whether a SWITCHBOARD_ variable is not a config key:
 // the config file's own path and the test suite's settings.
@@ -597,6 +621,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateOutbound(bad, accounts, paths)
+	if _, err := egress.Parse(c.Egress.Allow); err != nil {
+		bad("egress.allow: %v", err)
+	}
 	return errors.Join(errs...)
 }
 

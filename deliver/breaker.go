@@ -39,7 +39,7 @@ func (b *breakers) get(target string) *gobreaker.CircuitBreaker[*outcome] {
 			MaxRequests: 1, // one trial request when half-open
 			Timeout:     b.openFor,
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.failures },
-			IsExcluded:  func(err error) bool { return errors.Is(err, errInterrupted) },
+			IsExcluded:  func(err error) bool { return errors.Is(err, errInterrupted) || errors.Is(err, errDenied) },
 			OnStateChange: func(name string, from, to gobreaker.State) {
 				if b.onChange != nil {
 					b.onChange(name, from, to)

@@ -19,6 +19,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/egress"
 	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
@@ -50,6 +51,11 @@ type Options struct {
 	Metrics         *metrics.Metrics
 	Logger          *slog.Logger
 	Now             func() time.Time
+	// Egress is where events with a Target (URLs API callers chose, such
+	// as a message's status webhook) may connect. The zero Policy refuses
+	// every internal address; route targets, the operator's own
+	// configuration, are not subject to it.
+	Egress egress.Policy
 }
 
 // Headers forwarded from Twilio's request as they arrived. Everything else
@@ -65,7 +71,8 @@ const (
 type Deliverer struct {
 	store    switchboard.Store
 	routes   map[string]routeTarget
-	client   *http.Client
+	client   *http.Client // to route targets
+	callers  *http.Client // to events' own Targets, URLs API callers chose: under Options.Egress
 	timeout  time.Duration
 	policy   Policy
 	openFor  time.Duration
@@ -100,21 +107,9 @@ func New(store switchboard.Store, o Options) *Deliverer {
 		now:     o.Now,
 	}
 
-	d.client = &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 nil, // the app is reached directly, never through an environment proxy
-			DialContext:           (&net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout:   o.ConnectTimeout,
-			MaxIdleConns:          max(o.Workers, 16) * 2,
-			MaxIdleConnsPerHost:   max(o.Workers, 16),
-			IdleConnTimeout:       90 * time.Second,
-			ResponseHeaderTimeout: o.Timeout,
-			ForceAttemptHTTP2:     true,
-		},
-		// A redirect is the app's answer, recorded as a failure like Twilio
-		// would; following it could send the event somewhere unintended.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	dialer := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
+	d.client = newClient(o, dialer)
+	d.callers = newClient(o, o.Egress.Dialer(dialer))
 	d.breakers = newBreakers(o.BreakerFailures, o.BreakerOpenFor, func(target string, from, to gobreaker.State) {
 		d.logger.Warn("circuit breaker", "target", target, "from", from.String(), "to", to.String())
 	})
@@ -128,6 +123,27 @@ func New(store switchboard.Store, o Options) *Deliverer {
 		d.routes[r.Path] = routeTarget{Route: r, breaker: d.breakers.get(r.Target), slots: slots[r.Target]}
 	}
 	return d
+}
+
+// newClient is the HTTP client of deliveries, connecting with dialer.
+func newClient(o Options, dialer *net.Dialer) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			// The app is reached directly, never through an environment
+			// proxy, which would also connect where the dialer refuses to.
+			Proxy:                 nil,
+			DialContext:           dialer.DialContext,
+			TLSHandshakeTimeout:   o.ConnectTimeout,
+			MaxIdleConns:          max(o.Workers, 16) * 2,
+			MaxIdleConnsPerHost:   max(o.Workers, 16),
+			IdleConnTimeout:       90 * time.Second,
+			ResponseHeaderTimeout: o.Timeout,
+			ForceAttemptHTTP2:     true,
+		},
+		// A redirect is the app's answer, recorded as a failure like Twilio
+		// would; following it could send the event somewhere unintended.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // routeTarget is a route with its target's circuit breaker, resolved once
@@ -145,11 +161,19 @@ var (
 	// errInterrupted tells the breaker an attempt was cut short by our own
 	// shutdown, which says nothing about the target.
 	errInterrupted = errors.New("interrupted by shutdown")
+	// errDenied tells the breaker the egress policy refused the target's
+	// address: no request was made, which says nothing about its health.
+	errDenied = errors.New("destination denied")
 )
 
-// ClassInterrupted marks an attempt cut short by Switchboard's own shutdown:
-// not the app's failure, so it spends no retry budget.
-const ClassInterrupted = "interrupted"
+const (
+	// ClassInterrupted marks an attempt cut short by Switchboard's own
+	// shutdown: not the app's failure, so it spends no retry budget.
+	ClassInterrupted = "interrupted"
+	// ClassDenied marks an attempt the egress policy refused to connect
+	// (Options.Egress): permanent, so the event is dead at once.
+	ClassDenied = "denied"
+)
 
 // Deliver makes one delivery attempt of an event, if the event still has
 // the attempt count its job was scheduled with, and records the outcome.
@@ -204,6 +228,8 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 		switch {
 		case ctx.Err() != nil:
 			return o, errInterrupted
+		case errors.Is(o.err, egress.ErrDenied):
+			return o, errDenied
 		case o.unhealthy():
 			return o, errUnhealthy
 		}
@@ -214,9 +240,12 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 	}
 
 	var result *switchboard.AttemptResult
-	if errors.Is(err, errInterrupted) {
+	switch {
+	case errors.Is(err, errInterrupted):
 		result = d.interrupted(out)
-	} else {
+	case errors.Is(err, errDenied):
+		result = denied(out)
+	default:
 		result = d.decide(route, ev, out)
 	}
 	d.metrics.Attempts.WithLabelValues(ev.Route, resultLabel(result.State), strconv.Itoa(result.Attempt.TwilioCode)).Inc()
@@ -244,6 +273,21 @@ func (d *Deliverer) interrupted(o *outcome) *switchboard.AttemptResult {
 	a.ErrorClass, a.TwilioCode = ClassInterrupted, 0
 	a.Error = "interrupted by shutdown: " + a.Error
 	return &switchboard.AttemptResult{Attempt: a, State: switchboard.StateRetrying, NextAttemptAt: d.now(), Attempts: a.Number}
+}
+
+// denied dead-letters an event whose target the egress policy refused:
+// the refusal is permanent, so retrying it would only spend attempts. The
+// error names the address and its class, not the URL, whose query may
+// hold a secret.
+func denied(o *outcome) *switchboard.AttemptResult {
+	a := o.attempt
+	a.ErrorClass, a.TwilioCode = ClassDenied, 0
+	var de *egress.DeniedError
+	if errors.As(o.err, &de) {
+		a.Error = de.Error()
+	}
+	a.Error += "; not retried"
+	return &switchboard.AttemptResult{Attempt: a, State: switchboard.StateDead, Attempts: a.Number}
 }
 
 // circuitOpen handles an attempt the breaker refused: no request was sent,
@@ -383,6 +427,12 @@ func (d *Deliverer) forward(ctx context.Context, route Route, ev *switchboard.Ev
 	if err != nil {
 		return fail(twilio.ClassProtocol, err)
 	}
+	client := d.client
+	if ev.Target != "" {
+		// Fails closed: any event with a URL of its own connects under
+		// the egress policy, whoever stored it.
+		client = d.callers
+	}
 	method, contentType, body := req.Method, req.Header.Get("Content-Type"), req.Body
 	// Only what a signature covered is signed again (intake refuses the
 	// rest; a request stored before it did, or written by other means,
@@ -417,7 +467,7 @@ func (d *Deliverer) forward(ctx context.Context, route Route, ev *switchboard.Ev
 		httpReq.Header.Set("X-Switchboard-Event-Id", ev.ID)
 		httpReq.Header.Set("X-Switchboard-Attempt", strconv.Itoa(number))
 
-		resp, err = d.client.Do(httpReq)
+		resp, err = client.Do(httpReq)
 		if err != nil {
 			return fail(twilio.ClassifyError(err), err)
 		}

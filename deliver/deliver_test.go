@@ -1171,7 +1171,7 @@ func TestDeliverStatusWebhookFanoutToItsTarget(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	h := newHarness(t, nil, []deliver.Route{route("/status", a.URL+"/status")}, nil)
+	h := newHarness(t, nil, []deliver.Route{route("/status", a.URL+"/status")}, allowLoopback)
 	hookURL := hook.URL + "/hooks/status?tenant=a%20b"
 	var hookID string
 	id := h.ingest(t, "/status", func(it *switchboard.Ingest) {
@@ -1241,7 +1241,7 @@ func TestDeliverStatusWebhookFanoutHasItsOwnBreaker(t *testing.T) {
 	down := newApp(t, status(http.StatusServiceUnavailable, ""))
 	up := newApp(t, nil)
 	h := newHarness(t, nil, []deliver.Route{route("/status", a.URL+"/status"), route("/static", "")},
-		func(o *deliver.Options) { o.BreakerFailures, o.BreakerOpenFor = 1, time.Hour })
+		func(o *deliver.Options) { o.BreakerFailures, o.BreakerOpenFor = 1, time.Hour; allowLoopback(o) })
 
 	var first, second string
 	h.ingest(t, "/status", func(it *switchboard.Ingest) { first = fanout(it, down.URL+"/hook") })

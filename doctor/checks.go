@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -64,14 +65,30 @@ func (p *prober) checkHost(ctx context.Context) bool {
 				"check the host name's spelling and its DNS A/AAAA records")
 			return false
 		}
-		var shown []string
 		for _, ip := range ips {
 			if a, ok := netip.AddrFromSlice(ip.IP); ok {
 				addrs = append(addrs, a.Unmap())
-				shown = append(shown, a.Unmap().String())
 			}
 		}
-		p.r.pass("dns", host+" resolves to "+strings.Join(shown, ", "))
+	}
+	// Addresses Allow refuses are neither shown nor probed, so that a
+	// report tells nothing about them.
+	n := len(addrs)
+	addrs = slices.DeleteFunc(addrs, func(a netip.Addr) bool { return p.o.Allow != nil && p.o.Allow(a) != nil })
+	refused := n - len(addrs)
+	if !isLiteral {
+		msg := host + " resolves to " + joinAddrs(addrs)
+		switch {
+		case refused > 0 && len(addrs) == 0:
+			msg = host + " resolves"
+		case refused > 0:
+			msg += fmt.Sprintf(" and %d address(es) not shown", refused)
+		}
+		p.r.pass("dns", msg)
+	}
+	if len(addrs) == 0 && refused > 0 {
+		p.r.fail("reachability", 0, "not probed: "+host+" is at an address this server does not probe", refusedFix)
+		return false
 	}
 
 	var hidden []string
@@ -96,9 +113,25 @@ func (p *prober) checkHost(ctx context.Context) bool {
 	return true
 }
 
+// refusedFix is the fix of a probe Options.Allow refused.
+const refusedFix = "probe it with the doctor command on a machine allowed to reach it"
+
+// joinAddrs lists addresses for a message.
+func joinAddrs(addrs []netip.Addr) string {
+	s := make([]string, len(addrs))
+	for i, a := range addrs {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
 // errorFinding describes a request that got no usable response.
 func (p *prober) errorFinding(err error, u string, hopCtx context.Context) Finding {
 	host := p.hostOf(u)
+	if errors.As(err, new(*refusedError)) {
+		return Finding{Check: "connect", Status: StatusFail,
+			Message: "not probed: " + host + " is at an address this server does not probe", Fix: refusedFix}
+	}
 	class := twilio.ClassifyError(err)
 	// net/http reports a deadline by its cause, which ClassifyError does
 	// not know.

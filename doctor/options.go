@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -50,6 +51,12 @@ type Options struct {
 	// Now tells the current time, against which certificates are checked;
 	// nil means time.Now. Durations are always measured on the real clock.
 	Now func() time.Time
+	// Allow, when set, is asked about every address before the probe
+	// connects to it (each address a name resolves to, on every redirect
+	// hop), and the probe connects to none it refuses. Refused addresses
+	// are not shown in the report; a host with no other address fails
+	// the probe before any request. nil allows every address.
+	Allow func(netip.Addr) error
 }
 
 // normalized is a probe's options after defaults and validation.

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,7 +112,7 @@ func (p *prober) run(ctx context.Context) error {
 		return p.callerErr()
 	}
 
-	dial := (&net.Dialer{Timeout: ov.Connect, Resolver: p.o.Resolver}).DialContext
+	dial := (&net.Dialer{Timeout: ov.Connect, Resolver: p.o.Resolver, Control: p.control}).DialContext
 	transport := &http.Transport{
 		Proxy:                  nil, // Twilio calls the URL directly, not through the local proxy
 		DialContext:            dial,
@@ -209,6 +211,29 @@ func (p *prober) run(ctx context.Context) error {
 		}
 		target = next
 	}
+}
+
+// refusedError is an address Options.Allow refused to connect to.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+// control checks the address a connection is about to be made to against
+// Options.Allow, after resolution, so no name or redirect can reach an
+// address it refuses. It fails closed on an address it cannot parse.
+func (p *prober) control(network, address string, _ syscall.RawConn) error {
+	if p.o.Allow == nil {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return &refusedError{fmt.Errorf("unparsable address %q", address)}
+	}
+	if err := p.o.Allow(ap.Addr()); err != nil {
+		return &refusedError{err}
+	}
+	return nil
 }
 
 // callerErr returns the error for a probe cut short by its caller's

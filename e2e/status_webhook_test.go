@@ -49,6 +49,7 @@ func testStatusWebhook(t *testing.T, st store) {
 		provider:    srv.URL,
 		pools:       []pool{{name: "main", senders: []string{outboundSender}, rate: 10}},
 		statusRoute: "/status",
+		egressAllow: []string{"127.0.0.0/8"}, // the status webhook is a local app
 	})
 	p := startServe(t, cfg)
 	tunnel.to(p.addr)

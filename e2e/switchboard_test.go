@@ -84,6 +84,9 @@ type config struct {
 	provider    string
 	pools       []pool
 	statusRoute string // [outbound] status_route
+	// egressAllow is [egress] allow: the internal prefixes status webhooks
+	// may reach, such as the tests' own apps on 127.0.0.1.
+	egressAllow []string
 }
 
 // writeConfig writes c as a TOML file in a temporary directory and returns
@@ -141,6 +144,9 @@ max_attempts = 1000
 	}
 	if c.statusRoute != "" {
 		fmt.Fprintf(&b, "\n[outbound]\nstatus_route = %q\n", c.statusRoute)
+	}
+	if c.egressAllow != nil {
+		fmt.Fprintf(&b, "\n[egress]\nallow = [\"%s\"]\n", strings.Join(c.egressAllow, `", "`))
 	}
 	path := filepath.Join(t.TempDir(), "switchboard.toml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {

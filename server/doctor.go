@@ -2,13 +2,16 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/config"
 	"github.com/switchboard-dev/switchboard/doctor"
+	"github.com/switchboard-dev/switchboard/egress"
 	"github.com/switchboard-dev/switchboard/web"
 )
 
@@ -17,12 +20,25 @@ import (
 type routeDoctor struct {
 	cfg    *config.Config
 	logger *slog.Logger
+	// egress limits the URLs an API caller asks to probe, unless
+	// doctor.allow_private is set; route targets, the operator's own, are
+	// probed wherever they are.
+	egress egress.Policy
 }
 
 var _ web.Doctor = (*routeDoctor)(nil)
 
 func (d *routeDoctor) Probe(ctx context.Context, req web.ProbeRequestJSON) (*doctor.Report, error) {
 	o := doctor.Options{URL: req.URL, Kind: doctor.Kind(req.Kind), Method: req.Method}
+	if !d.cfg.Doctor.AllowPrivate {
+		// A probe's report (status, headers, timing, TLS) would map the
+		// private network for whoever holds the API token: internal
+		// addresses are refused, literals at once, names as they resolve.
+		if err := d.egress.CheckURL(strings.TrimSpace(req.URL)); errors.Is(err, egress.ErrDenied) {
+			return nil, fmt.Errorf("%w: url: %v (doctor.allow_private probes internal addresses)", switchboard.ErrInvalid, err)
+		}
+		o.Allow = d.egress.Check
+	}
 	if req.Account != "" {
 		acct, ok := d.cfg.Account(req.Account)
 		if !ok {

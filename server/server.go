@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/config"
 	"github.com/switchboard-dev/switchboard/deliver"
+	"github.com/switchboard-dev/switchboard/egress"
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/ingest"
 	"github.com/switchboard-dev/switchboard/metrics"
@@ -92,11 +93,19 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 			MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge, RedeliverOn: r.RedeliverOn, MaxInFlight: r.MaxInFlight})
 	}
 	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 1)}
+	// Where URLs API callers choose may connect; Validate guarantees the
+	// allowlist parses.
+	callers, err := egress.Parse(cfg.Egress.Allow)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("egress.allow: %w", err)
+	}
 	d := cfg.Delivery
 	s.deliverer = deliver.New(store, deliver.Options{
 		Routes: outRoutes, ConnectTimeout: d.ConnectTimeout, Timeout: d.Timeout,
 		Policy:          deliver.Policy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
+		Egress: callers,
 	})
 	s.ingest = ingest.New(ingest.Options{
 		Store: store, Routes: inRoutes, PublicURL: cfg.PublicURL, TrustForwarded: cfg.Ingest.TrustForwarded,
@@ -108,8 +117,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		// inbound STOP/START keywords maintain the suppression lists.
 		Outbound: len(cfg.Pools) > 0,
 	})
-	s.doctor = &routeDoctor{cfg: cfg, logger: logger}
-	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts))}
+	s.doctor = &routeDoctor{cfg: cfg, logger: logger, egress: callers}
+	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts)), web.WithEgress(callers)}
 	if len(cfg.Pools) > 0 {
 		var pools []web.OutboundPool
 		if s.sender, pools, err = newSender(cfg, store, logger, m); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/egress"
 )
 
 // OutboundPool is a sender pool as the messages API routes to it.
@@ -30,6 +31,15 @@ type OutboundPool struct {
 // pool serving its purpose. Without it every message is refused (no pool).
 func WithOutbound(pools []OutboundPool) Option {
 	return func(s *Server) { s.pools = slices.Clone(pools) }
+}
+
+// WithEgress lets status webhooks (the native API's status_webhook, the
+// Twilio-compatible StatusCallback) name the internal addresses p allows.
+// Without it, a webhook whose host is an internal IP literal or a
+// localhost name is refused at create; delivery checks every address it
+// connects to (deliver.Options.Egress).
+func WithEgress(p egress.Policy) Option {
+	return func(s *Server) { s.egress = p }
 }
 
 // Limits of a message create.
@@ -171,6 +181,10 @@ func (s *Server) route(req *MessageRequestJSON) (*OutboundPool, error) {
 		return nil, invalid("media_urls: at most %d", maxMediaURLs)
 	case req.StatusWebhook != "" && !absoluteHTTP(req.StatusWebhook):
 		return nil, invalid("status_webhook %q: want an absolute http(s) URL", req.StatusWebhook)
+	case req.StatusWebhook != "" && s.egress.CheckURL(req.StatusWebhook) != nil:
+		// Refused now rather than stored and dead-lettered at delivery;
+		// the message names the host, not the URL's query.
+		return nil, invalid("status_webhook: %v", s.egress.CheckURL(req.StatusWebhook))
 	case !switchboard.ValidTemplate(req.Template):
 		return nil, invalid("template %q: at most %d letters, digits, '_', '-', '.' or ':'", req.Template, switchboard.MaxTemplateLen)
 	}

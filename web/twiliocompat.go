@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/egress"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
 
@@ -163,8 +164,9 @@ type twilioRequest struct {
 var serviceSIDPattern = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
 
 // validate checks a create request in the order Twilio does, with Twilio's
-// codes.
-func (req *twilioRequest) validate() error {
+// codes, and refuses a StatusCallback whose host p refuses (see
+// WithEgress).
+func (req *twilioRequest) validate(p egress.Policy) error {
 	bad := http.StatusBadRequest
 	switch {
 	case req.To == "":
@@ -185,6 +187,8 @@ func (req *twilioRequest) validate() error {
 		return twilioErr(bad, codeInvalidServiceSID, "The Messaging Service Sid %s is invalid.", req.ServiceSID)
 	case req.StatusCallback != "" && !absoluteHTTP(req.StatusCallback):
 		return twilioErr(bad, codeStatusCallback, "The StatusCallback URL %s is not a valid URL.", req.StatusCallback)
+	case req.StatusCallback != "" && p.CheckURL(req.StatusCallback) != nil:
+		return twilioErr(bad, codeStatusCallback, "The StatusCallback URL is not one Switchboard calls: %v.", p.CheckURL(req.StatusCallback))
 	}
 	for _, m := range req.MediaURLs {
 		if !absoluteHTTP(m) {
@@ -254,7 +258,7 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 		ServiceSID: strings.TrimSpace(form.Get("MessagingServiceSid")), Body: form.Get("Body"),
 		StatusCallback: strings.TrimSpace(form.Get("StatusCallback")), MediaURLs: form["MediaUrl"],
 	}
-	if err := req.validate(); err != nil {
+	if err := req.validate(s.egress); err != nil {
 		return err
 	}
 	header := r.Header.Get("I-Twilio-Idempotency-Token")

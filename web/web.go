@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/egress"
 )
 
 // Server is the admin API.
@@ -23,6 +24,7 @@ type Server struct {
 	redact    bool
 	doctor    Doctor
 	pools     []OutboundPool
+	egress    egress.Policy // where status webhooks may point (WithEgress)
 	tokenHash [32]byte
 	hasToken  bool
 	metrics   http.Handler
