@@ -2,9 +2,7 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 
@@ -19,18 +17,6 @@ import (
 // metadata with a short excerpt, and at most so many per second from one
 // source and in all. Past that, rejections are only counted
 // (switchboard_rejected_unrecorded_total) and logged in summary.
-
-// Bounds of what a rejected request keeps.
-const (
-	rejectedBodyExcerpt   = 256  // body bytes kept
-	rejectedURLExcerpt    = 1024 // URL bytes kept
-	rejectedHeaderExcerpt = 256  // bytes kept of each header value kept
-)
-
-// rejectedHeaders are the headers a rejected request keeps: enough to tell
-// what sent it and what it claimed, nothing it can grow.
-var rejectedHeaders = []string{"Content-Type", "Content-Length", "User-Agent", "X-Twilio-Signature",
-	"I-Twilio-Idempotency-Token", "X-Forwarded-For"}
 
 // Defaults of the rejection recording limits (Options).
 const (
@@ -81,28 +67,7 @@ func (l *rejectionLimiter) allow(remoteAddr string, now time.Time) bool {
 	return lim.AllowN(now, 1) && l.global.AllowN(now, 1)
 }
 
-// trimRejected reduces a refused request to what is recorded of it.
-func trimRejected(req switchboard.Request, reason string) switchboard.Request {
-	req.Outcome = switchboard.OutcomeRejected
-	req.Reason = reason
-	if len(req.Body) > rejectedBodyExcerpt {
-		req.Reason += fmt.Sprintf(" [body: %d bytes, first %d kept]", len(req.Body), rejectedBodyExcerpt)
-		req.Body = req.Body[:rejectedBodyExcerpt:rejectedBodyExcerpt]
-	}
-	if len(req.URL) > rejectedURLExcerpt {
-		req.URL = req.URL[:rejectedURLExcerpt]
-	}
-	kept := http.Header{}
-	for _, name := range rejectedHeaders {
-		if v := req.Header.Get(name); v != "" {
-			kept.Set(name, v[:min(len(v), rejectedHeaderExcerpt)])
-		}
-	}
-	req.Header = kept
-	return req
-}
-
-// recordRejection stores a refused request, trimmed (trimRejected), unless
+// recordRejection stores a refused request as metadata (Request.Metadata), unless
 // its source or all sources together are over their limits. The answer
 // does not wait on it succeeding: the request is refused either way.
 func (h *Handler) recordRejection(ctx context.Context, req switchboard.Request, reason string, status int) {
@@ -117,7 +82,8 @@ func (h *Handler) recordRejection(ctx context.Context, req switchboard.Request, 
 	h.logger.Warn("webhook rejected", "route", req.Route, "status", status, "reason", reason, "remote", req.RemoteAddr)
 	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
 	defer cancel()
-	if err := h.store.Ingest(ctx, []*switchboard.Ingest{{Request: trimRejected(req, reason)}}); err != nil {
+	req.Outcome, req.Reason = switchboard.OutcomeRejected, reason
+	if err := h.store.Ingest(ctx, []*switchboard.Ingest{{Request: req.Metadata()}}); err != nil {
 		h.logger.Error("record rejected request", "request", req.ID, "err", err)
 	}
 }
