@@ -222,7 +222,7 @@ func TestServeRefusesADamagedStore(t *testing.T) {
 	if strings.Contains(out, "switchboard listening") {
 		t.Error("serve listened on a damaged database")
 	}
-	for _, want := range []string{"sqlite store damaged", db, "quick_check", ".recover", "docs/operations.md"} {
+	for _, want := range []string{"sqlite store damaged", db, "quick_check", ".dump", "docs/operations.md"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("serve's output lacks %q:\n%s", want, out)
 		}

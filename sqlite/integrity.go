@@ -64,9 +64,9 @@ func checkIntegrity(ctx context.Context, db *sql.DB, path string, check Integrit
 		return nil
 	}
 	damaged := fmt.Errorf("%w: PRAGMA %s of %s found: %s. Not using it. To recover: keep switchboard stopped, "+
-		"copy the file and its -wal and -shm files aside, then restore a backup, or run "+
-		"sqlite3 %s \".recover\" | sqlite3 recovered.db and put the checked result in its place "+
-		"(docs/operations.md, \"Storage faults\")",
+		"copy the file and its -wal and -shm files aside, then restore a backup, or salvage the rows it can read "+
+		"with sqlite3 %s .dump | sed '$ s/^ROLLBACK; -- due to errors$/COMMIT;/' | sqlite3 recovered.db "+
+		"and put recovered.db, checked, in its place (docs/operations.md, \"Storage faults\")",
 		ErrDamaged, pragma, path, quoteAll(findings), path)
 	f.trip("integrity check", "", damaged)
 	return damaged

@@ -104,7 +104,7 @@ func TestDamagedStoreIsRefused(t *testing.T) {
 			if !errors.Is(err, sqlite.ErrDamaged) {
 				t.Fatalf("Open: %v, want ErrDamaged", err)
 			}
-			for _, want := range []string{path, "docs/operations.md", ".recover"} {
+			for _, want := range []string{path, "docs/operations.md", ".dump"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("Open: %v\nwant the message to name %q", err, want)
 				}
