@@ -304,12 +304,12 @@ func copyFile(src, dst string) error {
 //
 // The loop device takes requests of one page at most. A file-backed loop
 // device (seen on Linux 6.18) completes a write request that its backing
-// file took only in part (the tmpfs filling up midway) as a success, so a larger request can
-// be acknowledged with its tail never stored and fsync then reports
-// success for data that is gone: appending 80 KiB chunks with an fsync
-// after each to a file on such a device loses the last chunk whose fsync
-// succeeded, every time, whatever program does it. No application can
-// tell; a one-page request is written whole or fails.
+// file took only in part (the tmpfs filling up midway) as a success, so
+// a larger request can be acknowledged with its tail never stored, and
+// fsync then reports success for data that is gone: appending 80 KiB
+// chunks with an fsync after each to a file on such a device loses the
+// last chunk whose fsync succeeded, every time, whatever program does it.
+// No application can tell; a one-page request is written whole or fails.
 type thinDisk struct {
 	mnt     string // where the ext4 filesystem is mounted
 	pool    string // the tmpfs holding the backing file
