@@ -227,6 +227,10 @@ func TestServeRefusesADamagedStore(t *testing.T) {
 			t.Errorf("serve's output lacks %q:\n%s", want, out)
 		}
 	}
+	// migrate, which writes to it too, refuses it as well.
+	if _, stderr, err := runCLI(t, cfg, "migrate"); exitCode(err) == 0 || !strings.Contains(stderr, "sqlite store damaged") {
+		t.Errorf("migrate on a damaged database: %v, %s; want it refused", err, stderr)
+	}
 }
 
 // overwritePage writes garbage over page (counted from 0, of 4096 bytes)
