@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -444,4 +445,70 @@ func TestThinProvisionedDiskFillsUp(t *testing.T) {
 	startServe(t, cfg)
 	a.waitForSIDs(t, 90*time.Second, sids)
 	checkDeliveredAsSent(t, a, tap, sids)
+}
+
+// A full disk on write is not a storage fault: the requests that cannot
+// be stored get 503, serve stays up and ready, and acknowledges again
+// once there is room.
+func TestFullDiskIsOnlyA503(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: mounts a small tmpfs for the store")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "cannot mount a tmpfs", "mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", dir)
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	a := startApp(t)
+	cfg := writeConfig(t, config{storage: filepath.Join(dir, "switchboard.db"), routes: []route{{path: "/sms", target: a.url("/sms")}}})
+	p := startServe(t, cfg)
+	tap := newWiretap(t)
+	tw := newTwilio(t, p, tappedBy(tap))
+
+	ctx, stopSending := context.WithCancel(t.Context())
+	defer stopSending()
+	acked := newAcks(-1)
+	waitSenders := blast(ctx, tw, 8, acked)
+	running := func() {
+		select {
+		case <-p.exited:
+			t.Fatalf("serve exited on a full disk (%v):\n%s", p.waitErr, p.out.tail(8<<10))
+		default:
+		}
+	}
+	eventually(t, 2*time.Minute, func() (bool, string) {
+		running()
+		return acked.other.Load() >= 100, fmt.Sprintf("%d acknowledged, %d other answers", len(acked.list()), acked.other.Load())
+	})
+	full := len(acked.list())
+	if got := do(t, mustRequest(t, p.url("/readyz"))); got.status != 200 {
+		t.Errorf("/readyz on a full disk: %d %s; want 200: a full disk is not a fault", got.status, got.body)
+	}
+
+	mustRun(t, "", "mount", "-o", "remount,size=64m", dir)
+	eventually(t, time.Minute, func() (bool, string) {
+		running()
+		n := len(acked.list())
+		return n >= full+100, fmt.Sprintf("%d acknowledged once there was room, want 100", n-full)
+	})
+	stopSending()
+	waitSenders()
+	running()
+	if strings.Contains(p.out.String(), "store failed") {
+		t.Error("a full disk failed the store")
+	}
+	sids := acked.list()
+	t.Logf("%d webhooks acknowledged, %d before the disk filled; %d other answers", len(sids), full, acked.other.Load())
+	a.waitForSIDs(t, 90*time.Second, sids)
+	checkDeliveredAsSent(t, a, tap, sids)
+}
+
+func mustRequest(t *testing.T, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }
