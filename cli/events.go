@@ -11,6 +11,7 @@ import (
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/server"
+	"github.com/switchboard-dev/switchboard/sqlite"
 )
 
 // timeFlags are the --since/--until flags shared by events and replay.
@@ -172,12 +173,18 @@ serve process picks the deliveries up.`,
 	return cmd
 }
 
+// openStore opens the store for events and replay. They skip the SQLite
+// integrity check, which reads the whole file (seconds to a minute on a
+// large store): they acknowledge nothing, and damage they touch still
+// fails them (see sqlite.ErrStoreFailed). serve and migrate run it.
 func (c *CLI) openStore(cmd *cobra.Command) (switchboard.Store, error) {
 	cfg, err := c.loadConfig()
 	if err != nil {
 		return nil, err
 	}
-	return server.OpenStore(cmd.Context(), cfg.Storage, c.logger(cfg), groupcommit.Options{})
+	storage := cfg.Storage
+	storage.IntegrityCheck = string(sqlite.CheckOff)
+	return server.OpenStore(cmd.Context(), storage, c.logger(cfg), groupcommit.Options{})
 }
 
 func (c *CLI) printJSON(v any) error {

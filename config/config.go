@@ -52,6 +52,10 @@ type Log struct {
 type Storage struct {
 	// URL is a SQLite file path (the default engine) or a postgres:// URL.
 	URL string `koanf:"url"`
+	// IntegrityCheck is the check a SQLite database passes before it is
+	// used: "quick" (PRAGMA quick_check), "full" (PRAGMA integrity_check)
+	// or "off". A damaged database is refused. Ignored for PostgreSQL.
+	IntegrityCheck string `koanf:"integrity_check"`
 }
 
 // IsPostgres reports whether the storage URL names PostgreSQL.
@@ -247,7 +251,7 @@ func Default() Config {
 	return Config{
 		Listen:  "127.0.0.1:8080",
 		Log:     Log{Level: "info"},
-		Storage: Storage{URL: "switchboard-data/switchboard.db"},
+		Storage: Storage{URL: "switchboard-data/switchboard.db", IntegrityCheck: "quick"},
 		Ingest: Ingest{
 			MaxBodyBytes:            64 << 10,
 			MaxBodyMemory:           32 << 20,
@@ -535,6 +539,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.URL == "" {
 		bad("storage.url: required")
+	}
+	switch c.Storage.IntegrityCheck {
+	case "quick", "full", "off":
+	default:
+		bad("storage.integrity_check %q: want \"quick\", \"full\" or \"off\"", c.Storage.IntegrityCheck)
 	}
 	if c.Ingest.MaxBodyBytes <= 0 {
 		bad("ingest.max_body_bytes: must be positive")

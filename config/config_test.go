@@ -216,3 +216,25 @@ auth_tokens = ["primary"]
 		})
 	}
 }
+
+func TestIntegrityCheck(t *testing.T) {
+	t.Parallel()
+	c, err := Load(writeConfig(t, validTOML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage.IntegrityCheck != "quick" {
+		t.Errorf("storage.integrity_check defaults to %q, want quick", c.Storage.IntegrityCheck)
+	}
+	c, err = Load(writeConfig(t, validTOML), []string{"SWITCHBOARD_STORAGE_INTEGRITY_CHECK=full"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Storage.IntegrityCheck != "full" {
+		t.Errorf("storage.integrity_check = %q, want full from the environment", c.Storage.IntegrityCheck)
+	}
+	_, err = Load(writeConfig(t, validTOML), []string{"SWITCHBOARD_STORAGE_INTEGRITY_CHECK=sometimes"})
+	if err == nil || !strings.Contains(err.Error(), "storage.integrity_check") {
+		t.Errorf("integrity_check = sometimes: err = %v, want it refused", err)
+	}
+}

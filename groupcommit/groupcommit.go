@@ -42,6 +42,12 @@ type Options struct {
 	// Observe, when set, is told the size of every batch flushed and how
 	// long the flush took.
 	Observe func(batch int, took time.Duration)
+	// Fatal, when set, reports flush errors after which no item of the
+	// failed batch is retried alone: each gets the batch's error. A store
+	// sets it for storage faults, where a retried commit could report
+	// success for data that never reached the disk (the kernel reports a
+	// failed fsync once).
+	Fatal func(error) bool
 }
 
 type pending[T any] struct {
@@ -181,7 +187,8 @@ func (c *Committer[T]) fill(batch []*pending[T]) []*pending[T] {
 // commit flushes a batch. If a batch of several fails, each item is retried
 // alone, so that one bad item cannot fail the requests it happened to share
 // a transaction with; a fault that hits every item (disk full, database down)
-// still fails each of them.
+// still fails each of them. An error Options.Fatal reports fails every item
+// without a retry.
 func (c *Committer[T]) commit(batch []*pending[T], items []T) {
 	// Flushes run to completion even when submitters give up: abandoning a
 	// transaction midway would only waste the work already done.
@@ -191,7 +198,7 @@ func (c *Committer[T]) commit(batch []*pending[T], items []T) {
 	if c.opts.Observe != nil {
 		c.opts.Observe(len(items), time.Since(start))
 	}
-	if err == nil || len(batch) == 1 {
+	if err == nil || len(batch) == 1 || (c.opts.Fatal != nil && c.opts.Fatal(err)) {
 		for _, p := range batch {
 			p.done <- err
 		}

@@ -232,3 +232,76 @@ func TestLingerGathersItemsArrivingSoonAfter(t *testing.T) {
 		}
 	})
 }
+
+func TestFatalErrorIsNotRetriedItemByItem(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		fsync := errors.New("fsync: input/output error")
+		r := &recorder{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+		r.fail = func(batch []int) error {
+			if batch[0] == 0 {
+				return nil
+			}
+			return fsync // every later flush fails, retries included
+		}
+		c := New(r.flush, Options{Fatal: func(err error) bool { return errors.Is(err, fsync) }})
+		defer c.Close()
+
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		wg.Go(func() { errs[0] = c.Submit(context.Background(), 0) })
+		<-r.entered
+		for i := 1; i < 6; i++ {
+			wg.Go(func() { errs[i] = c.Submit(context.Background(), i) })
+		}
+		synctest.Wait() // every submitter is queued and blocked
+		go func() {
+			for range r.entered {
+				r.gate <- struct{}{}
+			}
+		}()
+		r.gate <- struct{}{}
+		wg.Wait()
+		close(r.entered)
+
+		if got := sizes(r.batches); len(got) != 2 || got[1] != 5 {
+			t.Errorf("flushes = %v, want [1 5]: no item retried alone after a fatal error", got)
+		}
+		for i, err := range errs {
+			if want := i > 0; (err != nil) != want || (want && !errors.Is(err, fsync)) {
+				t.Errorf("item %d: err = %v, want failure %v", i, err, want)
+			}
+		}
+	})
+}
+
+func TestStageDoesNotRetryWhatItsCommitterWillNot(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		fsync := errors.New("fsync: input/output error")
+		r := &recorder{fail: func([]int) error { return fsync }}
+		next := New(func(ctx context.Context, batch [][]int) error {
+			var all []int
+			for _, b := range batch {
+				all = append(all, b...)
+			}
+			return r.flush(ctx, all)
+		}, Options{Fatal: func(err error) bool { return errors.Is(err, fsync) }})
+		defer next.Close()
+		stage := Stage(next, 10*time.Millisecond, 100, func(batch []int) []int { return batch })
+		defer stage.Close()
+
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Go(func() {
+				if err := stage.Submit(context.Background(), i); !errors.Is(err, fsync) {
+					t.Errorf("item %d: err = %v, want %v", i, err, fsync)
+				}
+			})
+		}
+		wg.Wait()
+		if got := sizes(r.batches); len(got) != 1 || got[0] != 3 {
+			t.Errorf("flushes = %v, want [3]: the stage's batch not retried item by item", got)
+		}
+	})
+}

@@ -35,11 +35,23 @@ func OpenStore(ctx context.Context, s config.Storage, logger *slog.Logger, commi
 		}
 		return st, nil
 	}
-	st, err := sqlite.Open(ctx, s.URL, logger, sqlite.WithCommit(commit))
+	st, err := sqlite.Open(ctx, s.URL, logger, sqlite.WithCommit(commit), sqlite.WithIntegrityCheck(sqlite.IntegrityCheck(s.IntegrityCheck)))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", s.URL, err)
 	}
 	return st, nil
+}
+
+// failingStore is a store that can fail for good while running: SQLite
+// after an I/O error or on finding its database damaged (see
+// sqlite.Store.Failed). PostgreSQL does not: a failed commit there is one
+// request's 503, and the server itself handles a failed fsync (it stops
+// and recovers from its write-ahead log), so the next commit that
+// succeeds is durable.
+type failingStore interface {
+	// Failed is closed once the store has failed; Err then says why.
+	Failed() <-chan struct{}
+	Err() error
 }
 
 // Server is a running Switchboard.
@@ -244,16 +256,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Run starts the server and serves until ctx is done, then shuts down
-// within grace.
+// within grace. If the store fails meanwhile (see failingStore), Run stops
+// at once and returns the failure, leaving the store as it is: see
+// abandon.
 func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	if err := s.Start(ctx); err != nil {
 		s.store.Close()
 		return err
 	}
+	var failed <-chan struct{} // nil: never
+	if f, ok := s.store.(failingStore); ok {
+		failed = f.Failed()
+	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-s.served:
+	case <-failed:
+		return s.abandon(ctx, grace, s.store.(failingStore).Err())
 	}
 	s.logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
@@ -263,6 +283,23 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 		return errors.Join(fmt.Errorf("serve: %w", serveErr), err)
 	}
 	return err
+}
+
+// abandon stops serving after the store failed with err: the listener
+// closes, requests in flight get their answers (503: the store refuses
+// them) within grace, and err comes back for the process to exit non-zero
+// and its supervisor to restart it. It does not stop delivery or close the
+// store: both would write, and the store's files must stay as the failure
+// left them for the next process to recover.
+func (s *Server) abandon(ctx context.Context, grace time.Duration, err error) error {
+	s.logger.Error("store failed: no longer acknowledging webhooks; exiting without closing it, restart to recover",
+		"err", err)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if serr := s.http.Shutdown(sctx); serr != nil {
+		_ = s.http.Close()
+	}
+	return fmt.Errorf("store failed: %w", err)
 }
 
 // newSender builds the send path of the configured pools: a Messages REST

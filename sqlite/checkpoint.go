@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -16,13 +17,18 @@ const checkpointInterval = 500 * time.Millisecond
 // and every webhook waiting on it waits too. Switchboard turns the automatic
 // checkpoint off (wal_autocheckpoint(0) on the writer) and checkpoints from
 // a connection of its own instead. A PASSIVE checkpoint never blocks the
-// writer or readers.
-func (s *Store) runCheckpointer(db *sql.DB, stop <-chan struct{}, done chan<- struct{}) {
+// writer or readers. A checkpoint that meets an I/O error fails the store
+// (see fault), and then no checkpoint runs again in this process: after a
+// failed fsync a later one could report success for pages never written,
+// and then reset the log that still holds them.
+func (s *Store) runCheckpointer(db *sql.DB, every time.Duration, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	t := time.NewTicker(checkpointInterval)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
+		case <-s.fault.failed:
+			return
 		case <-stop:
 			// Leave a small WAL behind; the next open does not replay a
 			// large one.
@@ -31,7 +37,9 @@ func (s *Store) runCheckpointer(db *sql.DB, stop <-chan struct{}, done chan<- st
 			}
 			return
 		case <-t.C:
-			if err := checkpoint(db, "PASSIVE"); err != nil {
+			// A fault is the store's failure, reported by whoever
+			// watches Store.Failed.
+			if err := checkpoint(db, "PASSIVE"); err != nil && !errors.Is(err, ErrStoreFailed) {
 				s.logger.Warn("WAL checkpoint", "err", err)
 			}
 		}

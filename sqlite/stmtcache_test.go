@@ -17,7 +17,8 @@ func openCachingConn(t *testing.T) *cachingConn {
 	}
 	drv := probe.Driver()
 	probe.Close()
-	c := &cachingConnector{driver: drv, dsn: dsn(filepath.Join(t.TempDir(), "c.db"), false)}
+	path := filepath.Join(t.TempDir(), "c.db")
+	c := &cachingConnector{driver: drv, dsn: dsn(path, false), fault: newFault(path)}
 	conn, err := c.Connect(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,11 @@
 // does the same for outbound status updates; River's job bookkeeping takes
 // its turns between them. Reads use a separate read-only
 // pool that WAL lets run beside the writer.
+//
+// Storage faults: the first I/O error (a failed write, fsync or
+// checkpoint) or sign of a damaged database fails the store for good (see
+// ErrStoreFailed and Store.Failed); Open refuses a database that fails its
+// integrity check (see IntegrityCheck).
 package sqlite
 
 import (
@@ -23,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
@@ -50,6 +56,7 @@ type Store struct {
 	// flushStatuses in one transaction.
 	statuses *groupcommit.Committer[*writes.StatusOp]
 	logger   *slog.Logger
+	fault    *fault
 
 	mu      sync.Mutex
 	release func() // drops the delivery lock; nil when not delivering
@@ -62,31 +69,53 @@ type Store struct {
 var _ switchboard.Store = (*Store)(nil)
 
 // Option adjusts how a Store is opened.
-type Option func(*groupcommit.Options)
+type Option func(*options)
 
-// WithCommit sets the group committer's limits and batch observer. Flushers
-// is ignored: SQLite has one writer.
-func WithCommit(o groupcommit.Options) Option {
-	return func(dst *groupcommit.Options) { *dst = o }
+type options struct {
+	commit          groupcommit.Options
+	check           IntegrityCheck
+	checkpointEvery time.Duration
+	// inject, for tests, stands in for driver operations; see fault.inject.
+	inject func(op, query string) error
 }
 
-// Open opens (creating if needed) the database file at path and applies
-// migrations.
+// WithCommit sets the group committer's limits and batch observer. Flushers
+// is ignored: SQLite has one writer; so is Fatal: the store sets its own.
+func WithCommit(o groupcommit.Options) Option {
+	return func(dst *options) { dst.commit = o }
+}
+
+// WithIntegrityCheck sets the check Open runs before using the database;
+// the default is CheckQuick.
+func WithIntegrityCheck(c IntegrityCheck) Option {
+	return func(dst *options) { dst.check = c }
+}
+
+// Open opens (creating if needed) the database file at path, checks it
+// (see WithIntegrityCheck; a damaged database is refused with ErrDamaged)
+// and applies migrations.
 func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	var commit groupcommit.Options
-	for _, o := range opts {
-		o(&commit)
+	o := options{check: CheckQuick, checkpointEvery: checkpointInterval}
+	for _, opt := range opts {
+		opt(&o)
 	}
+	commit := o.commit
 	commit.Flushers = 1
+	// A batch that failed on a storage fault is not retried item by item:
+	// after a failed fsync a retry could report success for data that
+	// never reached the disk.
+	commit.Fatal = fatal
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	write, err := openDB(path, false)
+	f := newFault(path)
+	f.inject = o.inject
+	write, err := openDB(path, false, f)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -94,11 +123,15 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
 	write.SetConnMaxIdleTime(0)
+	if err := checkIntegrity(ctx, write, path, o.check, f); err != nil {
+		write.Close() // keeps the connection open if the check failed the store
+		return nil, err
+	}
 	if err := migrate(ctx, write, logger); err != nil {
 		write.Close()
 		return nil, err
 	}
-	read, err := openDB(path, true)
+	read, err := openDB(path, true, f)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
@@ -110,30 +143,33 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 		read.Close()
 		return nil, err
 	}
-	checkpointer, err := openDB(path, false)
+	checkpointer, err := openDB(path, false, f)
 	if err != nil {
 		write.Close()
 		read.Close()
 		return nil, fmt.Errorf("open %s for checkpoints: %w", path, err)
 	}
 	checkpointer.SetMaxOpenConns(1)
-	s := &Store{path: path, write: write, read: read, queue: queue, logger: logger, checkpointer: checkpointer,
+	s := &Store{path: path, write: write, read: read, queue: queue, logger: logger, fault: f, checkpointer: checkpointer,
 		stopCheckpoints: make(chan struct{}), checkpointerDone: make(chan struct{})}
 	s.Writer = writes.New(s.flush, commit)
-	s.statuses = groupcommit.New(s.flushStatuses, statusCommit)
-	go s.runCheckpointer(checkpointer, s.stopCheckpoints, s.checkpointerDone)
+	statuses := statusCommit
+	statuses.Fatal = fatal
+	s.statuses = groupcommit.New(s.flushStatuses, statuses)
+	go s.runCheckpointer(checkpointer, o.checkpointEvery, s.stopCheckpoints, s.checkpointerDone)
 	return s, nil
 }
 
-// openDB opens a pool whose connections cache their prepared statements.
-func openDB(path string, readOnly bool) (*sql.DB, error) {
+// openDB opens a pool whose connections cache their prepared statements
+// and report storage faults to f.
+func openDB(path string, readOnly bool, f *fault) (*sql.DB, error) {
 	probe, err := sql.Open("sqlite", "")
 	if err != nil {
 		return nil, err
 	}
 	drv := probe.Driver()
 	probe.Close()
-	return sql.OpenDB(&cachingConnector{driver: drv, dsn: dsn(path, readOnly)}), nil
+	return sql.OpenDB(&cachingConnector{driver: drv, dsn: dsn(path, readOnly), fault: f}), nil
 }
 
 // dsn builds a modernc.org/sqlite data source name. Every connection gets
@@ -169,10 +205,25 @@ func migrate(ctx context.Context, db *sql.DB, logger *slog.Logger) error {
 	return jobs.Migrate(ctx, riversqlite.New(db), logger)
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers. It fails at once, with
+// ErrStoreFailed, once the store has failed.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.fault.Err(); err != nil {
+		return err
+	}
 	return s.read.PingContext(ctx)
 }
+
+// Failed is closed when the store meets a storage fault: an I/O error from
+// any statement, commit or checkpoint, or a damaged database. From then on
+// every operation fails with Err's error, nothing more is written and the
+// database stays open until the process exits; the process should stop
+// and be restarted, which recovers what was committed from the files.
+func (s *Store) Failed() <-chan struct{} { return s.fault.failed }
+
+// Err returns the fault that failed the store, wrapping ErrStoreFailed,
+// or nil while it has none.
+func (s *Store) Err() error { return s.fault.Err() }
 
 // StartDelivery starts River workers that call d. Only one process at a
 // time delivers from a SQLite database; another gets ErrDeliveryLocked.
@@ -206,7 +257,9 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 	return err
 }
 
-// Close flushes queued writes and closes both pools. Call StopDelivery first.
+// Close flushes queued writes and closes the pools. Call StopDelivery
+// first. On a failed store it closes no connection (see Failed) and
+// returns the failure.
 func (s *Store) Close() error {
 	s.statuses.Close()
 	s.Writer.Close()
@@ -218,6 +271,9 @@ func (s *Store) Close() error {
 		<-s.checkpointerDone
 	} else {
 		s.mu.Unlock()
+	}
+	if err := s.fault.Err(); err != nil {
+		return err
 	}
 	return errors.Join(s.write.Close(), s.read.Close(), s.checkpointer.Close())
 }
