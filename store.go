@@ -203,11 +203,32 @@ type Ingest struct {
 	// leaves the slice as it was given.
 	Fanout []*Event
 
+	// RecordDuplicate, when set, is asked once the item turns out a
+	// duplicate whether its request is recorded; false records nothing
+	// for it (it is answered as a duplicate all the same). nil records it.
+	// A recorded duplicate is stored as metadata (Request.Metadata): its
+	// original holds the content. This bounds what a flood of replays of
+	// one captured request can write.
+	RecordDuplicate func() bool
+
 	// Set by Store.Ingest for accepted requests. Duplicate is true when an
 	// event with the same idempotency key already existed; Event is then
 	// replaced by that existing event (with its stored response) and
 	// Request.Outcome becomes OutcomeDuplicate.
 	Duplicate bool
+}
+
+// DuplicateRecord returns what is stored for the request of it, found a
+// duplicate of event original: the request as metadata, marked as that
+// event's duplicate; ok is false when RecordDuplicate declines to record
+// it. Both engines store duplicates through it.
+func (it *Ingest) DuplicateRecord(original string) (req Request, ok bool) {
+	if it.RecordDuplicate != nil && !it.RecordDuplicate() {
+		return Request{}, false
+	}
+	req = it.Request
+	req.Outcome, req.Reason, req.EventID = OutcomeDuplicate, "duplicate of event "+original, original
+	return req.Metadata(), true
 }
 
 // AttemptResult is the outcome of one delivery try and the state it leaves

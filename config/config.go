@@ -84,14 +84,14 @@ type Ingest struct {
 	MaxBodyMemory int64 `koanf:"max_body_memory"`
 	// BodyReadTimeout bounds the reading of one webhook body.
 	BodyReadTimeout time.Duration `koanf:"body_read_timeout"`
-	// RecordRejectedPerSecond and RecordRejectedPerSource bound the
-	// rejected requests recorded per second, in all and from one source
-	// address (after a burst of 5); the rest are only counted.
-	RecordRejectedPerSecond float64       `koanf:"record_rejected_per_second"`
-	RecordRejectedPerSource float64       `koanf:"record_rejected_per_source"`
-	AckTimeout              time.Duration `koanf:"ack_timeout"` // longest wait for storage before answering 503
-	QueueSize               int           `koanf:"queue_size"`  // requests waiting for a group commit
-	MaxBatch                int           `koanf:"max_batch"`   // requests in one commit
+	// RecordPerSecond and RecordPerSource bound the rejected requests,
+	// and separately the duplicates, recorded per second, in all and from
+	// one source address (after a burst of 5); the rest are only counted.
+	RecordPerSecond float64       `koanf:"record_per_second"`
+	RecordPerSource float64       `koanf:"record_per_source"`
+	AckTimeout      time.Duration `koanf:"ack_timeout"` // longest wait for storage before answering 503
+	QueueSize       int           `koanf:"queue_size"`  // requests waiting for a group commit
+	MaxBatch        int           `koanf:"max_batch"`   // requests in one commit
 	// TrustForwarded takes the public URL's scheme and host from
 	// X-Forwarded-Proto/Host when public_url is empty. Only for a trusted
 	// proxy that overwrites those headers.
@@ -253,14 +253,14 @@ func Default() Config {
 		Log:     Log{Level: "info"},
 		Storage: Storage{URL: "switchboard-data/switchboard.db", IntegrityCheck: "quick"},
 		Ingest: Ingest{
-			MaxBodyBytes:            64 << 10,
-			MaxBodyMemory:           32 << 20,
-			BodyReadTimeout:         10 * time.Second,
-			RecordRejectedPerSecond: 20,
-			RecordRejectedPerSource: 1,
-			AckTimeout:              5 * time.Second,
-			QueueSize:               8192,
-			MaxBatch:                512,
+			MaxBodyBytes:    64 << 10,
+			MaxBodyMemory:   32 << 20,
+			BodyReadTimeout: 10 * time.Second,
+			RecordPerSecond: 20,
+			RecordPerSource: 1,
+			AckTimeout:      5 * time.Second,
+			QueueSize:       8192,
+			MaxBatch:        512,
 		},
 		Delivery: Delivery{
 			Workers:         64,
@@ -554,8 +554,8 @@ func (c *Config) Validate() error {
 	if c.Ingest.BodyReadTimeout <= 0 {
 		bad("ingest.body_read_timeout: must be positive")
 	}
-	if !(c.Ingest.RecordRejectedPerSecond > 0) || !(c.Ingest.RecordRejectedPerSource > 0) {
-		bad("ingest.record_rejected_per_second and record_rejected_per_source: must be positive")
+	if !(c.Ingest.RecordPerSecond > 0) || !(c.Ingest.RecordPerSource > 0) {
+		bad("ingest.record_per_second and record_per_source: must be positive")
 	}
 	if c.Ingest.AckTimeout <= 0 {
 		bad("ingest.ack_timeout: must be positive")

@@ -92,12 +92,13 @@ type Options struct {
 	// BodyReadTimeout bounds the reading of one body; zero means
 	// DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
-	// RejectedPerSecond and RejectedPerSource bound how many rejected
-	// requests are recorded per second, in all and from one source
-	// address; the rest are only counted. Zero means
-	// DefaultRejectedPerSecond and DefaultRejectedPerSource.
-	RejectedPerSecond float64
-	RejectedPerSource float64
+	// RecordPerSecond and RecordPerSource bound how many rejected
+	// requests, and separately how many duplicates, are recorded per
+	// second, in all and from one source address; the rest are only
+	// counted. Zero means DefaultRecordPerSecond and
+	// DefaultRecordPerSource.
+	RecordPerSecond float64
+	RecordPerSource float64
 	// AckTimeout bounds the wait for storage; past it the answer is 503.
 	AckTimeout time.Duration
 	Metrics    *metrics.Metrics
@@ -147,9 +148,10 @@ type Handler struct {
 	retryFor  time.Duration
 	after     func(time.Duration) <-chan time.Time
 	lookup    time.Duration // bounds the status webhook look-up
-	// rejections limits the rejected requests recorded; rejectLog
-	// summarises those that are not.
-	rejections *rejectionLimiter
+	// rejections and duplicates limit the rejected requests and the
+	// duplicates recorded; rejectLog summarises rejections not recorded.
+	rejections *recordLimiter
+	duplicates *recordLimiter
 	rejectLog  summaryLog
 	// giveUp, once closed, ends every status callback retry at its next
 	// wait (WaitContext).
@@ -215,11 +217,11 @@ func New(o Options) *Handler {
 	if o.BodyReadTimeout <= 0 {
 		o.BodyReadTimeout = DefaultBodyReadTimeout
 	}
-	if o.RejectedPerSecond <= 0 {
-		o.RejectedPerSecond = DefaultRejectedPerSecond
+	if o.RecordPerSecond <= 0 {
+		o.RecordPerSecond = DefaultRecordPerSecond
 	}
-	if o.RejectedPerSource <= 0 {
-		o.RejectedPerSource = DefaultRejectedPerSource
+	if o.RecordPerSource <= 0 {
+		o.RecordPerSource = DefaultRecordPerSource
 	}
 	h := &Handler{
 		routes:    map[string]Route{},
@@ -240,7 +242,8 @@ func New(o Options) *Handler {
 		lookup:    o.StatusWebhookLookup,
 		giveUp:    make(chan struct{}),
 
-		rejections: newRejectionLimiter(o.RejectedPerSecond, o.RejectedPerSource),
+		rejections: newRecordLimiter(o.RecordPerSecond, o.RecordPerSource),
+		duplicates: newRecordLimiter(o.RecordPerSecond, o.RecordPerSource),
 		rejectLog:  summaryLog{interval: time.Second},
 	}
 	for _, r := range o.Routes {
@@ -373,6 +376,16 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, k
 		// Before storing, so that the callback's copy for the message's
 		// status webhook is committed with it.
 		h.addStatusWebhook(r.Context(), item)
+	}
+	// A duplicate is answered as one whatever, but recorded only within
+	// the recording limits: replays of one captured request cannot fill
+	// the disk.
+	item.RecordDuplicate = func() bool {
+		if h.duplicates.allow(req.RemoteAddr, h.now()) {
+			return true
+		}
+		h.metrics.Unrecorded.WithLabelValues(string(switchboard.OutcomeDuplicate)).Inc()
+		return false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.ackWait)
 	defer cancel()

@@ -16,38 +16,39 @@ import (
 // recorded, and how often, is bounded: a rejected request is stored as
 // metadata with a short excerpt, and at most so many per second from one
 // source and in all. Past that, rejections are only counted
-// (switchboard_rejected_unrecorded_total) and logged in summary.
+// (switchboard_unrecorded_total) and logged in summary. Duplicates are
+// recorded the same way, within limits of their own (receive).
 
-// Defaults of the rejection recording limits (Options).
+// Defaults of the recording limits (Options).
 const (
-	DefaultRejectedPerSecond = 20 // recorded per second in all
-	DefaultRejectedPerSource = 1  // recorded per second from one source, after a burst
-	rejectedSourceBurst      = 5
-	rejectedSources          = 4096 // sources remembered; past it the memory starts over
+	DefaultRecordPerSecond = 20 // recorded per second in all
+	DefaultRecordPerSource = 1  // recorded per second from one source, after a burst
+	recordSourceBurst      = 5
+	recordSources          = 4096 // sources remembered; past it the memory starts over
 )
 
-// rejectionLimiter decides which rejected requests are recorded: a token
+// recordLimiter decides which rejected requests (or duplicates) are recorded: a token
 // bucket per source address (the connection's, not a header a client can
 // set) and one for all of them. It remembers a bounded number of sources;
 // when that is reached it forgets them all, which at worst lets each one
 // burst again, still under the global bucket.
-type rejectionLimiter struct {
+type recordLimiter struct {
 	mu        sync.Mutex
 	global    *rate.Limiter
 	perSource rate.Limit
 	sources   map[string]*rate.Limiter
 }
 
-func newRejectionLimiter(global, perSource float64) *rejectionLimiter {
-	return &rejectionLimiter{
+func newRecordLimiter(global, perSource float64) *recordLimiter {
+	return &recordLimiter{
 		global:    rate.NewLimiter(rate.Limit(global), max(int(2*global), 1)),
 		perSource: rate.Limit(perSource),
 		sources:   map[string]*rate.Limiter{},
 	}
 }
 
-// allow reports whether a rejection from remoteAddr may be recorded at now.
-func (l *rejectionLimiter) allow(remoteAddr string, now time.Time) bool {
+// allow reports whether a request from remoteAddr may be recorded at now.
+func (l *recordLimiter) allow(remoteAddr string, now time.Time) bool {
 	source, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		source = remoteAddr
@@ -56,10 +57,10 @@ func (l *rejectionLimiter) allow(remoteAddr string, now time.Time) bool {
 	defer l.mu.Unlock()
 	lim, ok := l.sources[source]
 	if !ok {
-		if len(l.sources) >= rejectedSources {
+		if len(l.sources) >= recordSources {
 			clear(l.sources)
 		}
-		lim = rate.NewLimiter(l.perSource, rejectedSourceBurst)
+		lim = rate.NewLimiter(l.perSource, recordSourceBurst)
 		l.sources[source] = lim
 	}
 	// The source's token is spent first: a flooding source runs dry on its
@@ -72,7 +73,7 @@ func (l *rejectionLimiter) allow(remoteAddr string, now time.Time) bool {
 // does not wait on it succeeding: the request is refused either way.
 func (h *Handler) recordRejection(ctx context.Context, req switchboard.Request, reason string, status int) {
 	if !h.rejections.allow(req.RemoteAddr, h.now()) {
-		h.metrics.RejectedUnrecorded.Inc()
+		h.metrics.Unrecorded.WithLabelValues(string(switchboard.OutcomeRejected)).Inc()
 		h.rejectLog.note(h.now(), func(suppressed int) {
 			h.logger.Warn("webhooks rejected and not recorded: over the rejection recording limit",
 				"count", suppressed, "last_remote", req.RemoteAddr, "last_reason", reason)

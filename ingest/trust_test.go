@@ -318,3 +318,36 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// Replays of one captured, validly signed request are answered as
+// duplicates, every one, but recorded only as metadata and only up to the
+// recording limit: a replay flood cannot fill the disk.
+func TestReplayFloodIsAnsweredButRecordedWithinLimits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	body := smsBody + "&Padding=" + strings.Repeat("p", 3000)
+	if resp, _ := f.send(t, webhook{path: "/sms", body: body}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("original: %d", resp.StatusCode)
+	}
+	for i := range 50 {
+		if resp, answer := f.send(t, webhook{path: "/sms", body: body, idemToken: fmt.Sprintf("replay-%d", i)}); resp.StatusCode != http.StatusOK || answer != "<Response/>" {
+			t.Fatalf("replay %d: %d %q, want the original's answer", i, resp.StatusCode, answer)
+		}
+	}
+	dups := f.requests(t, switchboard.OutcomeDuplicate)
+	if len(dups) == 0 || len(dups) > 10 {
+		t.Errorf("%d of 50 replays recorded, want a few (the burst) and no more", len(dups))
+	}
+	for _, d := range dups {
+		if len(d.Body) > switchboard.MetadataBodyBytes || d.EventID == "" {
+			t.Errorf("duplicate %s recorded with %d body bytes and event %q, want metadata naming its original", d.ID, len(d.Body), d.EventID)
+		}
+	}
+	acc := f.requests(t, switchboard.OutcomeAccepted)
+	if len(acc) != 1 || string(acc[0].Body) != body {
+		t.Errorf("the original is not stored whole: %d accepted", len(acc))
+	}
+	if evs := f.events(t); len(evs) != 1 {
+		t.Errorf("%d events, want 1", len(evs))
+	}
+}

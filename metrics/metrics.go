@@ -44,10 +44,11 @@ type Metrics struct {
 	// FallbackRequests counts requests Twilio sent to a fallback URL, by
 	// route and the ErrorCode Twilio gave.
 	FallbackRequests *prometheus.CounterVec
-	// RejectedUnrecorded counts rejected webhook requests that were not
-	// recorded because their source, or all sources together, were over
-	// the rejection recording limit (they are still counted in Requests).
-	RejectedUnrecorded prometheus.Counter
+	// Unrecorded counts rejected and duplicate webhook requests, by
+	// outcome, that were not recorded because their source, or all sources
+	// together, were over the recording limit (they are still counted in
+	// Requests, and a duplicate is still answered as one).
+	Unrecorded *prometheus.CounterVec
 	// OutboundStatus counts the status updates applied to outbound
 	// messages (each moves a message on; repeated and out-of-order ones
 	// are not counted) by pool, purpose, template (see Template), Twilio's
@@ -151,9 +152,9 @@ func New() *Metrics {
 	m.FallbackRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_fallback_requests_total", Help: "Requests Twilio sent to a fallback URL, by route and Twilio's ErrorCode.",
 	}, []string{"route", "error_code"})
-	m.RejectedUnrecorded = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "switchboard_rejected_unrecorded_total", Help: "Rejected webhook requests not recorded: over the rejection recording limit.",
-	})
+	m.Unrecorded = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_unrecorded_total", Help: "Rejected or duplicate webhook requests not recorded, by outcome: over the recording limit.",
+	}, []string{"outcome"})
 	m.OutboundStatus = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_outbound_status_total", Help: "Status updates applied to outbound messages, by pool, purpose, template, Twilio status and Twilio error code.",
 	}, []string{"pool", "purpose", "template", "status", "code"})
@@ -175,7 +176,7 @@ func New() *Metrics {
 	}, []string{"pool"})
 	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.CommitSeconds, m.Attempts, m.DeliverySeconds,
 		m.ProxyAnswers, m.ProxySeconds, m.FallbackRequests, m.OutboundStatus, m.OutboundSentSeconds, m.OutboundDeliveredSeconds,
-		m.OutboundSends, m.Outbound429s, m.RejectedUnrecorded)
+		m.OutboundSends, m.Outbound429s, m.Unrecorded)
 	return m
 }
 

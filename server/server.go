@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	s.ingest = ingest.New(ingest.Options{
 		Store: store, Routes: inRoutes, PublicURL: cfg.PublicURL, TrustForwarded: cfg.Ingest.TrustForwarded,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, MaxBodyMemory: cfg.Ingest.MaxBodyMemory, BodyReadTimeout: cfg.Ingest.BodyReadTimeout,
-		RejectedPerSecond: cfg.Ingest.RecordRejectedPerSecond, RejectedPerSource: cfg.Ingest.RecordRejectedPerSource,
+		RecordPerSecond: cfg.Ingest.RecordPerSecond, RecordPerSource: cfg.Ingest.RecordPerSource,
 		AckTimeout: cfg.Ingest.AckTimeout, Metrics: m, Logger: logger,
 		Proxy: s.deliverer,
 		// With pools, status callbacks track the messages sent and

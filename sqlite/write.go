@@ -146,7 +146,10 @@ func ingestTx(ctx context.Context, tx *sql.Tx, items []*switchboard.Ingest) ([]j
 					return nil, nil, nil, fmt.Errorf("load original of duplicate %s: %w", ev.IdempotencyKey, err)
 				}
 				originals[i] = existing
-				req.Outcome, req.Reason, req.EventID = switchboard.OutcomeDuplicate, "duplicate of event "+existing.ID, existing.ID
+				var record bool
+				if req, record = it.DuplicateRecord(existing.ID); !record {
+					continue
+				}
 			}
 		}
 		header, err := json.Marshal(req.Header)
