@@ -207,17 +207,21 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 		for _, f := range fanouts {
 			queueInsert(b, f.reqID, f.event)
 		}
+		var recorded []*switchboard.Request // queued after the fan-outs, in order
 		for i, it := range items {
 			req := it.Request
 			if req.Outcome == switchboard.OutcomeAccepted {
 				req.EventID = results[i].event.ID
 				if results[i].dup {
-					req.Outcome = switchboard.OutcomeDuplicate
-					req.Reason = "duplicate of event " + req.EventID
+					var record bool
+					if req, record = it.DuplicateRecord(req.EventID); !record {
+						continue
+					}
 				} else {
 					firstJob(it.Event, &due, &delayed)
 				}
 			}
+			recorded = append(recorded, &req)
 			header, err := encodeHeader(req.Header)
 			if err != nil {
 				return fmt.Errorf("encode headers of request %s: %w", req.ID, err)
@@ -236,10 +240,10 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 				firstJob(f.event, &due, &delayed)
 			}
 		}
-		for _, it := range items {
+		for _, req := range recorded {
 			if _, err := br.Exec(); err != nil {
 				br.Close()
-				return fmt.Errorf("store request %s: %w", it.Request.ID, err)
+				return fmt.Errorf("store request %s: %w", req.ID, err)
 			}
 		}
 		if err := br.Close(); err != nil {

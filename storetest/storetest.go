@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"IngestStoresRequestAndEventExactly", testIngestExact},
 		{"DuplicateGetsOriginalAndNoSecondEvent", testDuplicate},
 		{"DuplicateWithinOneBatch", testDuplicateInBatch},
+		{"DuplicateIsRecordedAsMetadataOrNotAtAll", testDuplicateRecord},
 		{"RejectedRequestIsStoredWithoutEvent", testRejected},
 		{"RecordAttemptsMovesState", testRecordAttempts},
 		{"RecordAttemptsReplacesResponse", testReplaceResponse},
@@ -174,6 +176,47 @@ func testDuplicate(t *testing.T, o Opened) {
 	}
 	if len(page.Items) != 1 {
 		t.Errorf("%d events, want 1", len(page.Items))
+	}
+}
+
+// A duplicate's request is recorded as metadata, or not at all when its
+// RecordDuplicate declines; either way it is answered as the duplicate of
+// its original.
+func testDuplicateRecord(t *testing.T, o Opened) {
+	ctx := context.Background()
+	first := NewItem("/sms", "dup-rec", base)
+	first.Request.Body = append(first.Request.Body, []byte("&Padding="+strings.Repeat("p", 2000))...)
+	ingest(t, o.Store, first)
+
+	kept := NewItem("/sms", "dup-rec", base.Add(time.Second))
+	kept.Request.Body = first.Request.Body
+	kept.RecordDuplicate = func() bool { return true }
+	dropped := NewItem("/sms", "dup-rec", base.Add(2*time.Second))
+	dropped.RecordDuplicate = func() bool { return false }
+	inBatch := NewItem("/sms", "dup-rec", base.Add(3*time.Second))
+	inBatch.RecordDuplicate = func() bool { return false }
+	ingest(t, o.Store, kept)
+	ingest(t, o.Store, dropped, inBatch)
+	for _, it := range []*switchboard.Ingest{kept, dropped, inBatch} {
+		if !it.Duplicate || it.Event.ID != first.Event.ID {
+			t.Errorf("request %s: duplicate %v of %s, want a duplicate of %s", it.Request.ID, it.Duplicate, it.Event.ID, first.Event.ID)
+		}
+	}
+	req, err := o.Store.Request(ctx, kept.Request.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Outcome != switchboard.OutcomeDuplicate || len(req.Body) != switchboard.MetadataBodyBytes || req.EventID != first.Event.ID {
+		t.Errorf("recorded duplicate: %s, %d body bytes, event %s; want metadata of a duplicate", req.Outcome, len(req.Body), req.EventID)
+	}
+	for _, it := range []*switchboard.Ingest{dropped, inBatch} {
+		if _, err := o.Store.Request(ctx, it.Request.ID); !errors.Is(err, switchboard.ErrNotFound) {
+			t.Errorf("declined duplicate %s: %v, want not recorded", it.Request.ID, err)
+		}
+	}
+	orig, err := o.Store.Request(ctx, first.Request.ID)
+	if err != nil || !bytes.Equal(orig.Body, first.Request.Body) {
+		t.Errorf("the original lost its body: %v", err)
 	}
 }
 
