@@ -29,6 +29,11 @@ func answer(code int, contentType, body string) http.HandlerFunc {
 	}
 }
 
+// answerBudget is the live budget of the tests that check what an answer,
+// or a failure to connect, is made into, not how fast it came: far more
+// than the app takes on a busy machine, so that it never cuts one short.
+const answerBudget = 30 * time.Second
+
 // proxyOnce stores an event for the route at path and proxies it.
 func (h *harness) proxyOnce(t *testing.T, path string, budget time.Duration, x twilio.Expectation) (*deliver.Live, *switchboard.Event, *switchboard.Request) {
 	t.Helper()
@@ -87,7 +92,13 @@ func TestProxyFaults(t *testing.T) {
 			t.Parallel()
 			a := newApp(t, tt.handler)
 			h := newHarness(t, nil, []deliver.Route{route("/voice", a.URL+"/voice")}, nil)
-			live, ev, _ := h.proxyOnce(t, "/voice", 300*time.Millisecond, tt.x)
+			budget := answerBudget
+			if tt.name == "slow past the budget" {
+				// The app never answers; the budget need only be long
+				// enough for the request to reach it on a busy machine.
+				budget = 5 * time.Second
+			}
+			live, ev, _ := h.proxyOnce(t, "/voice", budget, tt.x)
 			if live.Result == nil {
 				t.Fatal("no attempt result")
 			}
@@ -140,7 +151,7 @@ func TestProxyRedeliversWhatTheAppNeverGot(t *testing.T) {
 			rt := route("/voice", tt.target)
 			rt.RedeliverOn = []string{"connect", "dns", "tls"}
 			h := newHarness(t, clock, []deliver.Route{rt}, nil)
-			live, _, _ := h.proxyOnce(t, "/voice", time.Second, twilio.ExpectVoiceTwiML)
+			live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
 			if live.Error == nil || live.Error.Code != tt.code {
 				t.Fatalf("Error = %v, want %d", live.Error, tt.code)
 			}
@@ -161,7 +172,7 @@ func TestProxyRedeliverOnIsTheRoutesChoice(t *testing.T) {
 	rt := route("/sms", a.URL+"/sms")
 	rt.RedeliverOn = []string{"5xx"}
 	h := newHarness(t, nil, []deliver.Route{rt}, nil)
-	live, _, _ := h.proxyOnce(t, "/sms", time.Second, twilio.ExpectMessagingTwiML)
+	live, _, _ := h.proxyOnce(t, "/sms", answerBudget, twilio.ExpectMessagingTwiML)
 	if live.Result.State != switchboard.StateRetrying {
 		t.Errorf("503 with redeliver_on 5xx: state %s, want retrying", live.Result.State)
 	}
@@ -176,7 +187,7 @@ func TestProxyFollowsRedirectsResigned(t *testing.T) {
 		w.WriteHeader(http.StatusTemporaryRedirect) // keeps the POST
 	})
 	h := newHarness(t, nil, []deliver.Route{route("/voice", hop.URL+"/first")}, nil)
-	live, _, _ := h.proxyOnce(t, "/voice", time.Second, twilio.ExpectVoiceTwiML)
+	live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
 	if live.Error != nil {
 		t.Fatalf("Error = %v, want the final hop's answer", live.Error)
 	}
@@ -193,7 +204,7 @@ func TestProxyFollowsRedirectsResigned(t *testing.T) {
 		w.WriteHeader(http.StatusFound)
 	})
 	h2 := newHarness(t, nil, []deliver.Route{route("/voice", loop.URL+"/l")}, nil)
-	live, _, _ = h2.proxyOnce(t, "/voice", time.Second, twilio.ExpectVoiceTwiML)
+	live, _, _ = h2.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
 	if live.Error == nil || live.Error.Code != twilio.CodeHTTPRetrievalFailure {
 		t.Errorf("redirect loop: Error = %v, want 11200", live.Error)
 	}
@@ -238,10 +249,10 @@ func TestProxyOpenCircuitFailsFast(t *testing.T) {
 	h := newHarness(t, nil, []deliver.Route{route("/voice", target)}, func(o *deliver.Options) {
 		o.BreakerFailures, o.BreakerOpenFor = 1, time.Hour
 	})
-	if live, _, _ := h.proxyOnce(t, "/voice", time.Second, twilio.ExpectVoiceTwiML); live.Result == nil {
+	if live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML); live.Result == nil {
 		t.Fatal("first proxy made no attempt")
 	}
-	live, _, _ := h.proxyOnce(t, "/voice", time.Second, twilio.ExpectVoiceTwiML)
+	live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
 	if live.Result != nil || live.Error == nil || !strings.Contains(live.Error.Reason, "circuit") {
 		t.Errorf("with the circuit open: %+v, want no attempt", live)
 	}
@@ -252,7 +263,7 @@ func TestProxyRespectsMaxAttempts(t *testing.T) {
 	rt := route("/voice", "http://"+deadAddr(t)+"/voice")
 	rt.RedeliverOn, rt.MaxAttempts = []string{"connect"}, 1
 	h := newHarness(t, nil, []deliver.Route{rt}, nil)
-	live, _, _ := h.proxyOnce(t, "/voice", time.Second, twilio.ExpectVoiceTwiML)
+	live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
 	if live.Result.State != switchboard.StateDead || !strings.Contains(live.Result.Attempt.Error, "max attempts") {
 		t.Errorf("refused with max_attempts 1: state %s error %q, want dead", live.Result.State, live.Result.Attempt.Error)
 	}

@@ -353,7 +353,7 @@ func messageDetail(t *testing.T, p *proc, id string) apiMessageDetail {
 
 // listMessages calls GET /api/v1/messages with a query and returns the
 // first page.
-func listMessages(t *testing.T, p *proc, query string) []apiMessage {
+func listMessages(t testing.TB, p *proc, query string) []apiMessage {
 	t.Helper()
 	var page struct {
 		Items []apiMessage `json:"items"`

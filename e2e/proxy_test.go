@@ -167,7 +167,7 @@ func apiRequests(t *testing.T, p *proc, query string) []json.RawMessage {
 	return page.Items
 }
 
-func adminGet(t *testing.T, p *proc, path string, out any) {
+func adminGet(t testing.TB, p *proc, path string, out any) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, p.url(path), nil)
 	if err != nil {

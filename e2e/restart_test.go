@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -85,6 +86,12 @@ func testGracefulShutdown(t *testing.T, st store) {
 	a := startApp(t, func(a *app) { a.hold = release })
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) }) // before the app closes
 	cfg := writeConfig(t, config{storage: st.url, routes: []route{{path: "/sms", target: a.url("/sms")}}})
+	// The first deliveries are held from before the 500th webhook until
+	// the shutdown has begun: on a busy machine longer than writeConfig's
+	// 2 s delivery timeout, after which a held delivery is rightly tried
+	// again. The timeout here outlasts any hold, so that every delivery
+	// the shutdown finds in flight is one it must finish.
+	setDeliveryTimeout(t, cfg, "5m")
 	p := startServe(t, cfg, "--grace", grace.String())
 
 	ctx, stopSending := context.WithCancel(t.Context())
@@ -125,6 +132,24 @@ func testGracefulShutdown(t *testing.T, st store) {
 	// A graceful stop finishes what it started: nothing is delivered twice.
 	if messages, extra := a.redelivered(sids); messages > 0 {
 		t.Errorf("%d acknowledged messages delivered more than once (%d extra deliveries)", messages, extra)
+	}
+}
+
+// setDeliveryTimeout sets the delivery timeout in the configuration file
+// at path, which writeConfig wrote.
+func setDeliveryTimeout(t *testing.T, path, timeout string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const old = "\ntimeout = \"2s\"\n"
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("configuration has no %q", old)
+	}
+	b = []byte(strings.Replace(string(b), old, fmt.Sprintf("\ntimeout = %q\n", timeout), 1))
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 

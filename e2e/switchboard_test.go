@@ -92,7 +92,7 @@ type config struct {
 // writeConfig writes c as a TOML file in a temporary directory and returns
 // its path. Delivery timings are short so that retries happen within a
 // test's time.
-func writeConfig(t *testing.T, c config) string {
+func writeConfig(t testing.TB, c config) string {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "listen = %q\npublic_url = %q\n\n", "127.0.0.1:0", publicURL)
@@ -412,7 +412,7 @@ func listEvents(t *testing.T, cfgPath string, flags ...string) []cliEvent {
 // eventually polls a condition (an event's state read with the CLI or the
 // API, the simulator's messages) every 50 ms until it holds, failing the
 // test at the deadline with the last reason it gave.
-func eventually(t *testing.T, timeout time.Duration, cond func() (ok bool, why string)) {
+func eventually(t testing.TB, timeout time.Duration, cond func() (ok bool, why string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -194,6 +194,14 @@ func TestSentExactlyOnce(t *testing.T) {
 	}
 }
 
+// TestPacing sends a backlog through the real store and job queue to the
+// simulator, with workers enough to hold it in process: every message is
+// created once, in one attempt (no 429, no resend), and no sender
+// finishes sooner than its rate allows after the backlog was stored. That
+// bound holds however late any request reaches the simulator on a busy
+// machine; the exact spacing of the requests, and the rate reached, are
+// checked where they are decided, on a fake clock, by
+// TestPacingWhereDecided.
 func TestPacing(t *testing.T) {
 	t.Parallel()
 	const (
@@ -202,87 +210,69 @@ func TestPacing(t *testing.T) {
 	)
 	// Enough workers to hold the whole backlog's turns in process.
 	e := start(t, setup{rate: rate, workers: 64, policy: outbound.Policy{MaxWait: 15 * time.Second}})
+	stored := time.Now() // before the first message exists
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = e.send(t, fmt.Sprintf("+1555888%04d", i), "paced").ID
 	}
 	for _, id := range ids {
-		if m := e.waitFinal(t, id, 30*time.Second); m.State != switchboard.MessageSent || m.Attempts != 1 {
+		if m := e.waitFinal(t, id, 2*time.Minute); m.State != switchboard.MessageSent || m.Attempts != 1 {
 			t.Fatalf("message %s: %s after %d attempts (%s)", id, m.State, m.Attempts, m.LastError)
 		}
 	}
 	if c := e.creates.Load(); c != n {
 		t.Errorf("%d create requests for %d messages: a 429 or a resend", c, n)
 	}
-	bySender := map[string][]time.Time{}
-	var first, last time.Time
-	for _, m := range e.sim.Messages(acct) {
-		bySender[m.From] = append(bySender[m.From], m.Created)
-		if first.IsZero() || m.Created.Before(first) {
-			first = m.Created
-		}
-		if m.Created.After(last) {
-			last = m.Created
-		}
-	}
-	// Creates reach the simulator some jitter after their turn (the
-	// sending state is written first, a first request also dials), and on
-	// busy shared cores one create can be late by a good part of a second
-	// while the next is not. The bounds are loose enough for that and
-	// still far from an unpaced pool, which sends its whole share in a
-	// few milliseconds, or one paced at twice the rate.
-	interval := time.Duration(float64(time.Second) / rate)
-	for from, times := range bySender {
-		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-		if len(times) < n/2-5 {
-			t.Errorf("sender %s sent %d of %d: the pool is unbalanced", from, len(times), n)
-		}
-		// k+1 creates, k of at least 10, span at least half of k intervals.
-		for i := range times {
-			for j := i + 10; j < len(times); j++ {
-				if min := time.Duration(j-i) * interval / 2; times[j].Sub(times[i]) < min {
-					t.Fatalf("sender %s: creates %d and %d %v apart, under %v: faster than %v/s", from, i, j, times[j].Sub(times[i]), min, rate)
-				}
-			}
-		}
-	}
-	// At the pool's rate: n messages over 2 senders take (n/2-1) intervals.
-	want := time.Duration(n/2-1) * interval
-	if span := last.Sub(first); span > want+want/2+2*time.Second {
-		t.Errorf("%d messages took %v, want about %v", n, span, want)
-	}
-	t.Logf("%d messages over %d senders in %v (ideal %v)", n, len(bySender), last.Sub(first), want)
+	checkNoSooner(t, e.sim.Messages(acct), stored, rate)
 }
 
+// checkNoSooner checks that each sender's last create reached the
+// simulator no sooner after start than its rate allows for its creates
+// ((creates-1)/rate: its first request goes after start, each next one
+// at least an interval after the one before, and each arrives after it
+// goes). How the creates split among the senders is logged, not checked:
+// when the store, not the rate, is the limit (a busy machine), a turn free
+// on every sender goes to the first in the pool's order.
+func checkNoSooner(t *testing.T, msgs []sim.Message, start time.Time, rate float64) {
+	t.Helper()
+	bySender := map[string][]time.Time{}
+	for _, m := range msgs {
+		bySender[m.From] = append(bySender[m.From], m.Created)
+	}
+	for from, times := range bySender {
+		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+		allowed := time.Duration(float64(len(times)-1) / rate * float64(time.Second))
+		if took := times[len(times)-1].Sub(start); took < allowed {
+			t.Errorf("sender %s: %d creates within %v of the first message, want at least %v: faster than %v/s",
+				from, len(times), took, allowed, rate)
+		}
+		t.Logf("sender %s: %d creates, the last %v after the first message (at least %v at %v/s)",
+			from, len(times), times[len(times)-1].Sub(start).Round(time.Millisecond), allowed, rate)
+	}
+}
+
+// TestPacingReschedulesLongWaits gives each sender a turn a second but
+// lets no send wait over 100 ms in process: sends are rescheduled, not
+// failed, each is created once, in one attempt, and no sender goes faster
+// than its rate.
 func TestPacingReschedulesLongWaits(t *testing.T) {
 	t.Parallel()
 	// One turn a second per sender, but no send waits over 100 ms in process.
 	e := start(t, setup{rate: 1, policy: outbound.Policy{MaxWait: 100 * time.Millisecond}})
+	stored := time.Now()
 	var ids []string
 	for i := range 4 {
 		ids = append(ids, e.send(t, fmt.Sprintf("+1555777%04d", i), "later").ID)
 	}
 	for _, id := range ids {
-		if m := e.waitFinal(t, id, 40*time.Second); m.State != switchboard.MessageSent || m.Attempts != 1 {
+		if m := e.waitFinal(t, id, 2*time.Minute); m.State != switchboard.MessageSent || m.Attempts != 1 {
 			t.Fatalf("message %s: %s after %d attempts", id, m.State, m.Attempts)
 		}
 	}
 	if c := e.creates.Load(); c != 4 {
 		t.Errorf("%d create requests", c)
 	}
-	bySender := map[string][]time.Time{}
-	for _, m := range e.sim.Messages(acct) {
-		bySender[m.From] = append(bySender[m.From], m.Created)
-	}
-	for from, times := range bySender {
-		slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-		for i := 1; i < len(times); i++ {
-			// Half the interval: jitter aside, an unpaced send is ms apart.
-			if d := times[i].Sub(times[i-1]); d < time.Second/2 {
-				t.Errorf("sender %s: creates %v apart at 1/s", from, d)
-			}
-		}
-	}
+	checkNoSooner(t, e.sim.Messages(acct), stored, 1)
 }
 
 func TestPermanentErrorFailsAtOnce(t *testing.T) {

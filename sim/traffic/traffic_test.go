@@ -476,8 +476,11 @@ func TestRunRate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(r)
-	if r.Sent < 150 || r.Sent > 250 {
-		t.Errorf("sent %d at 200/s for 1s; want about 200", r.Sent)
+	// The schedule offers 200 requests in the second, and never more
+	// (TestFeedPaced checks it exactly); how many of them a busy machine
+	// gets out within the second is its own affair.
+	if r.Sent < 1 || r.Sent > 200 {
+		t.Errorf("sent %d at 200/s for 1s; want some, and at most 200", r.Sent)
 	}
 	if r.Accepted != r.Sent {
 		t.Errorf("report %v; want every request accepted", r)
