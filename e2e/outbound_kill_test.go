@@ -370,7 +370,7 @@ type lateTunnel struct {
 	addr atomic.Pointer[string]
 
 	mu       sync.Mutex
-	bySID    map[string]int // acknowledged callbacks by MessageSid
+	bySID    map[string]map[string]int // acknowledged callbacks by MessageSid and MessageStatus
 	inFlight int
 	last     time.Time // when the last one started or ended
 }
@@ -383,7 +383,7 @@ func newLateTunnel(t *testing.T) *lateTunnel {
 		DisableCompression:  true,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &lateTunnel{rt: tr, bySID: map[string]int{}, last: time.Now()}
+	return &lateTunnel{rt: tr, bySID: map[string]map[string]int{}, last: time.Now()}
 }
 
 func (l *lateTunnel) to(addr string) { l.addr.Store(&addr) }
@@ -406,19 +406,19 @@ func (l *lateTunnel) RoundTrip(req *http.Request) (*http.Response, error) {
 	out.URL.Scheme, out.URL.Host, out.Host = "http", *addr, *addr
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.ContentLength = int64(len(body))
-	l.mark(0, "")
+	l.mark(0, "", "")
 	resp, err := l.rt.RoundTrip(out)
 	acked := ""
 	if err == nil && resp.StatusCode/100 == 2 {
 		acked = form.Get("MessageSid")
 	}
-	l.mark(-1, acked)
+	l.mark(-1, acked, form.Get("MessageStatus"))
 	return resp, err
 }
 
 // mark records a callback starting (delta 0, counted in flight) or ending
-// (delta -1), acknowledged for sid when sid is not empty.
-func (l *lateTunnel) mark(delta int, sid string) {
+// (delta -1), acknowledged for sid with status when sid is not empty.
+func (l *lateTunnel) mark(delta int, sid, status string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if delta == 0 {
@@ -427,7 +427,10 @@ func (l *lateTunnel) mark(delta int, sid string) {
 		l.inFlight--
 	}
 	if sid != "" {
-		l.bySID[sid]++
+		if l.bySID[sid] == nil {
+			l.bySID[sid] = map[string]int{}
+		}
+		l.bySID[sid][status]++
 	}
 	l.last = time.Now()
 }
@@ -442,18 +445,23 @@ func (l *lateTunnel) idleFor() time.Duration {
 	return time.Since(l.last)
 }
 
+// acked is how many distinct callbacks (one per status: the simulator's
+// repeats are copies of one signed callback, which Switchboard answers as
+// duplicates) were acknowledged for sid.
 func (l *lateTunnel) acked(sid string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.bySID[sid]
+	return len(l.bySID[sid])
 }
 
 func (l *lateTunnel) total() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	total := 0
-	for _, n := range l.bySID {
-		total += n
+	for _, statuses := range l.bySID {
+		for _, n := range statuses {
+			total += n
+		}
 	}
 	return total
 }
