@@ -74,6 +74,14 @@ func Run(t *testing.T, open Opener) {
 		{"EarlierUnsentKeepsRecipientOrder", testEarlierUnsent},
 		{"SenderHeartbeatCountsLiveNodes", testSenderHeartbeat},
 		{"OutboundNotFound", testOutboundNotFound},
+		{"PruneEventsInBatchesOldestFirst", testPruneEvents},
+		{"PruneNeverTakesLiveEvents", testPruneNeverLive},
+		{"PruneRejectedByItsOwnCutoff", testPruneRejected},
+		{"PruneFanoutRequestGoesWithItsLastEvent", testPruneFanout},
+		{"PruneMessagesOnceSettled", testPruneMessages},
+		{"PruneStickySendersNotInUse", testPruneStickySenders},
+		{"PruneRefusesInvalid", testPruneInvalid},
+		{"PruneWhileIngesting", testPruneWhileIngesting},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
