@@ -1,0 +1,258 @@
+// Package retention deletes what Switchboard has kept long enough (see
+// switchboard.Retention), so that a store on a fixed disk holds a bounded
+// window of traffic however long it runs.
+//
+// A Pruner works every kind of data in turn, in small batches (one
+// transaction each, Store.Prune), until nothing older than its cutoff is
+// left, and pauses after each batch for as long as the batch took. On
+// SQLite, whose one writer intake shares, that leaves the writer free at
+// least half the time while a backlog is pruned, so that webhooks' commits
+// take their turns between batches instead of waiting behind one long
+// delete.
+package retention
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/metrics"
+)
+
+// Store is what a Pruner needs of a store: switchboard.Store.Prune.
+type Store interface {
+	Prune(ctx context.Context, kind switchboard.PruneKind, before time.Time, limit int) (int, error)
+}
+
+// Defaults of Options.
+const (
+	DefaultInterval  = time.Minute
+	DefaultBatchSize = 500
+	// MaxPause bounds the pause after a batch, however long it took.
+	MaxPause = time.Second
+)
+
+// Options configure a Pruner.
+type Options struct {
+	// Retention is how long each kind is kept; a kind kept forever (0) is
+	// not pruned.
+	Retention switchboard.Retention
+	// Interval is the time from the end of one run to the start of the
+	// next; default DefaultInterval.
+	Interval time.Duration
+	// BatchSize is the most items one transaction deletes; default
+	// DefaultBatchSize.
+	BatchSize int
+	// Now is the clock ages are measured against; default time.Now. The
+	// pauses and the interval are real time.
+	Now     func() time.Time
+	Metrics *metrics.Metrics // nil: none
+	Logger  *slog.Logger     // nil: slog.Default()
+}
+
+// Pruner deletes old data from a store, every Interval once started.
+type Pruner struct {
+	store Store
+	opts  Options
+	// pause waits d or until ctx is done; a test replaces it.
+	pause func(ctx context.Context, d time.Duration) error
+
+	mu     sync.Mutex
+	cancel context.CancelFunc // of the running loop; nil when stopped
+	done   chan struct{}      // closed when the running loop has returned
+}
+
+// New returns a Pruner of store; Start runs it.
+func New(store Store, o Options) *Pruner {
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if m := o.Metrics; m != nil {
+		// Every kind pruned has its series from the start, at 0.
+		for _, k := range switchboard.PruneKinds {
+			if o.Retention.Of(k) > 0 {
+				m.RetentionPruned.WithLabelValues(string(k))
+				m.RetentionErrors.WithLabelValues(string(k))
+			}
+		}
+	}
+	return &Pruner{store: store, opts: o, pause: sleep}
+}
+
+// sleep waits d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run is what one run deleted, by kind, and how long it took.
+type Run struct {
+	Pruned map[switchboard.PruneKind]int
+	Took   time.Duration
+}
+
+// RunOnce prunes every kind with a retention, each until nothing older
+// than its cutoff (now minus its retention, fixed for the run) is left.
+// A kind whose batch fails is left until the next run, and the others are
+// still pruned: the error returned joins every kind's. It stops early, with
+// ctx's error, when ctx is done.
+func (p *Pruner) RunOnce(ctx context.Context) (Run, error) {
+	start := time.Now()
+	run := Run{Pruned: map[switchboard.PruneKind]int{}}
+	var errs []error
+	for _, kind := range switchboard.PruneKinds {
+		keep := p.opts.Retention.Of(kind)
+		if keep <= 0 {
+			continue
+		}
+		n, err := p.pruneKind(ctx, kind, p.opts.Now().Add(-keep))
+		run.Pruned[kind] = n
+		if err != nil {
+			if ctx.Err() != nil {
+				errs = append(errs, ctx.Err())
+				break
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", kind, err))
+			if m := p.opts.Metrics; m != nil {
+				m.RetentionErrors.WithLabelValues(string(kind)).Inc()
+			}
+		}
+	}
+	run.Took = time.Since(start)
+	err := errors.Join(errs...)
+	if ctx.Err() != nil {
+		// Stopped: the run is cut short, not failed.
+		p.opts.Logger.Info("retention: stopped during a run", p.attrs(run)...)
+		return run, err
+	}
+	if m := p.opts.Metrics; m != nil {
+		m.RetentionLastRun.Set(float64(p.opts.Now().UnixNano()) / 1e9)
+		m.RetentionRunSeconds.Set(run.Took.Seconds())
+	}
+	p.log(run, err)
+	return run, err
+}
+
+// pruneKind deletes kind's items older than before, batch after batch,
+// pausing after each for as long as it took.
+func (p *Pruner) pruneKind(ctx context.Context, kind switchboard.PruneKind, before time.Time) (int, error) {
+	total := 0
+	for {
+		start := time.Now()
+		n, err := p.store.Prune(ctx, kind, before, p.opts.BatchSize)
+		took := time.Since(start)
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if m := p.opts.Metrics; m != nil && n > 0 {
+			m.RetentionPruned.WithLabelValues(string(kind)).Add(float64(n))
+		}
+		if n < p.opts.BatchSize {
+			return total, nil
+		}
+		if err := p.pause(ctx, min(took, MaxPause)); err != nil {
+			return total, err
+		}
+	}
+}
+
+// log writes one line per run: at info when something was deleted, at
+// error when a kind failed, at debug when there was nothing to do.
+func (p *Pruner) log(run Run, err error) {
+	attrs, total := p.attrs(run), 0
+	for _, n := range run.Pruned {
+		total += n
+	}
+	switch {
+	case err != nil:
+		p.opts.Logger.Error("retention: run failed", append(attrs, "err", err)...)
+	case total > 0:
+		p.opts.Logger.Info("retention: pruned", attrs...)
+	default:
+		p.opts.Logger.Debug("retention: nothing to prune", attrs...)
+	}
+}
+
+// attrs are a run's log attributes: its time and its count of each kind.
+func (p *Pruner) attrs(run Run) []any {
+	attrs := []any{"took", run.Took.Round(time.Millisecond).String()}
+	for _, k := range switchboard.PruneKinds {
+		if n, ok := run.Pruned[k]; ok {
+			attrs = append(attrs, string(k), n)
+		}
+	}
+	return attrs
+}
+
+// Start runs the pruner in the background, every Interval, the first run
+// one Interval from now, until Stop. It does nothing when no kind has a
+// retention, or when already started.
+func (p *Pruner) Start() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cancel != nil || !p.enabled() {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan struct{})
+	go p.loop(ctx, p.done)
+}
+
+func (p *Pruner) enabled() bool {
+	for _, k := range switchboard.PruneKinds {
+		if p.opts.Retention.Of(k) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pruner) loop(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	for {
+		if err := sleep(ctx, p.opts.Interval); err != nil {
+			return
+		}
+		// RunOnce logs and counts its own failures; the next run tries
+		// again.
+		_, _ = p.RunOnce(ctx)
+	}
+}
+
+// Stop ends the background runs, cancelling a batch in progress (its
+// transaction rolls back, deleting nothing), and returns once the
+// pruner has stopped.
+func (p *Pruner) Stop() {
+	p.mu.Lock()
+	cancel, done := p.cancel, p.done
+	p.cancel, p.done = nil, nil
+	p.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	cancel()
+	<-done
+}
