@@ -88,13 +88,24 @@ func (r Retention) Of(kind PruneKind) time.Duration {
 func (r Retention) Validate() error {
 	var errs []error
 	for _, k := range PruneKinds {
-		d := r.Of(k)
-		switch {
-		case d < 0:
-			errs = append(errs, fmt.Errorf("%w: retention of %s is negative (0 keeps it forever)", ErrInvalid, k))
-		case d > 0 && d < MinRetention && k != PruneRejected && k != PruneStickySenders:
-			errs = append(errs, fmt.Errorf("%w: retention of %s is %v, below the minimum of %v: it is the deduplication window", ErrInvalid, k, d, MinRetention))
+		if err := k.CheckRetention(r.Of(k)); err != nil {
+			errs = append(errs, fmt.Errorf("retention of %s: %w", k, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckRetention reports whether d may be kind's retention: zero (kept
+// forever) or positive, and for events and messages, whose retention is
+// their deduplication window, at least MinRetention. Its errors wrap
+// ErrInvalid.
+func (k PruneKind) CheckRetention(d time.Duration) error {
+	switch {
+	case d < 0:
+		return fmt.Errorf("%w: %v is negative (0 keeps it forever)", ErrInvalid, d)
+	case d > 0 && d < MinRetention && k != PruneRejected && k != PruneStickySenders:
+		return fmt.Errorf("%w: %v is below the minimum of %v: it is the deduplication window (a webhook retried, or an idempotency key used again, after its original is pruned is taken as new)",
+			ErrInvalid, d, MinRetention)
+	}
+	return nil
 }
