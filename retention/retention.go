@@ -4,11 +4,13 @@
 //
 // A Pruner works every kind of data in turn, in small batches (one
 // transaction each, Store.Prune), until nothing older than its cutoff is
-// left, and pauses after each batch for as long as the batch took. On
-// SQLite, whose one writer intake shares, that leaves the writer free at
-// least half the time while a backlog is pruned, so that webhooks' commits
-// take their turns between batches instead of waiting behind one long
-// delete.
+// left. On SQLite intake shares the one writer with it, so a webhook
+// arriving during a batch waits for that batch's commit; two rules keep
+// that wait short and rare. A batch is sized to take about BatchTime: one
+// that takes longer halves the next, one that takes less than half of it
+// doubles the next, up to Options.BatchSize. And after each batch the
+// pruner pauses for as long as the batch took, which leaves the writer
+// free at least half the time while a backlog is pruned.
 package retention
 
 import (
@@ -34,6 +36,9 @@ const (
 	DefaultBatchSize = 500
 	// MaxPause bounds the pause after a batch, however long it took.
 	MaxPause = time.Second
+	// BatchTime is how long a batch should take at most; batches are
+	// sized to it (see the package comment).
+	BatchTime = 25 * time.Millisecond
 )
 
 // Options configure a Pruner.
@@ -44,8 +49,8 @@ type Options struct {
 	// Interval is the time from the end of one run to the start of the
 	// next; default DefaultInterval.
 	Interval time.Duration
-	// BatchSize is the most items one transaction deletes; default
-	// DefaultBatchSize.
+	// BatchSize is the most items one transaction deletes, and the size
+	// of each kind's first batch; default DefaultBatchSize.
 	BatchSize int
 	// Now is the clock ages are measured against; default time.Now. The
 	// pauses and the interval are real time.
@@ -58,8 +63,13 @@ type Options struct {
 type Pruner struct {
 	store Store
 	opts  Options
-	// pause waits d or until ctx is done; a test replaces it.
+	// pause waits d or until ctx is done, and since measures a batch;
+	// tests replace them.
 	pause func(ctx context.Context, d time.Duration) error
+	since func(time.Time) time.Duration
+
+	sizeMu sync.Mutex
+	sizes  map[switchboard.PruneKind]int // each kind's next batch size
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // of the running loop; nil when stopped
@@ -89,7 +99,7 @@ func New(store Store, o Options) *Pruner {
 			}
 		}
 	}
-	return &Pruner{store: store, opts: o, pause: sleep}
+	return &Pruner{store: store, opts: o, pause: sleep, since: time.Since, sizes: map[switchboard.PruneKind]int{}}
 }
 
 // sleep waits d, or until ctx is done.
@@ -156,27 +166,56 @@ func (p *Pruner) RunOnce(ctx context.Context) (Run, error) {
 }
 
 // pruneKind deletes kind's items older than before, batch after batch,
-// pausing after each for as long as it took.
+// each sized to take about BatchTime, pausing after each for as long as
+// it took.
 func (p *Pruner) pruneKind(ctx context.Context, kind switchboard.PruneKind, before time.Time) (int, error) {
 	total := 0
 	for {
+		size := p.batchSize(kind)
 		start := time.Now()
-		n, err := p.store.Prune(ctx, kind, before, p.opts.BatchSize)
-		took := time.Since(start)
+		n, err := p.store.Prune(ctx, kind, before, size)
+		took := p.since(start)
 		if err != nil {
 			return total, err
 		}
+		p.resize(kind, size, took)
 		total += n
 		if m := p.opts.Metrics; m != nil && n > 0 {
 			m.RetentionPruned.WithLabelValues(string(kind)).Add(float64(n))
 		}
-		if n < p.opts.BatchSize {
+		if n < size {
 			return total, nil
 		}
 		if err := p.pause(ctx, min(took, MaxPause)); err != nil {
 			return total, err
 		}
 	}
+}
+
+// batchSize is the size of kind's next batch: BatchSize at first, then as
+// resize left it, across runs.
+func (p *Pruner) batchSize(kind switchboard.PruneKind) int {
+	p.sizeMu.Lock()
+	defer p.sizeMu.Unlock()
+	if n, ok := p.sizes[kind]; ok {
+		return n
+	}
+	return p.opts.BatchSize
+}
+
+// resize sets kind's next batch size from how long a batch of size took:
+// halved when it took longer than BatchTime, doubled (up to BatchSize)
+// when it took less than half of it.
+func (p *Pruner) resize(kind switchboard.PruneKind, size int, took time.Duration) {
+	switch {
+	case took > BatchTime:
+		size = max(size/2, 1)
+	case took < BatchTime/2:
+		size = min(size*2, p.opts.BatchSize)
+	}
+	p.sizeMu.Lock()
+	p.sizes[kind] = size
+	p.sizeMu.Unlock()
 }
 
 // log writes one line per run: at info when something was deleted, at

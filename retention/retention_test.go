@@ -218,3 +218,46 @@ func ExamplePruner_RunOnce() {
 	fmt.Println(run.Pruned[switchboard.PruneRejected], err, len(store.calls))
 	// Output: 1200 <nil> 3
 }
+
+// A batch that takes longer than BatchTime halves the next; one that takes
+// less than half of it doubles the next, up to BatchSize; the size carries
+// over to the next run.
+func TestBatchesAreSizedToBatchTime(t *testing.T) {
+	t.Parallel()
+	store := &fakeStore{left: map[switchboard.PruneKind]int{switchboard.PruneDelivered: 10_000}}
+	p := New(store, Options{Retention: switchboard.Retention{Delivered: 24 * time.Hour}, BatchSize: 400,
+		Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	p.pause = func(context.Context, time.Duration) error { return nil }
+	// Each item takes 0.1 ms to delete.
+	p.since = func(time.Time) time.Duration {
+		calls := store.callsOf(switchboard.PruneDelivered)
+		return time.Duration(calls[len(calls)-1].limit) * 100 * time.Microsecond
+	}
+	if _, err := p.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var limits []int
+	for _, c := range store.callsOf(switchboard.PruneDelivered)[:6] {
+		limits = append(limits, c.limit)
+	}
+	// 400 take 40 ms, 200 take 20 ms (within 25), and so do the rest.
+	if fmt.Sprint(limits) != "[400 200 200 200 200 200]" {
+		t.Errorf("batch sizes %v, want [400 200 200 200 200 200]", limits)
+	}
+
+	// Faster deletes grow the batches again, up to BatchSize.
+	store.mu.Lock()
+	store.left[switchboard.PruneDelivered], store.calls = 10_000, nil
+	store.mu.Unlock()
+	p.since = func(time.Time) time.Duration { return time.Millisecond }
+	if _, err := p.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	limits = nil
+	for _, c := range store.callsOf(switchboard.PruneDelivered)[:3] {
+		limits = append(limits, c.limit)
+	}
+	if fmt.Sprint(limits) != "[200 400 400]" {
+		t.Errorf("batch sizes %v, want [200 400 400]: from the last run's size, doubled up to 400", limits)
+	}
+}

@@ -22,25 +22,29 @@ import (
 	"github.com/switchboard-dev/switchboard/storetest"
 )
 
-// openStore opens an empty store of engine, closed when tb ends; the
-// PostgreSQL one is skipped without SWITCHBOARD_TEST_POSTGRES_URL.
-func openStore(tb testing.TB, engine string) switchboard.Store {
+// openStore opens an empty store of engine, closed when tb ends, and
+// returns it with its storage URL (a file path for SQLite); the PostgreSQL
+// one is skipped without SWITCHBOARD_TEST_POSTGRES_URL.
+func openStore(tb testing.TB, engine string) (switchboard.Store, string) {
 	tb.Helper()
 	var (
 		st  switchboard.Store
+		url string
 		err error
 	)
 	switch engine {
 	case "sqlite":
-		st, err = sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "sb.db"), slog.New(slog.DiscardHandler))
+		url = filepath.Join(tb.TempDir(), "sb.db")
+		st, err = sqlite.Open(context.Background(), url, slog.New(slog.DiscardHandler))
 	case "postgres":
-		st, err = postgres.Open(context.Background(), pgtest.URL(tb), slog.New(slog.DiscardHandler))
+		url = pgtest.URL(tb)
+		st, err = postgres.Open(context.Background(), url, slog.New(slog.DiscardHandler))
 	}
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = st.Close() })
-	return st
+	return st, url
 }
 
 // seedDelivered stores n events delivered at at, with a request and an
@@ -79,7 +83,7 @@ func TestPrunerWhileIngesting(t *testing.T) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			st := openStore(t, engine)
+			st, _ := openStore(t, engine)
 			const aged = 600
 			items := seedDelivered(t, st, aged, time.Now().Add(-48*time.Hour))
 			m := metrics.New()
