@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,8 @@ var (
 	benchPhase  = flag.Duration("retention.phase", 5*time.Second, "BenchmarkRetentionAck: length of each phase")
 	benchRounds = flag.Int("retention.rounds", 3, "BenchmarkRetentionAck: pairs of phases, pruner off then on")
 	benchBatch  = flag.Int("retention.batch", retention.DefaultBatchSize, "BenchmarkRetentionAck: the pruner's batch size")
+	benchTime   = flag.Duration("retention.batchtime", retention.DefaultBatchTime, "BenchmarkRetentionAck: the pruner's batch time")
+	benchLog    = flag.Bool("retention.log", false, "BenchmarkRetentionAck: log every batch the pruner makes")
 )
 
 const (
@@ -132,7 +135,7 @@ func runRetentionAck(b *testing.B, st switchboard.Store, size func() int64) {
 		for _, pruning := range []bool{false, true} {
 			p := retention.New(st, retention.Options{
 				Retention: switchboard.Retention{Delivered: 30 * 24 * time.Hour},
-				Interval:  10 * time.Millisecond, BatchSize: *benchBatch, Metrics: m, Logger: slog.New(slog.DiscardHandler),
+				Interval:  10 * time.Millisecond, BatchSize: *benchBatch, BatchTime: *benchTime, Metrics: m, Logger: benchLogger(),
 			})
 			before := pruned()
 			if pruning {
@@ -167,6 +170,15 @@ func runRetentionAck(b *testing.B, st switchboard.Store, size func() int64) {
 	if left := float64(seeded) - pruned(); left <= 0 {
 		b.Logf("every seeded event was pruned: the last phases with the pruner on had nothing left to prune; seed more")
 	}
+}
+
+// benchLogger is the pruner's logger: every batch on stderr with
+// -retention.log, nothing otherwise.
+func benchLogger() *slog.Logger {
+	if *benchLog {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // steadyLoad calls send rate times a second for d, each call in its own

@@ -6,11 +6,12 @@
 // transaction each, Store.Prune), until nothing older than its cutoff is
 // left. On SQLite intake shares the one writer with it, so a webhook
 // arriving during a batch waits for that batch's commit; two rules keep
-// that wait short and rare. A batch is sized to take about BatchTime: one
-// that takes longer halves the next, one that takes less than half of it
-// doubles the next, up to Options.BatchSize. And after each batch the
-// pruner pauses for as long as the batch took, which leaves the writer
-// free at least half the time while a backlog is pruned.
+// that wait short and rare. A batch is sized to take about
+// Options.BatchTime: one that takes longer halves the next, one that takes
+// less than half of it doubles the next, up to Options.BatchSize. And
+// after each batch the pruner pauses for as long as the batch took, which
+// leaves the writer free at least half the time while a backlog is
+// pruned.
 package retention
 
 import (
@@ -34,12 +35,14 @@ type Store interface {
 const (
 	DefaultInterval  = time.Minute
 	DefaultBatchSize = 500
-	// MaxPause bounds the pause after a batch, however long it took.
-	MaxPause = time.Second
-	// BatchTime is how long a batch should take at most; batches are
-	// sized to it (see the package comment).
-	BatchTime = 25 * time.Millisecond
 )
+
+// DefaultBatchTime is how long a batch should take at most, unless
+// Options.BatchTime says otherwise.
+const DefaultBatchTime = 25 * time.Millisecond
+
+// MaxPause bounds the pause after a batch, however long it took.
+const MaxPause = time.Second
 
 // Options configure a Pruner.
 type Options struct {
@@ -52,6 +55,9 @@ type Options struct {
 	// BatchSize is the most items one transaction deletes, and the size
 	// of each kind's first batch; default DefaultBatchSize.
 	BatchSize int
+	// BatchTime is how long a batch should take at most; batches are
+	// sized to it (see the package comment). Default DefaultBatchTime.
+	BatchTime time.Duration
 	// Now is the clock ages are measured against; default time.Now. The
 	// pauses and the interval are real time.
 	Now     func() time.Time
@@ -83,6 +89,9 @@ func New(store Store, o Options) *Pruner {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
+	}
+	if o.BatchTime <= 0 {
+		o.BatchTime = DefaultBatchTime
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -179,6 +188,7 @@ func (p *Pruner) pruneKind(ctx context.Context, kind switchboard.PruneKind, befo
 			return total, err
 		}
 		p.resize(kind, size, took)
+		p.opts.Logger.Debug("retention: batch", "kind", string(kind), "limit", size, "pruned", n, "took", took)
 		total += n
 		if m := p.opts.Metrics; m != nil && n > 0 {
 			m.RetentionPruned.WithLabelValues(string(kind)).Add(float64(n))
@@ -208,9 +218,9 @@ func (p *Pruner) batchSize(kind switchboard.PruneKind) int {
 // when it took less than half of it.
 func (p *Pruner) resize(kind switchboard.PruneKind, size int, took time.Duration) {
 	switch {
-	case took > BatchTime:
+	case took > p.opts.BatchTime:
 		size = max(size/2, 1)
-	case took < BatchTime/2:
+	case took < p.opts.BatchTime/2:
 		size = min(size*2, p.opts.BatchSize)
 	}
 	p.sizeMu.Lock()
