@@ -9,9 +9,11 @@
 // that wait short and rare. A batch is sized to take about
 // Options.BatchTime: one that takes longer halves the next, one that takes
 // less than half of it doubles the next, up to Options.BatchSize. And
-// after each batch the pruner pauses for as long as the batch took, which
-// leaves the writer free at least half the time while a backlog is
-// pruned.
+// after each batch the pruner pauses PauseFactor times as long as the
+// batch took, which leaves the writer to intake at least three quarters of
+// the time while a backlog is pruned. (Pausing only as long as the batch
+// took pruned faster on SQLite, but raised intake's ack latency more; see
+// docs/benchmarks.md.)
 package retention
 
 import (
@@ -41,8 +43,12 @@ const (
 // Options.BatchTime says otherwise.
 const DefaultBatchTime = 25 * time.Millisecond
 
+// PauseFactor is how many times as long as a batch took the pruner pauses
+// after it.
+const PauseFactor = 3
+
 // MaxPause bounds the pause after a batch, however long it took.
-const MaxPause = time.Second
+const MaxPause = 3 * time.Second
 
 // Options configure a Pruner.
 type Options struct {
@@ -175,8 +181,8 @@ func (p *Pruner) RunOnce(ctx context.Context) (Run, error) {
 }
 
 // pruneKind deletes kind's items older than before, batch after batch,
-// each sized to take about BatchTime, pausing after each for as long as
-// it took.
+// each sized to take about BatchTime, pausing after each PauseFactor
+// times as long as it took.
 func (p *Pruner) pruneKind(ctx context.Context, kind switchboard.PruneKind, before time.Time) (int, error) {
 	total := 0
 	for {
@@ -196,7 +202,7 @@ func (p *Pruner) pruneKind(ctx context.Context, kind switchboard.PruneKind, befo
 		if n < size {
 			return total, nil
 		}
-		if err := p.pause(ctx, min(took, MaxPause)); err != nil {
+		if err := p.pause(ctx, min(PauseFactor*took, MaxPause)); err != nil {
 			return total, err
 		}
 	}

@@ -174,7 +174,8 @@ func TestStopCancelsABatchInProgress(t *testing.T) {
 	idle.Stop()
 }
 
-// The pause after a batch is as long as the batch took, up to MaxPause.
+// The pause after a batch is PauseFactor times as long as the batch
+// took, up to MaxPause.
 func TestPauseIsTheBatchTime(t *testing.T) {
 	t.Parallel()
 	slow := &slowStore{took: 3 * time.Millisecond, left: 25}
@@ -189,7 +190,7 @@ func TestPauseIsTheBatchTime(t *testing.T) {
 		t.Fatalf("%d pauses, want 2", len(pauses))
 	}
 	for _, d := range pauses {
-		if d < slow.took || d > MaxPause {
+		if d < PauseFactor*slow.took || d > MaxPause {
 			t.Errorf("paused %v after a batch of at least %v", d, slow.took)
 		}
 	}
