@@ -32,7 +32,8 @@ var (
 	benchPhase  = flag.Duration("retention.phase", 5*time.Second, "BenchmarkRetentionAck: length of each phase")
 	benchRounds = flag.Int("retention.rounds", 3, "BenchmarkRetentionAck: pairs of phases, pruner off then on")
 	benchBatch  = flag.Int("retention.batch", retention.DefaultBatchSize, "BenchmarkRetentionAck: the pruner's batch size")
-	benchTime   = flag.Duration("retention.batchtime", retention.DefaultBatchTime, "BenchmarkRetentionAck: the pruner's batch time")
+	benchTime   = flag.Duration("retention.batchtime", 0, "BenchmarkRetentionAck: the pruner's batch time (default: serve's pacing of the engine)")
+	benchPause  = flag.Int("retention.pause", 0, "BenchmarkRetentionAck: the pruner's pause factor (default: serve's pacing of the engine)")
 	benchLog    = flag.Bool("retention.log", false, "BenchmarkRetentionAck: log every batch the pruner makes")
 )
 
@@ -66,12 +67,22 @@ func BenchmarkRetentionAck(b *testing.B) {
 			if engine == "postgres" {
 				size = func() int64 { return postgresSize(b, url) }
 			}
-			runRetentionAck(b, st, size)
+			pacing := retention.SharedWriter // as serve paces each engine
+			if engine == "postgres" {
+				pacing = retention.Concurrent
+			}
+			if *benchTime > 0 {
+				pacing.BatchTime = *benchTime
+			}
+			if *benchPause > 0 {
+				pacing.PauseFactor = *benchPause
+			}
+			runRetentionAck(b, st, size, pacing)
 		})
 	}
 }
 
-func runRetentionAck(b *testing.B, st switchboard.Store, size func() int64) {
+func runRetentionAck(b *testing.B, st switchboard.Store, size func() int64, pacing retention.Pacing) {
 	h := ingest.New(ingest.Options{
 		Store: st, PublicURL: benchPublic, MaxBodyBytes: 1 << 20, AckTimeout: 30 * time.Second,
 		Routes: []ingest.Route{{Path: "/sms", AccountSID: benchAccount, Tokens: []string{benchToken}, TwiML: []byte("<Response/>")}},
@@ -135,7 +146,7 @@ func runRetentionAck(b *testing.B, st switchboard.Store, size func() int64) {
 		for _, pruning := range []bool{false, true} {
 			p := retention.New(st, retention.Options{
 				Retention: switchboard.Retention{Delivered: 30 * 24 * time.Hour},
-				Interval:  10 * time.Millisecond, BatchSize: *benchBatch, BatchTime: *benchTime, Metrics: m, Logger: benchLogger(),
+				Interval:  10 * time.Millisecond, BatchSize: *benchBatch, Pacing: pacing, Metrics: m, Logger: benchLogger(),
 			})
 			before := pruned()
 			if pruning {

@@ -4,16 +4,19 @@
 //
 // A Pruner works every kind of data in turn, in small batches (one
 // transaction each, Store.Prune), until nothing older than its cutoff is
-// left. On SQLite intake shares the one writer with it, so a webhook
-// arriving during a batch waits for that batch's commit; two rules keep
-// that wait short and rare. A batch is sized to take about
-// Options.BatchTime: one that takes longer halves the next, one that takes
-// less than half of it doubles the next, up to Options.BatchSize. And
-// after each batch the pruner pauses PauseFactor times as long as the
-// batch took, which leaves the writer to intake at least three quarters of
-// the time while a backlog is pruned. (Pausing only as long as the batch
-// took pruned faster on SQLite, but raised intake's ack latency more; see
-// docs/benchmarks.md.)
+// left, at a Pacing that suits the store. On SQLite intake shares the one
+// writer with it, so a webhook arriving during a batch waits for that
+// batch's commit; SharedWriter keeps that wait short and rare. A batch is
+// sized to take about Pacing.BatchTime: one that takes longer halves the
+// next, one that takes less than half of it doubles the next, up to
+// Options.BatchSize. And after each batch the pruner pauses
+// Pacing.PauseFactor times as long as the batch took, which leaves the
+// writer to intake at least three quarters of the time while a backlog is
+// pruned. (Pausing only as long as the batch took pruned faster on SQLite,
+// but raised intake's ack latency more; see docs/benchmarks.md.) On
+// PostgreSQL a batch locks only the rows it deletes, which intake does not
+// wait on, and Concurrent lets batches keep their size and run half the
+// time.
 package retention
 
 import (
@@ -39,13 +42,27 @@ const (
 	DefaultBatchSize = 500
 )
 
-// DefaultBatchTime is how long a batch should take at most, unless
-// Options.BatchTime says otherwise.
-const DefaultBatchTime = 25 * time.Millisecond
+// Pacing is how hard a Pruner works a store.
+type Pacing struct {
+	// BatchTime is how long a batch should take at most; batches are
+	// sized to it (see the package comment).
+	BatchTime time.Duration
+	// PauseFactor is how many times as long as a batch took the pruner
+	// pauses after it.
+	PauseFactor int
+}
 
-// PauseFactor is how many times as long as a batch took the pruner pauses
-// after it.
-const PauseFactor = 3
+// The pacings of the two engines.
+var (
+	// SharedWriter is for a store whose writes take turns on one writer
+	// (SQLite): short batches, and three quarters of the time left to
+	// intake.
+	SharedWriter = Pacing{BatchTime: 25 * time.Millisecond, PauseFactor: 3}
+	// Concurrent is for a store whose writers run side by side
+	// (PostgreSQL): batches keep their full size on a busy machine, whose
+	// every commit may take tens of milliseconds, and run half the time.
+	Concurrent = Pacing{BatchTime: time.Second, PauseFactor: 1}
+)
 
 // MaxPause bounds the pause after a batch, however long it took.
 const MaxPause = 3 * time.Second
@@ -61,9 +78,9 @@ type Options struct {
 	// BatchSize is the most items one transaction deletes, and the size
 	// of each kind's first batch; default DefaultBatchSize.
 	BatchSize int
-	// BatchTime is how long a batch should take at most; batches are
-	// sized to it (see the package comment). Default DefaultBatchTime.
-	BatchTime time.Duration
+	// Pacing is how hard the store is worked; default SharedWriter, the
+	// gentler.
+	Pacing Pacing
 	// Now is the clock ages are measured against; default time.Now. The
 	// pauses and the interval are real time.
 	Now     func() time.Time
@@ -96,8 +113,8 @@ func New(store Store, o Options) *Pruner {
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
 	}
-	if o.BatchTime <= 0 {
-		o.BatchTime = DefaultBatchTime
+	if o.Pacing.BatchTime <= 0 || o.Pacing.PauseFactor <= 0 {
+		o.Pacing = SharedWriter
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -181,8 +198,8 @@ func (p *Pruner) RunOnce(ctx context.Context) (Run, error) {
 }
 
 // pruneKind deletes kind's items older than before, batch after batch,
-// each sized to take about BatchTime, pausing after each PauseFactor
-// times as long as it took.
+// each sized to take about the pacing's BatchTime, pausing after each
+// PauseFactor times as long as it took.
 func (p *Pruner) pruneKind(ctx context.Context, kind switchboard.PruneKind, before time.Time) (int, error) {
 	total := 0
 	for {
@@ -202,7 +219,7 @@ func (p *Pruner) pruneKind(ctx context.Context, kind switchboard.PruneKind, befo
 		if n < size {
 			return total, nil
 		}
-		if err := p.pause(ctx, min(PauseFactor*took, MaxPause)); err != nil {
+		if err := p.pause(ctx, min(time.Duration(p.opts.Pacing.PauseFactor)*took, MaxPause)); err != nil {
 			return total, err
 		}
 	}
@@ -220,13 +237,14 @@ func (p *Pruner) batchSize(kind switchboard.PruneKind) int {
 }
 
 // resize sets kind's next batch size from how long a batch of size took:
-// halved when it took longer than BatchTime, doubled (up to BatchSize)
+// halved when it took longer than the pacing's BatchTime, doubled (up to
+// BatchSize)
 // when it took less than half of it.
 func (p *Pruner) resize(kind switchboard.PruneKind, size int, took time.Duration) {
 	switch {
-	case took > p.opts.BatchTime:
+	case took > p.opts.Pacing.BatchTime:
 		size = max(size/2, 1)
-	case took < p.opts.BatchTime/2:
+	case took < p.opts.Pacing.BatchTime/2:
 		size = min(size*2, p.opts.BatchSize)
 	}
 	p.sizeMu.Lock()

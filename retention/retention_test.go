@@ -83,6 +83,7 @@ func TestRunOncePrunesEachKindInBatches(t *testing.T) {
 	})
 	var pauses int
 	p.pause = func(context.Context, time.Duration) error { pauses++; return nil }
+	p.since = func(time.Time) time.Duration { return time.Millisecond } // well within the batch time
 	run, err := p.RunOnce(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +140,7 @@ func TestRunOnceGoesOnPastAFailingKind(t *testing.T) {
 		Retention: switchboard.Retention{Rejected: time.Hour, Delivered: 24 * time.Hour, Messages: 24 * time.Hour},
 		Now:       func() time.Time { return now }, Metrics: m, Logger: slog.New(slog.DiscardHandler),
 	})
+	p.since = func(time.Time) time.Duration { return time.Millisecond }
 	run, err := p.RunOnce(context.Background())
 	if !errors.Is(err, broken) {
 		t.Fatalf("RunOnce: %v, want the rejected kind's error", err)
@@ -174,24 +176,27 @@ func TestStopCancelsABatchInProgress(t *testing.T) {
 	idle.Stop()
 }
 
-// The pause after a batch is PauseFactor times as long as the batch
-// took, up to MaxPause.
+// The pause after a batch is the pacing's PauseFactor times as long as the
+// batch took, up to MaxPause.
 func TestPauseIsTheBatchTime(t *testing.T) {
 	t.Parallel()
-	slow := &slowStore{took: 3 * time.Millisecond, left: 25}
-	p := New(slow, Options{Retention: switchboard.Retention{Rejected: time.Hour}, BatchSize: 10,
-		Logger: slog.New(slog.DiscardHandler)})
-	var pauses []time.Duration
-	p.pause = func(_ context.Context, d time.Duration) error { pauses = append(pauses, d); return nil }
-	if _, err := p.RunOnce(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if len(pauses) != 2 {
-		t.Fatalf("%d pauses, want 2", len(pauses))
-	}
-	for _, d := range pauses {
-		if d < PauseFactor*slow.took || d > MaxPause {
-			t.Errorf("paused %v after a batch of at least %v", d, slow.took)
+	for _, pacing := range []Pacing{SharedWriter, Concurrent} {
+		slow := &slowStore{took: 3 * time.Millisecond, left: 25}
+		p := New(slow, Options{Retention: switchboard.Retention{Rejected: time.Hour}, BatchSize: 10, Pacing: pacing,
+			Logger: slog.New(slog.DiscardHandler)})
+		var pauses []time.Duration
+		p.pause = func(_ context.Context, d time.Duration) error { pauses = append(pauses, d); return nil }
+		p.since = func(time.Time) time.Duration { return slow.took } // as measured, whatever the machine's load
+		if _, err := p.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if len(pauses) != 2 {
+			t.Fatalf("%+v: %d pauses, want 2", pacing, len(pauses))
+		}
+		for _, d := range pauses {
+			if d != time.Duration(pacing.PauseFactor)*slow.took {
+				t.Errorf("%+v: paused %v after a batch of %v, want %d times that", pacing, d, slow.took, pacing.PauseFactor)
+			}
 		}
 	}
 }
@@ -211,16 +216,8 @@ func (s *slowStore) Prune(ctx context.Context, _ switchboard.PruneKind, _ time.T
 	return n, nil
 }
 
-func ExamplePruner_RunOnce() {
-	store := &fakeStore{left: map[switchboard.PruneKind]int{switchboard.PruneRejected: 1200}}
-	p := New(store, Options{Retention: switchboard.Retention{Rejected: 7 * 24 * time.Hour}, BatchSize: 500,
-		Logger: slog.New(slog.DiscardHandler)})
-	run, err := p.RunOnce(context.Background())
-	fmt.Println(run.Pruned[switchboard.PruneRejected], err, len(store.calls))
-	// Output: 1200 <nil> 3
-}
-
-// A batch that takes longer than BatchTime halves the next; one that takes
+// A batch that takes longer than the pacing's BatchTime (25 ms for
+// SharedWriter, the default) halves the next; one that takes
 // less than half of it doubles the next, up to BatchSize; the size carries
 // over to the next run.
 func TestBatchesAreSizedToBatchTime(t *testing.T) {

@@ -109,8 +109,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Outbound: len(cfg.Pools) > 0,
 	})
 	s.doctor = &routeDoctor{cfg: cfg, logger: logger}
+	pacing := retention.SharedWriter
+	if cfg.Storage.IsPostgres() {
+		pacing = retention.Concurrent
+	}
 	s.pruner = retention.New(store, retention.Options{Retention: cfg.Retention.Policy(), Interval: cfg.Retention.Interval,
-		BatchSize: cfg.Retention.BatchSize, Metrics: m, Logger: logger})
+		BatchSize: cfg.Retention.BatchSize, Pacing: pacing, Metrics: m, Logger: logger})
 	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts))}
 	if len(cfg.Pools) > 0 {
 		var pools []web.OutboundPool
