@@ -171,6 +171,19 @@ type Store interface {
 	// previous one.
 	SetStickySender(ctx context.Context, pool, recipient, from string) error
 
+	// Prune deletes, in one transaction, up to limit items of kind (see
+	// PruneKind) that are older than before, oldest first, with what
+	// belongs to them, and returns how many items it deleted. It never
+	// deletes an event that is pending or retrying, nor a request an
+	// event still refers to, nor a message being sent, and keeps every
+	// reference whole: attempts and status history go with their event or
+	// message, in the same transaction. An item changed concurrently (a
+	// replayed event) is left alone. Fewer than limit means none was left
+	// when it ran, except for sticky senders: one found still in use is
+	// kept and counts its last use as its age instead. An unknown kind or
+	// a limit below 1 is ErrInvalid.
+	Prune(ctx context.Context, kind PruneKind, before time.Time, limit int) (n int, err error)
+
 	// Stats reports what the metrics need from storage.
 	Stats(ctx context.Context) (*Stats, error)
 	// Ping checks that the store is reachable.

@@ -35,6 +35,7 @@ type Config struct {
 	Doctor    Doctor    `koanf:"doctor"`
 	Outbound  Outbound  `koanf:"outbound"`
 	Egress    Egress    `koanf:"egress"`
+	Retention Retention `koanf:"retention"`
 	Accounts  []Account `koanf:"accounts"`
 	Routes    []Route   `koanf:"routes"`
 	// Providers and Pools configure outbound messaging; with no pool,
@@ -136,6 +137,26 @@ type Egress struct {
 	// ["127.0.0.0/8", "::1/128"] for an app on the same machine during
 	// local development. Empty (default): none.
 	Allow []string `koanf:"allow"`
+}
+
+// Retention says how long stored data is kept, by kind (see
+// switchboard.PruneKind), and how it is pruned. A retention of 0 keeps
+// that kind forever. Events' and messages' retentions are their
+// deduplication windows, and so at least switchboard.MinRetention.
+type Retention struct {
+	Rejected      time.Duration `koanf:"rejected"`       // rejected requests, by when received
+	Delivered     time.Duration `koanf:"delivered"`      // delivered events, by when delivered
+	Dead          time.Duration `koanf:"dead"`           // dead events, by when they died
+	Messages      time.Duration `koanf:"messages"`       // outbound messages no longer being sent, by their last change
+	StickySenders time.Duration `koanf:"sticky_senders"` // a recipient's sender, by its last message
+	Interval      time.Duration `koanf:"interval"`       // from one pruning run's end to the next's start
+	BatchSize     int           `koanf:"batch_size"`     // most items deleted per transaction
+}
+
+// Policy is the retention of each kind.
+func (r Retention) Policy() switchboard.Retention {
+	return switchboard.Retention{Rejected: r.Rejected, Delivered: r.Delivered, Dead: r.Dead,
+		Messages: r.Messages, StickySenders: r.StickySenders}
 }
 
 // Outbound configures the sending of outbound messages.
@@ -275,6 +296,17 @@ func Default() Config {
 			BreakerOpenFor:  30 * time.Second,
 		},
 		Outbound: Outbound{SendWorkers: 256, MaxAttempts: 8, MaxAge: 24 * time.Hour},
+		// About 30 days of traffic, 90 of what an operator may want to
+		// look into or replay: bounded, whatever the uptime.
+		Retention: Retention{
+			Rejected:      7 * 24 * time.Hour,
+			Delivered:     30 * 24 * time.Hour,
+			Dead:          90 * 24 * time.Hour,
+			Messages:      90 * 24 * time.Hour,
+			StickySenders: 180 * 24 * time.Hour,
+			Interval:      time.Minute,
+			BatchSize:     500,
+		},
 	}
 }
 
@@ -632,6 +664,17 @@ func (c *Config) Validate() error {
 	c.validateOutbound(bad, accounts, paths)
 	if _, err := egress.Parse(c.Egress.Allow); err != nil {
 		bad("egress.allow: %v", err)
+	}
+	for _, k := range switchboard.PruneKinds {
+		if err := k.CheckRetention(c.Retention.Policy().Of(k)); err != nil {
+			bad("retention.%s: %v", k, err)
+		}
+	}
+	if c.Retention.Interval <= 0 {
+		bad("retention.interval: must be positive")
+	}
+	if c.Retention.BatchSize < 1 || c.Retention.BatchSize > 10000 {
+		bad("retention.batch_size: want 1 to 10000 items per transaction")
 	}
 	return errors.Join(errs...)
 }

@@ -71,6 +71,18 @@ type Metrics struct {
 	OutboundSends *prometheus.CounterVec
 	// Outbound429s counts Twilio's 429 or 20429 answers to sends, by pool.
 	Outbound429s *prometheus.CounterVec
+	// RetentionPruned counts what retention deleted, by kind (see
+	// switchboard.PruneKind): requests, events, messages or sticky
+	// senders, not counting the rows that went with them (attempts,
+	// history, duplicates' requests).
+	RetentionPruned *prometheus.CounterVec
+	// RetentionErrors counts retention batches that failed, by kind.
+	RetentionErrors *prometheus.CounterVec
+	// RetentionLastRun is when the last retention run ended (Unix
+	// seconds), and RetentionRunSeconds how long it took; a run that
+	// failed for some kind counts too.
+	RetentionLastRun    prometheus.Gauge
+	RetentionRunSeconds prometheus.Gauge
 
 	templates templateLabels
 }
@@ -174,9 +186,22 @@ func New() *Metrics {
 	m.Outbound429s = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_outbound_429_total", Help: "Twilio's 429 or 20429 answers to sends, by pool.",
 	}, []string{"pool"})
+	m.RetentionPruned = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_retention_pruned_total", Help: "Items deleted by retention, by kind (rejected, delivered, dead, messages, sticky_senders).",
+	}, []string{"kind"})
+	m.RetentionErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_retention_errors_total", Help: "Retention batches that failed, by kind.",
+	}, []string{"kind"})
+	m.RetentionLastRun = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "switchboard_retention_last_run_timestamp_seconds", Help: "When the last retention run ended, in Unix seconds; 0 before the first.",
+	})
+	m.RetentionRunSeconds = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "switchboard_retention_last_run_seconds", Help: "How long the last retention run took.",
+	})
 	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.CommitSeconds, m.Attempts, m.DeliverySeconds,
 		m.ProxyAnswers, m.ProxySeconds, m.FallbackRequests, m.OutboundStatus, m.OutboundSentSeconds, m.OutboundDeliveredSeconds,
 		m.OutboundSends, m.Outbound429s, m.Unrecorded)
+	reg.MustRegister(m.RetentionPruned, m.RetentionErrors, m.RetentionLastRun, m.RetentionRunSeconds)
 	return m
 }
 

@@ -93,7 +93,7 @@ func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
 		items = append(items, op.Ingests...)
 		results = append(results, op.Attempts...)
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
+	write := func(tx pgx.Tx) error {
 		due, delayed, publish, err := ingestTx(ctx, tx, items)
 		if err != nil {
 			return err
@@ -105,8 +105,22 @@ func (s *Store) flush(ctx context.Context, ops []*writes.Op) error {
 			return err
 		}
 		return s.queue.InsertTx(ctx, tx, append(append(jobs.Batch(due), delayed...), retries...))
-	})
+	}
+	// A duplicate whose original a pruner deleted meanwhile is a new event
+	// in a fresh transaction, where its key no longer conflicts; each retry
+	// follows a pruner's commit, so a few are plenty.
+	for try := 1; ; try++ {
+		err := s.inTx(ctx, write)
+		if !errors.Is(err, errOriginalPruned) || try == 3 {
+			return err
+		}
+	}
 }
+
+// errOriginalPruned is ingestTx's failure when the original of a duplicate
+// was deleted by a concurrent Store.Prune after the duplicate's insert
+// found it.
+var errOriginalPruned = errors.New("original of a duplicate pruned meanwhile")
 
 // ingestTx stores requests, their events and the fan-out events of the new
 // ones. Event inserts go in one pipelined round trip and fan-out and
@@ -175,7 +189,7 @@ func ingestTx(ctx context.Context, tx pgx.Tx, items []*switchboard.Ingest) ([]jo
 				key := items[i].Event.IdempotencyKey
 				orig, ok := originals[key]
 				if !ok {
-					return fmt.Errorf("load original of duplicate %s: %w", key, switchboard.ErrNotFound)
+					return fmt.Errorf("load original of duplicate %s: %w", key, errOriginalPruned)
 				}
 				// Each duplicate gets its own copy, as if loaded on its own.
 				e := *orig
@@ -292,8 +306,11 @@ func (s *Store) IngestFanout(ctx context.Context, events []*switchboard.Event) e
 		var due []jobs.Due
 		var delayed []jobs.Scheduled
 		for _, ev := range sorted {
+			// Held until the commit, so that a pruner deleting the
+			// request as its last event goes waits for this one, and
+			// then sees it (see Store.Prune).
 			var one int
-			err := tx.QueryRow(ctx, `SELECT 1 FROM requests WHERE id = $1`, ev.RequestID).Scan(&one)
+			err := tx.QueryRow(ctx, `SELECT 1 FROM requests WHERE id = $1 FOR KEY SHARE`, ev.RequestID).Scan(&one)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("fan-out event %s: request %s: %w", ev.ID, ev.RequestID, switchboard.ErrNotFound)
 			}
@@ -318,9 +335,15 @@ func (s *Store) IngestFanout(ctx context.Context, events []*switchboard.Event) e
 	})
 }
 
-// eventsByKey loads the events with the given idempotency keys, by key.
+// eventsByKey loads the events with the given idempotency keys, by key,
+// and holds them (FOR KEY SHARE) until the transaction ends: a pruner
+// (Store.Prune) deleting one meanwhile is waited for, and the event then
+// missing fails the transaction with errOriginalPruned, which flush tries
+// again, where the retry becomes a new event; otherwise the duplicate's
+// request would commit naming an event already gone. Updates of an event (attempts, replays) do not wait
+// on this lock, nor it on them.
 func eventsByKey(ctx context.Context, tx pgx.Tx, keys []string) (map[string]*switchboard.Event, error) {
-	rows, err := tx.Query(ctx, selectEvent+` WHERE idempotency_key = ANY($1)`, keys)
+	rows, err := tx.Query(ctx, selectEvent+` WHERE idempotency_key = ANY($1) FOR KEY SHARE`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("load originals of %d duplicates: %w", len(keys), err)
 	}

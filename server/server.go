@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/postgres"
+	"github.com/switchboard-dev/switchboard/retention"
 	"github.com/switchboard-dev/switchboard/sqlite"
 	"github.com/switchboard-dev/switchboard/twilio"
 	"github.com/switchboard-dev/switchboard/web"
@@ -65,6 +66,7 @@ type Server struct {
 	doctor    *routeDoctor
 	sender    *outbound.Sender // nil without pools: nothing is sent
 	stopBeat  func()           // ends the sender's heartbeat
+	pruner    *retention.Pruner
 	http      *http.Server
 	listener  net.Listener
 	served    chan error
@@ -130,6 +132,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Outbound: len(cfg.Pools) > 0,
 	})
 	s.doctor = &routeDoctor{cfg: cfg, logger: logger, egress: callers}
+	pacing := retention.SharedWriter
+	if cfg.Storage.IsPostgres() {
+		pacing = retention.Concurrent
+	}
+	s.pruner = retention.New(store, retention.Options{Retention: cfg.Retention.Policy(), Interval: cfg.Retention.Interval,
+		BatchSize: cfg.Retention.BatchSize, Pacing: pacing, Metrics: m, Logger: logger})
 	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts)), web.WithEgress(callers)}
 	if len(cfg.Pools) > 0 {
 		var pools []web.OutboundPool
@@ -216,6 +224,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	// Status callbacks a crash kept from their messages are applied again.
 	s.ingest.StartRecovery(context.WithoutCancel(ctx))
+	s.pruner.Start()
 	go func() { s.served <- s.http.Serve(ln) }()
 	if s.cfg.Doctor.CheckAtStartup {
 		go s.doctor.logRouteChecks(context.WithoutCancel(ctx))
@@ -242,6 +251,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.ingest.WaitContext(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	s.pruner.Stop()
 	if err := s.store.StopDelivery(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop delivery: %w", err))
 	}

@@ -79,6 +79,14 @@ func Run(t *testing.T, open Opener) {
 		{"StatusUpdateStaysInItsAccount", testStatusUpdateStaysInItsAccount},
 		{"LookupBySIDStaysInItsAccount", testLookupBySIDStaysInItsAccount},
 		{"KeysOfAccountsAndAPIsNeverMeet", testKeysOfAccountsAndAPIsNeverMeet},
+		{"PruneEventsInBatchesOldestFirst", testPruneEvents},
+		{"PruneNeverTakesLiveEvents", testPruneNeverLive},
+		{"PruneRejectedByItsOwnCutoff", testPruneRejected},
+		{"PruneFanoutRequestGoesWithItsLastEvent", testPruneFanout},
+		{"PruneMessagesOnceSettled", testPruneMessages},
+		{"PruneStickySendersNotInUse", testPruneStickySenders},
+		{"PruneRefusesInvalid", testPruneInvalid},
+		{"PruneWhileIngesting", testPruneWhileIngesting},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
