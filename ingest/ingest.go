@@ -306,7 +306,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log := h.logger.With("request", item.Request.ID, "event", ev.ID, "route", ev.Route, "kind", ev.Kind,
 			"message_sid", ev.MessageSID, "call_sid", ev.CallSID)
 		if item.Duplicate {
-			log.Info("duplicate webhook answered with the original response")
+			// Debug, like a stored webhook: replays of one captured
+			// request must not flood the log (they are counted in
+			// switchboard_requests_total{outcome="duplicate"}).
+			log.Debug("duplicate webhook answered with the original response")
 		} else {
 			log.Debug("webhook stored")
 		}
