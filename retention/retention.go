@@ -8,8 +8,8 @@
 // writer with it, so a webhook arriving during a batch waits for that
 // batch's commit; SharedWriter keeps that wait short and rare. A batch is
 // sized to take about Pacing.BatchTime: one that takes longer halves the
-// next, one that takes less than half of it doubles the next, up to
-// Options.BatchSize. And after each batch the pruner pauses
+// next (down to a tenth of Options.BatchSize), one that takes less than
+// half of it doubles the next, up to Options.BatchSize. And after each batch the pruner pauses
 // Pacing.PauseFactor times as long as the batch took, which leaves the
 // writer to intake at least three quarters of the time while a backlog is
 // pruned. (Pausing only as long as the batch took pruned faster on SQLite,
@@ -237,13 +237,15 @@ func (p *Pruner) batchSize(kind switchboard.PruneKind) int {
 }
 
 // resize sets kind's next batch size from how long a batch of size took:
-// halved when it took longer than the pacing's BatchTime, doubled (up to
-// BatchSize)
-// when it took less than half of it.
+// halved when it took longer than the pacing's BatchTime, down to a tenth
+// of BatchSize, doubled (up to BatchSize) when it took less than half of
+// it. The time includes the wait for the store's writer, which a smaller
+// batch does not shorten: under heavy intake the floor keeps each batch
+// worth its transaction.
 func (p *Pruner) resize(kind switchboard.PruneKind, size int, took time.Duration) {
 	switch {
 	case took > p.opts.Pacing.BatchTime:
-		size = max(size/2, 1)
+		size = max(size/2, p.opts.BatchSize/10, 1)
 	case took < p.opts.Pacing.BatchTime/2:
 		size = min(size*2, p.opts.BatchSize)
 	}

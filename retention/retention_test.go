@@ -217,9 +217,9 @@ func (s *slowStore) Prune(ctx context.Context, _ switchboard.PruneKind, _ time.T
 }
 
 // A batch that takes longer than the pacing's BatchTime (25 ms for
-// SharedWriter, the default) halves the next; one that takes
-// less than half of it doubles the next, up to BatchSize; the size carries
-// over to the next run.
+// SharedWriter, the default) halves the next, down to a tenth of
+// BatchSize; one that takes less than half of it doubles the next, up to
+// BatchSize; the size carries over to the next run.
 func TestBatchesAreSizedToBatchTime(t *testing.T) {
 	t.Parallel()
 	store := &fakeStore{left: map[switchboard.PruneKind]int{switchboard.PruneDelivered: 10_000}}
@@ -257,5 +257,22 @@ func TestBatchesAreSizedToBatchTime(t *testing.T) {
 	}
 	if fmt.Sprint(limits) != "[200 400 400]" {
 		t.Errorf("batch sizes %v, want [200 400 400]: from the last run's size, doubled up to 400", limits)
+	}
+
+	// A writer busy with intake makes every batch slow, whatever its
+	// size: batches shrink no further than a tenth of BatchSize.
+	store.mu.Lock()
+	store.left[switchboard.PruneDelivered], store.calls = 10_000, nil
+	store.mu.Unlock()
+	p.since = func(time.Time) time.Duration { return time.Second }
+	if _, err := p.RunOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	limits = nil
+	for _, c := range store.callsOf(switchboard.PruneDelivered)[:6] {
+		limits = append(limits, c.limit)
+	}
+	if fmt.Sprint(limits) != "[400 200 100 50 40 40]" {
+		t.Errorf("batch sizes %v, want [400 200 100 50 40 40]", limits)
 	}
 }
