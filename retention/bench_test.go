@@ -28,9 +28,9 @@ import (
 
 var (
 	benchSeed   = flag.Int("retention.seed", 200_000, "BenchmarkRetentionAck: old delivered events stored before the load")
-	benchRate   = flag.Int("retention.rate", 1000, "BenchmarkRetentionAck: webhooks per second, open loop")
-	benchPhase  = flag.Duration("retention.phase", 5*time.Second, "BenchmarkRetentionAck: length of each phase")
-	benchRounds = flag.Int("retention.rounds", 3, "BenchmarkRetentionAck: pairs of phases, pruner off then on")
+	benchRate   = flag.Int("retention.rate", 250, "BenchmarkRetentionAck: webhooks per second, open loop")
+	benchPhase  = flag.Duration("retention.phase", 4*time.Second, "BenchmarkRetentionAck: length of each phase")
+	benchRounds = flag.Int("retention.rounds", 5, "BenchmarkRetentionAck: pairs of phases, pruner off then on")
 	benchBatch  = flag.Int("retention.batch", retention.DefaultBatchSize, "BenchmarkRetentionAck: the pruner's batch size")
 	benchTime   = flag.Duration("retention.batchtime", 0, "BenchmarkRetentionAck: the pruner's batch time (default: serve's pacing of the engine)")
 	benchPause  = flag.Int("retention.pause", 0, "BenchmarkRetentionAck: the pruner's pause factor (default: serve's pacing of the engine)")
@@ -58,7 +58,7 @@ const (
 // per seeded event before pruning. PostgreSQL runs when
 // SWITCHBOARD_TEST_POSTGRES_URL is set.
 //
-//	go test ./retention -run XXX -bench RetentionAck -benchtime 1x -timeout 30m
+//	go test ./retention -run XXX -bench RetentionAck -benchtime 1x -timeout 90m
 func BenchmarkRetentionAck(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
 		b.Run(engine, func(b *testing.B) {
