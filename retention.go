@@ -47,6 +47,18 @@ func (k PruneKind) Valid() bool {
 	return false
 }
 
+// CheckPrune checks what both engines' Store.Prune need of a batch: a
+// valid kind and a positive limit (ErrInvalid otherwise).
+func (k PruneKind) CheckPrune(limit int) error {
+	if !k.Valid() {
+		return fmt.Errorf("%w: nothing to prune called %q", ErrInvalid, k)
+	}
+	if limit < 1 {
+		return fmt.Errorf("%w: prune limit %d", ErrInvalid, limit)
+	}
+	return nil
+}
+
 // MinRetention is the shortest retention of events and outbound messages.
 // An event is what recognises a webhook retried by Twilio as a duplicate,
 // and an outbound message is what keeps its idempotency key from being

@@ -18,11 +18,8 @@ import (
 // WHERE clause as it now stands (READ COMMITTED), so a replayed event is
 // not deleted.
 func (s *Store) Prune(ctx context.Context, kind switchboard.PruneKind, before time.Time, limit int) (int, error) {
-	if !kind.Valid() {
-		return 0, fmt.Errorf("%w: nothing to prune called %q", switchboard.ErrInvalid, kind)
-	}
-	if limit < 1 {
-		return 0, fmt.Errorf("%w: prune limit %d", switchboard.ErrInvalid, limit)
+	if err := kind.CheckPrune(limit); err != nil {
+		return 0, err
 	}
 	// The columns hold microseconds, as pgx sends before.
 	before = before.Truncate(time.Microsecond)

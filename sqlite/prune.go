@@ -16,11 +16,8 @@ import (
 // batches small and pauses between them, so that intake's commits take
 // their turns.
 func (s *Store) Prune(ctx context.Context, kind switchboard.PruneKind, before time.Time, limit int) (int, error) {
-	if !kind.Valid() {
-		return 0, fmt.Errorf("%w: nothing to prune called %q", switchboard.ErrInvalid, kind)
-	}
-	if limit < 1 {
-		return 0, fmt.Errorf("%w: prune limit %d", switchboard.ErrInvalid, limit)
+	if err := kind.CheckPrune(limit); err != nil {
+		return 0, err
 	}
 	var n int
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
