@@ -7,7 +7,9 @@ import (
 )
 
 // Store keeps requests, events and attempts durable and runs the delivery
-// jobs. Implementations: sqlite.Store (default) and postgres.Store. Every
+// jobs. Its use cases are written once, in package store, over a driver
+// of SQL primitives; sqlite.Store (default) and postgres.Store supply
+// their engine's driver. Every
 // method is safe for concurrent use; the store conformance suite in storetest
 // holds both engines to the same behaviour.
 type Store interface {

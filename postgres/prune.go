@@ -8,48 +8,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/store"
 )
 
-// Prune deletes up to limit items of kind older than before, oldest first,
-// in one transaction. Replicas prune side by side: each batch locks the
-// rows it takes with SKIP LOCKED, so that two pruners, or a pruner and a
-// write holding a row (a replay, a status update), never wait on each
-// other over it; a row changed meanwhile is checked again against the
-// WHERE clause as it now stands (READ COMMITTED), so a replayed event is
-// not deleted.
-func (s *Store) Prune(ctx context.Context, kind switchboard.PruneKind, before time.Time, limit int) (int, error) {
-	if err := kind.CheckPrune(limit); err != nil {
-		return 0, err
-	}
-	// The columns hold microseconds, as pgx sends before.
-	before = before.Truncate(time.Microsecond)
-	var n int
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		// Every query here finds its rows through an index. Without
-		// statistics (a table just loaded, not yet analysed) the planner
-		// takes an array of a few hundred ids to match most of a table,
-		// and scans requests whole, hundreds of milliseconds a batch.
-		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-			return err
-		}
-		var err error
-		switch kind {
-		case switchboard.PruneRejected:
-			n, err = execCount(ctx, tx, pruneRejectedQuery, before, limit)
-		case switchboard.PruneDelivered, switchboard.PruneDead:
-			n, err = pruneEvents(ctx, tx, switchboard.State(kind), before, limit)
-		case switchboard.PruneMessages:
-			n, err = execCount(ctx, tx, pruneMessagesQuery, before, limit)
-		case switchboard.PruneStickySenders:
-			n, err = pruneStickySenders(ctx, tx, before, limit)
-		}
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("prune %s before %s: %w", kind, before.UTC().Format(time.RFC3339), err)
-	}
-	return n, nil
-}
+// The primitives of retention (store.Store.Prune). Replicas prune side by
+// side: each batch locks the rows it takes with SKIP LOCKED, so that two
+// pruners, or a pruner and a write holding a row (a replay, a status
+// update), never wait on each other over it; a row changed meanwhile is
+// checked again against the WHERE clause as it now stands (READ
+// COMMITTED), so a replayed event is not deleted.
 
 // The queries repeat the WHERE terms of the partial indexes of migration
 // 0006, so that a generic plan, which cannot prove a parameter's value
@@ -99,79 +66,97 @@ const (
 	deleteSticky = `DELETE FROM sticky_senders WHERE pool = $1 AND recipient = $2`
 )
 
-// execCount runs a DELETE and returns how many rows it deleted.
-func execCount(ctx context.Context, tx pgx.Tx, query string, args ...any) (int, error) {
-	tag, err := tx.Exec(ctx, query, args...)
+// useIndexes makes every query of the transaction find its rows through an
+// index. Without statistics (a table just loaded, not yet analysed) the
+// planner takes an array of a few hundred ids to match most of a table,
+// and scans requests whole, hundreds of milliseconds a batch.
+func (c *conn) useIndexes(ctx context.Context) error {
+	if c.indexOnly {
+		return nil
+	}
+	if _, err := c.q.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+		return err
+	}
+	c.indexOnly = true
+	return nil
+}
+
+// execCount runs a DELETE, with indexes only, and returns how many rows it
+// deleted.
+func (c *conn) execCount(ctx context.Context, query string, args ...any) (int, error) {
+	if err := c.useIndexes(ctx); err != nil {
+		return 0, err
+	}
+	tag, err := c.q.Exec(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
 }
 
-// pruneEvents deletes old events in state with their attempts, then the
-// requests none of whose events is left.
-func pruneEvents(ctx context.Context, tx pgx.Tx, state switchboard.State, before time.Time, limit int) (int, error) {
-	rows, err := tx.Query(ctx, pruneEventsQuery, string(state), before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("delete old %s events: %w", state, err)
+func (c *conn) DeleteRejected(ctx context.Context, before time.Time, limit int) (int, error) {
+	return c.execCount(ctx, pruneRejectedQuery, before, limit)
+}
+
+func (c *conn) DeleteMessages(ctx context.Context, before time.Time, limit int) (int, error) {
+	return c.execCount(ctx, pruneMessagesQuery, before, limit)
+}
+
+func (c *conn) DeleteEvents(ctx context.Context, state switchboard.State, before time.Time, limit int) (events, requests []string, err error) {
+	if err := c.useIndexes(ctx); err != nil {
+		return nil, nil, err
 	}
-	var ids, requestIDs []string
+	rows, err := c.q.Query(ctx, pruneEventsQuery, string(state), before, limit)
+	if err != nil {
+		return nil, nil, err
+	}
 	var id, req string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &req}, func() error {
-		ids, requestIDs = append(ids, id), append(requestIDs, req)
+	_, err = pgx.ForEachRow(rows, []any{&id, &req}, func() error {
+		events, requests = append(events, id), append(requests, req)
 		return nil
-	}); err != nil {
-		return 0, fmt.Errorf("delete old %s events: %w", state, err)
+	})
+	return events, requests, err
+}
+
+func (c *conn) DeleteOrphanRequests(ctx context.Context, requests, events []string) error {
+	if err := c.useIndexes(ctx); err != nil {
+		return err
 	}
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	rows, err = tx.Query(ctx, lockRequestsOfEvents, requestIDs, ids)
+	rows, err := c.q.Query(ctx, lockRequestsOfEvents, requests, events)
 	if err != nil {
-		return 0, fmt.Errorf("lock requests of the events: %w", err)
+		return fmt.Errorf("lock requests of the events: %w", err)
 	}
 	candidates, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return 0, fmt.Errorf("lock requests of the events: %w", err)
+		return fmt.Errorf("lock requests of the events: %w", err)
 	}
-	if _, err := tx.Exec(ctx, deleteOrphanRequests, candidates); err != nil {
-		return 0, fmt.Errorf("delete requests of the events: %w", err)
-	}
-	return len(ids), nil
+	_, err = c.q.Exec(ctx, deleteOrphanRequests, candidates)
+	return err
 }
 
-// pruneStickySenders deletes the sticky senders set before before whose
-// recipients got no message in their pool since; one still in use takes
-// the time of its recipient's last message instead, so that it is looked
-// at again only once that is old. Each row is written by its key, in one
-// round trip.
-func pruneStickySenders(ctx context.Context, tx pgx.Tx, before time.Time, limit int) (int, error) {
-	rows, err := tx.Query(ctx, oldStickySenders, before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("find old sticky senders: %w", err)
+func (c *conn) OldStickySenders(ctx context.Context, before time.Time, limit int) ([]store.StickyUse, error) {
+	if err := c.useIndexes(ctx); err != nil {
+		return nil, err
 	}
-	var (
-		pool, recipient string
-		last            *time.Time
-		n               int
-	)
+	return collect(ctx, c.q, oldStickySenders, []any{before, limit}, func(row rowScanner) (store.StickyUse, error) {
+		var (
+			s    store.StickyUse
+			last *time.Time
+		)
+		err := row.Scan(&s.Pool, &s.Recipient, &last)
+		s.LastMessage = utc(last)
+		return s, err
+	})
+}
+
+// WriteStickySenders writes each row by its key, in one round trip.
+func (c *conn) WriteStickySenders(ctx context.Context, touch, drop []store.StickyUse) error {
 	b := &pgx.Batch{}
-	if _, err := pgx.ForEachRow(rows, []any{&pool, &recipient, &last}, func() error {
-		if last != nil && !last.Before(before) {
-			b.Queue(touchSticky, pool, recipient, *last)
-			return nil
-		}
-		b.Queue(deleteSticky, pool, recipient)
-		n++
-		return nil
-	}); err != nil {
-		return 0, fmt.Errorf("find old sticky senders: %w", err)
+	for _, s := range touch {
+		b.Queue(touchSticky, s.Pool, s.Recipient, s.LastMessage)
 	}
-	if b.Len() == 0 {
-		return 0, nil
+	for _, s := range drop {
+		b.Queue(deleteSticky, s.Pool, s.Recipient)
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("prune sticky senders: %w", err)
-	}
-	return n, nil
+	return sendBatch(ctx, c.q, b, func(int) string { return "write sticky senders" })
 }

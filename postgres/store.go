@@ -1,5 +1,7 @@
 // Package postgres implements switchboard.Store on PostgreSQL (pgx v5), for
-// deployments that run several Switchboard replicas on one database.
+// deployments that run several Switchboard replicas on one database. The
+// use cases are store.Store's; this package is its driver: SQL, scanning,
+// row locks and pipelined round trips.
 //
 // Durability: a write returns only after its transaction has committed, so
 // it is as durable as the server's synchronous_commit setting makes a
@@ -29,7 +31,7 @@ import (
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/jobs"
-	"github.com/switchboard-dev/switchboard/writes"
+	"github.com/switchboard-dev/switchboard/store"
 )
 
 //go:embed migrations/*.sql
@@ -41,13 +43,9 @@ var migrations embed.FS
 type Store struct {
 	pool  *pgxpool.Pool
 	queue *jobs.Queue[pgx.Tx]
-	// Writer provides Ingest and RecordAttempts: group-committed writes,
-	// each batch written by flush in one transaction.
-	*writes.Writer
-	// statuses group-commits UpdateMessageStatus, each batch written by
-	// flushStatuses in one transaction.
-	statuses *groupcommit.Committer[*writes.StatusOp]
-	logger   *slog.Logger
+	// Store provides the use cases, over this package's driver.
+	*store.Store
+	logger *slog.Logger
 }
 
 // Option adjusts how a Store is opened.
@@ -96,8 +94,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger, opts ...Option) 
 		return nil, err
 	}
 	s := &Store{pool: pool, queue: queue, logger: logger}
-	s.Writer = writes.New(s.flush, commit)
-	s.statuses = groupcommit.New(s.flushStatuses, statusCommit)
+	s.Store = store.New(&engine{pool: pool, queue: queue}, store.Options{Commit: commit, Status: statusCommit})
 	return s, nil
 }
 
@@ -174,25 +171,18 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 // connection pool, waiting for connections in use to be released; call
 // StopDelivery first.
 func (s *Store) Close() error {
-	s.statuses.Close()
-	s.Writer.Close()
+	s.Store.Close()
 	s.pool.Close()
 	return nil
 }
 
-// inTx runs fn in a transaction and commits it; it rolls back if fn fails.
-func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		// A failed rollback closes the connection, which rolls back too.
-		_ = tx.Rollback(ctx)
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
+// statusCommit tunes the committer of status updates. A batch holds all
+// its messages in one statement, in id order, before changing any (see
+// store.Store's flushStatuses), so batches that share messages, from
+// concurrent flushes or other replicas, wait for each other instead of
+// deadlocking. One flusher nonetheless: it applies one process's updates
+// of a message in the order they were submitted (with several, a later
+// batch could lock the message first), and lets the batches grow while one
+// commits, so that a burst of callbacks costs a few commits. No linger: a
+// lone update commits at once.
+var statusCommit = groupcommit.Options{Flushers: 1}

@@ -4,28 +4,79 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/store"
 )
+
+// planned records the SQL of the selections the store asks of the driver,
+// so that the tests below check the plans of the very queries the use
+// cases run.
+type planned struct {
+	*engine
+	mu      sync.Mutex
+	queries []string
+	args    [][]any
+}
+
+func (p *planned) record(base string, q store.Query) {
+	query, args := dialect.Select(base, q)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.queries, p.args = append(p.queries, query), append(p.args, args)
+}
+
+func (p *planned) Read() store.Reader { return &plannedConn{conn: &conn{q: p.read}, p: p} }
+
+func (p *planned) InTx(ctx context.Context, fn func(store.Tx) error) error {
+	return p.engine.InTx(ctx, func(tx store.Tx) error { return fn(&plannedConn{conn: tx.(*conn), p: p}) })
+}
+
+type plannedConn struct {
+	*conn
+	p *planned
+}
+
+func (c *plannedConn) Messages(ctx context.Context, q store.Query) ([]*switchboard.OutboundMessage, error) {
+	c.p.record(selectMessage, q)
+	return c.conn.Messages(ctx, q)
+}
+
+func (c *plannedConn) Events(ctx context.Context, q store.Query) ([]*switchboard.Event, error) {
+	c.p.record(selectEvent, q)
+	return c.conn.Events(ctx, q)
+}
+
+// openPlanned opens a database and a store that records its selections.
+func openPlanned(t *testing.T) (*Store, *planned, *store.Store) {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sb.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	p := &planned{engine: &engine{read: s.read, write: s.write, queue: s.queue}}
+	recording := store.New(p, store.Options{})
+	t.Cleanup(recording.Close)
+	return s, p, recording
+}
 
 // A look-up by Twilio SID (every status callback makes one or two) must
 // search the partial index on twilio_sid, not scan every message.
 func TestLookupBySIDUsesTheIndex(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "sb.db"), nil)
-	if err != nil {
-		t.Fatal(err)
+	s, p, recording := openPlanned(t)
+	_, _ = recording.OutboundMessageBySID(ctx, "AC1", "SM1")
+	_, _ = recording.UpdateMessageStatus(ctx, switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "sent"})
+	if len(p.queries) != 2 {
+		t.Fatalf("recorded %d selections, want 2: %q", len(p.queries), p.queries)
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	for _, q := range []struct {
-		where string
-		args  []any
-	}{
-		{whereTwilioSID, []any{"SM1"}},
-		{whereAccountTwilioSID, []any{"SM1", "AC1"}},
-	} {
-		if got := queryPlan(t, s, selectMessage+q.where, q.args...); !strings.Contains(got, "USING INDEX messages_twilio_sid") {
-			t.Errorf("%s: query plan %q, want a search of messages_twilio_sid", q.where, got)
+	for i, q := range p.queries {
+		if got := queryPlan(t, s, q, p.args[i]...); !strings.Contains(got, "USING INDEX messages_twilio_sid") {
+			t.Errorf("%s: query plan %q, want a search of messages_twilio_sid", q, got)
 		}
 	}
 }
@@ -34,12 +85,11 @@ func TestLookupBySIDUsesTheIndex(t *testing.T) {
 // indexes on message_sid and call_sid.
 func TestEventsBySIDUseTheIndexes(t *testing.T) {
 	t.Parallel()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "sb.db"), nil)
-	if err != nil {
+	s, p, recording := openPlanned(t)
+	if _, err := recording.ListEvents(context.Background(), switchboard.EventFilter{SID: "SM1"}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	got := queryPlan(t, s, selectEvent+" WHERE "+eventsBySID, "SM1", "SM1")
+	got := queryPlan(t, s, p.queries[0], p.args[0]...)
 	if !strings.Contains(got, "events_message_sid") || !strings.Contains(got, "events_call_sid") || strings.Contains(got, "SCAN events") {
 		t.Errorf("query plan %q, want searches of events_message_sid and events_call_sid", got)
 	}

@@ -8,38 +8,14 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/store"
 )
 
-// Prune deletes up to limit items of kind older than before, oldest first,
-// in one write transaction. SQLite has one writer, so nothing changes
-// between the choice of the items and their deletion; the pruner keeps its
-// batches small and pauses between them, so that intake's commits take
-// their turns.
-func (s *Store) Prune(ctx context.Context, kind switchboard.PruneKind, before time.Time, limit int) (int, error) {
-	if err := kind.CheckPrune(limit); err != nil {
-		return 0, err
-	}
-	var n int
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		switch kind {
-		case switchboard.PruneRejected:
-			n, err = pruneRejected(ctx, tx, before, limit)
-		case switchboard.PruneDelivered, switchboard.PruneDead:
-			n, err = pruneEvents(ctx, tx, switchboard.State(kind), before, limit)
-		case switchboard.PruneMessages:
-			n, err = pruneMessages(ctx, tx, before, limit)
-		case switchboard.PruneStickySenders:
-			n, err = pruneStickySenders(ctx, tx, before, limit)
-		}
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("prune %s before %s: %w", kind, before.UTC().Format(time.RFC3339), err)
-	}
-	return n, nil
-}
-
+// The primitives of retention (store.Store.Prune). SQLite has one writer,
+// so nothing changes between the choice of the rows and their deletion;
+// the pruner keeps its batches small and pauses between them, so that
+// intake's commits take their turns.
+//
 // The queries of Prune name the indexes of migration 0006 that find old
 // rows (without statistics, SQLite would rather walk requests_outcome for
 // every rejected request and sort them), and repeat the WHERE terms of the
@@ -77,8 +53,8 @@ const (
 	deleteSticky   = `DELETE FROM sticky_senders WHERE pool = ? AND recipient = ?`
 )
 
-func pruneRejected(ctx context.Context, tx *sql.Tx, before time.Time, limit int) (int, error) {
-	res, err := tx.ExecContext(ctx, pruneRejectedQuery, micros(before), limit)
+func (c *conn) DeleteRejected(ctx context.Context, before time.Time, limit int) (int, error) {
+	res, err := c.q.ExecContext(ctx, pruneRejectedQuery, micros(before), limit)
 	if err != nil {
 		return 0, fmt.Errorf("delete rejected requests: %w", err)
 	}
@@ -86,143 +62,87 @@ func pruneRejected(ctx context.Context, tx *sql.Tx, before time.Time, limit int)
 	return int(n), err
 }
 
-// pruneEvents deletes old events in state, their attempts, and the
-// requests none of whose events is left.
-func pruneEvents(ctx context.Context, tx *sql.Tx, state switchboard.State, before time.Time, limit int) (int, error) {
-	rows, err := tx.QueryContext(ctx, oldEventsQuery, string(state), micros(before), limit)
-	if err != nil {
-		return 0, fmt.Errorf("find old %s events: %w", state, err)
+func (c *conn) DeleteEvents(ctx context.Context, state switchboard.State, before time.Time, limit int) (events, requests []string, err error) {
+	type old struct{ id, request string }
+	found, err := collect(ctx, c.q, oldEventsQuery, []any{string(state), micros(before), limit}, func(r rowScanner) (old, error) {
+		var o old
+		return o, r.Scan(&o.id, &o.request)
+	})
+	if err != nil || len(found) == 0 {
+		return nil, nil, err
 	}
-	var ids, requestIDs []string
-	for rows.Next() {
-		var id, req string
-		if err := rows.Scan(&id, &req); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("find old %s events: %w", state, err)
-		}
-		ids, requestIDs = append(ids, id), append(requestIDs, req)
+	for _, o := range found {
+		events, requests = append(events, o.id), append(requests, o.request)
 	}
-	if err := rows.Close(); err != nil {
-		return 0, fmt.Errorf("find old %s events: %w", state, err)
+	list := jsonList(events)
+	if _, err := c.q.ExecContext(ctx, deleteAttemptsOf, list); err != nil {
+		return nil, nil, fmt.Errorf("delete attempts: %w", err)
 	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("find old %s events: %w", state, err)
+	if _, err := c.q.ExecContext(ctx, deleteEvents, list); err != nil {
+		return nil, nil, err
 	}
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	idList, err := jsonList(ids)
-	if err != nil {
-		return 0, err
-	}
-	reqList, err := jsonList(requestIDs)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := tx.ExecContext(ctx, deleteAttemptsOf, idList); err != nil {
-		return 0, fmt.Errorf("delete attempts: %w", err)
-	}
-	res, err := tx.ExecContext(ctx, deleteEvents, idList)
-	if err != nil {
-		return 0, fmt.Errorf("delete events: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, deleteOrphanRequests, reqList, idList); err != nil {
-		return 0, fmt.Errorf("delete requests of the events: %w", err)
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
+	return events, requests, nil
 }
 
-// pruneMessages deletes old messages no longer being sent and their
-// status history.
-func pruneMessages(ctx context.Context, tx *sql.Tx, before time.Time, limit int) (int, error) {
-	rows, err := tx.QueryContext(ctx, oldMessagesQuery, micros(before), limit)
-	if err != nil {
-		return 0, fmt.Errorf("find old messages: %w", err)
-	}
-	var ids []string
-	for rows.Next() {
+func (c *conn) DeleteOrphanRequests(ctx context.Context, requests, events []string) error {
+	_, err := c.q.ExecContext(ctx, deleteOrphanRequests, jsonList(requests), jsonList(events))
+	return err
+}
+
+func (c *conn) DeleteMessages(ctx context.Context, before time.Time, limit int) (int, error) {
+	ids, err := collect(ctx, c.q, oldMessagesQuery, []any{micros(before), limit}, func(r rowScanner) (string, error) {
 		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("find old messages: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Close(); err != nil {
-		return 0, fmt.Errorf("find old messages: %w", err)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("find old messages: %w", err)
-	}
-	if len(ids) == 0 {
-		return 0, nil
-	}
-	list, err := jsonList(ids)
-	if err != nil {
+		return id, r.Scan(&id)
+	})
+	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, deleteHistoryOf, list); err != nil {
+	list := jsonList(ids)
+	if _, err := c.q.ExecContext(ctx, deleteHistoryOf, list); err != nil {
 		return 0, fmt.Errorf("delete status history: %w", err)
 	}
-	res, err := tx.ExecContext(ctx, deleteMessages, list)
+	res, err := c.q.ExecContext(ctx, deleteMessages, list)
 	if err != nil {
-		return 0, fmt.Errorf("delete messages: %w", err)
+		return 0, err
 	}
 	n, err := res.RowsAffected()
 	return int(n), err
 }
 
-// pruneStickySenders deletes the sticky senders set before before whose
-// recipients got no message in their pool since; one still in use takes
-// the time of its recipient's last message instead, so that it is looked
-// at again only once that is old.
-func pruneStickySenders(ctx context.Context, tx *sql.Tx, before time.Time, limit int) (int, error) {
-	type sticky struct{ pool, recipient string }
-	rows, err := tx.QueryContext(ctx, oldStickyQuery, micros(before), limit)
+func (c *conn) OldStickySenders(ctx context.Context, before time.Time, limit int) ([]store.StickyUse, error) {
+	old, err := collect(ctx, c.q, oldStickyQuery, []any{micros(before), limit}, func(r rowScanner) (store.StickyUse, error) {
+		var s store.StickyUse
+		return s, r.Scan(&s.Pool, &s.Recipient)
+	})
 	if err != nil {
-		return 0, fmt.Errorf("find old sticky senders: %w", err)
+		return nil, err
 	}
-	var old []sticky
-	for rows.Next() {
-		var s sticky
-		if err := rows.Scan(&s.pool, &s.recipient); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("find old sticky senders: %w", err)
-		}
-		old = append(old, s)
-	}
-	if err := rows.Close(); err != nil {
-		return 0, fmt.Errorf("find old sticky senders: %w", err)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("find old sticky senders: %w", err)
-	}
-	n := 0
-	for _, s := range old {
+	for i := range old {
 		var last sql.NullInt64
-		if err := tx.QueryRowContext(ctx, lastMessageTo, s.recipient, s.pool).Scan(&last); err != nil {
-			return 0, fmt.Errorf("last message of a sticky sender's recipient: %w", err)
+		if err := c.q.QueryRowContext(ctx, lastMessageTo, old[i].Recipient, old[i].Pool).Scan(&last); err != nil {
+			return nil, fmt.Errorf("last message of a sticky sender's recipient: %w", err)
 		}
-		if last.Valid && last.Int64 >= micros(before) {
-			if _, err := tx.ExecContext(ctx, touchSticky, last.Int64, s.pool, s.recipient); err != nil {
-				return 0, fmt.Errorf("keep a sticky sender in use: %w", err)
-			}
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, deleteSticky, s.pool, s.recipient); err != nil {
-			return 0, fmt.Errorf("delete a sticky sender: %w", err)
-		}
-		n++
+		old[i].LastMessage = nullMicros(last)
 	}
-	return n, nil
+	return old, nil
+}
+
+func (c *conn) WriteStickySenders(ctx context.Context, touch, drop []store.StickyUse) error {
+	for _, s := range touch {
+		if _, err := c.q.ExecContext(ctx, touchSticky, micros(s.LastMessage), s.Pool, s.Recipient); err != nil {
+			return fmt.Errorf("keep a sticky sender in use: %w", err)
+		}
+	}
+	for _, s := range drop {
+		if _, err := c.q.ExecContext(ctx, deleteSticky, s.Pool, s.Recipient); err != nil {
+			return fmt.Errorf("delete a sticky sender: %w", err)
+		}
+	}
+	return nil
 }
 
 // jsonList encodes ids as a JSON array for json_each.
-func jsonList(ids []string) (string, error) {
-	b, err := json.Marshal(ids)
-	if err != nil {
-		return "", fmt.Errorf("encode ids: %w", err)
-	}
-	return string(b), nil
+func jsonList(ids []string) string {
+	b, _ := json.Marshal(ids) // strings always encode
+	return string(b)
 }

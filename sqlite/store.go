@@ -1,5 +1,8 @@
 // Package sqlite implements switchboard.Store on an embedded SQLite database
-// (modernc.org/sqlite, pure Go): Switchboard's zero-setup default.
+// (modernc.org/sqlite, pure Go): Switchboard's zero-setup default. The use
+// cases are store.Store's; this package is its driver (SQL, scanning, the
+// connections) and what only SQLite needs: the single writer, the
+// checkpointer, the statement cache and the storage-fault checks.
 //
 // Durability: the database runs in WAL mode with synchronous=FULL, so a
 // committed transaction has been fsynced and survives a crash or power cut.
@@ -37,7 +40,7 @@ import (
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/jobs"
-	"github.com/switchboard-dev/switchboard/writes"
+	"github.com/switchboard-dev/switchboard/store"
 )
 
 //go:embed migrations/*.sql
@@ -49,14 +52,10 @@ type Store struct {
 	write *sql.DB // exactly one connection: SQLite's single writer
 	read  *sql.DB
 	queue *jobs.Queue[*sql.Tx]
-	// Writer provides Ingest and RecordAttempts: group-committed writes,
-	// each batch written by flush in one transaction.
-	*writes.Writer
-	// statuses group-commits UpdateMessageStatus, each batch written by
-	// flushStatuses in one transaction.
-	statuses *groupcommit.Committer[*writes.StatusOp]
-	logger   *slog.Logger
-	fault    *fault
+	// Store provides the use cases, over this package's driver.
+	*store.Store
+	logger *slog.Logger
+	fault  *fault
 
 	mu      sync.Mutex
 	release func() // drops the delivery lock; nil when not delivering
@@ -152,10 +151,12 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 	checkpointer.SetMaxOpenConns(1)
 	s := &Store{path: path, write: write, read: read, queue: queue, logger: logger, fault: f, checkpointer: checkpointer,
 		stopCheckpoints: make(chan struct{}), checkpointerDone: make(chan struct{})}
-	s.Writer = writes.New(s.flush, commit)
-	statuses := statusCommit
-	statuses.Fatal = fatal
-	s.statuses = groupcommit.New(s.flushStatuses, statuses)
+	// One flusher for status updates too: SQLite has one writer anyway,
+	// and a single flusher applies one process's updates in the order they
+	// were submitted. No linger: a lone update commits at once, and under
+	// load the batches grow by themselves while the writer is busy.
+	s.Store = store.New(&engine{read: read, write: write, queue: queue},
+		store.Options{Commit: commit, Status: groupcommit.Options{Flushers: 1, Fatal: fatal}})
 	go s.runCheckpointer(checkpointer, o.checkpointEvery, s.stopCheckpoints, s.checkpointerDone)
 	return s, nil
 }
@@ -261,8 +262,7 @@ func (s *Store) StopDelivery(ctx context.Context) error {
 // first. On a failed store it closes no connection (see Failed) and
 // returns the failure.
 func (s *Store) Close() error {
-	s.statuses.Close()
-	s.Writer.Close()
+	s.Store.Close()
 	s.mu.Lock()
 	if s.stopCheckpoints != nil {
 		close(s.stopCheckpoints)
@@ -276,20 +276,4 @@ func (s *Store) Close() error {
 		return err
 	}
 	return errors.Join(s.write.Close(), s.read.Close(), s.checkpointer.Close())
-}
-
-// inTx runs fn in a write transaction and commits it.
-func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
 }

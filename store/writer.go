@@ -1,8 +1,4 @@
-// Package writes is the write path both stores share: a group committer for
-// ingests and attempt records, with attempt records gathered for a moment
-// first. Each store supplies the function that writes a batch of Ops in one
-// transaction.
-package writes
+package store
 
 import (
 	"context"
@@ -35,8 +31,8 @@ type Writer struct {
 	attempts *groupcommit.Committer[[]*switchboard.AttemptResult]
 }
 
-// New starts a Writer whose batches flush writes in one transaction.
-func New(flush groupcommit.FlushFunc[*Op], opts groupcommit.Options) *Writer {
+// NewWriter starts a Writer whose batches flush writes in one transaction.
+func NewWriter(flush groupcommit.FlushFunc[*Op], opts groupcommit.Options) *Writer {
 	w := &Writer{}
 	w.ops = groupcommit.New(func(ctx context.Context, batch []*Op) error {
 		if err := flush(ctx, batch); err != nil {

@@ -1,4 +1,4 @@
-package writes
+package store
 
 import (
 	"context"
@@ -16,7 +16,7 @@ func TestPublishOnlyAfterASuccessfulFlush(t *testing.T) {
 	fail := errors.New("disk full")
 	var published int
 	var failing bool
-	w := New(func(_ context.Context, ops []*Op) error {
+	w := NewWriter(func(_ context.Context, ops []*Op) error {
 		for _, op := range ops {
 			op.Publish = func() { published++ }
 		}
@@ -47,7 +47,7 @@ func TestAttemptRecordsAreGatheredIntoOneOp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var flushed [][]int // attempt counts per op flushed
-		w := New(func(_ context.Context, ops []*Op) error {
+		w := NewWriter(func(_ context.Context, ops []*Op) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, op := range ops {

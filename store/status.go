@@ -1,4 +1,4 @@
-package writes
+package store
 
 import (
 	"context"
@@ -109,4 +109,45 @@ func ApplyStatuses(ops []*StatusOp, messages map[string]*switchboard.OutboundMes
 		op.Message, op.Err = &snapshot, nil
 	}
 	return changed, rows
+}
+
+// UpdateMessageStatus applies a status update and records it in the
+// message's history. Concurrent updates share transactions (and commits):
+// they go through a committer of their own. Each update still gets its own
+// outcome: an unknown SID fails only its own call.
+func (s *Store) UpdateMessageStatus(ctx context.Context, u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
+	return SubmitStatus(ctx, s.statuses, u)
+}
+
+// flushStatuses applies a batch of status updates, in submission order, in
+// one transaction: the messages are held and read in one selection, in id
+// order, so that batches sharing messages, on any replica, wait for each
+// other instead of deadlocking; the updates are applied in memory, and the
+// changed messages and history rows written back. An op's own failure (an
+// unknown SID) is its outcome, not the batch's; only a failure of the
+// transaction fails the batch, which the committer then retries op by op.
+func (s *Store) flushStatuses(ctx context.Context, ops []*StatusOp) error {
+	return s.driver.InTx(ctx, func(tx Tx) error {
+		messages := map[string]*switchboard.OutboundMessage{}
+		if sids := StatusSIDs(ops); len(sids) > 0 {
+			found, err := tx.Messages(ctx, Query{Where: withSIDs(In("twilio_sid", sids)), Order: OldestFirst, Lock: ForUpdate})
+			if err != nil {
+				return fmt.Errorf("update status: hold %d messages by Twilio SID: %w", len(sids), err)
+			}
+			for _, m := range found {
+				messages[m.TwilioSID] = m
+			}
+		}
+		changed, rows := ApplyStatuses(ops, messages)
+		if len(rows) == 0 {
+			return nil
+		}
+		if err := tx.UpdateMessages(ctx, changed); err != nil {
+			return fmt.Errorf("update status: %w", err)
+		}
+		if err := tx.InsertHistory(ctx, rows); err != nil {
+			return fmt.Errorf("update status: record history: %w", err)
+		}
+		return nil
+	})
 }

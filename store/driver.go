@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/jobs"
+)
+
+// Driver is what an engine supplies to a Store: transactions, and the SQL
+// primitives run in them. A primitive does one thing to the tables (an
+// insert, a selection, a delete) in the engine's dialect, with its own
+// scanning and locking; every rule about what to write, and when, is the
+// Store's. An engine may pipeline a primitive's statements (PostgreSQL
+// does) or loop over them (SQLite does): callers see one call either way.
+type Driver interface {
+	// Read returns the primitives that read, on connections of their own,
+	// outside any write transaction.
+	Read() Reader
+	// InTx runs fn in a write transaction and commits it. When fn fails,
+	// or the commit does, the transaction is rolled back and the error
+	// returned: nothing fn wrote is kept.
+	InTx(ctx context.Context, fn func(Tx) error) error
+}
+
+// Reader is the primitives that read. A selection that finds nothing
+// returns no items and no error; the Store turns that into ErrNotFound
+// where a caller asked for one item.
+type Reader interface {
+	Events(ctx context.Context, q Query) ([]*switchboard.Event, error)
+	Requests(ctx context.Context, q Query) ([]*switchboard.Request, error)
+	Messages(ctx context.Context, q Query) ([]*switchboard.OutboundMessage, error)
+	// Attempts returns an event's attempts, oldest first.
+	Attempts(ctx context.Context, eventID string) ([]*switchboard.Attempt, error)
+	// History returns a message's status changes in the order recorded.
+	History(ctx context.Context, messageID string) ([]switchboard.StatusChange, error)
+	// Exists reports whether table holds a row matching where, and holds
+	// it (q.Lock) until the transaction ends where the engine locks rows.
+	Exists(ctx context.Context, table string, q Query) (bool, error)
+	// Counts counts the rows of table matching where by the value of
+	// column.
+	Counts(ctx context.Context, table, column string, where []Cond) (map[string]int64, error)
+	// OldestDue is the earliest next_attempt_at of the events waiting
+	// (pending or retrying) that are due at now; zero when none is.
+	OldestDue(ctx context.Context, now time.Time) (time.Time, error)
+	// StickySender returns the sender stored for recipient in pool, and
+	// false when there is none.
+	StickySender(ctx context.Context, pool, recipient string) (string, bool, error)
+}
+
+// Tx is the primitives of a write transaction; it reads too.
+type Tx interface {
+	Reader
+
+	// InsertEvents inserts events, in the order given, each in state
+	// pending with no attempts, unless an event with its idempotency key
+	// is stored: created[i] reports whether events[i] was new. An insert
+	// that meets a key a concurrent transaction holds waits for it.
+	InsertEvents(ctx context.Context, events []NewEvent) (created []bool, err error)
+	// InsertRequests inserts requests as they are.
+	InsertRequests(ctx context.Context, requests []*switchboard.Request) error
+	// ApplyAttempts inserts each attempt made (Number > 0) and updates its
+	// event: state, attempts (never lowered), updated and next-attempt
+	// time, delivered time when delivered, last error when non-empty, and
+	// the stored response when a new one is given.
+	ApplyAttempts(ctx context.Context, writes []AttemptWrite) error
+	// MarkForReplay sets the events matching where to pending, due now,
+	// and returns them with their attempt counts.
+	MarkForReplay(ctx context.Context, where []Cond, now time.Time) ([]jobs.Due, error)
+	// InsertJobs inserts delivery jobs in this transaction.
+	InsertJobs(ctx context.Context, jobs []jobs.Scheduled) error
+	// InsertSendJob inserts a send job due at at (now when zero).
+	InsertSendJob(ctx context.Context, args jobs.SendArgs, at time.Time) error
+
+	// InsertMessage inserts m as queued with no attempts, unless a message
+	// with its idempotency key is stored; created reports which.
+	InsertMessage(ctx context.Context, m *switchboard.OutboundMessage) (created bool, err error)
+	// UpdateMessages writes back what sends, replays and status updates
+	// change of each message.
+	UpdateMessages(ctx context.Context, messages []*switchboard.OutboundMessage) error
+	// InsertHistory appends status changes to their messages' histories,
+	// in the order given.
+	InsertHistory(ctx context.Context, rows []StatusRow) error
+	// Heartbeat records node as seen at at, forgets the nodes not seen
+	// since at-ttl, and counts those left.
+	Heartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (alive int, err error)
+	// Suppress inserts an opt-out, or replaces the reason of one.
+	Suppress(ctx context.Context, accountSID, number, reason string, at time.Time) error
+	Unsuppress(ctx context.Context, accountSID, number string) error
+	// SetStickySender inserts or replaces the sender of recipient in pool.
+	SetStickySender(ctx context.Context, pool, recipient, from string, at time.Time) error
+
+	// The primitives of retention. Each takes the oldest rows first, at
+	// most limit, through the indexes made for it; an engine with
+	// concurrent writers skips rows other transactions hold.
+
+	// DeleteRejected deletes rejected requests received before before.
+	DeleteRejected(ctx context.Context, before time.Time, limit int) (int, error)
+	// DeleteEvents deletes events in state last updated before before,
+	// with their attempts, and returns their ids and their requests' ids.
+	DeleteEvents(ctx context.Context, state switchboard.State, before time.Time, limit int) (events, requests []string, err error)
+	// DeleteOrphanRequests deletes, of the requests with the given ids and
+	// those naming the given (deleted) events, each one no event refers
+	// to any more: neither the event it names nor a fan-out event made
+	// from it.
+	DeleteOrphanRequests(ctx context.Context, requests, events []string) error
+	// DeleteMessages deletes messages no longer queued or sending, last
+	// updated before before, with their histories.
+	DeleteMessages(ctx context.Context, before time.Time, limit int) (int, error)
+	// OldStickySenders returns sticky senders set before before, each with
+	// the creation time of the last message to its recipient in its pool.
+	OldStickySenders(ctx context.Context, before time.Time, limit int) ([]StickyUse, error)
+	// WriteStickySenders sets the time of each of touch to its LastMessage
+	// and deletes each of drop.
+	WriteStickySenders(ctx context.Context, touch, drop []StickyUse) error
+}
+
+// NewEvent is an event to insert for a stored request.
+type NewEvent struct {
+	RequestID string
+	Event     *switchboard.Event
+	// DueAt is the event's next attempt time: its first delivery's.
+	DueAt time.Time
+}
+
+// AttemptWrite is one delivery result to apply, with the times the Store
+// derived from it.
+type AttemptWrite struct {
+	Result *switchboard.AttemptResult
+	// UpdatedAt is when the attempt ended.
+	UpdatedAt time.Time
+	// NextAttemptAt is when the event is due again; zero (NULL) for an
+	// event left terminal.
+	NextAttemptAt time.Time
+}
+
+// StickyUse is a sticky sender and the creation time of the last message
+// to its recipient in its pool (zero for none).
+type StickyUse struct {
+	Pool, Recipient string
+	LastMessage     time.Time
+}
+
+// Table names a primitive may take.
+const (
+	TableEvents       = "events"
+	TableRequests     = "requests"
+	TableMessages     = "messages"
+	TableSuppressions = "suppressions"
+)

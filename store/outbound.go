@@ -1,0 +1,262 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/jobs"
+)
+
+// Outbound writes run in plain transactions, not the group committer: they
+// are API calls, not webhooks waiting on a commit. Writes that read a
+// message first hold it (ForUpdate), so concurrent writes of one message,
+// from any replica, apply one after the other. Status updates are the
+// exception: one comes with every status callback, so they have a group
+// committer of their own (status.go).
+
+// CreateMessage stores a new message and schedules its first send, or finds
+// the message already stored with its key.
+func (s *Store) CreateMessage(ctx context.Context, m *switchboard.OutboundMessage) (bool, error) {
+	if err := m.ValidateNew(); err != nil {
+		return false, err
+	}
+	row := *m
+	if row.CreatedAt.IsZero() {
+		row.CreatedAt = s.now()
+	}
+	if row.NextAttemptAt.IsZero() {
+		row.NextAttemptAt = row.CreatedAt
+	}
+	if row.MediaURLs == nil {
+		row.MediaURLs = []string{}
+	}
+	var (
+		stored  *switchboard.OutboundMessage
+		created bool
+	)
+	err := s.driver.InTx(ctx, func(tx Tx) error {
+		var err error
+		if created, err = tx.InsertMessage(ctx, &row); err != nil {
+			return fmt.Errorf("store message %s: %w", m.ID, err)
+		}
+		if created {
+			if err := tx.InsertSendJob(ctx, jobs.SendArgs{MessageID: m.ID}, m.NextAttemptAt); err != nil {
+				return err
+			}
+		}
+		// The new message as stored, or the one that holds its key.
+		stored, err = message(ctx, tx, keyed(m.IdempotencyKey), "message with key "+m.IdempotencyKey)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if !created && stored.PayloadHash != m.PayloadHash {
+		return false, fmt.Errorf("create message with key %s: %w: the key was used for another payload (message %s)",
+			m.IdempotencyKey, switchboard.ErrConflict, stored.ID)
+	}
+	*m = *stored
+	return created, nil
+}
+
+// message returns the one message q selects, or ErrNotFound; what names
+// it in errors.
+func message(ctx context.Context, r Reader, q Query, what string) (*switchboard.OutboundMessage, error) {
+	messages, err := r.Messages(ctx, q)
+	return first(messages, err, what)
+}
+
+// keyed selects the message with an idempotency key.
+func keyed(key string) Query { return Query{Where: []Cond{Eq("idempotency_key", key)}, Limit: 1} }
+
+// OutboundMessage returns one message, or an error wrapping
+// switchboard.ErrNotFound.
+func (s *Store) OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error) {
+	return message(ctx, s.driver.Read(), byID(id), "message "+id)
+}
+
+// OutboundMessageByKey returns the message with an idempotency key, or an
+// error wrapping switchboard.ErrNotFound.
+func (s *Store) OutboundMessageByKey(ctx context.Context, key string) (*switchboard.OutboundMessage, error) {
+	return message(ctx, s.driver.Read(), keyed(key), "message with key "+key)
+}
+
+// withSIDs selects the messages with the given Twilio SIDs. The term on
+// the empty SID implies the predicate of the partial index on twilio_sid,
+// which lets the engines use the index: without it, every look-up would
+// scan the whole table.
+func withSIDs(where ...Cond) []Cond { return append(where, NotEmpty("twilio_sid")) }
+
+// OutboundMessageBySID returns the message of an account with a Twilio
+// SID, or an error wrapping switchboard.ErrNotFound, also for another
+// account's: an SID, which anyone may name, never reaches across accounts.
+func (s *Store) OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error) {
+	if accountSID == "" {
+		return nil, fmt.Errorf("%w: look-up of message %q without an account", switchboard.ErrInvalid, twilioSID)
+	}
+	what := fmt.Sprintf("message with Twilio SID %s of account %s", twilioSID, accountSID)
+	if twilioSID == "" { // the empty SID of unsent messages is nobody's
+		return nil, fmt.Errorf("%s: %w", what, switchboard.ErrNotFound)
+	}
+	q := Query{Where: withSIDs(Eq("twilio_sid", twilioSID), Eq("account_sid", accountSID)), Limit: 1}
+	return message(ctx, s.driver.Read(), q, what)
+}
+
+// ListOutboundMessages returns a page of messages, newest first.
+func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.OutboundFilter) (*switchboard.Page[*switchboard.OutboundMessage], error) {
+	var where []Cond
+	where = eq(where, "pool", f.Pool)
+	where = eq(where, "purpose", f.Purpose)
+	where = eq(where, "state", f.State)
+	where = eq(where, "to_number", f.To)
+	where = eq(where, "template", f.Template)
+	where = since(where, "created_at", f.Since, f.Until)
+	limit := switchboard.LimitOrDefault(f.Limit)
+	messages, err := s.driver.Read().Messages(ctx, listQuery(where, f.Cursor, limit))
+	return page(messages, err, "list messages", limit, func(m *switchboard.OutboundMessage) string { return m.ID })
+}
+
+// RecordSend stores a send outcome and, for a retry, schedules the next
+// send.
+func (s *Store) RecordSend(ctx context.Context, r switchboard.SendResult) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	at := r.At
+	if at.IsZero() {
+		at = s.now()
+	}
+	return s.driver.InTx(ctx, func(tx Tx) error {
+		m, err := message(ctx, tx, held(r.MessageID), "record send of message "+r.MessageID)
+		if err != nil || !m.ApplySend(r, at) {
+			return err
+		}
+		if err := tx.UpdateMessages(ctx, []*switchboard.OutboundMessage{m}); err != nil {
+			return fmt.Errorf("record send of message %s: %w", m.ID, err)
+		}
+		if m.State == switchboard.MessageQueued {
+			return tx.InsertSendJob(ctx, jobs.SendArgs{MessageID: m.ID, Attempts: m.Attempts}, m.NextAttemptAt)
+		}
+		return nil
+	})
+}
+
+// held selects the message with id for a read-modify-write.
+func held(id string) Query { q := byID(id); q.Lock = ForUpdate; return q }
+
+// ReplayMessage queues a failed, never accepted message for a fresh run of
+// sends.
+func (s *Store) ReplayMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error) {
+	var m *switchboard.OutboundMessage
+	err := s.driver.InTx(ctx, func(tx Tx) error {
+		var err error
+		if m, err = message(ctx, tx, held(id), "replay message "+id); err != nil {
+			return err
+		}
+		now := micro(s.now())
+		if err := m.Replay(now); err != nil {
+			return fmt.Errorf("replay message %s: %w", id, err)
+		}
+		if err := tx.UpdateMessages(ctx, []*switchboard.OutboundMessage{m}); err != nil {
+			return fmt.Errorf("replay message %s: %w", id, err)
+		}
+		replayed := switchboard.StatusUpdate{Status: switchboard.StatusReplayed, At: now, Source: switchboard.SourceReplay}
+		if err := tx.InsertHistory(ctx, []StatusRow{{MessageID: m.ID, Update: replayed, Applied: true}}); err != nil {
+			return fmt.Errorf("record replay of message %s: %w", m.ID, err)
+		}
+		return tx.InsertSendJob(ctx, jobs.SendArgs{MessageID: m.ID}, time.Time{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// EarlierUnsent returns the oldest unsent message to a recipient in a pool
+// created before another, of one of purposes.
+func (s *Store) EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []switchboard.Purpose) (*switchboard.OutboundMessage, error) {
+	names := make([]string, len(purposes))
+	for i, p := range purposes {
+		names[i] = string(p)
+	}
+	q := Query{Where: []Cond{Eq("pool", pool), Eq("to_number", recipient), Lt("id", beforeID), unsent, In("purpose", names)},
+		Order: OldestFirst, Limit: 1}
+	return message(ctx, s.driver.Read(), q, "earlier unsent message of pool "+pool)
+}
+
+// SenderHeartbeat records a sending process as alive and counts the live
+// ones.
+func (s *Store) SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error) {
+	var alive int
+	err := s.driver.InTx(ctx, func(tx Tx) error {
+		var err error
+		alive, err = tx.Heartbeat(ctx, node, at, ttl)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("heartbeat of %s: %w", node, err)
+	}
+	return alive, nil
+}
+
+// MessageHistory returns a message's status updates in the order recorded;
+// none for an unknown message.
+func (s *Store) MessageHistory(ctx context.Context, messageID string) ([]switchboard.StatusChange, error) {
+	history, err := s.driver.Read().History(ctx, messageID)
+	if err != nil {
+		return nil, fmt.Errorf("history of message %s: %w", messageID, err)
+	}
+	return history, nil
+}
+
+// Suppress adds or updates an opt-out.
+func (s *Store) Suppress(ctx context.Context, accountSID, number, reason string) error {
+	err := s.driver.InTx(ctx, func(tx Tx) error { return tx.Suppress(ctx, accountSID, number, reason, s.now()) })
+	if err != nil {
+		return fmt.Errorf("suppress %s for %s: %w", number, accountSID, err)
+	}
+	return nil
+}
+
+// Unsuppress removes an opt-out.
+func (s *Store) Unsuppress(ctx context.Context, accountSID, number string) error {
+	err := s.driver.InTx(ctx, func(tx Tx) error { return tx.Unsuppress(ctx, accountSID, number) })
+	if err != nil {
+		return fmt.Errorf("unsuppress %s for %s: %w", number, accountSID, err)
+	}
+	return nil
+}
+
+// Suppressed reports whether a number opted out.
+func (s *Store) Suppressed(ctx context.Context, accountSID, number string) (bool, error) {
+	found, err := s.driver.Read().Exists(ctx, TableSuppressions,
+		Query{Where: []Cond{Eq("account_sid", accountSID), Eq("number", number)}})
+	if err != nil {
+		return false, fmt.Errorf("check suppression of %s for %s: %w", number, accountSID, err)
+	}
+	return found, nil
+}
+
+// StickySender returns a recipient's sender in a pool, or an error wrapping
+// switchboard.ErrNotFound.
+func (s *Store) StickySender(ctx context.Context, pool, recipient string) (string, error) {
+	from, ok, err := s.driver.Read().StickySender(ctx, pool, recipient)
+	if err == nil && !ok {
+		err = switchboard.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("sticky sender of %s in pool %s: %w", recipient, pool, err)
+	}
+	return from, nil
+}
+
+// SetStickySender sets a recipient's sender in a pool.
+func (s *Store) SetStickySender(ctx context.Context, pool, recipient, from string) error {
+	err := s.driver.InTx(ctx, func(tx Tx) error { return tx.SetStickySender(ctx, pool, recipient, from, s.now()) })
+	if err != nil {
+		return fmt.Errorf("set sticky sender of %s in pool %s: %w", recipient, pool, err)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/switchboard-dev/switchboard"
+)
+
+// byID selects the row with id.
+func byID(id string) Query { return Query{Where: []Cond{Eq("id", id)}, Limit: 1} }
+
+// Event returns one event, or an error wrapping switchboard.ErrNotFound.
+func (s *Store) Event(ctx context.Context, id string) (*switchboard.Event, error) {
+	events, err := s.driver.Read().Events(ctx, byID(id))
+	return first(events, err, "event "+id)
+}
+
+// Request returns one request, or an error wrapping switchboard.ErrNotFound.
+func (s *Store) Request(ctx context.Context, id string) (*switchboard.Request, error) {
+	requests, err := s.driver.Read().Requests(ctx, byID(id))
+	return first(requests, err, "request "+id)
+}
+
+// Attempts returns an event's attempts, oldest first; none for an unknown
+// event.
+func (s *Store) Attempts(ctx context.Context, eventID string) ([]*switchboard.Attempt, error) {
+	attempts, err := s.driver.Read().Attempts(ctx, eventID)
+	if err != nil {
+		return nil, fmt.Errorf("attempts of event %s: %w", eventID, err)
+	}
+	return attempts, nil
+}
+
+// listQuery is the selection of a listing page: newest first, one row past
+// limit to know whether another page follows, after the cursor.
+func listQuery(where []Cond, cursor string, limit int) Query {
+	if cursor != "" {
+		where = append(where, Lt("id", cursor))
+	}
+	return Query{Where: where, Order: NewestFirst, Limit: limit + 1}
+}
+
+// ListEvents returns a page of events, newest first.
+func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*switchboard.Page[*switchboard.Event], error) {
+	var where []Cond
+	where = eq(where, "route", f.Route)
+	where = eq(where, "kind", f.Kind)
+	where = eq(where, "state", f.State)
+	if f.SID != "" {
+		// Spelling out the partial indexes' predicates lets the engines use
+		// them; they hold anyway since the SID is not empty.
+		where = append(where, Any(
+			[]Cond{Eq("message_sid", f.SID), NotEmpty("message_sid")},
+			[]Cond{Eq("call_sid", f.SID), NotEmpty("call_sid")}))
+	}
+	where = since(where, "created_at", f.Since, f.Until)
+	limit := switchboard.LimitOrDefault(f.Limit)
+	events, err := s.driver.Read().Events(ctx, listQuery(where, f.Cursor, limit))
+	return page(events, err, "list events", limit, func(e *switchboard.Event) string { return e.ID })
+}
+
+// ListRequests returns a page of requests, newest first.
+func (s *Store) ListRequests(ctx context.Context, f switchboard.RequestFilter) (*switchboard.Page[*switchboard.Request], error) {
+	var where []Cond
+	where = eq(where, "route", f.Route)
+	where = eq(where, "outcome", f.Outcome)
+	where = eq(where, "event_id", f.EventID)
+	where = since(where, "received_at", f.Since, f.Until)
+	limit := switchboard.LimitOrDefault(f.Limit)
+	requests, err := s.driver.Read().Requests(ctx, listQuery(where, f.Cursor, limit))
+	return page(requests, err, "list requests", limit, func(r *switchboard.Request) string { return r.ID })
+}
+
+// Stats counts events by state, finds the oldest due delivery and counts
+// the messages waiting to be sent by pool.
+func (s *Store) Stats(ctx context.Context) (*switchboard.Stats, error) {
+	r := s.driver.Read()
+	byState, err := r.Counts(ctx, TableEvents, "state", nil)
+	if err != nil {
+		return nil, fmt.Errorf("count events: %w", err)
+	}
+	st := &switchboard.Stats{EventsByState: map[switchboard.State]int64{}}
+	for _, state := range switchboard.States {
+		st.EventsByState[state] = byState[string(state)]
+	}
+	if st.OldestDue, err = r.OldestDue(ctx, s.now()); err != nil {
+		return nil, fmt.Errorf("oldest due event: %w", err)
+	}
+	st.OutboundQueued, err = r.Counts(ctx, TableMessages, "pool", []Cond{unsent})
+	if err != nil {
+		return nil, fmt.Errorf("count queued messages: %w", err)
+	}
+	return st, nil
+}
+
+// unsent selects the messages still to be sent: queued or sending.
+var unsent = OneOf("state", switchboard.MessageQueued, switchboard.MessageSending)

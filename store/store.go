@@ -1,0 +1,110 @@
+// Package store is Switchboard's store, written once: every use case of
+// switchboard.Store (ingest batches, fan-out, attempt records, replay,
+// messages and their sends, replays and statuses, suppression, sticky
+// senders, retention, account scoping) is orchestrated here over a Driver
+// of SQL primitives, and each engine (sqlite, postgres) supplies only its
+// driver: SQL text, scanning and its own locking. The model is River's
+// client over riverdriver.
+//
+// Writes that webhooks wait on are group-committed (Writer); status
+// updates have a committer of their own; API writes (messages,
+// suppressions) run in plain transactions of their own.
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/groupcommit"
+)
+
+// Store implements every use case of switchboard.Store over a Driver. An
+// engine embeds it and adds what is its own: Ping, delivery workers and
+// Close.
+type Store struct {
+	driver Driver
+	// Writer provides Ingest and RecordAttempts: group-committed writes,
+	// each batch written by flush in one transaction.
+	*Writer
+	// statuses group-commits UpdateMessageStatus, each batch written by
+	// flushStatuses in one transaction.
+	statuses *groupcommit.Committer[*StatusOp]
+	now      func() time.Time
+}
+
+// Options tunes a Store's committers.
+type Options struct {
+	Commit groupcommit.Options // ingests and attempt records
+	Status groupcommit.Options // status updates
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+// New returns a Store over d and starts its committers; Close stops them.
+func New(d Driver, o Options) *Store {
+	s := &Store{driver: d, now: o.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.Writer = NewWriter(s.flush, o.Commit)
+	s.statuses = groupcommit.New(s.flushStatuses, o.Status)
+	return s
+}
+
+// Close flushes the queued writes, status updates included, and stops the
+// committers. The engine closes its connections after it.
+func (s *Store) Close() {
+	s.statuses.Close()
+	s.Writer.Close()
+}
+
+// first returns the only item of a selection of at most one, or
+// ErrNotFound, wrapped with what, for none.
+func first[T any](items []T, err error, what string) (T, error) {
+	var zero T
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	if len(items) == 0 {
+		return zero, fmt.Errorf("%s: %w", what, switchboard.ErrNotFound)
+	}
+	return items[0], nil
+}
+
+// page cuts a selection of limit+1 items to a page of limit, whose Next is
+// the last item's id when another page follows.
+func page[T any](items []T, err error, what string, limit int, id func(T) string) (*switchboard.Page[T], error) {
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	p := &switchboard.Page[T]{Items: items}
+	if len(items) > limit {
+		p.Items = items[:limit]
+		p.Next = id(p.Items[limit-1])
+	}
+	return p, nil
+}
+
+// since adds the conditions of a time range on column to where.
+func since(where []Cond, column string, from, until time.Time) []Cond {
+	if !from.IsZero() {
+		where = append(where, Ge(column, from))
+	}
+	if !until.IsZero() {
+		where = append(where, Lt(column, until))
+	}
+	return where
+}
+
+// eq adds column = v to where when v is not empty.
+func eq[T ~string](where []Cond, column string, v T) []Cond {
+	if v == "" {
+		return where
+	}
+	return append(where, Eq(column, string(v)))
+}
+
+// micro cuts t to the engines' precision (microseconds, UTC), so that what
+// a use case returns is what it stored.
+func micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
