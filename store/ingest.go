@@ -21,7 +21,7 @@ var errOriginalPruned = errors.New("original of a duplicate pruned meanwhile")
 // one commit (one fsync) for all. The ingests of all operations are
 // stored together, so that their events are inserted in one key order
 // (see ingestTx).
-func (s *Store) flush(ctx context.Context, ops []*Op) error {
+func (s *Store) flush(ctx context.Context, ops []*op) error {
 	var items []*switchboard.Ingest
 	var results []*switchboard.AttemptResult
 	for _, op := range ops {

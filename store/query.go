@@ -43,7 +43,7 @@ const (
 // hold.
 type Cond struct {
 	Column string
-	Op     Operator
+	op     Operator
 	Value  any
 	// Any, for OpAny, holds when all the conditions of one of its groups
 	// hold.
@@ -72,21 +72,21 @@ const (
 )
 
 // Eq and the others build conditions.
-func Eq(column string, v any) Cond { return Cond{Column: column, Op: OpEq, Value: v} }
-func Lt(column string, v any) Cond { return Cond{Column: column, Op: OpLt, Value: v} }
-func Ge(column string, v any) Cond { return Cond{Column: column, Op: OpGe, Value: v} }
+func Eq(column string, v any) Cond { return Cond{Column: column, op: OpEq, Value: v} }
+func Lt(column string, v any) Cond { return Cond{Column: column, op: OpLt, Value: v} }
+func Ge(column string, v any) Cond { return Cond{Column: column, op: OpGe, Value: v} }
 func In(column string, values []string) Cond {
-	return Cond{Column: column, Op: OpIn, Value: values}
+	return Cond{Column: column, op: OpIn, Value: values}
 }
 func OneOf[T ~string](column string, values ...T) Cond {
 	s := make([]string, len(values))
 	for i, v := range values {
 		s[i] = string(v)
 	}
-	return Cond{Column: column, Op: OpOneOf, Value: s}
+	return Cond{Column: column, op: OpOneOf, Value: s}
 }
-func NotEmpty(column string) Cond { return Cond{Column: column, Op: OpNotEmpty} }
-func Any(groups ...[]Cond) Cond   { return Cond{Op: OpAny, Any: groups} }
+func NotEmpty(column string) Cond { return Cond{Column: column, op: OpNotEmpty} }
+func Any(groups ...[]Cond) Cond   { return Cond{op: OpAny, Any: groups} }
 
 // Dialect is how an engine spells a Query: its parameters and the values
 // they take.
@@ -153,7 +153,7 @@ func (d Dialect) term(c Cond, args *[]any) string {
 		*args = append(*args, v)
 		return d.Param(len(*args))
 	}
-	switch c.Op {
+	switch c.op {
 	case OpLt:
 		return c.Column + " < " + param(c.Value)
 	case OpGe:

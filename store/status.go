@@ -10,41 +10,41 @@ import (
 	"github.com/switchboard-dev/switchboard/groupcommit"
 )
 
-// StatusOp is one Store.UpdateMessageStatus call's share of a batch of
+// statusOp is one Store.UpdateMessageStatus call's share of a batch of
 // status updates, group-committed by a store's own committer, and the
 // batch's outcome for it. Each op has its own outcome: an unknown SID fails
 // that op alone, not the transaction its batch shares.
-type StatusOp struct {
+type statusOp struct {
 	Update switchboard.StatusUpdate
 	// Message is the message as it stands after Update (a copy of its own),
 	// and Err the op's own failure, such as an unknown SID (wrapping
-	// switchboard.ErrNotFound). ApplyStatuses sets both; they hold only
+	// switchboard.ErrNotFound). applyStatuses sets both; they hold only
 	// once the batch has committed.
 	Message *switchboard.OutboundMessage
 	Err     error
 }
 
-// NewStatusOp prepares u for a batch: a zero At becomes now, and every At
+// newStatusOp prepares u for a batch: a zero At becomes now, and every At
 // is cut to the stores' precision (microseconds, UTC), so that the message
 // returned is the one stored.
-func NewStatusOp(u switchboard.StatusUpdate) *StatusOp {
+func newStatusOp(u switchboard.StatusUpdate) *statusOp {
 	if u.At.IsZero() {
 		u.At = time.Now()
 	}
 	u.At = u.At.UTC().Truncate(time.Microsecond)
-	return &StatusOp{Update: u}
+	return &statusOp{Update: u}
 }
 
-// SubmitStatus applies u through c, a store's committer of status
+// submitStatus applies u through c, a store's committer of status
 // updates, and returns its own outcome: the message as the update left
 // it, or the update's own error (an unknown SID, or another account's, is
 // ErrNotFound). An update without an account is refused before it is
 // submitted (ErrInvalid).
-func SubmitStatus(ctx context.Context, c *groupcommit.Committer[*StatusOp], u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
+func submitStatus(ctx context.Context, c *groupcommit.Committer[*statusOp], u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
-	op := NewStatusOp(u)
+	op := newStatusOp(u)
 	if err := c.Submit(ctx, op); err != nil {
 		return nil, fmt.Errorf("update status of %s: %w", u.TwilioSID, err)
 	}
@@ -61,9 +61,9 @@ type StatusRow struct {
 	Applied   bool
 }
 
-// StatusSIDs returns the distinct non-empty Twilio SIDs of ops, in the
+// statusSIDs returns the distinct non-empty Twilio SIDs of ops, in the
 // order they first appear: the messages a batch has to load.
-func StatusSIDs(ops []*StatusOp) []string {
+func statusSIDs(ops []*statusOp) []string {
 	seen := make(map[string]bool, len(ops))
 	sids := make([]string, 0, len(ops))
 	for _, op := range ops {
@@ -75,7 +75,7 @@ func StatusSIDs(ops []*StatusOp) []string {
 	return sids
 }
 
-// ApplyStatuses applies ops, in order, to messages (those of the batch's
+// applyStatuses applies ops, in order, to messages (those of the batch's
 // SIDs that the store holds, by Twilio SID, as loaded in the batch's
 // transaction, whatever their account), so that a later update of a
 // message sees the earlier ones. It sets each op's Message, a copy as it
@@ -85,7 +85,7 @@ func StatusSIDs(ops []*StatusOp) []string {
 // returns the messages changed, in the order first changed, to write back
 // once each, and the history rows of every op found, applied or not, in
 // op order, to insert in that order.
-func ApplyStatuses(ops []*StatusOp, messages map[string]*switchboard.OutboundMessage) (changed []*switchboard.OutboundMessage, rows []StatusRow) {
+func applyStatuses(ops []*statusOp, messages map[string]*switchboard.OutboundMessage) (changed []*switchboard.OutboundMessage, rows []StatusRow) {
 	dirty := make(map[*switchboard.OutboundMessage]bool)
 	rows = make([]StatusRow, 0, len(ops))
 	for _, op := range ops {
@@ -116,7 +116,7 @@ func ApplyStatuses(ops []*StatusOp, messages map[string]*switchboard.OutboundMes
 // they go through a committer of their own. Each update still gets its own
 // outcome: an unknown SID fails only its own call.
 func (s *Store) UpdateMessageStatus(ctx context.Context, u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
-	return SubmitStatus(ctx, s.statuses, u)
+	return submitStatus(ctx, s.statuses, u)
 }
 
 // flushStatuses applies a batch of status updates, in submission order, in
@@ -126,10 +126,10 @@ func (s *Store) UpdateMessageStatus(ctx context.Context, u switchboard.StatusUpd
 // changed messages and history rows written back. An op's own failure (an
 // unknown SID) is its outcome, not the batch's; only a failure of the
 // transaction fails the batch, which the committer then retries op by op.
-func (s *Store) flushStatuses(ctx context.Context, ops []*StatusOp) error {
+func (s *Store) flushStatuses(ctx context.Context, ops []*statusOp) error {
 	return s.driver.InTx(ctx, func(tx Tx) error {
 		messages := map[string]*switchboard.OutboundMessage{}
-		if sids := StatusSIDs(ops); len(sids) > 0 {
+		if sids := statusSIDs(ops); len(sids) > 0 {
 			found, err := tx.Messages(ctx, Query{Where: withSIDs(In("twilio_sid", sids)), Order: OldestFirst, Lock: ForUpdate})
 			if err != nil {
 				return fmt.Errorf("update status: hold %d messages by Twilio SID: %w", len(sids), err)
@@ -138,7 +138,7 @@ func (s *Store) flushStatuses(ctx context.Context, ops []*StatusOp) error {
 				messages[m.TwilioSID] = m
 			}
 		}
-		changed, rows := ApplyStatuses(ops, messages)
+		changed, rows := applyStatuses(ops, messages)
 		if len(rows) == 0 {
 			return nil
 		}

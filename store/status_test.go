@@ -13,19 +13,19 @@ func TestApplyStatusesInOrderEachWithItsOwnOutcome(t *testing.T) {
 	at := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	m := &switchboard.OutboundMessage{ID: "m1", AccountSID: "AC1", State: switchboard.MessageSent, TwilioSID: "SM1", TwilioStatus: "queued",
 		MediaURLs: []string{"https://media.example.com/a.png"}}
-	ops := []*StatusOp{
-		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "sent", At: at.Add(time.Second)}),
-		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SMnobody", Status: "delivered", At: at}),
-		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "delivered", At: at.Add(2 * time.Second)}),
-		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", Status: "delivered", At: at}),
-		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "sent", At: at.Add(3 * time.Second)}),
+	ops := []*statusOp{
+		newStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "sent", At: at.Add(time.Second)}),
+		newStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SMnobody", Status: "delivered", At: at}),
+		newStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "delivered", At: at.Add(2 * time.Second)}),
+		newStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", Status: "delivered", At: at}),
+		newStatusOp(switchboard.StatusUpdate{AccountSID: "AC1", TwilioSID: "SM1", Status: "sent", At: at.Add(3 * time.Second)}),
 		// Another account naming the message's SID: as if unknown.
-		NewStatusOp(switchboard.StatusUpdate{AccountSID: "AC2", TwilioSID: "SM1", Status: "read", At: at.Add(4 * time.Second)}),
+		newStatusOp(switchboard.StatusUpdate{AccountSID: "AC2", TwilioSID: "SM1", Status: "read", At: at.Add(4 * time.Second)}),
 	}
-	if sids := StatusSIDs(ops); len(sids) != 2 || sids[0] != "SM1" || sids[1] != "SMnobody" {
-		t.Errorf("StatusSIDs = %q, want SM1 and SMnobody once each", sids)
+	if sids := statusSIDs(ops); len(sids) != 2 || sids[0] != "SM1" || sids[1] != "SMnobody" {
+		t.Errorf("statusSIDs = %q, want SM1 and SMnobody once each", sids)
 	}
-	changed, rows := ApplyStatuses(ops, map[string]*switchboard.OutboundMessage{"SM1": m})
+	changed, rows := applyStatuses(ops, map[string]*switchboard.OutboundMessage{"SM1": m})
 
 	if len(changed) != 1 || changed[0] != m || m.State != switchboard.MessageDelivered || !m.UpdatedAt.Equal(at.Add(2*time.Second)) {
 		t.Errorf("changed %v, message %+v; want the message once, delivered at the second update", changed, m)
@@ -59,11 +59,11 @@ func TestApplyStatusesInOrderEachWithItsOwnOutcome(t *testing.T) {
 func TestNewStatusOpNormalisesTime(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2026, 11, 1, 12, 0, 0, 1500, time.FixedZone("x", 3600))
-	op := NewStatusOp(switchboard.StatusUpdate{At: at})
+	op := newStatusOp(switchboard.StatusUpdate{At: at})
 	if want := at.UTC().Truncate(time.Microsecond); !op.Update.At.Equal(want) || op.Update.At.Location() != time.UTC {
 		t.Errorf("At = %v, want %v", op.Update.At, want)
 	}
-	if NewStatusOp(switchboard.StatusUpdate{}).Update.At.IsZero() {
+	if newStatusOp(switchboard.StatusUpdate{}).Update.At.IsZero() {
 		t.Error("a zero At stays zero, want now")
 	}
 }

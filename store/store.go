@@ -6,7 +6,7 @@
 // driver: SQL text, scanning and its own locking. The model is River's
 // client over riverdriver.
 //
-// Writes that webhooks wait on are group-committed (Writer); status
+// Writes that webhooks wait on are group-committed (writer); status
 // updates have a committer of their own; API writes (messages,
 // suppressions) run in plain transactions of their own.
 package store
@@ -24,12 +24,12 @@ import (
 // Close.
 type Store struct {
 	driver Driver
-	// Writer provides Ingest and RecordAttempts: group-committed writes,
+	// writer provides Ingest and RecordAttempts: group-committed writes,
 	// each batch written by flush in one transaction.
-	*Writer
+	*writer
 	// statuses group-commits UpdateMessageStatus, each batch written by
 	// flushStatuses in one transaction.
-	statuses *groupcommit.Committer[*StatusOp]
+	statuses *groupcommit.Committer[*statusOp]
 	now      func() time.Time
 }
 
@@ -47,7 +47,7 @@ func New(d Driver, o Options) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.Writer = NewWriter(s.flush, o.Commit)
+	s.writer = newWriter(s.flush, o.Commit)
 	s.statuses = groupcommit.New(s.flushStatuses, o.Status)
 	return s
 }
@@ -56,7 +56,7 @@ func New(d Driver, o Options) *Store {
 // committers. The engine closes its connections after it.
 func (s *Store) Close() {
 	s.statuses.Close()
-	s.Writer.Close()
+	s.writer.Close()
 }
 
 // first returns the only item of a selection of at most one, or

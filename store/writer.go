@@ -9,8 +9,8 @@ import (
 	"github.com/switchboard-dev/switchboard/groupcommit"
 )
 
-// Op is one caller's share of a group commit.
-type Op struct {
+// op is one caller's share of a group commit.
+type op struct {
 	Ingests  []*switchboard.Ingest
 	Attempts []*switchboard.AttemptResult
 	// Publish, when a store sets it while writing, is called once the
@@ -18,23 +18,23 @@ type Op struct {
 	Publish func()
 }
 
-// AttemptLinger is how long attempt records wait to be gathered before they
+// attemptLinger is how long attempt records wait to be gathered before they
 // join the writer. Every delivery records its attempt separately; without
 // this, at a steady rate nearly every one would pay for a commit of its own
 // and keep the writer busy while webhooks wait for it. Deliveries are not in
 // a hurry for the answer; webhooks are.
-const AttemptLinger = 5 * time.Millisecond
+const attemptLinger = 5 * time.Millisecond
 
-// Writer group-commits Ops.
-type Writer struct {
-	ops      *groupcommit.Committer[*Op]
+// writer group-commits Ops.
+type writer struct {
+	ops      *groupcommit.Committer[*op]
 	attempts *groupcommit.Committer[[]*switchboard.AttemptResult]
 }
 
-// NewWriter starts a Writer whose batches flush writes in one transaction.
-func NewWriter(flush groupcommit.FlushFunc[*Op], opts groupcommit.Options) *Writer {
-	w := &Writer{}
-	w.ops = groupcommit.New(func(ctx context.Context, batch []*Op) error {
+// newWriter starts a writer whose batches flush writes in one transaction.
+func newWriter(flush groupcommit.FlushFunc[*op], opts groupcommit.Options) *writer {
+	w := &writer{}
+	w.ops = groupcommit.New(func(ctx context.Context, batch []*op) error {
 		if err := flush(ctx, batch); err != nil {
 			return err
 		}
@@ -45,27 +45,27 @@ func NewWriter(flush groupcommit.FlushFunc[*Op], opts groupcommit.Options) *Writ
 		}
 		return nil
 	}, opts)
-	w.attempts = groupcommit.Stage(w.ops, AttemptLinger, 256, func(batch [][]*switchboard.AttemptResult) *Op {
-		op := &Op{}
+	w.attempts = groupcommit.Stage(w.ops, attemptLinger, 256, func(batch [][]*switchboard.AttemptResult) *op {
+		merged := &op{}
 		for _, results := range batch {
-			op.Attempts = append(op.Attempts, results...)
+			merged.Attempts = append(merged.Attempts, results...)
 		}
-		return op
+		return merged
 	})
 	return w
 }
 
 // Ingest stores items, group-committed with concurrent writes.
-func (w *Writer) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
-	if err := w.ops.Submit(ctx, &Op{Ingests: items}); err != nil {
+func (w *writer) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
+	if err := w.ops.Submit(ctx, &op{Ingests: items}); err != nil {
 		return fmt.Errorf("ingest %d requests: %w", len(items), err)
 	}
 	return nil
 }
 
 // RecordAttempts stores results, group-committed with concurrent writes
-// after lingering for AttemptLinger.
-func (w *Writer) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
+// after lingering for attemptLinger.
+func (w *writer) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
 	if err := w.attempts.Submit(ctx, results); err != nil {
 		return fmt.Errorf("record %d attempts: %w", len(results), err)
 	}
@@ -73,7 +73,7 @@ func (w *Writer) RecordAttempts(ctx context.Context, results []*switchboard.Atte
 }
 
 // Close flushes everything queued and stops.
-func (w *Writer) Close() {
+func (w *writer) Close() {
 	w.attempts.Close()
 	w.ops.Close()
 }

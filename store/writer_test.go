@@ -16,7 +16,7 @@ func TestPublishOnlyAfterASuccessfulFlush(t *testing.T) {
 	fail := errors.New("disk full")
 	var published int
 	var failing bool
-	w := NewWriter(func(_ context.Context, ops []*Op) error {
+	w := newWriter(func(_ context.Context, ops []*op) error {
 		for _, op := range ops {
 			op.Publish = func() { published++ }
 		}
@@ -47,7 +47,7 @@ func TestAttemptRecordsAreGatheredIntoOneOp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		var flushed [][]int // attempt counts per op flushed
-		w := NewWriter(func(_ context.Context, ops []*Op) error {
+		w := newWriter(func(_ context.Context, ops []*op) error {
 			mu.Lock()
 			defer mu.Unlock()
 			for _, op := range ops {
