@@ -30,7 +30,8 @@ func TestPayloadHashIsPinned(t *testing.T) {
 			"MG0123456789abcdef0123456789abcdef", "", PurposeMarketing, "", "6ebfa06716800d9eb8c57d2b666837ea9305dc85dfd884185c49262a0f702315"},
 	}
 	for _, tt := range tests {
-		if got := PayloadHash(tt.to, tt.body, tt.media, tt.pool, tt.from, tt.purpose, tt.template); got != tt.want {
+		p := Payload{To: tt.to, Body: tt.body, MediaURLs: tt.media, Pool: tt.pool, From: tt.from, Purpose: tt.purpose, Template: tt.template}
+		if got := p.Hash(); got != tt.want {
 			t.Errorf("%s: hash = %s, want %s", tt.name, got, tt.want)
 		}
 	}
@@ -39,7 +40,7 @@ func TestPayloadHashIsPinned(t *testing.T) {
 func TestPayloadHash(t *testing.T) {
 	t.Parallel()
 	h := func(to, body string, media []string, pool, from string, purpose Purpose) string {
-		return PayloadHash(to, body, media, pool, from, purpose, "")
+		return Payload{To: to, Body: body, MediaURLs: media, Pool: pool, From: from, Purpose: purpose}.Hash()
 	}
 	ref := h("+1555", "hi", []string{"u1"}, "p", "", PurposeOTP)
 	if len(ref) != 64 || ref != h("+1555", "hi", []string{"u1"}, "p", "", PurposeOTP) {
@@ -58,7 +59,7 @@ func TestPayloadHash(t *testing.T) {
 		"purpose":         h("+1555", "hi", []string{"u1"}, "p", "", PurposeMarketing),
 		"field boundary":  h("+1555h", "i", []string{"u1"}, "p", "", PurposeOTP),
 		"media vs fields": h("+1555", "hi", []string{"u1", "p"}, "", "", PurposeOTP),
-		"template":        PayloadHash("+1555", "hi", []string{"u1"}, "p", "", PurposeOTP, "welcome"),
+		"template":        Payload{To: "+1555", Body: "hi", MediaURLs: []string{"u1"}, Pool: "p", Purpose: PurposeOTP, Template: "welcome"}.Hash(),
 	}
 	for name, got := range differ {
 		if got == ref {

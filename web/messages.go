@@ -270,7 +270,7 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) error {
 		StatusWebhook: req.StatusWebhook, Template: req.Template,
 		// The pool as the caller named it: a repeat routed elsewhere after
 		// a configuration change is still the same message.
-		PayloadHash: switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.Pool, req.From, purpose, req.Template),
+		PayloadHash: switchboard.Payload{To: req.To, Body: req.Body, MediaURLs: req.MediaURLs, Pool: req.Pool, From: req.From, Purpose: purpose, Template: req.Template}.Hash(),
 	}
 	ctx := r.Context()
 	suppressed, err := s.store.Suppressed(ctx, pool.AccountSID, req.To)

@@ -274,7 +274,7 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 	}
 	// The Messaging Service stands where the native API's pool does: the
 	// pool as the caller named it.
-	hash := switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.ServiceSID, req.From, purpose, "")
+	hash := switchboard.Payload{To: req.To, Body: req.Body, MediaURLs: req.MediaURLs, Pool: req.ServiceSID, From: req.From, Purpose: purpose}.Hash()
 	ctx := r.Context()
 	now := time.Now()
 	key := switchboard.MessageKey{API: switchboard.KeyAPITwilio, Account: account, Key: header}.String()
