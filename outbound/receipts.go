@@ -21,27 +21,26 @@ import (
 // u.AccountSID that Twilio knows by u.TwilioSID, monotonically (see
 // switchboard.Store.UpdateMessageStatus, which records u in the message's
 // history either way), and returns the message as it stands after it.
-// applied reports whether u moved the message on; only then is u counted
-// in the status metrics. An unknown SID, or another account's, is an error
-// wrapping switchboard.ErrNotFound.
-func (s *Service) ApplyStatus(ctx context.Context, u switchboard.StatusUpdate) (m *switchboard.OutboundMessage, applied bool, err error) {
-	m, err = s.store.UpdateMessageStatus(ctx, u)
+// Applied(m, u) tells whether u moved the message on; only then is u
+// counted in the status metrics. An unknown SID, or another account's, is
+// an error wrapping switchboard.ErrNotFound.
+func (s *Service) ApplyStatus(ctx context.Context, u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
+	m, err := s.store.UpdateMessageStatus(ctx, u)
 	if err != nil {
-		return nil, false, fmt.Errorf("update status of %s: %w", u.TwilioSID, err)
+		return nil, fmt.Errorf("update status of %s: %w", u.TwilioSID, err)
 	}
-	if !appliedBy(m, u) {
-		return m, false, nil
+	if Applied(m, u) {
+		s.observeStatus(m, u)
 	}
-	s.observeStatus(m, u)
-	return m, true, nil
+	return m, nil
 }
 
-// appliedBy reports whether m, as UpdateMessageStatus returned it after u,
-// was changed by u. An applied update leaves its status and time on the
+// Applied reports whether m, as ApplyStatus returned it after u, was
+// changed by u. An applied update leaves its status and time on the
 // message (OutboundMessage.ApplyStatus); one that did not apply leaves the
 // status and time of an earlier change, which cannot carry both u's status
 // and u's receipt time, each callback being received at its own instant.
-func appliedBy(m *switchboard.OutboundMessage, u switchboard.StatusUpdate) bool {
+func Applied(m *switchboard.OutboundMessage, u switchboard.StatusUpdate) bool {
 	return m.TwilioStatus == u.Status && sameInstant(m.UpdatedAt, u.At)
 }
 
