@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/metrics/metricstest"
 	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/sqlite"
 	"github.com/switchboard-dev/switchboard/twilio"
@@ -31,25 +32,9 @@ var svcPools = []outbound.PoolRoute{
 		Purposes: []switchboard.Purpose{switchboard.PurposeTransactional}},
 }
 
-// svcClock is a settable clock.
-type svcClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *svcClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *svcClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func newService(t *testing.T) (*outbound.Service, *sqlite.Store, *svcClock) {
+// newService returns a Service over a fresh store counting in m, and its
+// clock, which only moves when set.
+func newService(t *testing.T, m *metrics.Metrics) (*outbound.Service, *sqlite.Store, *time.Time) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "switchboard.db"), nil)
 	if err != nil {
@@ -60,8 +45,9 @@ func newService(t *testing.T) (*outbound.Service, *sqlite.Store, *svcClock) {
 			t.Error(err)
 		}
 	})
-	clock := &svcClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-	return outbound.NewService(st, outbound.ServiceOptions{Pools: svcPools, Now: clock.now}), st, clock
+	clock := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	return outbound.NewService(st, outbound.ServiceOptions{Pools: svcPools, Now: now, Metrics: m}), st, &clock
 }
 
 func native(key string, p switchboard.Payload) outbound.Draft {
@@ -82,7 +68,7 @@ func twilioDraft(account, key string, p switchboard.Payload) outbound.Draft {
 
 func TestServiceRoutes(t *testing.T) {
 	t.Parallel()
-	s, _, _ := newService(t)
+	s, _, _ := newService(t, nil)
 	tests := []struct {
 		name          string
 		draft         outbound.Draft
@@ -148,7 +134,7 @@ func TestServiceRoutes(t *testing.T) {
 
 func TestServiceIsIdempotent(t *testing.T) {
 	t.Parallel()
-	s, _, _ := newService(t)
+	s, _, _ := newService(t, nil)
 	ctx := t.Context()
 	first, created, err := s.Create(ctx, native("k", switchboard.Payload{Body: "one"}))
 	if err != nil || !created {
@@ -171,14 +157,14 @@ func TestServiceIsIdempotent(t *testing.T) {
 // AutoKeyWindow before it is, across the windows' boundary too.
 func TestServiceDerivesAKeyWithinTheWindow(t *testing.T) {
 	t.Parallel()
-	s, _, clock := newService(t)
+	s, _, clock := newService(t, nil)
 	ctx := t.Context()
 	// Windows are counted in whole AutoKeyWindows from the Unix epoch.
 	window := int64(outbound.AutoKeyWindow / time.Second)
-	windowEnd := time.Unix((clock.now().Unix()/window+1)*window, 0)
+	windowEnd := time.Unix((clock.Unix()/window+1)*window, 0)
 	create := func(at time.Time) (*switchboard.OutboundMessage, bool) {
 		t.Helper()
-		clock.set(at)
+		*clock = at
 		m, created, err := s.Create(ctx, twilioDraft(acct, "", switchboard.Payload{Body: "no key"}))
 		if err != nil {
 			t.Fatal(err)
@@ -205,7 +191,7 @@ func TestServiceDerivesAKeyWithinTheWindow(t *testing.T) {
 
 func TestServiceRefusesSuppressedRecipients(t *testing.T) {
 	t.Parallel()
-	s, st, _ := newService(t)
+	s, st, _ := newService(t, nil)
 	ctx := t.Context()
 	before, _, err := s.Create(ctx, native("before", switchboard.Payload{}))
 	if err != nil {
@@ -229,13 +215,14 @@ func TestServiceRefusesSuppressedRecipients(t *testing.T) {
 
 func TestServiceAppliesStatuses(t *testing.T) {
 	t.Parallel()
-	s, st, clock := newService(t)
+	counted := metrics.New()
+	s, st, clock := newService(t, counted)
 	ctx := t.Context()
 	m, _, err := s.Create(ctx, native("k", switchboard.Payload{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t0 := clock.now()
+	t0 := *clock
 	if err := st.RecordSend(ctx, switchboard.SendResult{MessageID: m.ID, Attempts: 1, State: switchboard.MessageSent,
 		TwilioSID: "SM1", TwilioStatus: "queued", At: t0}); err != nil {
 		t.Fatal(err)
@@ -262,6 +249,13 @@ func TestServiceAppliesStatuses(t *testing.T) {
 		}
 		hist = append(hist, tt.u)
 	}
+	delivered := metricstest.Sample(t, counted, "switchboard_outbound_status_total", "pool", "otp", "status", "delivered")
+	if n := delivered.GetCounter().GetValue(); n != 1 {
+		t.Errorf("delivered counted %v times, want once: only an applied update counts", n)
+	}
+	if metricstest.Sample(t, counted, "switchboard_outbound_status_total", "status", "sent") != nil {
+		t.Error("an update that did not apply was counted")
+	}
 	recorded, err := st.MessageHistory(ctx, m.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -285,9 +279,9 @@ func TestServiceAppliesStatuses(t *testing.T) {
 // order they are applied in.
 func TestServiceOrdersKeywords(t *testing.T) {
 	t.Parallel()
-	s, st, clock := newService(t)
+	s, st, clock := newService(t, nil)
 	ctx := t.Context()
-	t0 := clock.now()
+	t0 := *clock
 	suppressed := func() bool {
 		t.Helper()
 		ok, err := st.Suppressed(ctx, acct, svcHandset)
