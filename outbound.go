@@ -140,8 +140,8 @@ type OutboundMessage struct {
 	// ValidTemplate); delivery latency and error codes are broken down by
 	// it. Empty for none.
 	Template string
-	// PayloadHash is the hex SHA-256 of the canonical payload, computed by
-	// the caller with PayloadHash; a second create with the same key must
+	// PayloadHash is the hash of the message's Payload, computed by the
+	// caller with Payload.Hash; a second create with the same key must
 	// carry the same hash.
 	PayloadHash  string
 	State        MessageState
@@ -308,11 +308,28 @@ func (m *OutboundMessage) ApplySend(r SendResult, at time.Time) bool {
 	return true
 }
 
-// PayloadHash is the hex SHA-256 of a message's canonical payload: what
-// makes two creates with one idempotency key the same message. A nil and an
-// empty media list hash alike, and an empty template hashes as it did
-// before templates existed.
-func PayloadHash(to, body string, media []string, pool, from string, purpose Purpose, template string) string {
+// Payload is what an app asks to send in one outbound message, as it
+// asked: what makes two creates with one idempotency key the same message
+// (see Hash).
+type Payload struct {
+	To        string
+	Body      string
+	MediaURLs []string
+	// Pool is the pool as the caller named it (empty when it named none),
+	// not the one the message was routed to: a repeat routed elsewhere
+	// after a configuration change is still the same message.
+	Pool     string
+	From     string
+	Purpose  Purpose
+	Template string
+}
+
+// Hash is the hex SHA-256 of p's canonical form, stored as the message's
+// PayloadHash. A nil and an empty media list hash alike, and an empty
+// template hashes as it did before templates existed. Stored messages are
+// compared by it: its value for a given payload never changes.
+func (p Payload) Hash() string {
+	media := p.MediaURLs
 	if media == nil {
 		media = []string{}
 	}
@@ -325,12 +342,20 @@ func PayloadHash(to, body string, media []string, pool, from string, purpose Pur
 		From     string   `json:"from"`
 		Purpose  Purpose  `json:"purpose"`
 		Template string   `json:"template,omitempty"`
-	}{to, body, media, pool, from, purpose, template})
+	}{p.To, p.Body, media, p.Pool, p.From, p.Purpose, p.Template})
 	if err != nil {
 		panic("switchboard: encode message payload: " + err.Error()) // strings only: cannot happen
 	}
 	sum := sha256.Sum256(canonical)
 	return hex.EncodeToString(sum[:])
+}
+
+// PayloadHash is Payload{to, body, media, pool, from, purpose,
+// template}.Hash().
+//
+// Deprecated: use Payload.Hash.
+func PayloadHash(to, body string, media []string, pool, from string, purpose Purpose, template string) string {
+	return Payload{To: to, Body: body, MediaURLs: media, Pool: pool, From: from, Purpose: purpose, Template: template}.Hash()
 }
 
 // KeyAPI names the API an outbound message's idempotency key came

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/deliver"
 	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
 
@@ -71,9 +72,30 @@ type Proxier interface {
 	Proxy(ctx context.Context, ev *switchboard.Event, req *switchboard.Request, budget time.Duration, x twilio.Expectation) *deliver.Live
 }
 
+// Store is what intake needs of switchboard.Store: storing webhooks and
+// their outcomes, reading back status callbacks and their messages, and
+// what the outbound.Service it builds when Options.Messages is nil needs.
+type Store interface {
+	Ingest(ctx context.Context, items []*switchboard.Ingest) error
+	IngestFanout(ctx context.Context, events []*switchboard.Event) error
+	RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error
+	ListEvents(ctx context.Context, f switchboard.EventFilter) (*switchboard.Page[*switchboard.Event], error)
+	Request(ctx context.Context, id string) (*switchboard.Request, error)
+	OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error)
+	MessageHistory(ctx context.Context, messageID string) ([]switchboard.StatusChange, error)
+	outbound.ServiceStore
+}
+
+// Messages applies what Twilio's webhooks say of outbound messages (see
+// outbound.go); *outbound.Service is one.
+type Messages interface {
+	ApplyStatus(ctx context.Context, u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error)
+	ApplyKeyword(ctx context.Context, account, number string, action twilio.OptAction, at time.Time) error
+}
+
 // Options configure a Handler.
 type Options struct {
-	Store  switchboard.Store
+	Store  Store
 	Routes []Route
 	// PublicURL is the scheme, host and optional path prefix Twilio uses;
 	// the signed URL is PublicURL + the request's raw path and query.
@@ -112,6 +134,9 @@ type Options struct {
 	// opt-in keyword suppresses or unsuppresses its sender (see
 	// outbound.go). Off, intake does neither.
 	Outbound bool
+	// Messages applies those; nil means an outbound.Service over Store
+	// counting in Metrics.
+	Messages Messages
 	// StatusRetry is how long, in summed backoff, a status callback whose
 	// MessageSid is not stored yet keeps being retried (Twilio can call
 	// back before the send path has recorded the SID from its answer).
@@ -137,14 +162,14 @@ type Handler struct {
 	bodies    *bodyBudget
 	bodyRead  time.Duration
 	ackWait   time.Duration
-	store     switchboard.Store
+	store     Store
+	messages  Messages
 	metrics   *metrics.Metrics
 	logger    *slog.Logger
 	now       func() time.Time
 	proxy     Proxier
 	recording sync.WaitGroup // proxy outcomes and outbound follow-ups under way
 	outbound  bool
-	keywords  optOrder // orders opt-outs and opt-ins per sender
 	retryFor  time.Duration
 	after     func(time.Duration) <-chan time.Time
 	lookup    time.Duration // bounds the status webhook look-up
@@ -223,6 +248,9 @@ func New(o Options) *Handler {
 	if o.RecordPerSource <= 0 {
 		o.RecordPerSource = DefaultRecordPerSource
 	}
+	if o.Messages == nil {
+		o.Messages = outbound.NewService(o.Store, outbound.ServiceOptions{Metrics: o.Metrics})
+	}
 	h := &Handler{
 		routes:    map[string]Route{},
 		publicURL: strings.TrimSuffix(o.PublicURL, "/"),
@@ -232,6 +260,7 @@ func New(o Options) *Handler {
 		bodyRead:  o.BodyReadTimeout,
 		ackWait:   o.AckTimeout,
 		store:     o.Store,
+		messages:  o.Messages,
 		metrics:   o.Metrics,
 		logger:    o.Logger,
 		now:       o.Now,

@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
 
@@ -202,7 +201,8 @@ const (
 )
 
 // applyStatus applies a status callback to the outbound message it is
-// about, and counts it when it moved the message on.
+// about (Messages.ApplyStatus, which counts it when it moved the message
+// on).
 //
 // An SID the store does not know may be one the send path has not recorded
 // yet: Twilio can call back (a fast failed, say) before the send path has
@@ -249,25 +249,13 @@ func (h *Handler) applyStatus(ctx context.Context, ev *switchboard.Event, u swit
 		h.logger.Debug("outbound: status callback arrived before its SID was recorded; applied on retry", "event", ev.ID,
 			"message", m.ID, "message_sid", u.TwilioSID, "tries", tries)
 	}
-	if !appliedBy(m, u) {
+	if !outbound.Applied(m, u) {
 		h.logger.Debug("outbound: status callback recorded, not applied (repeated or out of order)", "event", ev.ID,
 			"message", m.ID, "message_sid", u.TwilioSID, "status", u.Status, "state", m.State)
 		return
 	}
 	h.logger.Debug("outbound: status applied", "event", ev.ID, "message", m.ID, "message_sid", u.TwilioSID,
 		"status", u.Status, "state", m.State, "error_code", u.ErrorCode)
-	template := h.metrics.Template(m.Template)
-	h.metrics.OutboundStatus.WithLabelValues(m.Pool, string(m.Purpose), template, u.Status, strconv.Itoa(u.ErrorCode)).Inc()
-	if u.Status == "sent" {
-		// Twilio's sent, which applies at most once per message: handed
-		// to the carrier.
-		h.metrics.OutboundSentSeconds.WithLabelValues(m.Pool, string(m.Purpose), template).Observe(seconds(m.UpdatedAt.Sub(m.CreatedAt)))
-	}
-	if sameInstant(m.DeliveredAt, u.At) && !m.SentAt.IsZero() {
-		// This update delivered it (delivered, or read with no delivered
-		// before): DeliveredAt is set only once.
-		h.metrics.OutboundDeliveredSeconds.WithLabelValues(m.Pool, string(m.Purpose), template).Observe(seconds(m.DeliveredAt.Sub(m.SentAt)))
-	}
 }
 
 // updateStatus applies u, retrying while its SID is unknown (see
@@ -293,25 +281,7 @@ func (h *Handler) updateStatus(ctx context.Context, u switchboard.StatusUpdate) 
 func (h *Handler) updateOnce(ctx context.Context, u switchboard.StatusUpdate) (*switchboard.OutboundMessage, error) {
 	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
 	defer cancel()
-	m, err := h.store.UpdateMessageStatus(ctx, u)
-	if err != nil {
-		return nil, fmt.Errorf("update status of %s: %w", u.TwilioSID, err)
-	}
-	return m, nil
-}
-
-// appliedBy reports whether m, as UpdateMessageStatus returned it after u,
-// was changed by u. An applied update leaves its status and time on the
-// message (OutboundMessage.ApplyStatus); one that did not apply leaves the
-// status and time of an earlier change, which cannot carry both u's status
-// and u's receipt time, each callback being received at its own instant.
-func appliedBy(m *switchboard.OutboundMessage, u switchboard.StatusUpdate) bool {
-	return m.TwilioStatus == u.Status && sameInstant(m.UpdatedAt, u.At)
-}
-
-// sameInstant compares times at the stores' precision (microseconds).
-func sameInstant(stored, t time.Time) bool {
-	return !stored.IsZero() && stored.Sub(t).Abs() < time.Microsecond
+	return h.messages.ApplyStatus(ctx, u)
 }
 
 // redact is err's text without number: the stores name the number in
@@ -320,29 +290,9 @@ func redact(err error, number string) string {
 	return strings.ReplaceAll(err.Error(), number, "[number]")
 }
 
-func seconds(d time.Duration) float64 { return max(d.Seconds(), 0) }
-
-// optReason is the reason stored with an opt-out.
-const optReason = "STOP"
-
-// optOrder keeps this process's opt-outs and opt-ins of one sender in the
-// order they were received, although each is applied by a goroutine of its
-// own: STOP then START must leave the sender subscribed, whichever
-// goroutine runs first. It remembers, for a while, when the last change of
-// each sender applied was received, and skips an older one. (Replicas
-// share no such memory; two keywords from one handset within moments of
-// each other on two replicas may still land in either order.)
-type optOrder struct {
-	mu   sync.Mutex // held across the store call: keywords are rare
-	last map[string]time.Time
-}
-
-// optMemory is how long optOrder remembers a sender: far longer than any
-// goroutine waits to run, far shorter than a process lives.
-const optMemory = 10 * time.Minute
-
 // applyOpt suppresses (OptOut) or unsuppresses (OptIn) from for the event's
-// account.
+// account (Messages.ApplyKeyword, which keeps a sender's keywords in the
+// order they were received).
 //
 // A store error fails open toward sending: the webhook is stored and goes
 // to the app, but the sender's subscription is unchanged, so after a lost
@@ -350,41 +300,18 @@ const optMemory = 10 * time.Minute
 // handling still refuses those sends (21610) on numbers where it is on,
 // and the error is logged with the event, which can be found and acted on.
 func (h *Handler) applyOpt(ctx context.Context, ev *switchboard.Event, from string, action twilio.OptAction, at time.Time) {
-	key := ev.AccountSID + "\x00" + from
-	o := &h.keywords
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.last == nil {
-		o.last = map[string]time.Time{}
-	}
-	if last, ok := o.last[key]; ok && at.Before(last) {
-		h.logger.Info("outbound: keyword older than the sender's last one; skipped", "event", ev.ID,
-			"message_sid", ev.MessageSID, "account", ev.AccountSID, "action", action.String())
-		return
-	}
-
 	ctx, cancel := context.WithTimeout(ctx, h.ackWait)
 	defer cancel()
-	var err error
-	switch action {
-	case twilio.OptOut:
-		err = h.store.Suppress(ctx, ev.AccountSID, from, optReason)
-	case twilio.OptIn:
-		err = h.store.Unsuppress(ctx, ev.AccountSID, from)
-	default:
-		return
-	}
-	if err != nil {
+	err := h.messages.ApplyKeyword(ctx, ev.AccountSID, from, action, at)
+	switch {
+	case errors.Is(err, outbound.ErrStaleKeyword):
+		h.logger.Info("outbound: keyword older than the sender's last one; skipped", "event", ev.ID,
+			"message_sid", ev.MessageSID, "account", ev.AccountSID, "action", action.String())
+	case err != nil:
 		h.logger.Error("outbound: apply inbound keyword; the sender's subscription is unchanged", "event", ev.ID,
 			"message_sid", ev.MessageSID, "account", ev.AccountSID, "action", action.String(), "err", redact(err, from))
-		return
+	default:
+		h.logger.Info("outbound: inbound keyword applied", "event", ev.ID, "message_sid", ev.MessageSID,
+			"account", ev.AccountSID, "action", action.String())
 	}
-	for k, t := range o.last {
-		if at.Sub(t) > optMemory {
-			delete(o.last, k)
-		}
-	}
-	o.last[key] = at
-	h.logger.Info("outbound: inbound keyword applied", "event", ev.ID, "message_sid", ev.MessageSID,
-		"account", ev.AccountSID, "action", action.String())
 }

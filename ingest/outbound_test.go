@@ -193,7 +193,7 @@ func (f *obFixture) sentMessageOf(t *testing.T, acct, sid string) *switchboard.O
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "key-" + sid, AccountSID: acct, Pool: obPool,
 		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0, Template: obTemplate,
-		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, obTemplate),
+		PayloadHash: switchboard.Payload{To: obHandset, Body: obBody, Pool: obPool, Purpose: switchboard.PurposeTransactional, Template: obTemplate}.Hash(),
 	}
 	if created, err := f.store.CreateMessage(ctx, m); err != nil || !created {
 		t.Fatalf("create message: created %v, %v", created, err)
@@ -748,7 +748,7 @@ func TestSimulatorCallbacksAndKeywords(t *testing.T) {
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "sim-1", AccountSID: account, Pool: obPool,
 		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody,
-		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, ""),
+		PayloadHash: switchboard.Payload{To: obHandset, Body: obBody, Pool: obPool, Purpose: switchboard.PurposeTransactional}.Hash(),
 	}
 	if _, err := f.store.CreateMessage(ctx, m); err != nil {
 		t.Fatal(err)
@@ -849,7 +849,7 @@ func (f *obFixture) queuedMessage(t *testing.T, key string) *switchboard.Outboun
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: account, Pool: obPool,
 		Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody, CreatedAt: f.t0, Template: obTemplate,
-		PayloadHash: switchboard.PayloadHash(obHandset, obBody, nil, obPool, "", switchboard.PurposeTransactional, obTemplate),
+		PayloadHash: switchboard.Payload{To: obHandset, Body: obBody, Pool: obPool, Purpose: switchboard.PurposeTransactional, Template: obTemplate}.Hash(),
 	}
 	if created, err := f.store.CreateMessage(context.Background(), m); err != nil || !created {
 		t.Fatalf("create message: created %v, %v", created, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
 
@@ -140,10 +141,8 @@ func (h *Handler) recoverStatus(ctx context.Context, ev *switchboard.Event) (boo
 		return false, err
 	}
 	status := statusOf(form)
-	for _, c := range hist {
-		if c.Source == statusSource && c.Status == status && sameInstant(c.At, req.ReceivedAt) {
-			return false, nil // applied (or recorded) when it came
-		}
+	if outbound.InHistory(hist, switchboard.StatusUpdate{Source: statusSource, Status: status, At: req.ReceivedAt}) {
+		return false, nil // applied (or recorded) when it came
 	}
 	follow()
 	h.logger.Info("outbound: status callback applied after a restart", "event", ev.ID, "message", m.ID,

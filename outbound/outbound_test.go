@@ -139,7 +139,7 @@ func (e *env) send(t *testing.T, to, body string) *switchboard.OutboundMessage {
 	t.Helper()
 	m := &switchboard.OutboundMessage{ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: uuid.NewString(),
 		AccountSID: acct, Pool: pool, Purpose: switchboard.PurposeTransactional, To: to, Body: body}
-	m.PayloadHash = switchboard.PayloadHash(m.To, m.Body, m.MediaURLs, m.Pool, m.From, m.Purpose, m.Template)
+	m.PayloadHash = switchboard.Payload{To: m.To, Body: m.Body, MediaURLs: m.MediaURLs, Pool: m.Pool, From: m.From, Purpose: m.Purpose, Template: m.Template}.Hash()
 	if _, err := e.store.CreateMessage(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}

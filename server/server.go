@@ -121,6 +121,17 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
 		Egress: callers,
 	})
+	var routes []outbound.PoolRoute
+	if len(cfg.Pools) > 0 {
+		if s.sender, routes, err = newSender(cfg, store, logger, m); err != nil {
+			store.Close()
+			return nil, err
+		}
+		m.Registry.MustRegister(s.sender.Collector())
+	}
+	// One service creates messages for both send APIs and applies what
+	// status callbacks and keywords say of them.
+	messages := outbound.NewService(store, outbound.ServiceOptions{Pools: routes, Metrics: m})
 	s.ingest = ingest.New(ingest.Options{
 		Store: store, Routes: inRoutes, PublicURL: cfg.PublicURL, TrustForwarded: cfg.Ingest.TrustForwarded,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, MaxBodyMemory: cfg.Ingest.MaxBodyMemory, BodyReadTimeout: cfg.Ingest.BodyReadTimeout,
@@ -129,7 +140,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Proxy: s.deliverer,
 		// With pools, status callbacks track the messages sent and
 		// inbound STOP/START keywords maintain the suppression lists.
-		Outbound: len(cfg.Pools) > 0,
+		Outbound: len(cfg.Pools) > 0, Messages: messages,
 	})
 	s.doctor = &routeDoctor{cfg: cfg, logger: logger, egress: callers}
 	pacing := retention.SharedWriter
@@ -138,16 +149,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	}
 	s.pruner = retention.New(store, retention.Options{Retention: cfg.Retention.Policy(), Interval: cfg.Retention.Interval,
 		BatchSize: cfg.Retention.BatchSize, Pacing: pacing, Metrics: m, Logger: logger})
-	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts)), web.WithEgress(callers)}
-	if len(cfg.Pools) > 0 {
-		var pools []web.OutboundPool
-		if s.sender, pools, err = newSender(cfg, store, logger, m); err != nil {
-			store.Close()
-			return nil, err
-		}
-		m.Registry.MustRegister(s.sender.Collector())
-		adminOpts = append(adminOpts, web.WithOutbound(pools))
-	}
+	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts)), web.WithEgress(callers),
+		web.WithMessages(messages)}
 	if cfg.Admin.Redact {
 		adminOpts = append(adminOpts, web.WithRedaction())
 	}
@@ -314,10 +317,10 @@ func (s *Server) abandon(ctx context.Context, grace time.Duration, err error) er
 
 // newSender builds the send path of the configured pools: a Messages REST
 // client per provider and the outbound.Sender over them, with the pools as
-// the admin API routes to them, its outcomes and 429s counted in m.
+// the send APIs route to them, its outcomes and 429s counted in m.
 // Validate guarantees every reference exists and that a sender belongs to
 // one pool.
-func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics) (*outbound.Sender, []web.OutboundPool, error) {
+func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics) (*outbound.Sender, []outbound.PoolRoute, error) {
 	// Replicas share a PostgreSQL store, and each sender's rate with it;
 	// one SQLite file has one process.
 	var heartbeat time.Duration
@@ -333,7 +336,7 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger,
 		clients[p.Name], accounts[p.Name] = c, acct.SID
 	}
 	var pools []outbound.Pool
-	var webPools []web.OutboundPool
+	var routes []outbound.PoolRoute
 	for _, p := range cfg.Pools {
 		purposes := make([]switchboard.Purpose, len(p.Purposes))
 		for i, pu := range p.Purposes {
@@ -341,7 +344,7 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger,
 		}
 		pools = append(pools, outbound.Pool{Name: p.Name, Senders: p.Senders, Rate: p.Rate, BrownoutDelay: p.BrownoutDelay,
 			Client: clients[p.Provider]})
-		webPools = append(webPools, web.OutboundPool{Name: p.Name, AccountSID: accounts[p.Provider], Senders: p.Senders, Purposes: purposes})
+		routes = append(routes, outbound.PoolRoute{Name: p.Name, AccountSID: accounts[p.Provider], Senders: p.Senders, Purposes: purposes})
 	}
 	sender, err := outbound.New(store, outbound.Options{
 		Pools: pools, StatusCallback: cfg.StatusCallbackURL(), Logger: logger, Metrics: m,
@@ -351,7 +354,7 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger,
 	if err != nil {
 		return nil, nil, fmt.Errorf("outbound: %w", err)
 	}
-	return sender, webPools, nil
+	return sender, routes, nil
 }
 
 // providerHTTPClient is twilio.NewHTTPClient with the provider's connect

@@ -73,7 +73,7 @@ func NewMessage(key, to string, at time.Time) *switchboard.OutboundMessage {
 		MediaURLs: []string{"https://media.example.com/a.png"}, StatusWebhook: "https://app.example.com/status",
 		CreatedAt: at,
 	}
-	m.PayloadHash = switchboard.PayloadHash(m.To, m.Body, m.MediaURLs, m.Pool, m.From, m.Purpose, m.Template)
+	m.PayloadHash = switchboard.Payload{To: m.To, Body: m.Body, MediaURLs: m.MediaURLs, Pool: m.Pool, From: m.From, Purpose: m.Purpose, Template: m.Template}.Hash()
 	return m
 }
 
@@ -768,7 +768,7 @@ func testTemplate(t *testing.T, o Opened) {
 	ctx := context.Background()
 	a := NewMessage("tpl-a", "+15550001", base)
 	a.Template = "otp.login:v2"
-	a.PayloadHash = switchboard.PayloadHash(a.To, a.Body, a.MediaURLs, a.Pool, a.From, a.Purpose, a.Template)
+	a.PayloadHash = switchboard.Payload{To: a.To, Body: a.Body, MediaURLs: a.MediaURLs, Pool: a.Pool, From: a.From, Purpose: a.Purpose, Template: a.Template}.Hash()
 	createMessage(t, o.Store, a)
 	createMessage(t, o.Store, NewMessage("tpl-b", "+15550001", base))
 	got, err := o.Store.OutboundMessage(ctx, a.ID)
@@ -851,7 +851,7 @@ func testEarlierUnsent(t *testing.T, o Opened) {
 	all := []switchboard.Purpose{switchboard.PurposeOTP, switchboard.PurposeTransactional, switchboard.PurposeMarketing}
 	first := NewMessage("fifo-1", "+15550001", base)
 	first.Purpose = switchboard.PurposeMarketing
-	first.PayloadHash = switchboard.PayloadHash(first.To, first.Body, first.MediaURLs, first.Pool, first.From, first.Purpose, "")
+	first.PayloadHash = switchboard.Payload{To: first.To, Body: first.Body, MediaURLs: first.MediaURLs, Pool: first.Pool, From: first.From, Purpose: first.Purpose}.Hash()
 	second := NewMessage("fifo-2", "+15550001", base)
 	other := NewMessage("fifo-other", "+15550002", base) // another recipient
 	third := NewMessage("fifo-3", "+15550001", base)

@@ -362,7 +362,7 @@ func testPruneStickySenders(t *testing.T, o Opened) {
 	createMessage(t, s, inUse)
 	other := NewMessage("sticky-other-pool", "+15550002", time.Time{})
 	other.Pool = "other"
-	other.PayloadHash = switchboard.PayloadHash(other.To, other.Body, other.MediaURLs, other.Pool, other.From, other.Purpose, other.Template)
+	other.PayloadHash = switchboard.Payload{To: other.To, Body: other.Body, MediaURLs: other.MediaURLs, Pool: other.Pool, From: other.From, Purpose: other.Purpose, Template: other.Template}.Hash()
 	createMessage(t, s, other)
 
 	if n := prune(t, s, switchboard.PruneStickySenders, cutoff, 10); n != 2 {

@@ -12,23 +12,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/egress"
+	"github.com/switchboard-dev/switchboard/outbound"
 )
 
-// OutboundPool is a sender pool as the messages API routes to it.
-type OutboundPool struct {
-	Name       string
-	AccountSID string   // the account the pool's provider sends with
-	Senders    []string // E.164 numbers or short codes
-	Purposes   []switchboard.Purpose
-}
+// OutboundPool is a sender pool as the send APIs route to it.
+type OutboundPool = outbound.PoolRoute
 
 // WithOutbound lets POST /api/v1/messages accept messages for pools, in
 // the configured order: a message that names no pool goes to the first
 // pool serving its purpose. Without it every message is refused (no pool).
+// WithMessages replaces it.
 func WithOutbound(pools []OutboundPool) Option {
 	return func(s *Server) { s.pools = slices.Clone(pools) }
 }
@@ -49,9 +44,6 @@ const (
 	maxMediaURLs      = 10       // Twilio's limit on media per message
 	maxIdempotencyKey = 255
 )
-
-// errSuppressed refuses a message to a recipient who opted out.
-var errSuppressed = errors.New("recipient has opted out (21610): the message was not stored or sent")
 
 // MessageRequestJSON is the body of POST /api/v1/messages.
 type MessageRequestJSON struct {
@@ -166,68 +158,41 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", switchboard.ErrInvalid, fmt.Sprintf(format, a...))
 }
 
-// route validates a message request and returns the pool it goes to.
-func (s *Server) route(req *MessageRequestJSON) (*OutboundPool, error) {
+// checkMessage refuses a message request whose form is wrong; which pool
+// takes it is the messages service's to say.
+func (s *Server) checkMessage(req *MessageRequestJSON) error {
 	switch {
 	case req.To == "":
-		return nil, invalid("to: required")
+		return invalid("to: required")
 	case !validRecipient(req.To):
-		return nil, invalid("to %q: want an E.164 number such as +15551234567", req.To)
+		return invalid("to %q: want an E.164 number such as +15551234567", req.To)
 	case req.Body == "" && len(req.MediaURLs) == 0:
-		return nil, invalid("body or media_urls: one is required")
+		return invalid("body or media_urls: one is required")
 	case len([]rune(req.Body)) > maxBodyChars:
-		return nil, invalid("body: longer than %d characters", maxBodyChars)
+		return invalid("body: longer than %d characters", maxBodyChars)
 	case len(req.MediaURLs) > maxMediaURLs:
-		return nil, invalid("media_urls: at most %d", maxMediaURLs)
+		return invalid("media_urls: at most %d", maxMediaURLs)
 	case req.StatusWebhook != "" && !absoluteHTTP(req.StatusWebhook):
-		return nil, invalid("status_webhook %q: want an absolute http(s) URL", req.StatusWebhook)
+		return invalid("status_webhook %q: want an absolute http(s) URL", req.StatusWebhook)
 	case req.StatusWebhook != "" && s.egress.CheckURL(req.StatusWebhook) != nil:
 		// Refused now rather than stored and dead-lettered at delivery;
 		// the message names the host, not the URL's query.
-		return nil, invalid("status_webhook: %v", s.egress.CheckURL(req.StatusWebhook))
+		return invalid("status_webhook: %v", s.egress.CheckURL(req.StatusWebhook))
 	case !switchboard.ValidTemplate(req.Template):
-		return nil, invalid("template %q: at most %d letters, digits, '_', '-', '.' or ':'", req.Template, switchboard.MaxTemplateLen)
+		return invalid("template %q: at most %d letters, digits, '_', '-', '.' or ':'", req.Template, switchboard.MaxTemplateLen)
 	}
 	for _, m := range req.MediaURLs {
 		if !absoluteHTTP(m) {
-			return nil, invalid("media_urls: %q is not an absolute http(s) URL", m)
+			return invalid("media_urls: %q is not an absolute http(s) URL", m)
 		}
 	}
-	if req.Purpose == "" {
-		req.Purpose = string(switchboard.PurposeTransactional)
-	}
-	purpose := switchboard.Purpose(req.Purpose)
-	if !purpose.Valid() {
-		return nil, invalid("purpose %q: want one of %v", req.Purpose, switchboard.Purposes)
+	if req.Purpose != "" && !switchboard.Purpose(req.Purpose).Valid() {
+		return invalid("purpose %q: want one of %v", req.Purpose, switchboard.Purposes)
 	}
 	if req.From != "" && !e164Pattern.MatchString(req.From) && !shortCodePattern.MatchString(req.From) {
-		return nil, invalid("from %q: want an E.164 number or a short code", req.From)
+		return invalid("from %q: want an E.164 number or a short code", req.From)
 	}
-	for i := range s.pools {
-		p := &s.pools[i]
-		switch {
-		case req.Pool != "" && p.Name != req.Pool:
-			continue
-		case req.Pool == "" && req.From != "" && !slices.Contains(p.Senders, req.From):
-			continue
-		case req.Pool == "" && req.From == "" && !slices.Contains(p.Purposes, purpose):
-			continue
-		}
-		if req.From != "" && !slices.Contains(p.Senders, req.From) {
-			return nil, invalid("from %q: not a sender of pool %q", req.From, p.Name)
-		}
-		if !slices.Contains(p.Purposes, purpose) {
-			return nil, invalid("pool %q does not serve purpose %q", p.Name, purpose)
-		}
-		return p, nil
-	}
-	switch {
-	case req.Pool != "":
-		return nil, invalid("pool %q: no such pool", req.Pool)
-	case req.From != "":
-		return nil, invalid("from %q: not a sender of any pool", req.From)
-	}
-	return nil, invalid("no pool serves purpose %q", purpose)
+	return nil
 }
 
 // createMessage is POST /api/v1/messages. It stores the message before
@@ -253,42 +218,16 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid("message body: unexpected data after the JSON object")
 	}
-	pool, err := s.route(&req)
-	if err != nil {
+	if err := s.checkMessage(&req); err != nil {
 		return err
 	}
-	purpose := switchboard.Purpose(req.Purpose)
-	// The caller's key in the native API's key space of the pool's
-	// account, whatever it looks like: a key spelling another space's
-	// stored form ("twilio:AC...:...") stays in this one. So a retry that
-	// a configuration change routes to a pool of another account is
-	// another message of that account, not the first one.
-	key = switchboard.MessageKey{API: switchboard.KeyAPINative, Account: pool.AccountSID, Key: key}.String()
-	m := &switchboard.OutboundMessage{
-		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: pool.AccountSID, Pool: pool.Name,
-		Purpose: purpose, From: req.From, To: req.To, Body: req.Body, MediaURLs: req.MediaURLs,
-		StatusWebhook: req.StatusWebhook, Template: req.Template,
-		// The pool as the caller named it: a repeat routed elsewhere after
-		// a configuration change is still the same message.
-		PayloadHash: switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.Pool, req.From, purpose, req.Template),
-	}
-	ctx := r.Context()
-	suppressed, err := s.store.Suppressed(ctx, pool.AccountSID, req.To)
+	m, created, err := s.messages.Create(r.Context(), outbound.Draft{
+		API: switchboard.KeyAPINative, Key: key, StatusWebhook: req.StatusWebhook,
+		Payload: switchboard.Payload{To: req.To, Body: req.Body, MediaURLs: req.MediaURLs, Pool: req.Pool, From: req.From,
+			Purpose: switchboard.Purpose(req.Purpose), Template: req.Template},
+	})
 	if err != nil {
-		return fmt.Errorf("check suppression: %w", err)
-	}
-	if suppressed {
-		if _, err := s.store.OutboundMessageByKey(ctx, key); errors.Is(err, switchboard.ErrNotFound) {
-			return errSuppressed
-		} else if err != nil {
-			return fmt.Errorf("look up idempotency key: %w", err)
-		}
-		// A repeat of a message stored before the opt-out: answered below
-		// as any repeat is.
-	}
-	created, err := s.store.CreateMessage(ctx, m)
-	if err != nil {
-		return fmt.Errorf("create message: %w", err)
+		return err
 	}
 	status := http.StatusOK
 	if created {
@@ -329,7 +268,7 @@ func (e *notReplayable) Unwrap() error { return e.err }
 // (202 with the message); any other is refused with 409, an unknown id
 // with 404.
 func (s *Server) replayMessage(w http.ResponseWriter, r *http.Request) error {
-	m, err := s.store.ReplayMessage(r.Context(), r.PathValue("id"))
+	m, err := s.messages.Replay(r.Context(), r.PathValue("id"))
 	if errors.Is(err, switchboard.ErrConflict) {
 		return &notReplayable{err}
 	}

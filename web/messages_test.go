@@ -271,7 +271,7 @@ func seedMessages(t *testing.T, f *fixture) []string {
 		m := &switchboard.OutboundMessage{
 			ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: fmt.Sprintf("seed-%d", i), AccountSID: outAccount,
 			Pool: pool, Purpose: p, To: to, Body: body, CreatedAt: base.Add(time.Duration(i) * time.Minute),
-			PayloadHash: switchboard.PayloadHash(to, body, nil, pool, "", p, ""),
+			PayloadHash: switchboard.Payload{To: to, Body: body, Pool: pool, Purpose: p}.Hash(),
 		}
 		if _, err := f.store.CreateMessage(t.Context(), m); err != nil {
 			t.Fatal(err)

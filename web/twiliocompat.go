@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/egress"
+	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
 
@@ -49,25 +49,24 @@ const TwilioPrefix = "/2010-04-01/"
 
 // AutoKeyWindow is how long a request without an idempotency header is the
 // same message as an identical earlier one of the same account.
-const AutoKeyWindow = 24 * time.Hour
+const AutoKeyWindow = outbound.AutoKeyWindow
 
 // Twilio error codes of the compatible API that package twilio does not
 // name. CodeConflict follows Twilio's pattern of HTTP status + 20000
 // (20404, 20429): Twilio itself has no idempotency conflict.
 const (
-	codeInvalidParameter   twilio.Code = 20001
-	codeNotFound           twilio.Code = 20404
-	codeConflict           twilio.Code = 20409
-	codeInternal           twilio.Code = 20500
-	codeFromRequired       twilio.Code = 21603
-	codeStatusCallback     twilio.Code = 21609
-	codeInvalidMediaURL    twilio.Code = 21620
-	codeTooManyMedia       twilio.Code = 21623
-	codeToRequired         twilio.Code = 21604
-	codeInvalidServiceSID  twilio.Code = 21701
-	maxTwilioFormBytes                 = 1 << 20
-	twilioAPIVersion                   = "2010-04-01"
-	twilioDerivedKeyPrefix             = "auto:" // starts the key derived from a request without one
+	codeInvalidParameter  twilio.Code = 20001
+	codeNotFound          twilio.Code = 20404
+	codeConflict          twilio.Code = 20409
+	codeInternal          twilio.Code = 20500
+	codeFromRequired      twilio.Code = 21603
+	codeStatusCallback    twilio.Code = 21609
+	codeInvalidMediaURL   twilio.Code = 21620
+	codeTooManyMedia      twilio.Code = 21623
+	codeToRequired        twilio.Code = 21604
+	codeInvalidServiceSID twilio.Code = 21701
+	maxTwilioFormBytes                = 1 << 20
+	twilioAPIVersion                  = "2010-04-01"
 )
 
 // twilioError is an answer of the Twilio-compatible API in Twilio's error
@@ -198,46 +197,6 @@ func (req *twilioRequest) validate(p egress.Policy) error {
 	return nil
 }
 
-// twilioRoute picks the pool of a compatible create among the account's
-// pools (those whose provider sends with the account): the pool From is a
-// sender of; without From, the pool the Messaging Service is a sender of,
-// else the first pool serving transactional messages. The purpose is transactional when the pool serves it, and
-// otherwise the pool's first purpose.
-func (s *Server) twilioRoute(account string, req *twilioRequest) (*OutboundPool, switchboard.Purpose, error) {
-	if req.From == "" && req.ServiceSID != "" {
-		for i := range s.pools {
-			if p := &s.pools[i]; p.AccountSID == account && slices.Contains(p.Senders, req.ServiceSID) {
-				return p, poolPurpose(p), nil
-			}
-		}
-	}
-	for i := range s.pools {
-		p := &s.pools[i]
-		if p.AccountSID != account {
-			continue
-		}
-		if req.From != "" && slices.Contains(p.Senders, req.From) ||
-			req.From == "" && slices.Contains(p.Purposes, switchboard.PurposeTransactional) {
-			return p, poolPurpose(p), nil
-		}
-	}
-	if req.From != "" {
-		return nil, "", twilioErr(http.StatusBadRequest, twilio.CodeFromNotCapable,
-			"The 'From' phone number %s is not a sender of any pool of this account.", req.From)
-	}
-	return nil, "", twilioErr(http.StatusBadRequest, twilio.CodeFromNotCapable,
-		"No pool of this account serves transactional messages for Messaging Service %s.", req.ServiceSID)
-}
-
-// poolPurpose is the purpose of a compatible create sent from p:
-// transactional when p serves it, else p's first purpose.
-func poolPurpose(p *OutboundPool) switchboard.Purpose {
-	if !slices.Contains(p.Purposes, switchboard.PurposeTransactional) && len(p.Purposes) > 0 {
-		return p.Purposes[0]
-	}
-	return switchboard.PurposeTransactional
-}
-
 // twilioCreate is POST /2010-04-01/Accounts/{Sid}/Messages.json. It
 // stores the message before anything is sent and answers 201 with it in
 // Twilio's shape. The idempotency key is the I-Twilio-Idempotency-Token
@@ -268,64 +227,25 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 	if len(header) > maxIdempotencyKey {
 		return twilioErr(http.StatusBadRequest, codeInvalidParameter, "The idempotency token is longer than %d bytes.", maxIdempotencyKey)
 	}
-	pool, purpose, err := s.twilioRoute(account, &req)
-	if err != nil {
+	m, _, err := s.messages.Create(r.Context(), outbound.Draft{
+		API: switchboard.KeyAPITwilio, Key: header, Account: account, StatusWebhook: req.StatusCallback,
+		// The Messaging Service stands where the native API's pool does.
+		Payload: switchboard.Payload{To: req.To, Body: req.Body, MediaURLs: req.MediaURLs, Pool: req.ServiceSID, From: req.From},
+	})
+	switch {
+	case errors.Is(err, outbound.ErrUnroutable) && req.From != "":
+		return twilioErr(http.StatusBadRequest, twilio.CodeFromNotCapable,
+			"The 'From' phone number %s is not a sender of any pool of this account.", req.From)
+	case errors.Is(err, outbound.ErrUnroutable):
+		return twilioErr(http.StatusBadRequest, twilio.CodeFromNotCapable,
+			"No pool of this account serves transactional messages for Messaging Service %s.", req.ServiceSID)
+	case errors.Is(err, outbound.ErrSuppressed):
+		return twilioErr(http.StatusBadRequest, twilio.CodeUnsubscribedRecipient, "Attempt to send to unsubscribed recipient")
+	case err != nil:
 		return err
-	}
-	// The Messaging Service stands where the native API's pool does: the
-	// pool as the caller named it.
-	hash := switchboard.PayloadHash(req.To, req.Body, req.MediaURLs, req.ServiceSID, req.From, purpose, "")
-	ctx := r.Context()
-	now := time.Now()
-	key := switchboard.MessageKey{API: switchboard.KeyAPITwilio, Account: account, Key: header}.String()
-	if header == "" {
-		key = autoKey(account, hash, now)
-		// A stored identical message of the previous window that is younger
-		// than AutoKeyWindow is this message.
-		prev, err := s.store.OutboundMessageByKey(ctx, autoKey(account, hash, now.Add(-AutoKeyWindow)))
-		switch {
-		case err == nil && now.Sub(prev.CreatedAt) < AutoKeyWindow:
-			writeTwilioJSON(w, http.StatusCreated, twilioMessageJSON(prev))
-			return nil
-		case err != nil && !errors.Is(err, switchboard.ErrNotFound):
-			return fmt.Errorf("look up idempotency key: %w", err)
-		}
-	}
-	suppressed, err := s.store.Suppressed(ctx, pool.AccountSID, req.To)
-	if err != nil {
-		return fmt.Errorf("check suppression: %w", err)
-	}
-	if suppressed {
-		if _, err := s.store.OutboundMessageByKey(ctx, key); errors.Is(err, switchboard.ErrNotFound) {
-			return twilioErr(http.StatusBadRequest, twilio.CodeUnsubscribedRecipient,
-				"Attempt to send to unsubscribed recipient")
-		} else if err != nil {
-			return fmt.Errorf("look up idempotency key: %w", err)
-		}
-	}
-	m := &switchboard.OutboundMessage{
-		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: key, AccountSID: pool.AccountSID, Pool: pool.Name,
-		Purpose: purpose, From: req.From, To: req.To, Body: req.Body, MediaURLs: req.MediaURLs,
-		StatusWebhook: req.StatusCallback, PayloadHash: hash,
-	}
-	if m.From == "" && slices.Contains(pool.Senders, req.ServiceSID) {
-		m.From = req.ServiceSID // the pool sends it through that service
-	}
-	if _, err := s.store.CreateMessage(ctx, m); err != nil {
-		return fmt.Errorf("create message: %w", err)
 	}
 	writeTwilioJSON(w, http.StatusCreated, twilioMessageJSON(m))
 	return nil
-}
-
-// autoKey is the stored idempotency key of a request without an
-// idempotency header, in the account's Twilio key space: the payload hash
-// and the AutoKeyWindow-long window that at falls in. Its stored form,
-// "twilio:{account}:auto:{hash}:{window}", is the one it had before keys
-// had a space per API, as is a header's, so these need no migration.
-func autoKey(account, hash string, at time.Time) string {
-	window := strconv.FormatInt(at.Unix()/int64(AutoKeyWindow/time.Second), 10)
-	return switchboard.MessageKey{API: switchboard.KeyAPITwilio, Account: account, Key: twilioDerivedKeyPrefix + hash + ":" + window}.String()
 }
 
 // twilioFetch is GET /2010-04-01/Accounts/{Sid}/Messages/{Sid}.json: a

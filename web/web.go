@@ -16,15 +16,42 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/egress"
+	"github.com/switchboard-dev/switchboard/outbound"
 )
+
+// Store is what the admin API needs of switchboard.Store: the webhook
+// history it shows and replays, the outbound messages it shows, and what
+// the messages service it builds unless given one (WithMessages) needs.
+type Store interface {
+	ListEvents(ctx context.Context, f switchboard.EventFilter) (*switchboard.Page[*switchboard.Event], error)
+	Event(ctx context.Context, id string) (*switchboard.Event, error)
+	Attempts(ctx context.Context, eventID string) ([]*switchboard.Attempt, error)
+	ListRequests(ctx context.Context, f switchboard.RequestFilter) (*switchboard.Page[*switchboard.Request], error)
+	Request(ctx context.Context, id string) (*switchboard.Request, error)
+	Replay(ctx context.Context, f switchboard.ReplayFilter) (int, error)
+	OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error)
+	OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error)
+	ListOutboundMessages(ctx context.Context, f switchboard.OutboundFilter) (*switchboard.Page[*switchboard.OutboundMessage], error)
+	MessageHistory(ctx context.Context, messageID string) ([]switchboard.StatusChange, error)
+	Ping(ctx context.Context) error
+	outbound.ServiceStore
+}
+
+// Messages creates and replays outbound messages for both send APIs;
+// *outbound.Service is one.
+type Messages interface {
+	Create(ctx context.Context, d outbound.Draft) (m *switchboard.OutboundMessage, created bool, err error)
+	Replay(ctx context.Context, id string) (*switchboard.OutboundMessage, error)
+}
 
 // Server is the admin API.
 type Server struct {
-	store     switchboard.Store
+	store     Store
+	messages  Messages
 	redact    bool
 	doctor    Doctor
-	pools     []OutboundPool
-	egress    egress.Policy // where status webhooks may point (WithEgress)
+	pools     []OutboundPool // for the messages service New builds
+	egress    egress.Policy  // where status webhooks may point (WithEgress)
 	tokenHash [32]byte
 	hasToken  bool
 	metrics   http.Handler
@@ -44,15 +71,24 @@ type Option func(*Server)
 // as Twilio does.
 func WithRedaction() Option { return func(s *Server) { s.redact = true } }
 
+// WithMessages makes the send APIs create and replay messages through m,
+// whose pools then route them (WithOutbound's pools are not used).
+func WithMessages(m Messages) Option { return func(s *Server) { s.messages = m } }
+
 // New returns the admin API over store. An empty token disables every
-// /api/v1 endpoint (401): admin access fails closed.
-func New(store switchboard.Store, token string, metrics http.Handler, logger *slog.Logger, opts ...Option) *Server {
+// /api/v1 endpoint (401): admin access fails closed. Without WithMessages,
+// messages are created through an outbound.Service over store with
+// WithOutbound's pools.
+func New(store Store, token string, metrics http.Handler, logger *slog.Logger, opts ...Option) *Server {
 	if logger == nil {
 		logger = slog.Default()
 	}
 	s := &Server{store: store, metrics: metrics, logger: logger, mux: http.NewServeMux()}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.messages == nil {
+		s.messages = outbound.NewService(store, outbound.ServiceOptions{Pools: s.pools})
 	}
 	if token != "" {
 		s.tokenHash, s.hasToken = sha256.Sum256([]byte(token)), true
@@ -150,8 +186,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusConflict, err.Error()
 	case errors.Is(err, switchboard.ErrConflict):
 		status, msg = http.StatusConflict, "idempotency key already used with a different payload"
-	case errors.Is(err, errSuppressed):
-		status, msg = http.StatusUnprocessableEntity, err.Error()
+	case errors.Is(err, outbound.ErrSuppressed):
+		status, msg = http.StatusUnprocessableEntity, outbound.ErrSuppressed.Error()
 	default:
 		s.logger.Error("admin API", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
