@@ -72,9 +72,17 @@ const (
 	drainBytes   = 64 << 10 // read past the excerpt so the connection can be reused
 )
 
+// Store is what a Deliverer needs of switchboard.Store: the event and its
+// request to deliver, and where each attempt's outcome is recorded.
+type Store interface {
+	Event(ctx context.Context, id string) (*switchboard.Event, error)
+	Request(ctx context.Context, id string) (*switchboard.Request, error)
+	RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error
+}
+
 // Deliverer implements switchboard.Deliverer over HTTP.
 type Deliverer struct {
-	store    switchboard.Store
+	store    Store
 	routes   map[string]routeTarget
 	client   *http.Client // to route targets
 	callers  *http.Client // to events' own Targets, URLs API callers chose: under Options.Egress
@@ -91,7 +99,7 @@ var _ switchboard.Deliverer = (*Deliverer)(nil)
 
 // New returns a Deliverer that reads events from store and records attempts
 // in it.
-func New(store switchboard.Store, o Options) *Deliverer {
+func New(store Store, o Options) *Deliverer {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
