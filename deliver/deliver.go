@@ -39,6 +39,11 @@ type Route struct {
 	MaxInFlight int
 }
 
+// Policy decides when a failed delivery is tried again: it is
+// switchboard.RetryPolicy, the one rule deliveries and outbound sends
+// share, under the name a Deliverer's Options have always given it.
+type Policy = switchboard.RetryPolicy
+
 // Options configure a Deliverer.
 type Options struct {
 	Routes          []Route
@@ -67,9 +72,17 @@ const (
 	drainBytes   = 64 << 10 // read past the excerpt so the connection can be reused
 )
 
+// Store is what a Deliverer needs of switchboard.Store: the event and its
+// request to deliver, and where each attempt's outcome is recorded.
+type Store interface {
+	Event(ctx context.Context, id string) (*switchboard.Event, error)
+	Request(ctx context.Context, id string) (*switchboard.Request, error)
+	RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error
+}
+
 // Deliverer implements switchboard.Deliverer over HTTP.
 type Deliverer struct {
-	store    switchboard.Store
+	store    Store
 	routes   map[string]routeTarget
 	client   *http.Client // to route targets
 	callers  *http.Client // to events' own Targets, URLs API callers chose: under Options.Egress
@@ -86,7 +99,7 @@ var _ switchboard.Deliverer = (*Deliverer)(nil)
 
 // New returns a Deliverer that reads events from store and records attempts
 // in it.
-func New(store switchboard.Store, o Options) *Deliverer {
+func New(store Store, o Options) *Deliverer {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -311,13 +324,15 @@ func (d *Deliverer) circuitOpen(ctx context.Context, log *slog.Logger, route Rou
 }
 
 // circuitWait is how long an event refused by an open circuit waits before
-// it looks again. Waits are spread over the open period so the trial
-// request is not followed by a stampede, and grow with the event's age (a
-// tenth of it, up to the backoff cap), so that a long outage with a large
-// backlog does not turn into constant re-checking, while the app, once
-// back, gets an event within a tenth of the time it was down.
+// it looks again. Waits are spread over the open period (the retry
+// policy's jitter over a delay of openFor) so the trial request is not
+// followed by a stampede, and grow with the event's age (a tenth of it, up
+// to the backoff cap), so that a long outage with a large backlog does not
+// turn into constant re-checking, while the app, once back, gets an event
+// within a tenth of the time it was down.
 func (d *Deliverer) circuitWait(age time.Duration) time.Duration {
-	wait := d.openFor/2 + time.Duration(d.policy.random()*float64(d.openFor/2))
+	spread := switchboard.RetryPolicy{Base: d.openFor, Max: d.openFor, Rand: d.policy.Rand}
+	wait := spread.Backoff(1)
 	return max(wait, min(age/10, d.policy.Max))
 }
 
@@ -353,13 +368,11 @@ func (d *Deliverer) decide(route Route, ev *switchboard.Event, o *outcome) *swit
 		return r
 	}
 	now := d.now()
-	delay := d.policy.Backoff(a.Number)
+	var asked time.Duration // the app's Retry-After, heeded only with the statuses that define it
 	if o.status == http.StatusTooManyRequests || o.status == http.StatusServiceUnavailable {
-		if ra, ok := d.policy.RetryAfter(o.header, now); ok {
-			delay = ra
-		}
+		asked, _ = switchboard.ParseRetryAfter(o.header.Get("Retry-After"), now)
 	}
-	next := now.Add(delay)
+	next := now.Add(d.policy.Delay(a.Number, asked))
 	if next.Sub(ev.CreatedAt) > route.MaxAge {
 		r.State = switchboard.StateDead
 		r.Attempt.Error += fmt.Sprintf("; max age (%s) reached", route.MaxAge)

@@ -700,7 +700,9 @@ func TestDeliverRetryAfter(t *testing.T) {
 		{name: "429Seconds", status: http.StatusTooManyRequests, retryAfter: "7", want: 7 * time.Second},
 		{name: "503Seconds", status: http.StatusServiceUnavailable, retryAfter: "7", want: 7 * time.Second},
 		{name: "503HTTPDate", status: http.StatusServiceUnavailable, retryAfter: epoch.Add(42 * time.Second).Format(http.TimeFormat), want: 42 * time.Second},
-		{name: "429HTTPDateInPast", status: http.StatusTooManyRequests, retryAfter: epoch.Add(-time.Minute).Format(http.TimeFormat), want: 0},
+		// A Retry-After is a floor under the backoff, never a way to retry sooner.
+		{name: "429HTTPDateInPast", status: http.StatusTooManyRequests, retryAfter: epoch.Add(-time.Minute).Format(http.TimeFormat), want: 750 * time.Millisecond},
+		{name: "429SecondsBelowBackoff", status: http.StatusTooManyRequests, retryAfter: "0", want: 750 * time.Millisecond},
 		{name: "503CappedAtMaxRetryAfter", status: http.StatusServiceUnavailable, retryAfter: "7200", want: time.Hour},
 		{name: "429HTTPDateCapped", status: http.StatusTooManyRequests, retryAfter: epoch.Add(5 * time.Hour).Format(http.TimeFormat), want: time.Hour},
 		{name: "503Garbage", status: http.StatusServiceUnavailable, retryAfter: "soon", want: 750 * time.Millisecond},

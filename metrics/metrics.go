@@ -205,11 +205,16 @@ func New() *Metrics {
 	return m
 }
 
+// StatsStore is what WatchStore needs of switchboard.Store.
+type StatsStore interface {
+	Stats(ctx context.Context) (*switchboard.Stats, error)
+}
+
 // WatchStore adds gauges read from the store at each scrape: events by
 // state, queue depth and queue lag, and the outbound queue depth of each
 // pool (pools, reported as 0 when empty, and any other pool with messages
 // waiting).
-func (m *Metrics) WatchStore(store switchboard.Store, logger *slog.Logger, pools ...string) {
+func (m *Metrics) WatchStore(store StatsStore, logger *slog.Logger, pools ...string) {
 	m.Registry.MustRegister(&storeCollector{store: store, logger: logger, pools: pools})
 }
 
@@ -226,7 +231,7 @@ var (
 )
 
 type storeCollector struct {
-	store  switchboard.Store
+	store  StatsStore
 	logger *slog.Logger
 	pools  []string
 }

@@ -10,7 +10,7 @@
 // before marketing; see priority.go), records the message as sending, and
 // creates it at Twilio. The answer decides:
 // sent with Twilio's SID; failed for a permanent refusal; queued again with
-// capped, fully jittered exponential backoff (Retry-After honoured) for a
+// capped, jittered exponential backoff (Retry-After honoured) for a
 // retryable one, failed once the attempts run out. When the request may
 // have reached Twilio without an answer, the message is looked up at
 // Twilio before anything is resent.
@@ -75,7 +75,7 @@ type Pool struct {
 
 // Policy tunes retries and pacing.
 type Policy struct {
-	BaseBackoff time.Duration // first retry's backoff cap; default 1 s
+	BaseBackoff time.Duration // first retry's backoff before jitter; default 1 s
 	MaxBackoff  time.Duration // cap of every backoff; default 5 min
 	MaxAttempts int           // requests to Twilio before a message is dead (failed); default 8
 	// MaxWait is the longest a send waits in process for its sender's turn;
@@ -363,17 +363,17 @@ func (s *Sender) failedAttempt(ctx context.Context, m *switchboard.OutboundMessa
 	return s.record(ctx, m, r)
 }
 
+// maxRetryAfter caps Twilio's Retry-After: a message waits at most a day
+// (MaxAge's default) for one answer's sake.
+const maxRetryAfter = 24 * time.Hour
+
 // Backoff is the delay before the retry after attempt (1 for the first
-// request): full jitter over min(MaxBackoff, BaseBackoff × 2^(attempt-1)),
-// and never less than retryAfter, Twilio's Retry-After.
+// request), by switchboard.RetryPolicy: jittered over min(MaxBackoff,
+// BaseBackoff × 2^(attempt-1)), and never less than retryAfter, Twilio's
+// Retry-After, capped at a day.
 func (s *Sender) Backoff(attempt int, retryAfter time.Duration) time.Duration {
-	ceiling := s.policy.MaxBackoff
-	if attempt-1 < 32 {
-		if c := s.policy.BaseBackoff << (attempt - 1); c > 0 && c < ceiling {
-			ceiling = c
-		}
-	}
-	return max(time.Duration(s.rand()*float64(ceiling)), retryAfter)
+	p := switchboard.RetryPolicy{Base: s.policy.BaseBackoff, Max: s.policy.MaxBackoff, MaxRetryAfter: maxRetryAfter, Rand: s.rand}
+	return p.Delay(attempt, retryAfter)
 }
 
 // resolveAmbiguous settles a send whose request may have reached Twilio

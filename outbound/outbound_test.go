@@ -434,8 +434,11 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("Retry-After 30s: %v", got)
 	}
 	zero, _ := outbound.New(nopStore{}, outbound.Options{Client: &twilio.MessagesClient{}, Rand: func() float64 { return 0 }})
-	if got := zero.Backoff(3, 0); got != 0 {
-		t.Errorf("full jitter reaches 0: %v", got)
+	if got := zero.Backoff(3, 0); got != 2*time.Second {
+		t.Errorf("equal jitter reaches half the 4s ceiling: %v", got)
+	}
+	if got := s.Backoff(1, 1000*time.Hour); got != 24*time.Hour {
+		t.Errorf("Retry-After 1000h, capped at a day: %v", got)
 	}
 }
 

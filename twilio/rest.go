@@ -24,6 +24,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard-dev/switchboard"
 )
 
 // DefaultBaseURL is Twilio's REST API.
@@ -148,7 +150,8 @@ type RestError struct {
 	Message  string
 	MoreInfo string
 	// RetryAfter is the delay the Retry-After header asked for; zero
-	// without one.
+	// without one. It is not capped here (a huge value is the longest
+	// Duration): the sender's switchboard.RetryPolicy caps it.
 	RetryAfter time.Duration
 }
 
@@ -188,27 +191,6 @@ func (e *RestError) Permanent() bool { return permanentCodes[e.Code] }
 func (e *RestError) Retryable() bool {
 	return e.Status == http.StatusTooManyRequests || e.Code == CodeTooManyRequests ||
 		e.Code == CodeFromQueueFull || e.Status >= 500
-}
-
-// ParseRetryAfter reads a Retry-After header, delay-seconds or an HTTP
-// date relative to now. ok is false for an absent or malformed header; a
-// date in the past is a zero delay.
-func ParseRetryAfter(h string, now time.Time) (d time.Duration, ok bool) {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if n < 0 {
-			return 0, false
-		}
-		return time.Duration(min(n, 86400)) * time.Second, true
-	}
-	at, err := http.ParseTime(h)
-	if err != nil {
-		return 0, false
-	}
-	return max(at.Sub(now), 0), true
 }
 
 // NetError is a request that got no answer from Twilio.
@@ -418,7 +400,7 @@ func restError(resp *http.Response, raw []byte) *RestError {
 		}
 		e.Message = msg
 	}
-	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+	if d, ok := switchboard.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 		e.RetryAfter = d
 	}
 	return e
