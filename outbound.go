@@ -350,14 +350,6 @@ func (p Payload) Hash() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// PayloadHash is Payload{to, body, media, pool, from, purpose,
-// template}.Hash().
-//
-// Deprecated: use Payload.Hash.
-func PayloadHash(to, body string, media []string, pool, from string, purpose Purpose, template string) string {
-	return Payload{To: to, Body: body, MediaURLs: media, Pool: pool, From: from, Purpose: purpose, Template: template}.Hash()
-}
-
 // KeyAPI names the API an outbound message's idempotency key came
 // through: each API has a key space of its own (see MessageKey).
 type KeyAPI string

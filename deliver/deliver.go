@@ -39,17 +39,12 @@ type Route struct {
 	MaxInFlight int
 }
 
-// Policy decides when a failed delivery is tried again: it is
-// switchboard.RetryPolicy, the one rule deliveries and outbound sends
-// share, under the name a Deliverer's Options have always given it.
-type Policy = switchboard.RetryPolicy
-
 // Options configure a Deliverer.
 type Options struct {
 	Routes          []Route
 	ConnectTimeout  time.Duration
-	Timeout         time.Duration // a whole attempt, connect included
-	Policy          Policy
+	Timeout         time.Duration           // a whole attempt, connect included
+	Policy          switchboard.RetryPolicy // when a failed delivery is tried again
 	BreakerFailures int
 	BreakerOpenFor  time.Duration
 	Workers         int // concurrent deliveries; sizes the connection pool
@@ -87,7 +82,7 @@ type Deliverer struct {
 	client   *http.Client // to route targets
 	callers  *http.Client // to events' own Targets, URLs API callers chose: under Options.Egress
 	timeout  time.Duration
-	policy   Policy
+	policy   switchboard.RetryPolicy
 	openFor  time.Duration
 	breakers *breakers
 	metrics  *metrics.Metrics

@@ -40,8 +40,8 @@ var epoch = time.Date(2026, time.March, 2, 9, 30, 0, 0, time.UTC)
 
 // testPolicy gives exact delays: attempt 1 waits 750ms, attempt 2 1.5s,
 // and so on, doubling up to the cap of 10s (7.5s after jitter).
-func testPolicy() deliver.Policy {
-	return deliver.Policy{
+func testPolicy() switchboard.RetryPolicy {
+	return switchboard.RetryPolicy{
 		Base:          time.Second,
 		Max:           10 * time.Second,
 		MaxRetryAfter: time.Hour,

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/deliver"
 	"github.com/switchboard-dev/switchboard/ingest"
 	"github.com/switchboard-dev/switchboard/sqlite"
@@ -57,7 +58,7 @@ func BenchmarkProxy(b *testing.B) {
 		defer store.Close()
 		d := deliver.New(store, deliver.Options{
 			Routes:         []deliver.Route{{Path: "/voice", Target: app.URL + "/voice", SignToken: token, MaxAttempts: 5, MaxAge: time.Hour, MaxInFlight: 64}},
-			ConnectTimeout: time.Second, Timeout: 5 * time.Second, Policy: deliver.Policy{Base: time.Second, Max: time.Minute},
+			ConnectTimeout: time.Second, Timeout: 5 * time.Second, Policy: switchboard.RetryPolicy{Base: time.Second, Max: time.Minute},
 			BreakerFailures: 1000, BreakerOpenFor: time.Minute, Workers: 16,
 		})
 		h := ingest.New(ingest.Options{

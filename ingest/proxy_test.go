@@ -350,7 +350,7 @@ func newProxyFixture(t *testing.T, routes []proxyRoute, extra ...sim.Number) *pr
 	}
 	f.d = deliver.New(f.store, deliver.Options{
 		Routes: outRoutes, ConnectTimeout: 5 * time.Second, Timeout: 30 * time.Second,
-		Policy: deliver.Policy{Base: time.Second, Max: 10 * time.Second, MaxRetryAfter: time.Hour},
+		Policy: switchboard.RetryPolicy{Base: time.Second, Max: 10 * time.Second, MaxRetryAfter: time.Hour},
 		// Breakers are per origin, and the fault app is one origin whose
 		// routes fail on purpose: its circuit must stay closed here.
 		BreakerFailures: 1000, BreakerOpenFor: time.Hour,

@@ -39,7 +39,7 @@ func createMessage(t *testing.T, st switchboard.Store, pool string) *switchboard
 	m := &switchboard.OutboundMessage{
 		ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: uuid.NewString(), AccountSID: "AC1", Pool: pool,
 		Purpose: switchboard.PurposeTransactional, To: "+14155550177", Body: "hi",
-		PayloadHash: switchboard.PayloadHash("+14155550177", "hi", nil, pool, "", switchboard.PurposeTransactional, ""),
+		PayloadHash: switchboard.Payload{To: "+14155550177", Body: "hi", Pool: pool, Purpose: switchboard.PurposeTransactional}.Hash(),
 	}
 	if created, err := st.CreateMessage(context.Background(), m); err != nil || !created {
 		t.Fatalf("create message: created %v, %v", created, err)

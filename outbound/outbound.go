@@ -1,5 +1,7 @@
-// Package outbound sends stored outbound messages to Twilio: it is the
-// switchboard.Sender the send jobs call.
+// Package outbound is the outbound side: the Service (service.go,
+// receipts.go), which both send APIs and webhook intake call to create,
+// replay and update messages, and the Sender, which sends stored messages
+// to Twilio: the switchboard.Sender the send jobs call.
 //
 // A send attempt loads the message, skips it when it is terminal or its job
 // is stale, fails it (dead letter) when it waited longer than MaxAge, fails

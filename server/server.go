@@ -117,7 +117,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	d := cfg.Delivery
 	s.deliverer = deliver.New(store, deliver.Options{
 		Routes: outRoutes, ConnectTimeout: d.ConnectTimeout, Timeout: d.Timeout,
-		Policy:          deliver.Policy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
+		Policy:          switchboard.RetryPolicy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
 		Egress: callers,
 	})
