@@ -194,7 +194,10 @@ func (h *Handler) addLateStatusWebhook(ctx context.Context, ev *switchboard.Even
 const DefaultStatusRetry = 3 * time.Second
 
 // The backoff between those retries doubles from statusRetryBase, each
-// wait at most statusRetryMax.
+// wait at most statusRetryMax. It is not switchboard.RetryPolicy: this is
+// a short, in-process poll for the send path to record an SID, not a
+// retry against a failing service, so no jitter is needed to spread a
+// herd, and fixed waits that sum to exactly the budget are what it wants.
 const (
 	statusRetryBase = 25 * time.Millisecond
 	statusRetryMax  = 500 * time.Millisecond

@@ -92,13 +92,9 @@ func collect[T any](ctx context.Context, q querier, query string, args []any, sc
 }
 
 func (c *conn) Exists(ctx context.Context, table string, q store.Query) (bool, error) {
-	q.Limit = 1
-	query, args := dialect.Select(`SELECT 1 FROM `+table, q)
-	found, err := collect(ctx, c.q, query, args, func(r rowScanner) (int, error) {
-		var one int
-		return one, r.Scan(&one)
-	})
-	return len(found) > 0, err
+	query, args := dialect.Select(`SELECT 1 FROM `+table, store.Query{Where: q.Where, Limit: 1, Lock: q.Lock})
+	var found bool
+	return found, c.q.QueryRowContext(ctx, `SELECT EXISTS (`+query+`)`, args...).Scan(&found)
 }
 
 func (c *conn) Counts(ctx context.Context, table, column string, where []store.Cond) (map[string]int64, error) {
