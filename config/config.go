@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/egress"
+	"github.com/switchboard-dev/switchboard/twilio"
 )
 
 // Config is the whole configuration. The koanf tags are the TOML keys.
@@ -462,12 +462,6 @@ func (c *Config) applyOutboundDefaults() {
 	}
 }
 
-var (
-	e164Pattern       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	shortCodePattern  = regexp.MustCompile(`^[0-9]{5,6}$`)
-	serviceSIDPattern = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
-)
-
 // validateOutbound adds the problems of [outbound], [[providers]] and
 // [[pools]] to bad; accounts and paths are the SIDs and route paths
 // configured.
@@ -525,7 +519,7 @@ func (c *Config) validateOutbound(bad func(string, ...any), accounts, paths map[
 			bad("pools[%d].senders: at least one sender is required", i)
 		}
 		for _, n := range p.Senders {
-			if !e164Pattern.MatchString(n) && !shortCodePattern.MatchString(n) && !serviceSIDPattern.MatchString(n) {
+			if !twilio.IsSender(n) && !twilio.IsServiceSID(n) {
 				bad("pools[%d].senders: %q is neither an E.164 number (+15551234567), a short code nor a Messaging Service SID (MG…)", i, n)
 			}
 			if j, ok := senders[n]; ok && j != i {

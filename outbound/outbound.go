@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -319,7 +318,7 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 		return err
 	}
 	params := twilio.CreateParams{To: m.To, From: from, Body: m.Body, MediaURLs: m.MediaURLs, StatusCallback: s.opts.StatusCallback}
-	if isService(from) {
+	if twilio.IsServiceSID(from) {
 		params.From, params.MessagingServiceSID = "", from
 	}
 	msg, err := pl.Client.Create(ctx, params)
@@ -395,7 +394,7 @@ func (s *Sender) resolveAmbiguous(ctx context.Context, m *switchboard.OutboundMe
 	}
 	list := twilio.ListParams{To: m.To, From: from, PageSize: 50, MaxPages: 3}
 	service := ""
-	if isService(from) {
+	if twilio.IsServiceSID(from) {
 		// Twilio chose the number: list by recipient, match the service.
 		list.From, service = "", from
 	}
@@ -567,6 +566,3 @@ func Cost(m *switchboard.OutboundMessage) int {
 	n, _ := twilio.Segments(m.Body)
 	return n
 }
-
-// isService reports whether a pool sender is a Messaging Service SID.
-func isService(sender string) bool { return strings.HasPrefix(sender, "MG") }

@@ -177,8 +177,6 @@ type Callbacks struct {
 var (
 	accountSIDPattern = regexp.MustCompile(`^AC[0-9a-f]{32}$`)
 	serviceSIDPattern = regexp.MustCompile(`^MG[0-9a-f]{32}$`)
-	e164Pattern       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	shortCodePattern  = regexp.MustCompile(`^[0-9]{5,6}$`)
 )
 
 // clone returns a copy of c that shares no slice or map with it.
@@ -272,7 +270,7 @@ func (a *Account) validate(owners map[string]string) error {
 	}
 	for i := range a.Numbers {
 		n := &a.Numbers[i]
-		if !e164Pattern.MatchString(n.Number) && !shortCodePattern.MatchString(n.Number) {
+		if !twilio.IsSender(n.Number) {
 			return fmt.Errorf("account %s: number %q is neither E.164 nor a short code", a.SID, n.Number)
 		}
 		if prev, ok := owners[n.Number]; ok {
@@ -282,7 +280,7 @@ func (a *Account) validate(owners map[string]string) error {
 		switch n.Type {
 		case "":
 			n.Type = LongCode
-			if shortCodePattern.MatchString(n.Number) {
+			if twilio.IsShortCode(n.Number) {
 				n.Type = ShortCode
 			}
 		case LongCode, TollFree, ShortCode:

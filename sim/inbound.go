@@ -51,7 +51,7 @@ type InboundResult struct {
 func (s *Sim) ReceiveMessage(ctx context.Context, in InboundMessage) (*InboundResult, error) {
 	to, channel := address(in.To)
 	from, fromChannel := address(in.From)
-	if channel != fromChannel || !e164Pattern.MatchString(from) {
+	if channel != fromChannel || !twilio.IsE164(from) {
 		return nil, restErr(http.StatusBadRequest, twilio.CodeInvalidFrom, "From %q is not a phone number on the same channel as To %q", in.From, in.To)
 	}
 	s.mu.Lock()
@@ -183,7 +183,7 @@ type InboundCall struct {
 // ReceiveCall makes an inbound call happen: the number's voice URL (or
 // its fallback) is asked for TwiML as Twilio would.
 func (s *Sim) ReceiveCall(ctx context.Context, in InboundCall) (*InboundResult, error) {
-	if !e164Pattern.MatchString(in.From) {
+	if !twilio.IsE164(in.From) {
 		return nil, restErr(http.StatusBadRequest, twilio.CodeInvalidFrom, "From %q is not a phone number", in.From)
 	}
 	s.mu.Lock()

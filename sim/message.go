@@ -118,7 +118,7 @@ func address(n string) (number, channel string) {
 // validTo reports whether to is a number a message can go to.
 func validTo(to string) bool {
 	n, channel := address(to)
-	return (channel == "" || channel == "whatsapp") && (e164Pattern.MatchString(n) || (channel == "" && shortCodePattern.MatchString(n)))
+	return (channel == "" || channel == "whatsapp") && (twilio.IsE164(n) || (channel == "" && twilio.IsShortCode(n)))
 }
 
 // check validates p in Twilio's order and returns the first problem.
@@ -146,7 +146,7 @@ func (p *SendParams) check() *RestError {
 	}
 	if p.From != "" {
 		n, _ := address(p.From)
-		if p.From == magicInvalidNumber || (!e164Pattern.MatchString(n) && !shortCodePattern.MatchString(n)) {
+		if p.From == magicInvalidNumber || (!twilio.IsSender(n)) {
 			return restErr(http.StatusBadRequest, twilio.CodeInvalidFrom, "The 'From' number %s is not a valid phone number, shortcode, or alphanumeric sender ID.", p.From)
 		}
 	}

@@ -7,14 +7,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/egress"
 	"github.com/switchboard-dev/switchboard/outbound"
+	"github.com/switchboard-dev/switchboard/twilio"
 )
 
 // OutboundPool is a sender pool as the send APIs route to it.
@@ -134,20 +133,6 @@ func shownKey(stored string) string {
 	return stored
 }
 
-var (
-	e164Pattern      = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
-	shortCodePattern = regexp.MustCompile(`^[0-9]{5,6}$`)
-)
-
-// validRecipient reports whether to is an E.164 number, optionally on a
-// channel such as whatsapp:+15551234567.
-func validRecipient(to string) bool {
-	if channel, number, ok := strings.Cut(to, ":"); ok {
-		return channel != "" && !strings.ContainsAny(channel, "+/ ") && e164Pattern.MatchString(number)
-	}
-	return e164Pattern.MatchString(to)
-}
-
 func absoluteHTTP(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
@@ -164,7 +149,7 @@ func (s *Server) checkMessage(req *MessageRequestJSON) error {
 	switch {
 	case req.To == "":
 		return invalid("to: required")
-	case !validRecipient(req.To):
+	case !twilio.IsRecipient(req.To):
 		return invalid("to %q: want an E.164 number such as +15551234567", req.To)
 	case req.Body == "" && len(req.MediaURLs) == 0:
 		return invalid("body or media_urls: one is required")
@@ -189,7 +174,7 @@ func (s *Server) checkMessage(req *MessageRequestJSON) error {
 	if req.Purpose != "" && !switchboard.Purpose(req.Purpose).Valid() {
 		return invalid("purpose %q: want one of %v", req.Purpose, switchboard.Purposes)
 	}
-	if req.From != "" && !e164Pattern.MatchString(req.From) && !shortCodePattern.MatchString(req.From) {
+	if req.From != "" && !twilio.IsSender(req.From) {
 		return invalid("from %q: want an E.164 number or a short code", req.From)
 	}
 	return nil

@@ -160,8 +160,6 @@ type twilioRequest struct {
 	MediaURLs                                  []string
 }
 
-var serviceSIDPattern = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
-
 // validate checks a create request in the order Twilio does, with Twilio's
 // codes, and refuses a StatusCallback whose host p refuses (see
 // WithEgress).
@@ -178,11 +176,11 @@ func (req *twilioRequest) validate(p egress.Policy) error {
 		return twilioErr(bad, twilio.CodeBodyTooLong, "The concatenated message body exceeds the %d character limit.", maxBodyChars)
 	case len(req.MediaURLs) > maxMediaURLs:
 		return twilioErr(bad, codeTooManyMedia, "Number of media files exceeds allowed limit of %d.", maxMediaURLs)
-	case !validRecipient(req.To):
+	case !twilio.IsRecipient(req.To):
 		return twilioErr(bad, twilio.CodeInvalidTo, "The 'To' number %s is not a valid phone number.", req.To)
-	case req.From != "" && !e164Pattern.MatchString(req.From) && !shortCodePattern.MatchString(req.From):
+	case req.From != "" && !twilio.IsSender(req.From):
 		return twilioErr(bad, twilio.CodeInvalidFrom, "The 'From' number %s is not a valid phone number or shortcode.", req.From)
-	case req.ServiceSID != "" && !serviceSIDPattern.MatchString(req.ServiceSID):
+	case req.ServiceSID != "" && !twilio.IsServiceSID(req.ServiceSID):
 		return twilioErr(bad, codeInvalidServiceSID, "The Messaging Service Sid %s is invalid.", req.ServiceSID)
 	case req.StatusCallback != "" && !absoluteHTTP(req.StatusCallback):
 		return twilioErr(bad, codeStatusCallback, "The StatusCallback URL %s is not a valid URL.", req.StatusCallback)
@@ -322,7 +320,7 @@ func twilioMessageJSON(m *switchboard.OutboundMessage) map[string]any {
 		errCode, errMsg = m.ErrorCode, twilio.Code(m.ErrorCode).String()
 	}
 	switch {
-	case serviceSIDPattern.MatchString(m.From):
+	case twilio.IsServiceSID(m.From):
 		// Sent through a Messaging Service: Twilio picks the number.
 		service = m.From
 	case m.From != "":
