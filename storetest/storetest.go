@@ -87,6 +87,7 @@ func Run(t *testing.T, open Opener) {
 		{"PruneStickySendersNotInUse", testPruneStickySenders},
 		{"PruneRefusesInvalid", testPruneInvalid},
 		{"PruneWhileIngesting", testPruneWhileIngesting},
+		{"HostileFilterValuesAreOnlyValues", testHostileFilters},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
