@@ -171,11 +171,17 @@ const updateEventAfterAttempt = `UPDATE events SET
     WHERE id = $6`
 
 // ApplyAttempts writes the attempts and event updates in one round trip.
+// A delivery records one for every attempt, so the names of the
+// statements, for an error, are written only when one fails.
 func (c *conn) ApplyAttempts(ctx context.Context, writes []store.AttemptWrite) error {
+	type statement struct {
+		attempt *switchboard.Attempt
+		insert  bool // the attempt's insert, else its event's update
+	}
 	b := &pgx.Batch{}
-	var names []string
+	var queued []statement
 	for _, w := range writes {
-		r, a := w.Result, w.Result.Attempt
+		r, a := w.Result, &w.Result.Attempt
 		if a.Number > 0 {
 			header, err := encodeHeader(a.ResponseHeader)
 			if err != nil {
@@ -183,7 +189,7 @@ func (c *conn) ApplyAttempts(ctx context.Context, writes []store.AttemptWrite) e
 			}
 			b.Queue(insertAttempt, a.EventID, a.Number, a.StartedAt, a.TargetURL, a.StatusCode,
 				a.Latency.Microseconds(), a.ErrorClass, a.TwilioCode, a.Error, header, nonNil(a.ResponseExcerpt))
-			names = append(names, fmt.Sprintf("store attempt %d of event %s", a.Number, a.EventID))
+			queued = append(queued, statement{a, true})
 		}
 		var status, contentType, body any // NULL: keep the stored response
 		if resp := r.Response; resp != nil {
@@ -191,9 +197,14 @@ func (c *conn) ApplyAttempts(ctx context.Context, writes []store.AttemptWrite) e
 		}
 		b.Queue(updateEventAfterAttempt, string(r.State), r.AttemptsAfter(), w.UpdatedAt, nullTime(w.NextAttemptAt),
 			a.Error, a.EventID, status, contentType, body)
-		names = append(names, fmt.Sprintf("update event %s after attempt %d", a.EventID, a.Number))
+		queued = append(queued, statement{a, false})
 	}
-	return sendBatch(ctx, c.q, b, func(i int) string { return names[i] })
+	return sendBatch(ctx, c.q, b, func(i int) string {
+		if st := queued[i]; st.insert {
+			return fmt.Sprintf("store attempt %d of event %s", st.attempt.Number, st.attempt.EventID)
+		}
+		return fmt.Sprintf("update event %s after attempt %d", queued[i].attempt.EventID, queued[i].attempt.Number)
+	})
 }
 
 func (c *conn) MarkForReplay(ctx context.Context, where []store.Cond, now time.Time) ([]jobs.Due, error) {
