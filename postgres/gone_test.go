@@ -163,13 +163,19 @@ func TestDatabaseGoneFailsClosedAndRecovers(t *testing.T) {
 	defer cancelBack()
 	retry := func(what string, fn func() error) {
 		t.Helper()
-		var err error
-		for back.Err() == nil {
-			if err = fn(); err == nil {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			err := fn()
+			if err == nil {
 				return
 			}
+			select {
+			case <-tick.C: // the next try, without spinning on a refused connection
+			case <-back.Done():
+				t.Fatalf("%s after the database came back: %v", what, err)
+			}
 		}
-		t.Fatalf("%s after the database came back: %v", what, err)
 	}
 	retry("Ping", func() error { return s.Ping(back) })
 	retry("Event", func() error {
