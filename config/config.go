@@ -172,6 +172,11 @@ type Outbound struct {
 	// created or replayed) before it fails as expired (30036), a dead
 	// letter that can be replayed.
 	MaxAge time.Duration `koanf:"max_age"`
+	// DedupWindow, when set, makes a Twilio-compatible create without an
+	// idempotency header the same message as an identical create of the
+	// same account within the window. Zero (default) is Twilio's own
+	// behaviour: two identical creates are two messages.
+	DedupWindow time.Duration `koanf:"dedup_window"`
 }
 
 // Provider is an upstream Twilio REST API that outbound messages are sent
@@ -209,6 +214,16 @@ type Account struct {
 	// AuthTokens: every token is accepted on intake (two during rotation);
 	// the first signs requests forwarded to the app.
 	AuthTokens []string `koanf:"auth_tokens"`
+	// APIKeys authenticate the Twilio-compatible API as this account
+	// (HTTP Basic auth: the key's SID and secret), as Twilio's API keys
+	// do; several at once during a rotation.
+	APIKeys []APIKey `koanf:"api_keys"`
+}
+
+// APIKey is a Twilio API key: its SID (SK…) and secret.
+type APIKey struct {
+	SID    string `koanf:"sid"`
+	Secret string `koanf:"secret"`
 }
 
 // Route is one webhook URL path and where its events go.
