@@ -105,6 +105,11 @@ type Store interface {
 	// account's message: an SID, which anyone may name, never reaches
 	// across accounts. An empty accountSID is ErrInvalid.
 	OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*OutboundMessage, error)
+	// MessageBySID returns the message of accountSID that sid names: by
+	// the Switchboard SID it was given at create (OutboundMessage.SID),
+	// else by the SID Twilio gave it; ErrNotFound for another account's,
+	// as for an unknown one.
+	MessageBySID(ctx context.Context, accountSID, sid string) (*OutboundMessage, error)
 	// ListOutboundMessages returns a page of messages, newest first.
 	ListOutboundMessages(ctx context.Context, f OutboundFilter) (*Page[*OutboundMessage], error)
 

@@ -431,23 +431,27 @@ func (d *Deliverer) forward(ctx context.Context, route Route, ev *switchboard.Ev
 		return o
 	}
 
-	target, err := withQuery(route.Target, req.URL)
-	if err != nil {
-		return fail(twilio.ClassProtocol, err)
-	}
 	client := d.client
 	if ev.Target != "" {
 		// Fails closed: any event with a URL of its own connects under
 		// the egress policy, whoever stored it.
 		client = d.callers
 	}
-	method, contentType, body := req.Method, req.Header.Get("Content-Type"), req.Body
+	method, contentType := req.Method, req.Header.Get("Content-Type")
 	// Only what a signature covered is signed again (intake refuses the
 	// rest; a request stored before it did, or written by other means,
 	// stops here). Fails closed: such a request is never sent.
-	if err := twilio.Covered(twilio.Request{Method: method, URL: req.URL, ContentType: contentType, Body: body}); err != nil {
+	if err := twilio.Covered(twilio.Request{Method: method, URL: req.URL, ContentType: contentType, Body: req.Body}); err != nil {
 		o.unsigned = true
 		return fail(twilio.ClassProtocol, fmt.Errorf("not signed again: %w", err))
+	}
+	received, body, twilioSID, err := asTheAppKnowsIt(ev, req)
+	if err != nil {
+		return fail(twilio.ClassProtocol, err)
+	}
+	target, err := withQuery(route.Target, received)
+	if err != nil {
+		return fail(twilio.ClassProtocol, err)
 	}
 	var resp *http.Response
 	for hop := 0; ; hop++ {
@@ -474,6 +478,9 @@ func (d *Deliverer) forward(ctx context.Context, route Route, ev *switchboard.Ev
 		httpReq.Header.Set("X-Twilio-Signature", signature)
 		httpReq.Header.Set("X-Switchboard-Event-Id", ev.ID)
 		httpReq.Header.Set("X-Switchboard-Attempt", strconv.Itoa(number))
+		if twilioSID != "" {
+			httpReq.Header.Set(TwilioSIDHeader, twilioSID)
+		}
 
 		resp, err = client.Do(httpReq)
 		if err != nil {

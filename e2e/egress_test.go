@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/sim"
 )
 
@@ -96,7 +97,8 @@ func TestStatusWebhookInternalIsRefused(t *testing.T) {
 			}
 			var routed int
 			copies = copies[:0]
-			for _, ev := range sidEvents(t, p, sid) {
+			// The events name the message by the SID its app knows.
+			for _, ev := range sidEvents(t, p, (&switchboard.OutboundMessage{ID: created.ID}).SID()) {
 				switch {
 				case ev.Target == "" && ev.State == "delivered":
 					routed++

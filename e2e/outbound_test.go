@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/sim"
 )
 
@@ -67,8 +68,9 @@ func testOutboundSendsOnce(t *testing.T, st store) {
 	if m.SID != sent.TwilioSID || m.To != "+15557770001" || m.From != outboundSender || m.Body != "Your code is 424242" {
 		t.Errorf("at the simulator: %+v, want the message sent as %s", m, sent.TwilioSID)
 	}
-	if want := publicURL + "/status"; m.StatusCallback != want {
-		t.Errorf("StatusCallback = %q, want Switchboard's status route %q", m.StatusCallback, want)
+	sb := &switchboard.OutboundMessage{ID: created.ID}
+	if want := publicURL + "/status?SwitchboardSid=" + sb.SID(); m.StatusCallback != want {
+		t.Errorf("StatusCallback = %q, want Switchboard's status route with the message's SID, %q", m.StatusCallback, want)
 	}
 
 	status, again := postMessage(t, p, "order-1", msg)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/sim"
 )
 
@@ -85,11 +86,14 @@ func testStatusWebhook(t *testing.T, st store) {
 		t.Fatalf("the simulator called back %v, want sent and delivered among them", want)
 	}
 
-	// Each callback reaches both, as an event of its own at each.
+	// Each callback reaches both, as an event of its own at each, naming
+	// the message by the SID its app knows it by, the one the create
+	// answered (created.SID), with Twilio's beside it in a header.
+	ours := (&switchboard.OutboundMessage{ID: created.ID}).SID()
 	statuses := func(a *app) (got []string, byEvent map[string]*delivery) {
 		byEvent = map[string]*delivery{}
 		for _, d := range a.deliveries {
-			if d.messageSID == sid && d.status/100 == 2 && byEvent[d.eventID] == nil {
+			if d.messageSID == ours && d.status/100 == 2 && byEvent[d.eventID] == nil {
 				byEvent[d.eventID] = d
 				form, _ := url.ParseQuery(string(d.body))
 				got = append(got, form.Get("MessageStatus"))
@@ -120,6 +124,36 @@ func testStatusWebhook(t *testing.T, st store) {
 	t.Logf("simulator called back %v; route target got %v; status webhook got %v", want, routeGot, hookGot)
 	if !slices.Equal(routeGot, want) || !slices.Equal(hookGot, want) {
 		t.Errorf("route target got %v, status webhook got %v; the simulator called back %v", routeGot, hookGot, want)
+	}
+	for _, events := range []map[string]*delivery{routeEvents, hookEvents} {
+		for id, d := range events {
+			form, err := url.ParseQuery(string(d.body))
+			if err != nil || form.Get("MessageSid") != ours || form.Get("SmsSid") != ours || strings.Contains(string(d.body), sid) {
+				t.Errorf("event %s: MessageSid %q SmsSid %q, want %s in each and Twilio's %s nowhere: %s", id,
+					form.Get("MessageSid"), form.Get("SmsSid"), ours, sid, d.body)
+			}
+			if got := d.header.Get("X-Switchboard-Twilio-Sid"); got != sid {
+				t.Errorf("event %s: X-Switchboard-Twilio-Sid %q, want Twilio's %s", id, got, sid)
+			}
+			if strings.Contains(d.requestURI, switchboard.SIDParam) {
+				t.Errorf("event %s: delivered to %s, with Switchboard's own parameter", id, d.requestURI)
+			}
+		}
+	}
+	var events struct {
+		Items []struct {
+			ID, Kind   string
+			MessageSID string `json:"message_sid"`
+		} `json:"items"`
+	}
+	adminGet(t, p, "/api/v1/events?sid="+ours+"&limit=100", &events)
+	if len(events.Items) != len(routeEvents)+len(hookEvents) {
+		t.Errorf("events API by %s: %d events, want the %d callbacks delivered", ours, len(events.Items), len(routeEvents)+len(hookEvents))
+	}
+	for _, ev := range events.Items {
+		if ev.MessageSID != ours {
+			t.Errorf("events API: event %s names message %s, want %s", ev.ID, ev.MessageSID, ours)
+		}
 	}
 	routeBodies := map[string]bool{}
 	for id, d := range routeEvents {

@@ -125,15 +125,19 @@ func testTwilioCompat(t *testing.T, st store) {
 	if len(at) != 1 {
 		t.Fatalf("the simulator has %d messages, want 1", len(at))
 	}
-	if m := at[0]; m.SID != deref(fetched.Sid) || m.To != "+15557770001" || m.From != outboundSender || m.Body != "Your code is 424242" {
-		t.Errorf("at the simulator: %+v; fetched sid %s", m, deref(fetched.Sid))
+	if m := at[0]; m.SID == deref(created.Sid) || m.To != "+15557770001" || m.From != outboundSender || m.Body != "Your code is 424242" {
+		t.Errorf("at the simulator: %+v; want the message, under Twilio's own SID", m)
+	}
+	if deref(fetched.Sid) != deref(created.Sid) {
+		t.Errorf("fetched sid %s, want %s, the one create answered", deref(fetched.Sid), deref(created.Sid))
 	}
 	if deref(fetched.From) != outboundSender || fetched.DateSent == nil {
 		t.Errorf("fetched from %s date_sent %v, want the sender and a date", deref(fetched.From), fetched.DateSent)
 	}
-	// Fetching by Twilio's SID works as well as by the one first answered.
-	if bySID, err := rc.Api.FetchMessage(deref(fetched.Sid), &api.FetchMessageParams{}); err != nil || deref(bySID.Sid) != deref(fetched.Sid) {
-		t.Errorf("FetchMessage by Twilio's SID: %v", err)
+	// Fetching by Twilio's SID works as well as by the one create
+	// answered, and both answer that one: the message's only SID.
+	if bySID, err := rc.Api.FetchMessage(at[0].SID, &api.FetchMessageParams{}); err != nil || deref(bySID.Sid) != deref(created.Sid) {
+		t.Errorf("FetchMessage by Twilio's SID %s: sid %s, %v; want %s", at[0].SID, deref(bySID.Sid), err, deref(created.Sid))
 	}
 
 	// The SDK retrying the same request: the same message, nothing sent.
@@ -141,8 +145,8 @@ func testTwilioCompat(t *testing.T, st store) {
 	if err != nil {
 		t.Fatalf("repeat CreateMessage: %v", err)
 	}
-	if deref(again.Sid) != deref(fetched.Sid) {
-		t.Errorf("repeat answered %s, want %s", deref(again.Sid), deref(fetched.Sid))
+	if deref(again.Sid) != deref(created.Sid) {
+		t.Errorf("repeat answered %s, want %s", deref(again.Sid), deref(created.Sid))
 	}
 	if n := len(tw.Messages(accountSID)); n != 1 {
 		t.Errorf("after the repeat the simulator has %d messages, want still 1", n)

@@ -201,7 +201,7 @@ type lookupStore struct {
 	stall bool // wait for the look-up's context to end
 }
 
-func (s lookupStore) OutboundMessageBySID(ctx context.Context, _, _ string) (*switchboard.OutboundMessage, error) {
+func (s lookupStore) MessageBySID(ctx context.Context, _, _ string) (*switchboard.OutboundMessage, error) {
 	if s.stall {
 		<-ctx.Done()
 		return nil, ctx.Err()

@@ -81,7 +81,7 @@ type Store interface {
 	RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error
 	ListEvents(ctx context.Context, f switchboard.EventFilter) (*switchboard.Page[*switchboard.Event], error)
 	Request(ctx context.Context, id string) (*switchboard.Request, error)
-	OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error)
+	MessageBySID(ctx context.Context, accountSID, sid string) (*switchboard.OutboundMessage, error)
 	MessageHistory(ctx context.Context, messageID string) ([]switchboard.StatusChange, error)
 	outbound.ServiceStore
 }
@@ -479,6 +479,14 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 		jsonBody = body
 	}
 	kind, fields := twilio.Classify(mediaType, form, jsonBody)
+	eventSID := fields.MessageSID
+	if sid, ok := switchboard.SIDOfCallbackURL(req.URL); ok && kind == switchboard.KindMessageStatus {
+		// A callback of a message sent through Switchboard names it, in
+		// its signed URL, by the SID its app knows it by: the event
+		// carries that one (see switchboard.SIDParam). The body keeps
+		// Twilio's, which status updates go by.
+		eventSID = sid
+	}
 	if fields.AccountSID != "" && fields.AccountSID != route.AccountSID {
 		// The account is the one whose token verified the signature. A
 		// body naming another must not act on that account's data (its
@@ -520,7 +528,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 			Route:          route.Path,
 			AccountSID:     fields.AccountSID,
 			Kind:           kind,
-			MessageSID:     fields.MessageSID,
+			MessageSID:     eventSID,
 			CallSID:        fields.CallSID,
 			IdempotencyKey: key,
 			Response:       response,

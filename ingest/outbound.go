@@ -51,13 +51,15 @@ func (h *Handler) outboundFollowUp(ctx context.Context, item *switchboard.Ingest
 	switch {
 	case ev.Kind == switchboard.KindMessageStatus:
 		status := statusOf(form)
-		if ev.MessageSID == "" || status == "" || ev.AccountSID == "" {
+		// Twilio's SID, from the body: the event's may be Switchboard's.
+		twilioSID := twilio.MessageSIDOf(form)
+		if twilioSID == "" || status == "" || ev.AccountSID == "" {
 			return nil
 		}
 		code, _ := strconv.Atoi(form.Get("ErrorCode")) // absent or malformed: no code
 		// The event's account is the route's, whose token verified the
 		// callback: only that account's message is updated.
-		u := switchboard.StatusUpdate{AccountSID: ev.AccountSID, TwilioSID: ev.MessageSID, Status: status, ErrorCode: code,
+		u := switchboard.StatusUpdate{AccountSID: ev.AccountSID, TwilioSID: twilioSID, Status: status, ErrorCode: code,
 			At: at, Source: statusSource}
 		late := !hasStatusWebhook(item)
 		return func() { h.applyStatus(ctx, ev, u, late) }
@@ -110,7 +112,7 @@ func (h *Handler) addStatusWebhook(ctx context.Context, item *switchboard.Ingest
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.lookup)
 	defer cancel()
-	m, err := h.store.OutboundMessageBySID(ctx, ev.AccountSID, ev.MessageSID)
+	m, err := h.store.MessageBySID(ctx, ev.AccountSID, ev.MessageSID)
 	switch {
 	case errors.Is(err, switchboard.ErrNotFound):
 		// Not sent through Switchboard, its SID not recorded yet (see

@@ -115,7 +115,7 @@ func (h *Handler) recoverStatus(ctx context.Context, ev *switchboard.Event) (boo
 			"route", ev.Route, "account", ev.AccountSID, "message_sid", ev.MessageSID)
 		return false, nil
 	}
-	m, err := h.store.OutboundMessageBySID(ctx, ev.AccountSID, ev.MessageSID)
+	m, err := h.store.MessageBySID(ctx, ev.AccountSID, ev.MessageSID)
 	if errors.Is(err, switchboard.ErrNotFound) {
 		return false, nil // not sent through Switchboard, or another account's
 	}

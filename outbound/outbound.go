@@ -110,7 +110,9 @@ type Options struct {
 	// Client talks to Twilio for the messages of pools without a Client of
 	// their own, and of pools no longer configured.
 	Client         Client
-	StatusCallback string // Switchboard's status route; empty for none
+	// StatusCallback is Switchboard's status route; empty for none. Each
+	// message is sent with it and its SID (OutboundMessage.StatusCallbackURL).
+	StatusCallback string
 	Logger         *slog.Logger
 	Now            func() time.Time // default time.Now
 	Rand           func() float64   // in [0, 1), for jitter; default math/rand/v2
@@ -317,7 +319,10 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	if err := s.sleepUntil(ctx, pl.sched.requestAt(from, s.now(), Cost(m))); err != nil {
 		return err
 	}
-	params := twilio.CreateParams{To: m.To, From: from, Body: m.Body, MediaURLs: m.MediaURLs, StatusCallback: s.opts.StatusCallback}
+	params := twilio.CreateParams{To: m.To, From: from, Body: m.Body, MediaURLs: m.MediaURLs,
+		// Twilio signs the URL and sends it back with every callback: they
+		// name the message by its Switchboard SID (see switchboard.SIDParam).
+		StatusCallback: m.StatusCallbackURL(s.opts.StatusCallback)}
 	if twilio.IsServiceSID(from) {
 		params.From, params.MessagingServiceSID = "", from
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -102,6 +103,23 @@ func (s *Store) OutboundMessageBySID(ctx context.Context, accountSID, twilioSID 
 	}
 	q := Query{Where: withSIDs(Eq("twilio_sid", twilioSID), Eq("account_sid", accountSID)), Limit: 1}
 	return message(ctx, s.driver.Read(), q, what)
+}
+
+// MessageBySID returns the message of an account that sid names: the one
+// whose Switchboard SID it is, else the one Twilio knows by it. Another
+// account's message is an error wrapping switchboard.ErrNotFound on either
+// path, as an unknown one is, so neither SID reaches across accounts.
+func (s *Store) MessageBySID(ctx context.Context, accountSID, sid string) (*switchboard.OutboundMessage, error) {
+	if id, ok := switchboard.MessageIDOfSID(sid); ok && accountSID != "" {
+		m, err := s.OutboundMessage(ctx, id)
+		switch {
+		case err == nil && m.AccountSID == accountSID:
+			return m, nil
+		case err != nil && !errors.Is(err, switchboard.ErrNotFound):
+			return nil, err
+		}
+	}
+	return s.OutboundMessageBySID(ctx, accountSID, sid)
 }
 
 // ListOutboundMessages returns a page of messages, newest first.

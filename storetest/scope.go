@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,29 @@ func testLookupBySIDStaysInItsAccount(t *testing.T, o Opened) {
 	}
 	if got, err := o.Store.OutboundMessageBySID(ctx, "", a.TwilioSID); !errors.Is(err, switchboard.ErrInvalid) || got != nil {
 		t.Errorf("look-up without an account: %+v, %v; want ErrInvalid", got, err)
+	}
+	// Either SID of a message, Switchboard's or Twilio's, finds it for its
+	// own account only.
+	for _, tc := range []struct {
+		account, sid string
+		want         *switchboard.OutboundMessage // nil: ErrNotFound
+	}{
+		{"AC1", a.SID(), a},
+		{"AC1", a.TwilioSID, a},
+		{"AC2", b.SID(), b},
+		{"AC2", a.SID(), nil},
+		{"AC1", b.SID(), nil},
+		{"AC1", b.TwilioSID, nil},
+		{"", a.SID(), nil},
+		{"AC1", "SM" + strings.Repeat("0", 32), nil},
+	} {
+		got, err := o.Store.MessageBySID(ctx, tc.account, tc.sid)
+		switch {
+		case tc.want == nil && (err == nil || got != nil):
+			t.Errorf("MessageBySID(%s, %s) = %+v, %v; want an error", tc.account, tc.sid, got, err)
+		case tc.want != nil && (err != nil || got.ID != tc.want.ID):
+			t.Errorf("MessageBySID(%s, %s) = %+v, %v; want message %s", tc.account, tc.sid, got, err, tc.want.ID)
+		}
 	}
 }
 

@@ -98,7 +98,7 @@ func Classify(contentType string, form url.Values, jsonBody []byte) (switchboard
 
 	f := Fields{
 		AccountSID: form.Get("AccountSid"),
-		MessageSID: messageSID(form),
+		MessageSID: MessageSIDOf(form),
 		CallSID:    form.Get("CallSid"),
 	}
 	switch {
@@ -124,17 +124,6 @@ func Classify(contentType string, form url.Values, jsonBody []byte) (switchboard
 	default:
 		return switchboard.KindOther, f
 	}
-}
-
-// messageSID returns the first non-empty of the three names Twilio gives a
-// message's SID, newest first.
-func messageSID(form url.Values) string {
-	for _, k := range []string{"MessageSid", "SmsMessageSid", "SmsSid"} {
-		if v := form.Get(k); v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // maxKeyLen is the length under which IdempotencyKey keeps its keys, so

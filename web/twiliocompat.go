@@ -8,12 +8,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/egress"
@@ -247,8 +244,8 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 }
 
 // twilioFetch is GET /2010-04-01/Accounts/{Sid}/Messages/{Sid}.json: a
-// message of the account by the SID Twilio gave it or the one Switchboard
-// issued before it was sent (see MessageSID).
+// message of the account by the SID Switchboard gave it at create or the
+// one Twilio gave it.
 func (s *Server) twilioFetch(w http.ResponseWriter, r *http.Request, account string) error {
 	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
 	if !ok {
@@ -262,46 +259,18 @@ func (s *Server) twilioFetch(w http.ResponseWriter, r *http.Request, account str
 	return nil
 }
 
-// messageBySID returns the message of account that sid names: the one
-// Switchboard issued it for, else the one Twilio knows by it. Another
-// account's message is ErrNotFound on either path, as an unknown one is.
+// messageBySID returns the message of account that sid names, by either of
+// its SIDs (switchboard.Store.MessageBySID). Another account's message is
+// ErrNotFound, as an unknown one is.
 func (s *Server) messageBySID(r *http.Request, account, sid string) (*switchboard.OutboundMessage, error) {
-	if id, ok := messageIDOfSID(sid); ok {
-		m, err := s.store.OutboundMessage(r.Context(), id)
-		switch {
-		case err == nil && m.AccountSID == account:
-			return m, nil
-		case err != nil && !errors.Is(err, switchboard.ErrNotFound):
-			return nil, err
-		}
-	}
-	return s.store.OutboundMessageBySID(r.Context(), account, sid)
+	return s.store.MessageBySID(r.Context(), account, sid)
 }
 
-var issuedSIDPattern = regexp.MustCompile(`^SM[0-9a-f]{32}$`)
-
-// MessageSID is the SID the Twilio-compatible API shows for m: Twilio's
-// once Twilio accepted it, and before that "SM" followed by the 32 hex
-// digits of m's id (a UUID), stable and accepted by GET for as long as the
-// message exists.
-func MessageSID(m *switchboard.OutboundMessage) string {
-	if m.TwilioSID != "" {
-		return m.TwilioSID
-	}
-	return "SM" + strings.ReplaceAll(m.ID, "-", "")
-}
-
-// messageIDOfSID returns the message id a Switchboard-issued SID stands for.
-func messageIDOfSID(sid string) (string, bool) {
-	if !issuedSIDPattern.MatchString(sid) {
-		return "", false
-	}
-	id, err := uuid.Parse(sid[2:])
-	if err != nil {
-		return "", false
-	}
-	return id.String(), true
-}
+// MessageSID is the SID the Twilio-compatible API shows for m, from create
+// on: the one Switchboard gave it (OutboundMessage.SID), never Twilio's,
+// so an app that keeps the SID create answered finds the message by it in
+// fetch and list and in every status callback delivered to it.
+func MessageSID(m *switchboard.OutboundMessage) string { return m.SID() }
 
 // twilioStatus is the Twilio status of a message in state st.
 func twilioStatus(st switchboard.MessageState) string {

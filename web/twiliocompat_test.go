@@ -321,7 +321,8 @@ func TestTwilioFetch(t *testing.T) {
 	}
 	id := page.Items[0].ID
 
-	// The state as Twilio's status, and once sent Twilio's SID.
+	// The state as Twilio's status, and the SID create answered all along:
+	// Twilio's finds the message too, once it is known.
 	steps := []struct {
 		apply      func() error
 		wantStatus string
@@ -349,9 +350,6 @@ func TestTwilioFetch(t *testing.T) {
 			}
 			got := fetch(sid)
 			wantSID := created.SID
-			if s.wantStatus != "queued" {
-				wantSID = twilioSIDInSim
-			}
 			if got.SID != wantSID || got.Status != s.wantStatus {
 				t.Errorf("GET %s = sid %s status %s, want %s %s", sid, got.SID, got.Status, wantSID, s.wantStatus)
 			}
@@ -500,7 +498,7 @@ func TestTwilioFetchOfAnotherAccountsMessage(t *testing.T) {
 		checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
 		got := f.twilioOK(t, twilioCall{method: http.MethodGet, path: "Messages/" + sid + ".json", account: otherAccount,
 			user: otherAccount, pass: otherToken}, http.StatusOK)
-		if got.SID != twilioSIDInSim || got.AccountSID != otherAccount {
+		if got.SID != theirs.SID || got.AccountSID != otherAccount {
 			t.Errorf("their fetch of %s = %+v", sid, got)
 		}
 	}

@@ -30,7 +30,7 @@ type Store interface {
 	Request(ctx context.Context, id string) (*switchboard.Request, error)
 	Replay(ctx context.Context, f switchboard.ReplayFilter) (int, error)
 	OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error)
-	OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error)
+	MessageBySID(ctx context.Context, accountSID, sid string) (*switchboard.OutboundMessage, error)
 	ListOutboundMessages(ctx context.Context, f switchboard.OutboundFilter) (*switchboard.Page[*switchboard.OutboundMessage], error)
 	MessageHistory(ctx context.Context, messageID string) ([]switchboard.StatusChange, error)
 	Ping(ctx context.Context) error
