@@ -109,7 +109,7 @@ type Options struct {
 	Pools []Pool
 	// Client talks to Twilio for the messages of pools without a Client of
 	// their own, and of pools no longer configured.
-	Client         Client
+	Client Client
 	// StatusCallback is Switchboard's status route; empty for none. Each
 	// message is sent with it and its SID (OutboundMessage.StatusCallbackURL).
 	StatusCallback string
