@@ -206,3 +206,45 @@ func (c *goClient) call(t *testing.T, to, from, twimlURL string) (string, *sdkEr
 	}
 	return deref(call.Sid), nil
 }
+
+// TestSwitchboardTransportRewrites checks the rule docs/sdks.md gives for
+// every SDK, as the Go transport applies it: api.twilio.com's paths under
+// Switchboard's base, another Twilio host's under /<host>, anything else
+// untouched.
+func TestSwitchboardTransportRewrites(t *testing.T) {
+	for _, tc := range []struct {
+		base, in, want string
+	}{
+		{"http://sb:8080", "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json?PageSize=2",
+			"http://sb:8080/2010-04-01/Accounts/AC1/Messages.json?PageSize=2"},
+		{"http://sb:8080/", "https://lookups.twilio.com/v2/PhoneNumbers/%2B15551234567?Fields=line_type_intelligence",
+			"http://sb:8080/lookups.twilio.com/v2/PhoneNumbers/%2B15551234567?Fields=line_type_intelligence"},
+		{"https://gw.example.com/twilio", "https://messaging.twilio.com/v1/Services",
+			"https://gw.example.com/twilio/messaging.twilio.com/v1/Services"},
+		{"http://sb:8080", "https://example.com/media.jpg", "https://example.com/media.jpg"},
+		{"http://sb:8080", "http://api.twilio.com/2010-04-01/Accounts.json", "http://api.twilio.com/2010-04-01/Accounts.json"},
+		{"http://sb:8080", "https://api.twilio.com.evil.example/x", "https://api.twilio.com.evil.example/x"},
+	} {
+		b, _ := url.Parse(tc.base)
+		var got string
+		tr := &switchboardTransport{base: b, next: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			got = r.URL.String()
+			return nil, errors.New("not sent")
+		})}
+		req, err := http.NewRequest(http.MethodGet, tc.in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tr.RoundTrip(req)
+		if got != tc.want {
+			t.Errorf("base %s: %s went to %s; want %s", tc.base, tc.in, got, tc.want)
+		}
+		if req.URL.String() != tc.in {
+			t.Errorf("the caller's request was changed to %s", req.URL)
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -341,15 +341,22 @@ func testSDKIdenticalCreates(t *testing.T, h *sdkHarness, c sdkClient) {
 	if len(ms) != 2 {
 		t.Fatalf("two identical creates answered %d messages", len(ms))
 	}
-	distinct := 2
 	if ms[0].SID == ms[1].SID {
-		distinct = 1
 		t.Errorf("both identical creates answered SID %s; want two messages, as at Twilio", ms[0].SID)
 	}
-	eventually(t, 30*time.Second, func() (bool, string) {
-		n := h.simMessagesTo(sdkTwiceTo)
-		return n >= distinct, fmt.Sprintf("the simulator has %d of %d messages to %s", n, distinct, sdkTwiceTo)
-	})
+	// Two SIDs may still name one message (a create answering an earlier
+	// message as it stands now): once delivered, each must be its own.
+	var final []string
+	for _, m := range ms {
+		got, e := c.fetchUntil(t, m.SID, "delivered")
+		if e != nil || got.Status != "delivered" {
+			t.Fatalf("fetch %s: %+v, %v; want it delivered", m.SID, got, e)
+		}
+		final = append(final, got.SID)
+	}
+	if final[0] == final[1] {
+		t.Errorf("the creates answered %s and %s, both now message %s; want two messages", ms[0].SID, ms[1].SID, final[0])
+	}
 	if n := h.simMessagesTo(sdkTwiceTo); n != 2 {
 		t.Errorf("the simulator has %d messages to %s after two identical creates; want 2", n, sdkTwiceTo)
 	}
