@@ -172,7 +172,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 func twilioAccounts(accounts []config.Account) []web.TwilioAccount {
 	out := make([]web.TwilioAccount, len(accounts))
 	for i, a := range accounts {
-		out[i] = web.TwilioAccount{SID: a.SID, Tokens: a.AuthTokens}
+		keys := make([]web.TwilioAPIKey, len(a.APIKeys))
+		for j, k := range a.APIKeys {
+			keys[j] = web.TwilioAPIKey{SID: k.SID, Secret: k.Secret}
+		}
+		out[i] = web.TwilioAccount{SID: a.SID, Tokens: a.AuthTokens, APIKeys: keys}
 	}
 	return out
 }

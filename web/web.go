@@ -57,9 +57,9 @@ type Server struct {
 	metrics   http.Handler
 	logger    *slog.Logger
 	mux       *http.ServeMux
-	// twilioAccounts are the SHA-256 hashes of each account's tokens, by
-	// account SID, for the Twilio-compatible API.
-	twilioAccounts map[string][][32]byte
+	// twilioCreds authenticate the Twilio-compatible API
+	// (WithTwilioAccounts).
+	twilioCreds []twilioCredential
 }
 
 // Option adjusts the admin API.
