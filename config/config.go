@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -611,6 +612,7 @@ func (c *Config) Validate() error {
 		bad("delivery.backoff_base/backoff_max: want 0 < base <= max")
 	}
 	accounts := map[string]bool{}
+	keys := map[string]string{} // API key SID → where it was first listed
 	for i, a := range c.Accounts {
 		// No ':' either: it separates the account in stored idempotency
 		// keys (switchboard.MessageKey).
@@ -623,6 +625,20 @@ func (c *Config) Validate() error {
 		accounts[a.SID] = true
 		if len(a.AuthTokens) == 0 || a.AuthTokens[0] == "" {
 			bad("accounts[%d].auth_tokens: at least one token is required", i)
+		}
+		for j, k := range a.APIKeys {
+			if !apiKeySID.MatchString(k.SID) {
+				bad("accounts[%d].api_keys[%d].sid %q: want SK followed by 32 lowercase hexadecimal digits", i, j, k.SID)
+			} else if where, ok := keys[k.SID]; ok {
+				// One key, one account: the key names the account it
+				// authenticates.
+				bad("accounts[%d].api_keys[%d].sid %q: also %s", i, j, k.SID, where)
+			} else {
+				keys[k.SID] = fmt.Sprintf("accounts[%d].api_keys[%d]", i, j)
+			}
+			if k.Secret == "" {
+				bad("accounts[%d].api_keys[%d].secret: required", i, j)
+			}
 		}
 	}
 	paths := map[string]bool{}
@@ -688,15 +704,21 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// apiKeySID is the shape of a Twilio API key's SID.
+var apiKeySID = regexp.MustCompile(`^SK[0-9a-f]{32}$`)
+
 // reserved reports whether a path belongs to Switchboard's own endpoints:
-// the admin API, the Twilio-compatible API under /2010-04-01/ and the
-// operational endpoints.
+// the admin API, the Twilio-compatible API under /2010-04-01/, the
+// pass-through to Twilio's other hosts (a first segment ending in
+// .twilio.com) and the operational endpoints.
 func reserved(path string) bool {
 	switch path {
 	case "/healthz", "/readyz", "/metrics":
 		return true
 	}
-	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/2010-04-01/")
+	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/2010-04-01/") ||
+		strings.HasSuffix(strings.ToLower(first), ".twilio.com")
 }
 
 // Account returns the account with the given SID.

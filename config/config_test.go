@@ -153,6 +153,10 @@ func TestReservedRoutePaths(t *testing.T) {
 		{"/2010-04-01/", true},
 		{"/2010-04-01-sms", false},
 		{"/sms/2010-04-01/x", false},
+		{"/lookups.twilio.com/v2/PhoneNumbers/x", true},
+		{"/Verify.Twilio.com/v2", true},
+		{"/sms/lookups.twilio.com", false},
+		{"/twilio.com/x", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -236,5 +240,61 @@ func TestIntegrityCheck(t *testing.T) {
 	_, err = Load(writeConfig(t, validTOML), []string{"SWITCHBOARD_STORAGE_INTEGRITY_CHECK=sometimes"})
 	if err == nil || !strings.Contains(err.Error(), "storage.integrity_check") {
 		t.Errorf("integrity_check = sometimes: err = %v, want it refused", err)
+	}
+}
+
+// TestAPIKeys: an API key is SK and 32 hex digits with a secret, and
+// belongs to one account only, since the key alone names the account it
+// authenticates.
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	const (
+		key1 = "SK0123456789abcdef0123456789abcdef"
+		key2 = "SKfedcba9876543210fedcba9876543210"
+	)
+	second := "\n[[accounts]]\nsid = \"AC00000000000000000000000000000002\"\nauth_tokens = [\"t2\"]\n"
+	tests := []struct {
+		name  string
+		extra string // TOML after the first account's auth_tokens
+		more  string // TOML appended: a second account
+		want  []string
+	}{
+		{"two keys for a rotation", fmt.Sprintf("api_keys = [{ sid = %q, secret = \"s1\" }, { sid = %q, secret = \"s2\" }]", key1, key2), "", nil},
+		{"no keys", "", "", nil},
+		{"not SK", `api_keys = [{ sid = "AC0123456789abcdef0123456789abcdef", secret = "s" }]`, "", []string{"api_keys[0].sid"}},
+		{"too short", `api_keys = [{ sid = "SK0123", secret = "s" }]`, "", []string{"api_keys[0].sid"}},
+		{"not hex", `api_keys = [{ sid = "SK0123456789abcdef0123456789abcdeg", secret = "s" }]`, "", []string{"api_keys[0].sid"}},
+		{"upper case", `api_keys = [{ sid = "SK0123456789ABCDEF0123456789ABCDEF", secret = "s" }]`, "", []string{"api_keys[0].sid"}},
+		{"no secret", fmt.Sprintf("api_keys = [{ sid = %q }]", key1), "", []string{"api_keys[0].secret"}},
+		{"twice in one account", fmt.Sprintf("api_keys = [{ sid = %q, secret = \"a\" }, { sid = %q, secret = \"b\" }]", key1, key1), "",
+			[]string{"accounts[0].api_keys[1].sid", "also accounts[0].api_keys[0]"}},
+		{"in two accounts", fmt.Sprintf("api_keys = [{ sid = %q, secret = \"a\" }]", key1),
+			second + fmt.Sprintf("api_keys = [{ sid = %q, secret = \"b\" }]\n", key1),
+			[]string{"accounts[1].api_keys[0].sid", "also accounts[0].api_keys[0]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			toml := strings.Replace(validTOML, `auth_tokens = ["primary", "secondary"]`, `auth_tokens = ["primary", "secondary"]`+"\n"+tt.extra, 1)
+			toml = strings.Replace(toml, "[[routes]]", strings.TrimPrefix(tt.more, "\n")+"[[routes]]", 1)
+			c, err := Load(writeConfig(t, toml), nil)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("err = %v, want none", err)
+				}
+				if a, _ := c.Account("AC00000000000000000000000000000001"); tt.extra != "" && (len(a.APIKeys) != 2 || a.APIKeys[1].SID != key2 || a.APIKeys[1].Secret != "s2") {
+					t.Errorf("api_keys = %+v", a.APIKeys)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("err = nil, want one")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want it to mention %s", err, w)
+				}
+			}
+		})
 	}
 }

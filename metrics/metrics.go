@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -83,8 +84,13 @@ type Metrics struct {
 	// failed for some kind counts too.
 	RetentionLastRun    prometheus.Gauge
 	RetentionRunSeconds prometheus.Gauge
+	// PassThrough counts requests the Twilio-compatible API passed through
+	// to a provider (see ObservePassThrough), by method, path class and
+	// the status class of the provider's answer.
+	PassThrough *prometheus.CounterVec
 
 	templates templateLabels
+	paths     templateLabels
 }
 
 // MaxTemplates is how many distinct message templates one process labels
@@ -94,8 +100,9 @@ const MaxTemplates = 100
 // OtherTemplate is the template label of templates past MaxTemplates.
 const OtherTemplate = "other"
 
-// templateLabels bounds the template label's values: templates come from
-// apps, and every value is a time series kept for the process's life.
+// templateLabels bounds a label's values (templates, pass-through paths):
+// they come from apps, and every value is a time series kept for the
+// process's life.
 type templateLabels struct {
 	mu   sync.Mutex
 	seen map[string]bool
@@ -108,20 +115,59 @@ func (m *Metrics) Template(template string) string {
 	if template == "" {
 		return ""
 	}
-	t := &m.templates
+	return m.templates.bound(template, MaxTemplates, OtherTemplate)
+}
+
+// bound returns v while fewer than limit values have been seen, or v was
+// one of them, and other after that.
+func (t *templateLabels) bound(v string, limit int, other string) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.seen[template] {
-		return template
+	if t.seen[v] {
+		return v
 	}
-	if len(t.seen) >= MaxTemplates {
-		return OtherTemplate
+	if len(t.seen) >= limit {
+		return other
 	}
 	if t.seen == nil {
 		t.seen = map[string]bool{}
 	}
-	t.seen[template] = true
-	return template
+	t.seen[v] = true
+	return v
+}
+
+// MaxPassThroughPaths is how many distinct path classes one process labels
+// PassThrough with; later ones share the label OtherPath.
+const MaxPassThroughPaths = 100
+
+// OtherPath is the path label of path classes past MaxPassThroughPaths.
+const OtherPath = "other"
+
+// passThroughMethods are the methods PassThrough names; any other is
+// counted as "other".
+var passThroughMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+// ObservePassThrough counts a request passed through to a provider: its
+// method, its path class (a path with its identifiers replaced, which the
+// caller makes free of SIDs, phone numbers and other values; at most
+// MaxPassThroughPaths distinct ones are labelled) and the provider's
+// status, 0 when no answer came (unreachable, timed out, the request
+// refused midway). A nil m counts nothing.
+func (m *Metrics) ObservePassThrough(method, pathClass string, status int) {
+	if m == nil {
+		return
+	}
+	if !passThroughMethods[method] {
+		method = "other"
+	}
+	class := "error"
+	if status >= 100 && status <= 599 {
+		class = strconv.Itoa(status/100) + "xx"
+	}
+	m.PassThrough.WithLabelValues(method, m.paths.bound(pathClass, MaxPassThroughPaths, OtherPath), class).Inc()
 }
 
 // New registers Switchboard's collectors, plus Go and process collectors, in
@@ -201,7 +247,11 @@ func New() *Metrics {
 	reg.MustRegister(m.Requests, m.AckSeconds, m.CommitBatch, m.CommitSeconds, m.Attempts, m.DeliverySeconds,
 		m.ProxyAnswers, m.ProxySeconds, m.FallbackRequests, m.OutboundStatus, m.OutboundSentSeconds, m.OutboundDeliveredSeconds,
 		m.OutboundSends, m.Outbound429s, m.Unrecorded)
-	reg.MustRegister(m.RetentionPruned, m.RetentionErrors, m.RetentionLastRun, m.RetentionRunSeconds)
+	m.PassThrough = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_passthrough_requests_total",
+		Help: "Requests of the Twilio-compatible API passed through to a provider, by method, path class and status class (2xx..5xx, or error when none came).",
+	}, []string{"method", "path", "status"})
+	reg.MustRegister(m.RetentionPruned, m.RetentionErrors, m.RetentionLastRun, m.RetentionRunSeconds, m.PassThrough)
 	return m
 }
 

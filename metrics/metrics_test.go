@@ -174,3 +174,39 @@ func TestTemplateLabelsBounded(t *testing.T) {
 		t.Errorf("a template seen before keeps its label: %q", got)
 	}
 }
+
+// TestPassThroughLabelsBounded: methods, path classes and statuses each
+// take a bounded set of label values, whatever the requests were.
+func TestPassThroughLabelsBounded(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	for i := range metrics.MaxPassThroughPaths {
+		m.ObservePassThrough("GET", fmt.Sprintf("/p%d", i), 200)
+	}
+	m.ObservePassThrough("GET", "/one-too-many", 200)
+	m.ObservePassThrough("GET", "/p7", 404)
+	m.ObservePassThrough("BREW", "/p7", 503)
+	m.ObservePassThrough("POST", "/p7", 0)
+	m.ObservePassThrough("POST", "/p7", 999)
+	tests := []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"method", "GET", "path", "/p0", "status", "2xx"}, 1},
+		{[]string{"method", "GET", "path", metrics.OtherPath, "status", "2xx"}, 1},
+		{[]string{"method", "GET", "path", "/p7", "status", "4xx"}, 1},
+		{[]string{"method", "other", "path", "/p7", "status", "5xx"}, 1},
+		{[]string{"method", "POST", "path", "/p7", "status", "error"}, 2},
+	}
+	for _, tt := range tests {
+		s := metricstest.Sample(t, m, "switchboard_passthrough_requests_total", tt.labels...)
+		if got := s.GetCounter().GetValue(); got != tt.want {
+			t.Errorf("%v = %v, want %v", tt.labels, got, tt.want)
+		}
+	}
+	if s := metricstest.Sample(t, m, "switchboard_passthrough_requests_total", "path", "/one-too-many"); s != nil {
+		t.Errorf("a path class past the bound has its own series: %v", s)
+	}
+	var nilMetrics *metrics.Metrics
+	nilMetrics.ObservePassThrough("GET", "/x", 200) // counts nothing, does not panic
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -150,7 +151,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	s.pruner = retention.New(store, retention.Options{Retention: cfg.Retention.Policy(), Interval: cfg.Retention.Interval,
 		BatchSize: cfg.Retention.BatchSize, Pacing: pacing, Metrics: m, Logger: logger})
 	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts)), web.WithEgress(callers),
-		web.WithMessages(messages)}
+		web.WithMessages(messages), web.WithPassThrough(passThrough(cfg, m))}
 	if cfg.Admin.Redact {
 		adminOpts = append(adminOpts, web.WithRedaction())
 	}
@@ -159,7 +160,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Handler:           s.routeRequest(admin),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -167,24 +168,55 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	return s, nil
 }
 
+// writeTimeout bounds writing an answer, from the end of the request's
+// headers: a pass-through's whole exchange fits in it.
+const writeTimeout = 30 * time.Second
+
 // twilioAccounts are the configured accounts as the Twilio-compatible API
 // authenticates them.
 func twilioAccounts(accounts []config.Account) []web.TwilioAccount {
 	out := make([]web.TwilioAccount, len(accounts))
 	for i, a := range accounts {
-		out[i] = web.TwilioAccount{SID: a.SID, Tokens: a.AuthTokens}
+		keys := make([]web.TwilioAPIKey, len(a.APIKeys))
+		for j, k := range a.APIKeys {
+			keys[j] = web.TwilioAPIKey{SID: k.SID, Secret: k.Secret}
+		}
+		out[i] = web.TwilioAccount{SID: a.SID, Tokens: a.AuthTokens, APIKeys: keys}
 	}
 	return out
 }
 
+// passThrough is how the Twilio-compatible API passes on what it does not
+// serve: each account's requests go to the first [[providers]] entry of
+// that account, through a transport of its own with the provider's
+// connect and response timeouts, and no longer than the server's write
+// timeout allows.
+func passThrough(cfg *config.Config, m *metrics.Metrics) web.PassThrough {
+	pt := web.PassThrough{Timeout: writeTimeout, Metrics: m}
+	for _, p := range cfg.Providers {
+		acct, _ := cfg.Account(p.Account) // Validate guarantees it exists
+		base, err := url.Parse(p.BaseURL)
+		if err != nil {
+			continue // Validate refuses it
+		}
+		pt.Providers = append(pt.Providers, web.PassThroughProvider{
+			Account: acct.SID, BaseURL: base, Transport: providerHTTPClient(p).Transport,
+		})
+	}
+	return pt
+}
+
 // routeRequest sends Switchboard's own endpoints (the admin API, the
-// Twilio-compatible API under /2010-04-01/ and the operational endpoints)
-// to the admin server and everything else to webhook intake, which answers
-// 404 for unknown paths.
+// Twilio-compatible API under /2010-04-01/, the pass-through to Twilio's
+// other hosts under /{host}.twilio.com/ and the operational endpoints) to
+// the admin server and everything else to webhook intake, which answers
+// 404 for unknown paths. Config validation keeps webhook routes off these
+// paths.
 func (s *Server) routeRequest(admin http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, web.TwilioPrefix) ||
+		first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, web.TwilioPrefix) || web.IsTwilioHostPrefix(first) ||
 			p == "/healthz" || p == "/readyz" || p == "/metrics" {
 			admin.ServeHTTP(w, r)
 			return

@@ -57,9 +57,10 @@ type Server struct {
 	metrics   http.Handler
 	logger    *slog.Logger
 	mux       *http.ServeMux
-	// twilioAccounts are the SHA-256 hashes of each account's tokens, by
-	// account SID, for the Twilio-compatible API.
-	twilioAccounts map[string][][32]byte
+	// twilioCreds authenticate the Twilio-compatible API
+	// (WithTwilioAccounts).
+	twilioCreds []twilioCredential
+	passThrough *passThrough // nil: nothing is passed through (WithPassThrough)
 }
 
 // Option adjusts the admin API.
@@ -115,9 +116,13 @@ func New(store Store, token string, metrics http.Handler, logger *slog.Logger, o
 	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
 	s.twilioAPI("POST "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioCreate)
 	s.twilioAPI("GET "+TwilioPrefix+"Accounts/{account}/Messages/{file}", s.twilioFetch)
-	s.mux.HandleFunc(TwilioPrefix, func(w http.ResponseWriter, r *http.Request) {
-		s.writeTwilioError(w, r, switchboard.ErrNotFound)
-	})
+	// The pass-through takes what no pattern above does: a pattern that
+	// names a method and more of the path is more specific, so
+	// Switchboard's own endpoints keep precedence, whatever order they
+	// are registered in. /{host}/ is the prefix naming another of
+	// Twilio's hosts; /api/ and /2010-04-01/ are more specific than it.
+	s.mux.HandleFunc(TwilioPrefix, s.passThroughHandler)
+	s.mux.HandleFunc("/{host}/{path...}", s.passThroughHandler)
 	s.mux.HandleFunc("/api/", s.authenticated(func(http.ResponseWriter, *http.Request) error {
 		return errNoEndpoint
 	}))
