@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -46,12 +47,13 @@ const (
 	MessageDelivered   MessageState = "delivered"   // the carrier confirmed delivery
 	MessageUndelivered MessageState = "undelivered" // the carrier could not deliver it
 	MessageFailed      MessageState = "failed"      // refused by Twilio or by Switchboard, never sent
+	MessageCanceled    MessageState = "canceled"    // withdrawn by the app before it was handed to Twilio, never sent
 	MessageRead        MessageState = "read"        // read by the recipient (channels with read receipts)
 )
 
 // MessageStates lists every MessageState, in rank order.
 var MessageStates = []MessageState{MessageQueued, MessageSending, MessageSent, MessageDelivered,
-	MessageUndelivered, MessageFailed, MessageRead}
+	MessageUndelivered, MessageFailed, MessageCanceled, MessageRead}
 
 // Valid reports whether s is one of MessageStates.
 func (s MessageState) Valid() bool {
@@ -64,12 +66,22 @@ func (s MessageState) Valid() bool {
 }
 
 // Terminal reports whether the message's outcome is known: delivered,
-// undelivered, failed or read. No send is made in a terminal state, and only
-// delivered still moves on, to read.
+// undelivered, failed, canceled or read. No send is made in a terminal
+// state, and only delivered still moves on, to read.
 func (s MessageState) Terminal() bool { return s.Rank() >= 3 }
 
+// Settled reports whether a message in state s is past its send: neither
+// queued nor sending. Only a settled message may be redacted or deleted,
+// and retention prunes only settled ones: the sender still needs the rest
+// as they are (a sending message's body identifies it at Twilio when its
+// send's outcome is unknown). An unknown state is not settled.
+func (s MessageState) Settled() bool {
+	return s.Valid() && s != MessageQueued && s != MessageSending
+}
+
 // Rank orders states for monotonic updates: queued 0 < sending 1 < sent 2 <
-// delivered, undelivered, failed 3 < read 4. An unknown state ranks -1.
+// delivered, undelivered, failed, canceled 3 < read 4. An unknown state
+// ranks -1.
 // States of equal rank never replace each other, so the first outcome
 // reported (delivered, undelivered or failed) is the one kept.
 func (s MessageState) Rank() int {
@@ -80,7 +92,7 @@ func (s MessageState) Rank() int {
 		return 1
 	case MessageSent:
 		return 2
-	case MessageDelivered, MessageUndelivered, MessageFailed:
+	case MessageDelivered, MessageUndelivered, MessageFailed, MessageCanceled:
 		return 3
 	case MessageRead:
 		return 4
@@ -204,6 +216,79 @@ func (m *OutboundMessage) Replay(now time.Time) error {
 	return nil
 }
 
+// Errors of the message rules below, which callers branch on.
+var (
+	// ErrCanceled refuses a send claimed for a canceled message (see
+	// OutboundMessage.CheckClaim): whoever claimed it must not send it.
+	ErrCanceled = errors.New("message canceled")
+	// ErrNotCancelable refuses the cancel of a message no longer queued.
+	ErrNotCancelable = errors.New("message can no longer be canceled")
+	// ErrNotSettled refuses to redact or delete a message still queued or
+	// being sent.
+	ErrNotSettled = errors.New("message still queued or being sent")
+)
+
+// StatusCanceled is the status, and SourceAPI the source, of the history
+// entry a cancel appends (see Store.CancelMessage).
+const (
+	StatusCanceled = "canceled"
+	SourceAPI      = "api"
+)
+
+// CanCancel reports whether m may be canceled: it is queued, so no send of
+// it is under way. A message being sent, or that Twilio has, is not: its
+// request may already have reached Twilio.
+func (m *OutboundMessage) CanCancel() bool { return m.State == MessageQueued }
+
+// Cancel withdraws m at now: canceled, nothing more due, UpdatedAt now. A
+// message already canceled stays as it is (no error), so that a repeated
+// cancel is answered alike. Any other message that cannot be canceled is an
+// error wrapping ErrNotCancelable, and m is left alone.
+func (m *OutboundMessage) Cancel(now time.Time) error {
+	switch {
+	case m.State == MessageCanceled:
+		return nil
+	case !m.CanCancel():
+		return fmt.Errorf("%w: message %s is %s", ErrNotCancelable, m.ID, m.State)
+	}
+	m.State, m.NextAttemptAt, m.UpdatedAt = MessageCanceled, time.Time{}, now
+	return nil
+}
+
+// CheckClaim refuses, with ErrCanceled, a send result that claims a
+// canceled message for a send (MessageSending): the claim is what a sender
+// records before its request to Twilio, so a cancel that came first keeps
+// the message from being sent. Any other result for a canceled message
+// simply does not apply (ApplySend).
+func (m *OutboundMessage) CheckClaim(r SendResult) error {
+	if m.State == MessageCanceled && r.State == MessageSending {
+		return fmt.Errorf("%w: message %s was canceled before it was sent", ErrCanceled, m.ID)
+	}
+	return nil
+}
+
+// CanRedact reports whether m's body may be redacted: it is settled (see
+// MessageState.Settled), as Twilio redacts only a message past its send.
+func (m *OutboundMessage) CanRedact() bool { return m.State.Settled() }
+
+// Redact empties m's body at now (UpdatedAt now; a body already empty is
+// left as it is), or returns an error wrapping ErrNotSettled, and changes
+// nothing, when m is not CanRedact. Its PayloadHash stays: a repeat of its
+// create with its key is still the same message.
+func (m *OutboundMessage) Redact(now time.Time) error {
+	if !m.CanRedact() {
+		return fmt.Errorf("%w: message %s is %s", ErrNotSettled, m.ID, m.State)
+	}
+	if m.Body != "" {
+		m.Body, m.UpdatedAt = "", now
+	}
+	return nil
+}
+
+// CanDelete reports whether m may be deleted: it is settled, so no sender
+// needs it any more.
+func (m *OutboundMessage) CanDelete() bool { return m.State.Settled() }
+
 // MaxTemplateLen is the longest Template accepted.
 const MaxTemplateLen = 64
 
@@ -267,7 +352,8 @@ func (m *OutboundMessage) ApplyStatus(u StatusUpdate) bool {
 }
 
 // ApplySend applies a send result to m and reports whether it changed
-// anything. A result applies only while m is queued or sending and r.Attempts
+// anything. A result applies only while m is queued or sending (never to a
+// canceled message) and r.Attempts
 // is not below m.Attempts, so that a stale or repeated result cannot undo a
 // newer outcome. An applied result sets State, Attempts and UpdatedAt (to
 // at); a non-empty From, TwilioSID, TwilioStatus or Error (into LastError)
@@ -401,6 +487,62 @@ type OutboundFilter struct {
 	Until    time.Time // created before
 	Cursor   string    // Page.Next of the previous page
 	Limit    int       // default 50, at most 500
+}
+
+// MaxAccountPage is the largest page of Store.ListAccountMessages, as
+// Twilio's largest PageSize.
+const MaxAccountPage = 1000
+
+// MessagePosition is a message's place in an account's listing, newest
+// first: by creation time, then by id. It stays where it is whatever
+// messages are added, so pages that start from one are stable.
+type MessagePosition struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// PositionOf is m's MessagePosition.
+func PositionOf(m *OutboundMessage) MessagePosition {
+	return MessagePosition{CreatedAt: m.CreatedAt, ID: m.ID}
+}
+
+// AccountFilter selects one account's messages for
+// Store.ListAccountMessages. Zero fields other than AccountSID do not
+// filter.
+type AccountFilter struct {
+	AccountSID string // required: a listing never spans accounts
+	To, From   string
+	// SentSince and SentBefore bound SentAt: at or after SentSince, before
+	// SentBefore. A message not sent yet matches neither.
+	SentSince, SentBefore time.Time
+	// After, when set, starts the page just after that position (older
+	// messages); Before, when set, ends it just before (newer messages:
+	// the page preceding one that started there). At most one of them.
+	After, Before *MessagePosition
+	Limit         int // 1 to MaxAccountPage
+}
+
+// Validate refuses a filter without an account, with both After and
+// Before, or with a Limit out of range.
+func (f AccountFilter) Validate() error {
+	switch {
+	case f.AccountSID == "":
+		return fmt.Errorf("%w: a listing of messages without an account", ErrInvalid)
+	case f.After != nil && f.Before != nil:
+		return fmt.Errorf("%w: a page both after and before a position", ErrInvalid)
+	case f.Limit < 1 || f.Limit > MaxAccountPage:
+		return fmt.Errorf("%w: page size %d: 1 to %d", ErrInvalid, f.Limit, MaxAccountPage)
+	}
+	return nil
+}
+
+// AccountPage is a page of Store.ListAccountMessages, newest first. More
+// reports whether messages lie beyond it in the direction it was read:
+// older ones for a page read after a position (or from the start), newer
+// ones for a page read before one.
+type AccountPage struct {
+	Items []*OutboundMessage
+	More  bool
 }
 
 // SendResult is the outcome of one send attempt, recorded by

@@ -113,6 +113,33 @@ type Store interface {
 	// ListOutboundMessages returns a page of messages, newest first.
 	ListOutboundMessages(ctx context.Context, f OutboundFilter) (*Page[*OutboundMessage], error)
 
+	// ListAccountMessages returns a page of one account's messages (see
+	// AccountFilter), newest first by creation time, then id: the
+	// Twilio-compatible listing. A page starting from a position holds the
+	// same messages whatever was created since. An invalid filter is
+	// ErrInvalid.
+	ListAccountMessages(ctx context.Context, f AccountFilter) (*AccountPage, error)
+	// CancelMessage cancels the queued message id of accountSID (see
+	// OutboundMessage.Cancel) and appends a "canceled" entry (source
+	// "api") to its history, in one transaction that holds the message
+	// against a concurrent send claim: of a cancel and a claim
+	// (RecordSend of MessageSending), exactly one wins, and the loser gets
+	// ErrNotCancelable or ErrCanceled. A message already canceled is
+	// returned as it is. It returns the message as it stands; another
+	// account's message, like an unknown one, is ErrNotFound and left
+	// alone.
+	CancelMessage(ctx context.Context, accountSID, id string) (*OutboundMessage, error)
+	// RedactMessage empties the body of the settled message id of
+	// accountSID (see OutboundMessage.Redact) and returns it; a message
+	// still queued or sending is ErrNotSettled, another account's
+	// ErrNotFound, and neither is changed.
+	RedactMessage(ctx context.Context, accountSID, id string) (*OutboundMessage, error)
+	// DeleteMessage deletes the settled message id of accountSID with its
+	// history, in one transaction; its idempotency key is free again. A
+	// message still queued or sending is ErrNotSettled, another account's
+	// ErrNotFound, and neither is changed.
+	DeleteMessage(ctx context.Context, accountSID, id string) error
+
 	// RecordSend stores the outcome of a send attempt in one transaction.
 	// r.State is MessageSending, MessageSent (with a TwilioSID),
 	// MessageFailed, or MessageQueued for a retry, in which case the next
@@ -123,7 +150,9 @@ type Store interface {
 	// nothing and schedules nothing, so it cannot undo a newer outcome.
 	// MessageSent sets SentAt; a non-empty From, TwilioStatus or Error and a
 	// non-zero ErrorCode replace the stored ones. An unknown message is
-	// ErrNotFound; any other State is ErrInvalid.
+	// ErrNotFound; any other State is ErrInvalid. A MessageSending result
+	// (a sender's claim, recorded before its request to Twilio) for a
+	// canceled message is ErrCanceled: the sender must not send it.
 	RecordSend(ctx context.Context, r SendResult) error
 	// UpdateMessageStatus applies a status update from Twilio to the message
 	// of u.AccountSID with u.TwilioSID, monotonically (see

@@ -309,6 +309,12 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	// Recorded before the request, so that a crash leaves it visibly
 	// possibly sent, and a rescued job looks it up instead of resending.
 	if err := s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSending, From: from}); err != nil {
+		if errors.Is(err, switchboard.ErrCanceled) {
+			// Canceled since it was loaded: the store refused the claim, so
+			// nothing is sent.
+			log.Info("canceled before it was sent: not sent")
+			return nil
+		}
 		return err
 	}
 	// The turn was taken before the writes above, whose latency varies

@@ -105,6 +105,19 @@ func (c *conn) InsertHistory(ctx context.Context, rows []store.StatusRow) error 
 	})
 }
 
+func (c *conn) RedactMessage(ctx context.Context, id string, at time.Time) error {
+	_, err := c.q.Exec(ctx, `UPDATE messages SET body = '', updated_at = $2 WHERE id = $1`, id, at)
+	return err
+}
+
+// DeleteMessage deletes the message and its history in one statement:
+// foreign keys are checked at its end.
+func (c *conn) DeleteMessage(ctx context.Context, id string) error {
+	_, err := c.q.Exec(ctx, `WITH gone_history AS (DELETE FROM message_status WHERE message_id = $1)
+        DELETE FROM messages WHERE id = $1`, id)
+	return err
+}
+
 func (c *conn) Heartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error) {
 	b := &pgx.Batch{}
 	b.Queue(`INSERT INTO sender_nodes (node, seen_at) VALUES ($1, $2)

@@ -106,6 +106,20 @@ func (c *conn) InsertHistory(ctx context.Context, rows []store.StatusRow) error 
 	return nil
 }
 
+func (c *conn) RedactMessage(ctx context.Context, id string, at time.Time) error {
+	_, err := c.q.ExecContext(ctx, `UPDATE messages SET body = '', updated_at = ? WHERE id = ?`, micros(at), id)
+	return err
+}
+
+// DeleteMessage deletes the history first: it refers to the message.
+func (c *conn) DeleteMessage(ctx context.Context, id string) error {
+	if _, err := c.q.ExecContext(ctx, `DELETE FROM message_status WHERE message_id = ?`, id); err != nil {
+		return fmt.Errorf("delete history: %w", err)
+	}
+	_, err := c.q.ExecContext(ctx, `DELETE FROM messages WHERE id = ?`, id)
+	return err
+}
+
 func (c *conn) Heartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error) {
 	if _, err := c.q.ExecContext(ctx, `INSERT INTO sender_nodes (node, seen_at) VALUES (?, ?)
         ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at`, node, micros(at)); err != nil {

@@ -82,6 +82,11 @@ type Tx interface {
 	// InsertHistory appends status changes to their messages' histories,
 	// in the order given.
 	InsertHistory(ctx context.Context, rows []StatusRow) error
+	// RedactMessage empties the body of message id and sets its updated
+	// time to at; it writes no other column.
+	RedactMessage(ctx context.Context, id string, at time.Time) error
+	// DeleteMessage deletes message id and its history.
+	DeleteMessage(ctx context.Context, id string) error
 	// Heartbeat records node as seen at at, forgets the nodes not seen
 	// since at-ttl, and counts those left.
 	Heartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (alive int, err error)

@@ -148,8 +148,17 @@ func (s *Store) RecordSend(ctx context.Context, r switchboard.SendResult) error 
 	}
 	return s.driver.InTx(ctx, func(tx Tx) error {
 		m, err := message(ctx, tx, held(r.MessageID), "record send of message "+r.MessageID)
-		if err != nil || !m.ApplySend(r, at) {
+		if err != nil {
 			return err
+		}
+		// Under the row's hold: a cancel either committed before this
+		// claim, which is refused, or waits for it and finds the message
+		// sending.
+		if err := m.CheckClaim(r); err != nil {
+			return err
+		}
+		if !m.ApplySend(r, at) {
+			return nil
 		}
 		if err := tx.UpdateMessages(ctx, []*switchboard.OutboundMessage{m}); err != nil {
 			return fmt.Errorf("record send of message %s: %w", m.ID, err)

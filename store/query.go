@@ -14,14 +14,17 @@ type Query struct {
 	Lock  Lock
 }
 
-// Order is the order of a selection's rows, by id (which is creation
-// order).
+// Order is the order of a selection's rows: by id (which is creation
+// order), or, for messages listed by account, by creation time and then
+// id.
 type Order int
 
 const (
 	Unordered Order = iota
 	NewestFirst
 	OldestFirst
+	NewestCreatedFirst
+	OldestCreatedFirst
 )
 
 // Lock is how the rows a transaction selects are held until it ends, on
@@ -56,6 +59,8 @@ type Operator int
 const (
 	OpEq Operator = iota
 	OpLt
+	OpLe
+	OpGt
 	OpGe
 	// OpIn compares with a list of strings given as one parameter, so that
 	// a statement's text is the same whatever the list's length.
@@ -74,6 +79,8 @@ const (
 // Eq and the others build conditions.
 func Eq(column string, v any) Cond { return Cond{Column: column, op: OpEq, Value: v} }
 func Lt(column string, v any) Cond { return Cond{Column: column, op: OpLt, Value: v} }
+func Le(column string, v any) Cond { return Cond{Column: column, op: OpLe, Value: v} }
+func Gt(column string, v any) Cond { return Cond{Column: column, op: OpGt, Value: v} }
 func Ge(column string, v any) Cond { return Cond{Column: column, op: OpGe, Value: v} }
 func In(column string, values []string) Cond {
 	return Cond{Column: column, op: OpIn, Value: values}
@@ -126,6 +133,10 @@ func (d Dialect) Select(base string, q Query) (string, []any) {
 		b.WriteString(" ORDER BY id DESC")
 	case OldestFirst:
 		b.WriteString(" ORDER BY id")
+	case NewestCreatedFirst:
+		b.WriteString(" ORDER BY created_at DESC, id DESC")
+	case OldestCreatedFirst:
+		b.WriteString(" ORDER BY created_at, id")
 	}
 	if q.Limit > 0 {
 		args = append(args, q.Limit)
@@ -156,6 +167,10 @@ func (d Dialect) term(c Cond, args *[]any) string {
 	switch c.op {
 	case OpLt:
 		return c.Column + " < " + param(c.Value)
+	case OpLe:
+		return c.Column + " <= " + param(c.Value)
+	case OpGt:
+		return c.Column + " > " + param(c.Value)
 	case OpGe:
 		return c.Column + " >= " + param(c.Value)
 	case OpIn:

@@ -269,6 +269,9 @@ func testPruneMessages(t *testing.T, o Opened) {
 	cutoff := base.Add(90 * 24 * time.Hour)
 	byState := map[switchboard.MessageState]string{}
 	for i, st := range switchboard.MessageStates {
+		if st == switchboard.MessageCanceled {
+			continue // canceled at the store's own clock: see testCanceledIsPruned
+		}
 		m := NewMessage(fmt.Sprintf("prune-%s", st), fmt.Sprintf("+1555000%02d", i), base)
 		createMessage(t, s, m)
 		byState[st] = m.ID

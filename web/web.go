@@ -35,6 +35,7 @@ type Store interface {
 	MessageHistory(ctx context.Context, messageID string) ([]switchboard.StatusChange, error)
 	Ping(ctx context.Context) error
 	outbound.ServiceStore
+	twilioMessageStore
 }
 
 // Messages creates and replays outbound messages for both send APIs;
@@ -116,6 +117,9 @@ func New(store Store, token string, metrics http.Handler, logger *slog.Logger, o
 	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
 	s.twilioAPI("POST "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioCreate)
 	s.twilioAPI("GET "+TwilioPrefix+"Accounts/{account}/Messages/{file}", s.twilioFetch)
+	s.twilioAPI("GET "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioList)
+	s.twilioAPI("POST "+TwilioPrefix+"Accounts/{account}/Messages/{file}", s.twilioUpdate)
+	s.twilioAPI("DELETE "+TwilioPrefix+"Accounts/{account}/Messages/{file}", s.twilioDelete)
 	// The pass-through takes what no pattern above does: a pattern that
 	// names a method and more of the path is more specific, so
 	// Switchboard's own endpoints keep precedence, whatever order they
