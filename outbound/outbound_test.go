@@ -186,7 +186,7 @@ func TestSentExactlyOnce(t *testing.T) {
 		got.From != at[0].From || got.TwilioStatus != "queued" || got.SentAt.IsZero() {
 		t.Fatalf("stored %+v; at the simulator %+v", got, at)
 	}
-	if at[0].Body != "hello" || at[0].StatusCallback != "http://127.0.0.1:9/twilio/status" || (at[0].From != senderA && at[0].From != senderB) {
+	if at[0].Body != "hello" || at[0].StatusCallback != "http://127.0.0.1:9/twilio/status?SwitchboardSid="+got.SID() || (at[0].From != senderA && at[0].From != senderB) {
 		t.Errorf("at the simulator: %+v", at[0])
 	}
 	if n := e.creates.Load(); n != 1 {
