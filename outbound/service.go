@@ -53,7 +53,8 @@ type ServiceOptions struct {
 	// without an idempotency key the message an identical create of the
 	// same account made less than DedupWindow before it is. Zero, the
 	// default, is Twilio's own behaviour: every such create is a message
-	// of its own. At most MaxDedupWindow; negative is zero.
+	// of its own. Negative is zero, longer than MaxDedupWindow is
+	// MaxDedupWindow.
 	DedupWindow time.Duration
 	// Metrics counts the status updates applied; nil counts them in an
 	// unregistered set.
@@ -85,7 +86,7 @@ func NewService(store ServiceStore, o ServiceOptions) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{store: store, pools: slices.Clone(o.Pools), window: max(o.DedupWindow, 0), metrics: o.Metrics, now: o.Now}
+	return &Service{store: store, pools: slices.Clone(o.Pools), window: min(max(o.DedupWindow, 0), MaxDedupWindow), metrics: o.Metrics, now: o.Now}
 }
 
 // Key prefixes of creates without an idempotency key, in the Twilio API's
