@@ -190,15 +190,21 @@ type Store interface {
 	// rate.
 	SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (alive int, err error)
 
-	// Suppress adds number to accountSID's suppression list (an opt-out),
-	// or replaces the reason of an existing entry. Numbers are compared
-	// exactly: callers normalise them (E.164) first.
+	// Suppress adds number to accountSID's suppression list with reason,
+	// an opt-out or a refusal (RefusalReason), or replaces the reason of
+	// its entry; except that an opt-out never replaces a refusal, which
+	// stays as it is. Numbers are compared exactly: callers normalise them
+	// (E.164) first.
 	Suppress(ctx context.Context, accountSID, number, reason string) error
-	// Unsuppress removes number from accountSID's suppression list; removing
-	// an absent number is not an error.
+	// Unsuppress removes number's opt-out from accountSID's suppression
+	// list; a refusal stays. Removing an absent number is not an error.
 	Unsuppress(ctx context.Context, accountSID, number string) error
-	// Suppressed reports whether number is on accountSID's suppression list.
+	// Suppressed reports whether number is on accountSID's suppression list,
+	// for either reason.
 	Suppressed(ctx context.Context, accountSID, number string) (bool, error)
+	// Suppression returns the reason number is on accountSID's suppression
+	// list, or ErrNotFound when it is not.
+	Suppression(ctx context.Context, accountSID, number string) (reason string, err error)
 
 	// StickySender returns the sender last set for recipient in pool, or
 	// ErrNotFound. Like EarlierUnsent, per pool, and so per account.

@@ -492,6 +492,12 @@ func (c *Config) validateOutbound(bad func(string, ...any), accounts, paths map[
 	if o.MaxAge <= 0 {
 		bad("outbound.max_age: must be positive")
 	}
+	// A derived key is remembered only while its message is stored, and a
+	// message may be pruned once switchboard.MinRetention has passed: a
+	// longer window would promise what retention does not keep.
+	if o.DedupWindow < 0 || o.DedupWindow > switchboard.MinRetention {
+		bad("outbound.dedup_window: %v must be from 0 (off: every create without an idempotency header is a message) to %v", o.DedupWindow, switchboard.MinRetention)
+	}
 	if o.StatusRoute != "" {
 		if !paths[o.StatusRoute] {
 			bad("outbound.status_route %q: not the path of a [[routes]] entry", o.StatusRoute)

@@ -43,8 +43,8 @@ import (
 const (
 	sdkAPIKeySID    = "SKe2e0000000000000000000000000000a"
 	sdkAPIKeySecret = "e2eApiKeySecret0000000000000000a"
-	// otherAccountSID is an account Switchboard does not know.
-	otherAccountSID = "ACe2e00000000000000000000000000099"
+	// unknownAccountSID is an account Switchboard does not know.
+	unknownAccountSID = "ACe2e00000000000000000000000000099"
 )
 
 // The recipients of the scenarios, one each, so that no scenario sees
@@ -210,7 +210,7 @@ func runSDKScenarios(t *testing.T, h *sdkHarness, newClient sdkNewClient) {
 	t.Run("api-key-other-account-refused", func(t *testing.T) {
 		// The key is the tests' account's: naming another account in
 		// the path must not make it that account's.
-		other := newClient(t, h.base, sdkAPIKeySID, sdkAPIKeySecret, otherAccountSID)
+		other := newClient(t, h.base, sdkAPIKeySID, sdkAPIKeySecret, unknownAccountSID)
 		_, e := other.create(t, sdkKeyTo, "for another account", "")
 		wantAuthFailure(t, "API key used for another account", e)
 	})

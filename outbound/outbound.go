@@ -5,17 +5,20 @@
 //
 // A send attempt loads the message, skips it when it is terminal or its job
 // is stale, fails it (dead letter) when it waited longer than MaxAge, fails
-// it at once (21610) when the recipient is suppressed, waits while an
-// earlier message to the same recipient in the pool is unsent (FIFO per
-// recipient), waits in its pool's line for a turn of its sticky sender, or
-// of any sender of the pool when it has none (OTP before transactional
-// before marketing; see priority.go), records the message as sending, and
-// creates it at Twilio. The answer decides:
-// sent with Twilio's SID; failed for a permanent refusal; queued again with
-// capped, jittered exponential backoff (Retry-After honoured) for a
-// retryable one, failed once the attempts run out. When the request may
-// have reached Twilio without an answer, the message is looked up at
-// Twilio before anything is resent.
+// it at once when the recipient is on its account's suppression list
+// (21610 for an opt-out, else the code Twilio refused it with for good),
+// waits while an earlier message to the same recipient in the pool is
+// unsent (FIFO per recipient), waits in its pool's line for a turn of its
+// sticky sender, or of any sender of the pool when it has none (OTP before
+// transactional before marketing; see priority.go), records the message as
+// sending, and creates it at Twilio. The answer decides: sent with
+// Twilio's SID; failed for a permanent refusal, and when Twilio refused
+// the recipient for good (twilio.RecipientRefusals) the recipient put on
+// the account's suppression list, so that the next create to it fails at
+// once; queued again with capped, jittered exponential backoff
+// (Retry-After honoured) for a retryable one, failed once the attempts run
+// out. When the request may have reached Twilio without an answer, the
+// message is looked up at Twilio before anything is resent.
 package outbound
 
 import (
@@ -40,7 +43,8 @@ type Store interface {
 	OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error)
 	OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error)
 	RecordSend(ctx context.Context, r switchboard.SendResult) error
-	Suppressed(ctx context.Context, accountSID, number string) (bool, error)
+	Suppression(ctx context.Context, accountSID, number string) (reason string, err error)
+	Suppress(ctx context.Context, accountSID, number, reason string) error
 	StickySender(ctx context.Context, pool, recipient string) (string, error)
 	SetStickySender(ctx context.Context, pool, recipient, from string) error
 	EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []switchboard.Purpose) (*switchboard.OutboundMessage, error)
@@ -253,14 +257,15 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 			ErrorCode: int(twilio.CodeValidityPeriodExpired), Error: fmt.Sprintf("expired: not sent within max_age %v", s.policy.MaxAge)})
 	}
 
-	suppressed, err := s.store.Suppressed(ctx, m.AccountSID, m.To)
-	if err != nil {
+	reason, err := s.store.Suppression(ctx, m.AccountSID, m.To)
+	if err != nil && !errors.Is(err, switchboard.ErrNotFound) {
 		return fmt.Errorf("check suppression: %w", err)
 	}
-	if suppressed {
-		log.Info("recipient suppressed: not sent")
+	if err == nil {
+		code := refusalOf(reason).Code
+		log.Info("recipient suppressed: not sent", "code", int(code))
 		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
-			ErrorCode: int(twilio.CodeUnsubscribedRecipient), Error: "recipient unsubscribed: not sent"})
+			ErrorCode: int(code), Error: "recipient suppressed (" + code.String() + "): not sent"})
 	}
 
 	pl := s.pools[m.Pool]
@@ -360,6 +365,11 @@ func (s *Sender) failedAttempt(ctx context.Context, m *switchboard.OutboundMessa
 		Observe429(s.opts.Metrics, m.Pool, err)
 		if re.Permanent() || (!re.Retryable() && re.Status >= 400 && re.Status < 500) {
 			log.Info("refused by Twilio", "code", int(re.Code), "error", err)
+			if re.Code.RefusesRecipient() {
+				if err := s.recordRefusal(ctx, m, re.Code); err != nil {
+					return err
+				}
+			}
 			r.State = switchboard.MessageFailed
 			return s.record(ctx, m, r)
 		}
@@ -373,6 +383,30 @@ func (s *Sender) failedAttempt(ctx context.Context, m *switchboard.OutboundMessa
 	r.NextAttemptAt = s.now().Add(s.Backoff(attempt, retryAfter))
 	log.Info("send failed: retrying", "error", err, "at", r.NextAttemptAt)
 	return s.record(ctx, m, r)
+}
+
+// twilioOptOutReason is the reason stored with an opt-out Twilio reported
+// (21610) when a message was sent: an opt-out all the same, which the
+// recipient's START reverses.
+const twilioOptOutReason = "21610"
+
+// recordRefusal puts m's recipient on its account's suppression list for
+// code, by which Twilio refused it for good (twilio.RecipientRefusals), so
+// that the next create to it is refused at once with the same code, as
+// Twilio would: as an opt-out for 21610, which the recipient's START
+// reverses, else as a refusal (switchboard.RefusalReason), which no
+// keyword reverses. It is recorded before the message's result: when it
+// fails, the message stays sending, and its next job looks it up at
+// Twilio, finds nothing, and sends again, which meets the refusal again.
+func (s *Sender) recordRefusal(ctx context.Context, m *switchboard.OutboundMessage, code twilio.Code) error {
+	reason := switchboard.RefusalReason(int(code))
+	if code == twilio.CodeUnsubscribedRecipient {
+		reason = twilioOptOutReason
+	}
+	if err := s.store.Suppress(ctx, m.AccountSID, m.To, reason); err != nil {
+		return fmt.Errorf("record Twilio's refusal %d of the recipient of message %s: %w", int(code), m.ID, err)
+	}
+	return nil
 }
 
 // maxRetryAfter caps Twilio's Retry-After: a message waits at most a day

@@ -292,7 +292,10 @@ func (m *memStore) RecordSend(_ context.Context, r switchboard.SendResult) error
 	return nil
 }
 
-func (m *memStore) Suppressed(context.Context, string, string) (bool, error) { return false, nil }
+func (m *memStore) Suppression(context.Context, string, string) (string, error) {
+	return "", switchboard.ErrNotFound
+}
+func (m *memStore) Suppress(context.Context, string, string, string) error { return nil }
 func (m *memStore) StickySender(context.Context, string, string) (string, error) {
 	return "", switchboard.ErrNotFound
 }

@@ -96,7 +96,11 @@ type keywordOrder struct {
 
 // ApplyKeyword suppresses (twilio.OptOut) or unsuppresses (twilio.OptIn)
 // number for account, for a keyword received at at; any other action
-// changes nothing.
+// changes nothing. Keywords change opt-outs only: a number Twilio refused
+// for good (21614, 21211; see Sender) stays refused through an opt-in, and
+// an opt-out does not replace that refusal (switchboard.Store.Suppress,
+// Unsuppress), whereas an opt-in reverses Twilio's 21610 as it reverses a
+// STOP.
 //
 // A sender's keywords apply in the order they were received, although
 // callers apply each on a goroutine of its own: STOP then START leaves the

@@ -3,7 +3,9 @@ package outbound_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +38,13 @@ var svcPools = []outbound.PoolRoute{
 // clock, which only moves when set.
 func newService(t *testing.T, m *metrics.Metrics) (*outbound.Service, *sqlite.Store, *time.Time) {
 	t.Helper()
+	return newServiceWith(t, outbound.ServiceOptions{Metrics: m})
+}
+
+// newServiceWith is newService with options o, its pools and clock
+// newService's.
+func newServiceWith(t *testing.T, o outbound.ServiceOptions) (*outbound.Service, *sqlite.Store, *time.Time) {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "switchboard.db"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -47,7 +56,8 @@ func newService(t *testing.T, m *metrics.Metrics) (*outbound.Service, *sqlite.St
 	})
 	clock := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	now := func() time.Time { return clock }
-	return outbound.NewService(st, outbound.ServiceOptions{Pools: svcPools, Now: now, Metrics: m}), st, &clock
+	o.Pools, o.Now = svcPools, now
+	return outbound.NewService(st, o), st, &clock
 }
 
 func native(key string, p switchboard.Payload) outbound.Draft {
@@ -101,8 +111,14 @@ func TestServiceRoutes(t *testing.T) {
 			pool: "otp", from: service, purpose: switchboard.PurposeTransactional},
 		{name: "twilio: only the account's pools", draft: twilioDraft(svcOther, "t4", switchboard.Payload{From: senderA}),
 			unroutableMsg: `invalid input: from "+15550001001": not a sender of any pool of account ` + svcOther},
-		{name: "twilio: an unknown service falls back to transactional", draft: twilioDraft(svcOther, "t5",
-			switchboard.Payload{Pool: "MG00000000000000000000000000000000"}), pool: "theirs", purpose: switchboard.PurposeTransactional},
+		// Sent through the service asked for, by the account's
+		// transactional pool, never from one of the pool's numbers.
+		{name: "twilio: an unlisted service is sent through by the transactional pool", draft: twilioDraft(svcOther, "t5",
+			switchboard.Payload{Pool: "MG00000000000000000000000000000000"}), pool: "theirs", from: "MG00000000000000000000000000000000",
+			purpose: switchboard.PurposeTransactional},
+		{name: "twilio: an unlisted service of an account without a transactional pool", draft: twilioDraft("AC00000000000000000000000000000003", "t6",
+			switchboard.Payload{Pool: "MG00000000000000000000000000000000"}),
+			unroutableMsg: "invalid input: no pool of account AC00000000000000000000000000000003 serves transactional messages"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,63 +169,192 @@ func TestServiceIsIdempotent(t *testing.T) {
 	}
 }
 
-// A create without a key is the message an identical one made less than
-// AutoKeyWindow before it is, across the windows' boundary too.
-func TestServiceDerivesAKeyWithinTheWindow(t *testing.T) {
+// Without a dedup window, a create without a key is a message of its own,
+// as at Twilio, however alike: a user asking for the code again gets it.
+func TestServiceWithoutAKeyEveryCreateIsAMessage(t *testing.T) {
 	t.Parallel()
 	s, _, clock := newService(t, nil)
 	ctx := t.Context()
-	// Windows are counted in whole AutoKeyWindows from the Unix epoch.
-	window := int64(outbound.AutoKeyWindow / time.Second)
-	windowEnd := time.Unix((clock.Unix()/window+1)*window, 0)
-	create := func(at time.Time) (*switchboard.OutboundMessage, bool) {
-		t.Helper()
-		*clock = at
-		m, created, err := s.Create(ctx, twilioDraft(acct, "", switchboard.Payload{Body: "no key"}))
-		if err != nil {
-			t.Fatal(err)
+	seen := map[string]bool{}
+	keys := map[string]bool{}
+	for i := range 3 {
+		*clock = clock.Add(time.Millisecond * time.Duration(i))
+		m, created, err := s.Create(ctx, twilioDraft(acct, "", switchboard.Payload{Body: "Your code is 1234"}))
+		if err != nil || !created {
+			t.Fatalf("create %d: created %v, %v", i, created, err)
 		}
-		return m, created
-	}
-	first, _ := create(windowEnd.Add(-time.Second))
-	tests := []struct {
-		name string
-		at   time.Time
-		same bool
-	}{
-		{"same window", windowEnd.Add(-time.Millisecond), true},
-		{"next window, within AutoKeyWindow", windowEnd.Add(outbound.AutoKeyWindow - 2*time.Second), true},
-		{"next window, AutoKeyWindow later", windowEnd.Add(outbound.AutoKeyWindow - time.Second), false},
-	}
-	for _, tt := range tests {
-		m, created := create(tt.at)
-		if same := m.ID == first.ID && !created; same != tt.same {
-			t.Errorf("%s: same message %v, want %v", tt.name, same, tt.same)
+		if seen[m.ID] || keys[m.IdempotencyKey] {
+			t.Fatalf("create %d is message %s again (key %q)", i, m.ID, m.IdempotencyKey)
 		}
+		seen[m.ID], keys[m.IdempotencyKey] = true, true
+		if want := "twilio:" + acct + ":msg:" + m.ID; m.IdempotencyKey != want {
+			t.Errorf("key %q, want %q", m.IdempotencyKey, want)
+		}
+	}
+}
+
+// Under a dedup window, a create without a key is the message an identical
+// one made less than the window before it is, across the intervals'
+// boundary too.
+func TestServiceDerivesAKeyWithinTheWindow(t *testing.T) {
+	t.Parallel()
+	for _, window := range []time.Duration{24 * time.Hour, time.Hour, 90 * time.Second} {
+		t.Run(window.String(), func(t *testing.T) {
+			t.Parallel()
+			s, _, clock := newServiceWith(t, outbound.ServiceOptions{DedupWindow: window})
+			ctx := t.Context()
+			// Intervals are counted in whole windows from the Unix epoch.
+			intervalEnd := time.Unix(0, (clock.UnixNano()/int64(window)+1)*int64(window))
+			create := func(at time.Time) (*switchboard.OutboundMessage, bool) {
+				t.Helper()
+				*clock = at
+				m, created, err := s.Create(ctx, twilioDraft(acct, "", switchboard.Payload{Body: "no key"}))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m, created
+			}
+			first, _ := create(intervalEnd.Add(-time.Second))
+			tests := []struct {
+				name string
+				at   time.Time
+				same bool
+			}{
+				{"same interval", intervalEnd.Add(-time.Millisecond), true},
+				{"next interval, within the window", intervalEnd.Add(window - 2*time.Second), true},
+				{"next interval, the window later", intervalEnd.Add(window - time.Second), false},
+			}
+			for _, tt := range tests {
+				m, created := create(tt.at)
+				if same := m.ID == first.ID && !created; same != tt.same {
+					t.Errorf("%s: same message %v, want %v", tt.name, same, tt.same)
+				}
+			}
+		})
+	}
+}
+
+// A day-long window's keys have the form every derived key had while the
+// window was fixed at a day, so those stored then still match; a window of
+// another length never meets them, even where its interval numbers do.
+func TestServiceDerivedKeysOfWindowLengths(t *testing.T) {
+	t.Parallel()
+	day, st, clock := newServiceWith(t, outbound.ServiceOptions{DedupWindow: 24 * time.Hour})
+	ctx := t.Context()
+	d := twilioDraft(acct, "", switchboard.Payload{Body: "no key"})
+	m, _, err := day.Create(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := d.Payload
+	p.Purpose = switchboard.PurposeTransactional
+	n := clock.Unix() / 86400
+	if want := fmt.Sprintf("twilio:%s:auto:%s:%d", acct, p.Hash(), n); m.IdempotencyKey != want {
+		t.Errorf("day-long window's key %q, want the stored form %q", m.IdempotencyKey, want)
+	}
+	// An hour-long window's interval n began long ago: at that time its
+	// key would be the day's key above, were the length not in it.
+	hour := outbound.NewService(st, outbound.ServiceOptions{Pools: svcPools, DedupWindow: time.Hour,
+		Now: func() time.Time { return time.Unix(n*3600+1, 0) }})
+	other, created, err := hour.Create(ctx, d)
+	if err != nil || !created || other.ID == m.ID {
+		t.Errorf("an hour-long window's create in its interval %d: created %v, %v; want a message of its own", n, created, err)
+	}
+	if want := fmt.Sprintf("twilio:%s:auto:%s:%d:1h0m0s", acct, p.Hash(), n); other.IdempotencyKey != want {
+		t.Errorf("hour-long window's key %q, want %q", other.IdempotencyKey, want)
 	}
 }
 
 func TestServiceRefusesSuppressedRecipients(t *testing.T) {
 	t.Parallel()
-	s, st, _ := newService(t, nil)
+	tests := []struct {
+		reason string
+		code   twilio.Code
+	}{
+		{"STOP", twilio.CodeUnsubscribedRecipient},
+		{"21610", twilio.CodeUnsubscribedRecipient},
+		{switchboard.RefusalReason(21614), twilio.CodeToNotSMSCapable},
+		{switchboard.RefusalReason(21211), twilio.CodeInvalidTo},
+	}
+	for _, tc := range tests {
+		t.Run(tc.reason, func(t *testing.T) {
+			t.Parallel()
+			s, st, _ := newServiceWith(t, outbound.ServiceOptions{DedupWindow: time.Hour})
+			ctx := t.Context()
+			before, _, err := s.Create(ctx, native("before", switchboard.Payload{}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			beforeTwilio, _, err := s.Create(ctx, twilioDraft(acct, "", switchboard.Payload{Body: "derived"}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Suppress(ctx, acct, svcHandset, tc.reason); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []outbound.Draft{native("after", switchboard.Payload{}), twilioDraft(acct, "", switchboard.Payload{}),
+				twilioDraft(acct, "header", switchboard.Payload{})} {
+				_, _, err := s.Create(ctx, d)
+				var refused *outbound.RecipientRefused
+				if !errors.As(err, &refused) || refused.Code != tc.code || !errors.Is(err, outbound.ErrSuppressed) {
+					t.Errorf("%s create after %q: %v, want a refusal with %d", d.API, tc.reason, err, tc.code)
+				}
+				if err != nil && strings.Contains(err.Error(), svcHandset) {
+					t.Errorf("the refusal names the recipient: %v", err)
+				}
+			}
+			// Repeats of messages stored before are answered as repeats.
+			if m, created, err := s.Create(ctx, native("before", switchboard.Payload{})); err != nil || created || m.ID != before.ID {
+				t.Errorf("repeat of a message stored before: created %v, %v; want the stored one", created, err)
+			}
+			if m, created, err := s.Create(ctx, twilioDraft(acct, "", switchboard.Payload{Body: "derived"})); err != nil || created || m.ID != beforeTwilio.ID {
+				t.Errorf("repeat of a derived key stored before: created %v, %v; want the stored one", created, err)
+			}
+			// Another account's list: its creates to the number go on.
+			if _, created, err := s.Create(ctx, native("theirs", switchboard.Payload{Pool: "theirs"})); err != nil || !created {
+				t.Errorf("native create of another account: created %v, %v", created, err)
+			}
+			if _, created, err := s.Create(ctx, twilioDraft(svcOther, "", switchboard.Payload{})); err != nil || !created {
+				t.Errorf("Twilio-compatible create of another account: created %v, %v", created, err)
+			}
+		})
+	}
+}
+
+// An opt-in reverses an opt-out, Twilio's 21610 included, and never a
+// refusal Twilio gave for good.
+func TestServiceOptInReversesOnlyOptOuts(t *testing.T) {
+	t.Parallel()
+	s, st, clock := newService(t, nil)
 	ctx := t.Context()
-	before, _, err := s.Create(ctx, native("before", switchboard.Payload{}))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		number, reason string
+		refusedAfter   bool
+	}{
+		{"+15557770011", "STOP", false},
+		{"+15557770012", "21610", false},
+		{"+15557770013", switchboard.RefusalReason(21614), true},
+		{"+15557770014", switchboard.RefusalReason(21211), true},
 	}
-	if err := st.Suppress(ctx, acct, svcHandset, "STOP"); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []outbound.Draft{native("after", switchboard.Payload{}), twilioDraft(acct, "", switchboard.Payload{})} {
-		if _, _, err := s.Create(ctx, d); !errors.Is(err, outbound.ErrSuppressed) {
-			t.Errorf("%s create after the opt-out: %v, want ErrSuppressed", d.API, err)
+	for i, tc := range tests {
+		if err := st.Suppress(ctx, acct, tc.number, tc.reason); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if m, created, err := s.Create(ctx, native("before", switchboard.Payload{})); err != nil || created || m.ID != before.ID {
-		t.Errorf("repeat of a message stored before the opt-out: created %v, %v; want the stored one", created, err)
-	}
-	if _, created, err := s.Create(ctx, native("theirs", switchboard.Payload{Pool: "theirs"})); err != nil || !created {
-		t.Errorf("another account's list applied: created %v, %v", created, err)
+		// The handset replies STOP, then START.
+		if err := s.ApplyKeyword(ctx, acct, tc.number, twilio.OptOut, clock.Add(time.Duration(2*i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ApplyKeyword(ctx, acct, tc.number, twilio.OptIn, clock.Add(time.Duration(2*i+1)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := s.Create(ctx, native("k"+tc.number, switchboard.Payload{To: tc.number}))
+		if refused := errors.Is(err, outbound.ErrSuppressed); refused != tc.refusedAfter || (err != nil && !refused) {
+			t.Errorf("%s after STOP and START: %v, want refused %v", tc.reason, err, tc.refusedAfter)
+		}
+		reason, err := st.Suppression(ctx, acct, tc.number)
+		if tc.refusedAfter && reason != tc.reason {
+			t.Errorf("%s after STOP and START: reason %q, %v; want it kept", tc.reason, reason, err)
+		}
 	}
 }
 

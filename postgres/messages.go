@@ -130,15 +130,17 @@ func (c *conn) Heartbeat(ctx context.Context, node string, at time.Time, ttl tim
 	return alive, c.q.QueryRow(ctx, `SELECT count(*) FROM sender_nodes`).Scan(&alive)
 }
 
-func (c *conn) Suppress(ctx context.Context, accountSID, number, reason string, at time.Time) error {
+func (c *conn) Suppress(ctx context.Context, accountSID, number, reason string, at time.Time, keep string) error {
 	_, err := c.q.Exec(ctx, `INSERT INTO suppressions (account_sid, number, reason, created_at)
-        VALUES ($1, $2, $3, $4) ON CONFLICT (account_sid, number) DO UPDATE SET reason = excluded.reason`,
-		accountSID, number, reason, at)
+        VALUES ($1, $2, $3, $4) ON CONFLICT (account_sid, number) DO UPDATE SET reason = excluded.reason
+        WHERE $5 = '' OR NOT starts_with(suppressions.reason, $5)`,
+		accountSID, number, reason, at, keep)
 	return err
 }
 
-func (c *conn) Unsuppress(ctx context.Context, accountSID, number string) error {
-	_, err := c.q.Exec(ctx, `DELETE FROM suppressions WHERE account_sid = $1 AND number = $2`, accountSID, number)
+func (c *conn) Unsuppress(ctx context.Context, accountSID, number, keep string) error {
+	_, err := c.q.Exec(ctx, `DELETE FROM suppressions WHERE account_sid = $1 AND number = $2
+        AND ($3 = '' OR NOT starts_with(reason, $3))`, accountSID, number, keep)
 	return err
 }
 

@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	}
 	// One service creates messages for both send APIs and applies what
 	// status callbacks and keywords say of them.
-	messages := outbound.NewService(store, outbound.ServiceOptions{Pools: routes, Metrics: m})
+	messages := outbound.NewService(store, outbound.ServiceOptions{Pools: routes, Metrics: m, DedupWindow: cfg.Outbound.DedupWindow})
 	s.ingest = ingest.New(ingest.Options{
 		Store: store, Routes: inRoutes, PublicURL: cfg.PublicURL, TrustForwarded: cfg.Ingest.TrustForwarded,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, MaxBodyMemory: cfg.Ingest.MaxBodyMemory, BodyReadTimeout: cfg.Ingest.BodyReadTimeout,

@@ -132,15 +132,17 @@ func (c *conn) Heartbeat(ctx context.Context, node string, at time.Time, ttl tim
 	return alive, c.q.QueryRowContext(ctx, `SELECT count(*) FROM sender_nodes`).Scan(&alive)
 }
 
-func (c *conn) Suppress(ctx context.Context, accountSID, number, reason string, at time.Time) error {
+func (c *conn) Suppress(ctx context.Context, accountSID, number, reason string, at time.Time, keep string) error {
 	_, err := c.q.ExecContext(ctx, `INSERT INTO suppressions (account_sid, number, reason, created_at)
-        VALUES (?, ?, ?, ?) ON CONFLICT (account_sid, number) DO UPDATE SET reason = excluded.reason`,
-		accountSID, number, reason, micros(at))
+        VALUES (?1, ?2, ?3, ?4) ON CONFLICT (account_sid, number) DO UPDATE SET reason = excluded.reason
+        WHERE ?5 = '' OR substr(suppressions.reason, 1, length(?5)) <> ?5`,
+		accountSID, number, reason, micros(at), keep)
 	return err
 }
 
-func (c *conn) Unsuppress(ctx context.Context, accountSID, number string) error {
-	_, err := c.q.ExecContext(ctx, `DELETE FROM suppressions WHERE account_sid = ? AND number = ?`, accountSID, number)
+func (c *conn) Unsuppress(ctx context.Context, accountSID, number, keep string) error {
+	_, err := c.q.ExecContext(ctx, `DELETE FROM suppressions WHERE account_sid = ?1 AND number = ?2
+        AND (?3 = '' OR substr(reason, 1, length(?3)) <> ?3)`, accountSID, number, keep)
 	return err
 }
 

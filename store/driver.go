@@ -90,9 +90,13 @@ type Tx interface {
 	// Heartbeat records node as seen at at, forgets the nodes not seen
 	// since at-ttl, and counts those left.
 	Heartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (alive int, err error)
-	// Suppress inserts an opt-out, or replaces the reason of one.
-	Suppress(ctx context.Context, accountSID, number, reason string, at time.Time) error
-	Unsuppress(ctx context.Context, accountSID, number string) error
+	// Suppress inserts number's entry on accountSID's suppression list,
+	// or replaces its reason, unless keep is non-empty and the stored
+	// reason starts with keep: that entry stays as it is.
+	Suppress(ctx context.Context, accountSID, number, reason string, at time.Time, keep string) error
+	// Unsuppress deletes number's entry from accountSID's suppression
+	// list, unless keep is non-empty and its reason starts with keep.
+	Unsuppress(ctx context.Context, accountSID, number, keep string) error
 	// SetStickySender inserts or replaces the sender of recipient in pool.
 	SetStickySender(ctx context.Context, pool, recipient, from string, at time.Time) error
 

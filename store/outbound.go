@@ -238,25 +238,34 @@ func (s *Store) MessageHistory(ctx context.Context, messageID string) ([]switchb
 	return history, nil
 }
 
-// Suppress adds or updates an opt-out.
+// Suppress adds number to accountSID's suppression list with reason, or
+// replaces the reason of its entry; an opt-out (any reason but a
+// switchboard.RefusalReason) leaves a refusal's entry as it is. The rule
+// is the statement's own, so that an opt-out racing a refusal cannot
+// replace it.
 func (s *Store) Suppress(ctx context.Context, accountSID, number, reason string) error {
-	err := s.driver.InTx(ctx, func(tx Tx) error { return tx.Suppress(ctx, accountSID, number, reason, s.now()) })
+	keep := switchboard.RefusalPrefix()
+	if _, refusal := switchboard.RefusalCode(reason); refusal {
+		keep = "" // a refusal replaces whatever is there
+	}
+	err := s.driver.InTx(ctx, func(tx Tx) error { return tx.Suppress(ctx, accountSID, number, reason, s.now(), keep) })
 	if err != nil {
 		return fmt.Errorf("suppress %s for %s: %w", number, accountSID, err)
 	}
 	return nil
 }
 
-// Unsuppress removes an opt-out.
+// Unsuppress removes number's opt-out from accountSID's suppression list;
+// a refusal's entry stays.
 func (s *Store) Unsuppress(ctx context.Context, accountSID, number string) error {
-	err := s.driver.InTx(ctx, func(tx Tx) error { return tx.Unsuppress(ctx, accountSID, number) })
+	err := s.driver.InTx(ctx, func(tx Tx) error { return tx.Unsuppress(ctx, accountSID, number, switchboard.RefusalPrefix()) })
 	if err != nil {
 		return fmt.Errorf("unsuppress %s for %s: %w", number, accountSID, err)
 	}
 	return nil
 }
 
-// Suppressed reports whether a number opted out.
+// Suppressed reports whether a number is on an account's suppression list.
 func (s *Store) Suppressed(ctx context.Context, accountSID, number string) (bool, error) {
 	found, err := s.driver.Read().Exists(ctx, TableSuppressions,
 		Query{Where: []Cond{Eq("account_sid", accountSID), Eq("number", number)}})
@@ -264,6 +273,26 @@ func (s *Store) Suppressed(ctx context.Context, accountSID, number string) (bool
 		return false, fmt.Errorf("check suppression of %s for %s: %w", number, accountSID, err)
 	}
 	return found, nil
+}
+
+// Suppression returns the reason a number is on an account's suppression
+// list, or an error wrapping switchboard.ErrNotFound.
+func (s *Store) Suppression(ctx context.Context, accountSID, number string) (string, error) {
+	// (account_sid, number) is the table's key: grouped by reason, the
+	// entry is at most one group.
+	reasons, err := s.driver.Read().Counts(ctx, TableSuppressions, "reason",
+		[]Cond{Eq("account_sid", accountSID), Eq("number", number)})
+	if err == nil && len(reasons) == 0 {
+		err = switchboard.ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("suppression of %s for %s: %w", number, accountSID, err)
+	}
+	var reason string
+	for r := range reasons {
+		reason = r
+	}
+	return reason, nil
 }
 
 // StickySender returns a recipient's sender in a pool, or an error wrapping

@@ -70,6 +70,8 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentStatusUpdatesAreMonotonic", testConcurrentStatusUpdates},
 		{"ListOutboundMessagesFiltersAndPages", testListMessages},
 		{"SuppressionRoundTrip", testSuppression},
+		{"SuppressionKeepsRefusals", testSuppressionReasons},
+		{"OptOutsRacingARefusalLeaveIt", testOptOutsRacingRefusals},
 		{"StickySenderRoundTrip", testStickySender},
 		{"TemplateRoundTripAndFilter", testTemplate},
 		{"ReplayMessageOnlyNeverAccepted", testReplayMessage},

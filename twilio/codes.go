@@ -5,8 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Code is a Twilio error code, as Twilio's debugger and REST API report it.
@@ -77,6 +81,46 @@ var codeDescriptions = map[Code]string{
 	CodeValidityPeriodExpired:        "validity period expired",
 	CodeSignatureInvalid:             "signature invalid",
 	CodeOutsideSessionWindow:         "outside WhatsApp 24-hour session window",
+}
+
+// recipientRefusals are the errors by which Twilio refuses a recipient for
+// good, and what Twilio's REST API says with each: a message to the same
+// To would be refused the same way whatever its body or sender, until the
+// recipient itself changes (replies START after 21610; becomes a valid
+// mobile number). Not among them, though they name the recipient: 21612
+// (not reachable from that sender: it depends on the From), 21408 (the
+// account's geographic permissions, the account's to change), and the
+// carriers' 3000x outcomes, which come after Twilio accepted a message and
+// are often transient.
+var recipientRefusals = map[Code]string{
+	CodeInvalidTo:             "The 'To' number %s is not a valid phone number.",
+	CodeUnsubscribedRecipient: "Attempt to send to unsubscribed recipient",
+	CodeToNotSMSCapable:       "'To' number is not a valid mobile number",
+}
+
+// RecipientRefusals returns the codes by which Twilio refuses a recipient
+// for good (21211, 21610, 21614), in ascending order.
+func RecipientRefusals() []Code {
+	return slices.Sorted(maps.Keys(recipientRefusals))
+}
+
+// RefusesRecipient reports whether c is one of RecipientRefusals.
+func (c Code) RefusesRecipient() bool {
+	_, ok := recipientRefusals[c]
+	return ok
+}
+
+// RefusalMessage returns the message of Twilio's REST API when it refuses
+// to with c, one of RecipientRefusals; for any other code, c's String.
+func (c Code) RefusalMessage(to string) string {
+	msg, ok := recipientRefusals[c]
+	switch {
+	case !ok:
+		return c.String()
+	case strings.Contains(msg, "%s"):
+		return fmt.Sprintf(msg, to)
+	}
+	return msg
 }
 
 // String returns a short description of a known code, and "Twilio error N"

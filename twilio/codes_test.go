@@ -379,3 +379,39 @@ func TestClassifyErrorReal(t *testing.T) {
 		})
 	}
 }
+
+// The refusals of a recipient are the permanent errors about the To alone:
+// each is a permanent REST error too, and none names the sender or the
+// account.
+func TestRecipientRefusals(t *testing.T) {
+	t.Parallel()
+	got := RecipientRefusals()
+	want := []Code{CodeInvalidTo, CodeUnsubscribedRecipient, CodeToNotSMSCapable}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("RecipientRefusals() = %v, want %v", got, want)
+	}
+	for _, c := range got {
+		if !c.RefusesRecipient() || !(&RestError{Status: 400, Code: c}).Permanent() {
+			t.Errorf("%d: RefusesRecipient %v, Permanent %v; want both", int(c), c.RefusesRecipient(), (&RestError{Code: c}).Permanent())
+		}
+	}
+	for _, c := range []Code{0, CodeInvalidFrom, CodeFromNotCapable, CodeFromQueueFull, 21612, 21408, CodeUnreachableHandset, CodeLandlineOrUnreachableCarrier, CodeTooManyRequests} {
+		if c.RefusesRecipient() {
+			t.Errorf("%d refuses the recipient, want not", int(c))
+		}
+	}
+	tests := []struct {
+		code Code
+		want string
+	}{
+		{CodeInvalidTo, "The 'To' number +15005550001 is not a valid phone number."},
+		{CodeUnsubscribedRecipient, "Attempt to send to unsubscribed recipient"},
+		{CodeToNotSMSCapable, "'To' number is not a valid mobile number"},
+		{CodeFromNotCapable, "From number not able to send"},
+	}
+	for _, tc := range tests {
+		if got := tc.code.RefusalMessage("+15005550001"); got != tc.want {
+			t.Errorf("%d.RefusalMessage = %q, want %q", int(tc.code), got, tc.want)
+		}
+	}
+}

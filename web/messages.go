@@ -184,7 +184,8 @@ func (s *Server) checkMessage(req *MessageRequestJSON) error {
 // anything is sent, under the Idempotency-Key header: 202 with the message
 // when it is new, 200 with the stored message when the key was used with
 // the same payload, 409 when it was used with another. A recipient on the
-// pool's account's suppression list is refused with 422 and nothing is
+// pool's account's suppression list is refused with 422, whose error names
+// Twilio's code for it (21610 for an opt-out, 21614, 21211), and nothing is
 // stored, unless the key already names a stored message.
 func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) error {
 	key := r.Header.Get("Idempotency-Key")

@@ -19,10 +19,6 @@ import (
 // TwilioPrefix starts every path of the Twilio-compatible API.
 const TwilioPrefix = "/2010-04-01/"
 
-// AutoKeyWindow is how long a request without an idempotency header is the
-// same message as an identical earlier one of the same account.
-const AutoKeyWindow = outbound.AutoKeyWindow
-
 // Twilio error codes of the compatible API that package twilio does not
 // name. CodeConflict follows Twilio's pattern of HTTP status + 20000
 // (20404, 20429): Twilio itself has no idempotency conflict.
@@ -146,12 +142,15 @@ func (req *twilioRequest) validate(p egress.Policy) error {
 // twilioCreate is POST /2010-04-01/Accounts/{Sid}/Messages.json. It
 // stores the message before anything is sent and answers 201 with it in
 // Twilio's shape. The idempotency key is the I-Twilio-Idempotency-Token
-// header, else Idempotency-Key, else derived from the account and the
-// payload for AutoKeyWindow (see docs/api.md). A repeat of a key with the
-// same payload answers the stored message, 201 again (Twilio has no 200
-// for a create); with another payload it is 409 (20409). A recipient on
-// the pool's account's suppression list is refused with 21610 and nothing
-// is stored, unless the key already names a stored message.
+// header, else Idempotency-Key; without either, the create is a message of
+// its own, as at Twilio, unless a dedup window is configured (see
+// outbound.ServiceOptions.DedupWindow and docs/api.md). A repeat of a key
+// with the same payload answers the stored message, 201 again (Twilio has
+// no 200 for a create); with another payload it is 409 (20409). A
+// recipient on the pool's account's suppression list is refused as Twilio
+// refuses it, with the code and message Twilio gave (21610 for an opt-out,
+// 21614, 21211) and nothing is stored, unless the key already names a
+// stored message.
 func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account string) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTwilioFormBytes)
 	if err := r.ParseForm(); err != nil {
@@ -173,6 +172,7 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 	if len(header) > maxIdempotencyKey {
 		return twilioErr(http.StatusBadRequest, codeInvalidParameter, "The idempotency token is longer than %d bytes.", maxIdempotencyKey)
 	}
+	var refused *outbound.RecipientRefused
 	m, _, err := s.messages.Create(r.Context(), outbound.Draft{
 		API: switchboard.KeyAPITwilio, Key: header, Account: account, StatusWebhook: req.StatusCallback,
 		// The Messaging Service stands where the native API's pool does.
@@ -185,8 +185,8 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 	case errors.Is(err, outbound.ErrUnroutable):
 		return twilioErr(http.StatusBadRequest, twilio.CodeFromNotCapable,
 			"No pool of this account serves transactional messages for Messaging Service %s.", req.ServiceSID)
-	case errors.Is(err, outbound.ErrSuppressed):
-		return twilioErr(http.StatusBadRequest, twilio.CodeUnsubscribedRecipient, "Attempt to send to unsubscribed recipient")
+	case errors.As(err, &refused):
+		return twilioErr(http.StatusBadRequest, refused.Code, "%s", refused.Code.RefusalMessage(req.To))
 	case err != nil:
 		return err
 	}

@@ -196,20 +196,20 @@ func TestTwilioCreateIsIdempotent(t *testing.T) {
 	resp, body := f.twilio(t, twilioCall{form: other, header: token})
 	checkTwilioError(t, resp, body, http.StatusConflict, 20409)
 
-	// Without a header, an identical request is the same message and a
-	// different one is another.
+	// Without a header, every request is a message of its own, identical
+	// or not, as at Twilio (no dedup window is configured).
 	plain := form("To", "+15557770002", "MessagingServiceSid", serviceSID, "Body", "hello")
 	a := f.twilioOK(t, twilioCall{form: plain}, http.StatusCreated)
 	b := f.twilioOK(t, twilioCall{form: plain}, http.StatusCreated)
 	c := f.twilioOK(t, twilioCall{form: form("To", "+15557770002", "MessagingServiceSid", serviceSID, "Body", "hello again")}, http.StatusCreated)
-	if a.SID != b.SID || a.SID == c.SID || a.SID == first.SID {
-		t.Errorf("derived keys: %s %s %s, want the first two equal and the third different", a.SID, b.SID, c.SID)
+	if a.SID == b.SID || a.SID == c.SID || b.SID == c.SID || a.SID == first.SID {
+		t.Errorf("creates without a header: %s %s %s, want three messages", a.SID, b.SID, c.SID)
 	}
 	if a.From != nil {
 		t.Errorf("from = %q, want null until a sender is chosen", *a.From)
 	}
-	if n := f.messageCount(t); n != 3 {
-		t.Errorf("%d messages stored, want 3", n)
+	if n := f.messageCount(t); n != 4 {
+		t.Errorf("%d messages stored, want 4", n)
 	}
 }
 
@@ -302,6 +302,58 @@ func TestTwilioCreateErrors(t *testing.T) {
 
 	resp, body = f.twilio(t, twilioCall{method: http.MethodGet, path: "Calls.json"})
 	checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
+}
+
+// A recipient Twilio refused for good is refused at create with Twilio's
+// code and message, by both APIs, in their dialects; another account's
+// creates to it go on, and its refusal leaves this account's list alone.
+func TestCreatesToRefusedRecipients(t *testing.T) {
+	t.Parallel()
+	f := newTwoAccountFixture(t)
+	tests := []struct {
+		to, reason string
+		code       int
+		message    string
+	}{
+		{"+15557770031", "STOP", 21610, "Attempt to send to unsubscribed recipient"},
+		{"+15557770032", "21610", 21610, "Attempt to send to unsubscribed recipient"},
+		{"+15557770033", switchboard.RefusalReason(21614), 21614, "'To' number is not a valid mobile number"},
+		{"+15557770034", switchboard.RefusalReason(21211), 21211, "The 'To' number +15557770034 is not a valid phone number."},
+	}
+	for _, tc := range tests {
+		t.Run(strconv.Itoa(tc.code)+tc.to, func(t *testing.T) {
+			if err := f.store.Suppress(t.Context(), outAccount, tc.to, tc.reason); err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range []http.Header{nil, {"I-Twilio-Idempotency-Token": {"refused-" + tc.to}}} {
+				resp, body := f.twilio(t, twilioCall{form: form("To", tc.to, "From", "+15550001001", "Body", "hi"), header: h})
+				checkTwilioError(t, resp, body, http.StatusBadRequest, tc.code)
+				var got struct{ Message string }
+				if err := json.Unmarshal(body, &got); err != nil || got.Message != tc.message {
+					t.Errorf("message %q, want Twilio's %q", got.Message, tc.message)
+				}
+			}
+			resp, body := f.send(t, "native-"+tc.to, `{"to": "`+tc.to+`", "body": "hi"}`)
+			checkError(t, resp, body, http.StatusUnprocessableEntity, "("+strconv.Itoa(tc.code)+", ")
+			if strings.Contains(string(body), tc.to) {
+				t.Errorf("the native refusal names the recipient: %s", body)
+			}
+
+			// The other account sends to the number.
+			theirs := f.twilioOK(t, twilioCall{account: otherAccount, user: otherAccount, pass: otherToken,
+				form: form("To", tc.to, "From", theirSender, "Body", "hi")}, http.StatusCreated)
+			if theirs.AccountSID != otherAccount {
+				t.Errorf("their create: %+v", theirs)
+			}
+			resp, body = f.send(t, "theirs-"+tc.to, `{"to": "`+tc.to+`", "body": "hi", "from": "`+theirSender+`"}`)
+			if resp.StatusCode != http.StatusAccepted {
+				t.Errorf("their native create = %d %s, want 202", resp.StatusCode, body)
+			}
+		})
+	}
+	if n := f.messageCount(t); n != 2*len(tests) {
+		t.Errorf("%d messages stored, want %d: only the other account's", n, 2*len(tests))
+	}
 }
 
 func TestTwilioFetch(t *testing.T) {

@@ -197,6 +197,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusConflict, "idempotency key already used with a different payload"
 	case errors.Is(err, outbound.ErrSuppressed):
 		status, msg = http.StatusUnprocessableEntity, outbound.ErrSuppressed.Error()
+		if refused := (*outbound.RecipientRefused)(nil); errors.As(err, &refused) {
+			msg = refused.Error() // Twilio's code, never the recipient
+		}
 	default:
 		s.logger.Error("admin API", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
