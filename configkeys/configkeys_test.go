@@ -28,8 +28,10 @@ type latency struct {
 }
 
 type doc struct {
-	Listen    string            `koanf:"listen"`
-	Storage   struct{ URL string `koanf:"url"` } `koanf:"storage"`
+	Listen  string `koanf:"listen"`
+	Storage struct {
+		URL string `koanf:"url"`
+	} `koanf:"storage"`
 	Accounts  []account         `koanf:"accounts"`
 	Latency   latency           `koanf:"latency"`
 	Tunnels   map[string]string `koanf:"tunnels"`
