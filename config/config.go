@@ -75,6 +75,10 @@ type Admin struct {
 	Redact bool `koanf:"redact"`
 }
 
+// ExampleAdminToken is the admin token switchboard.example.toml ships
+// with: known to everyone who has read the example, so no secret.
+const ExampleAdminToken = "change-me"
+
 // Ingest bounds webhook intake.
 type Ingest struct {
 	// MaxBodyBytes refuses larger bodies with 413. The default, 64 KiB,
