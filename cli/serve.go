@@ -95,7 +95,7 @@ func checkAdminToken(listen, token string) (warning string, err error) {
 	example := token == config.ExampleAdminToken
 	if isLoopback(listen) {
 		if example {
-			return fmt.Sprintf("admin.token is the example's %q: fine on loopback (%s), but set a secret of your own before listening anywhere else", token, listen), nil
+			return fmt.Sprintf("admin.token is the example's (switchboard.example.toml): fine on loopback (%s), but set a secret of your own before listening anywhere else", listen), nil
 		}
 		return "", nil
 	}
@@ -104,7 +104,7 @@ func checkAdminToken(listen, token string) (warning string, err error) {
 	}
 	why := "is empty, which leaves no usable admin API"
 	if example {
-		why = fmt.Sprintf("is the example's %q, which anyone can read", token)
+		why = "is the example's (switchboard.example.toml), which anyone can read"
 	}
 	return "", fmt.Errorf("refusing to serve: listen %q is reachable beyond this machine and admin.token %s. "+
 		"Set admin.token (or SWITCHBOARD_ADMIN_TOKEN) to a secret of your own, e.g. `openssl rand -hex 32`, "+

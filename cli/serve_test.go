@@ -37,6 +37,9 @@ func TestCheckAdminToken(t *testing.T) {
 			t.Errorf("listen %q, token %q: warning %q, err %v; want refused %v, warned %v",
 				tc.listen, tc.token, warning, err, tc.refused, tc.warned)
 		}
+		if strings.Contains(warning, "change-me") || err != nil && strings.Contains(err.Error(), "change-me") {
+			t.Errorf("listen %q: the token itself is printed: %q, %v", tc.listen, warning, err)
+		}
 		if err != nil {
 			for _, want := range []string{tc.listen, "admin.token", "SWITCHBOARD_ADMIN_TOKEN", "127.0.0.1"} {
 				if !strings.Contains(err.Error(), want) {
