@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/config"
 )
 
@@ -73,16 +72,4 @@ func (c *CLI) logger(cfg *config.Config) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(c.Stderr, &slog.HandlerOptions{Level: level}))
-}
-
-func (c *CLI) versionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintln(c.Stdout, "switchboard", switchboard.Version)
-			return err
-		},
-	}
 }

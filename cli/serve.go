@@ -2,12 +2,16 @@ package cli
 
 import (
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard-dev/switchboard/config"
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/server"
 )
@@ -30,6 +34,13 @@ route's target. SIGINT or SIGTERM stops it gracefully.`,
 				return err
 			}
 			logger := c.logger(cfg)
+			warning, err := checkAdminToken(cfg.Listen, cfg.Admin.Token)
+			if err != nil {
+				return err
+			}
+			if warning != "" {
+				logger.Warn(warning)
+			}
 			if cpuProfile != "" {
 				stop, err := startCPUProfile(cpuProfile)
 				if err != nil {
@@ -69,6 +80,49 @@ func (c *CLI) migrateCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// checkAdminToken refuses an admin token that anyone could guess, empty
+// or the example's, on a listener reachable beyond this machine, and
+// warns about the example's on loopback. It fails closed: a listen host
+// that is neither a loopback address nor "localhost" (a name, 0.0.0.0, an
+// empty host) counts as reachable.
+//
+// An empty token disables the admin API rather than opening it, but a
+// server exposed that way has no admin API its operator can use, which is
+// never what a first run means to do; the example's is a published secret.
+func checkAdminToken(listen, token string) (warning string, err error) {
+	example := token == config.ExampleAdminToken
+	if isLoopback(listen) {
+		if example {
+			return fmt.Sprintf("admin.token is the example's (switchboard.example.toml): fine on loopback (%s), but set a secret of your own before listening anywhere else", listen), nil
+		}
+		return "", nil
+	}
+	if token != "" && !example {
+		return "", nil
+	}
+	why := "is empty, which leaves no usable admin API"
+	if example {
+		why = "is the example's (switchboard.example.toml), which anyone can read"
+	}
+	return "", fmt.Errorf("refusing to serve: listen %q is reachable beyond this machine and admin.token %s. "+
+		"Set admin.token (or SWITCHBOARD_ADMIN_TOKEN) to a secret of your own, e.g. `openssl rand -hex 32`, "+
+		"or listen on loopback (listen = \"127.0.0.1:8080\")", listen, why)
+}
+
+// isLoopback reports whether a listen address accepts connections from
+// this machine only: a host in 127.0.0.0/8, ::1 or "localhost".
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(host)
+	return err == nil && addr.Unmap().IsLoopback()
 }
 
 // startCPUProfile profiles the process until the returned function is called.

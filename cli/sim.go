@@ -7,7 +7,7 @@ import "github.com/spf13/cobra"
 func (c *CLI) simCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sim",
-		Short: "Twilio simulator: serve a stand-in for Twilio, or send it traffic",
+		Short: "Twilio simulator: serve a stand-in for Twilio, send traffic, run a sample app",
 		Long: `The Twilio simulator stands in for Twilio on a local machine, for tests,
 benchmarks and demos. See docs/simulator.md.`,
 		Args: cobra.NoArgs,
@@ -15,6 +15,9 @@ benchmarks and demos. See docs/simulator.md.`,
 
 	// Serve: the simulated Twilio itself.
 	cmd.AddCommand(c.simServeCmd())
+
+	// App: a sample app receiving what Switchboard delivers.
+	cmd.AddCommand(c.simAppCmd())
 
 	// Traffic: webhooks sent to a local endpoint as Twilio sends them.
 	cmd.AddCommand(c.simTrafficCmd())

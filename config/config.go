@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -15,11 +16,11 @@ import (
 
 	"github.com/knadh/koanf/parsers/toml/v2"
 	"github.com/knadh/koanf/providers/env/v2"
-	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/configkeys"
 	"github.com/switchboard-dev/switchboard/egress"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
@@ -74,6 +75,10 @@ type Admin struct {
 	// bodies (numbers, message text), query strings and response excerpts.
 	Redact bool `koanf:"redact"`
 }
+
+// ExampleAdminToken is the admin token switchboard.example.toml ships
+// with: known to everyone who has read the example, so no secret.
+const ExampleAdminToken = "change-me"
 
 // Ingest bounds webhook intake.
 type Ingest struct {
@@ -340,11 +345,8 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil, fmt.Errorf("load defaults: %w", err)
 	}
 	if path != "" {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("config file: %w", err)
-		}
-		if err := k.Load(file.Provider(path), toml.Parser()); err != nil {
-			return nil, fmt.Errorf("parse config %s: %w", path, err)
+		if err := loadFile(k, path); err != nil {
+			return nil, err
 		}
 	}
 	keys := envKeys()
@@ -386,6 +388,54 @@ func Load(path string, environ []string) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// loadFile loads the TOML file at path over k, refusing keys that name no
+// field of Config, and resolves the relative paths the file's settings
+// (and defaults) hold against the file's directory.
+func loadFile(k *koanf.Koanf, path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	tree, err := toml.Parser().Unmarshal(raw)
+	if err != nil {
+		return fmt.Errorf("parse config %s: %w", path, err)
+	}
+	// Fails closed: a misspelt key would otherwise leave its setting at
+	// the default without a word, such as a [[route]] that routes nothing.
+	if err := configkeys.Check(tree, reflect.TypeFor[Config]()); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := k.Load(tomlTree(tree), nil); err != nil {
+		return fmt.Errorf("load config %s: %w", path, err)
+	}
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if u := k.String("storage.url"); isRelativePath(u) {
+		if err := k.Set("storage.url", filepath.Join(dir, u)); err != nil {
+			return fmt.Errorf("config %s: storage.url: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// isRelativePath reports whether a storage URL is a relative SQLite file
+// path, which a configuration file's directory anchors.
+func isRelativePath(storageURL string) bool {
+	s := Storage{URL: storageURL}
+	return storageURL != "" && !s.IsPostgres() && !filepath.IsAbs(storageURL)
+}
+
+// tomlTree is a parsed TOML document as a koanf provider.
+type tomlTree map[string]any
+
+func (t tomlTree) Read() (map[string]any, error) { return t, nil }
+
+func (t tomlTree) ReadBytes() ([]byte, error) {
+	return nil, errors.New("a parsed TOML document has no bytes")
 }
 
 // listKeys are the keys of lists of tables, which come from the file only.

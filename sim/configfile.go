@@ -4,14 +4,18 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
 
 	"github.com/knadh/koanf/parsers/toml/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/switchboard-dev/switchboard/configkeys"
 )
 
 // LoadConfig reads a simulator configuration from a TOML file whose keys
-// are Config's koanf tags. An unreadable or malformed file is an error;
+// are Config's koanf tags. An unreadable or malformed file is an error, and
+// so is a key that names no setting (with the closest one that does);
 // validation happens in New.
 func LoadConfig(path string) (Config, error) {
 	var c Config
@@ -20,6 +24,9 @@ func LoadConfig(path string) (Config, error) {
 	}
 	k := koanf.New(".")
 	if err := k.Load(file.Provider(path), toml.Parser()); err != nil {
+		return c, fmt.Errorf("sim config %s: %w", path, err)
+	}
+	if err := configkeys.Check(k.Raw(), reflect.TypeFor[Config]()); err != nil {
 		return c, fmt.Errorf("sim config %s: %w", path, err)
 	}
 	if err := k.UnmarshalWithConf("", &c, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
