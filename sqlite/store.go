@@ -208,7 +208,7 @@ func checkExists(path string) error {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w: %s does not exist: %w", ErrNoStore, path, fs.ErrNotExist)
+		return fmt.Errorf("%w: %s: %w", ErrNoStore, path, fs.ErrNotExist)
 	case err != nil:
 		return fmt.Errorf("%w: %w", ErrNoStore, err)
 	case !fi.Mode().IsRegular():
