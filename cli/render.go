@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -102,13 +103,7 @@ func writeFields(w io.Writer, fields []field) {
 // writeHeader writes an HTTP header, one "Name: value" line per value,
 // names sorted.
 func writeHeader(w io.Writer, h http.Header) {
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range h {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(h)) {
 		for _, v := range h[name] {
 			fmt.Fprintf(w, "  %s: %s\n", cell(name, 0), clean(v))
 		}
