@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/switchboard-dev/switchboard/config"
 	"github.com/switchboard-dev/switchboard/sim/traffic"
@@ -154,7 +157,9 @@ func (c *CLI) runTraffic(ctx context.Context, run trafficRun) error {
 		}
 		refOpts := run.opts
 		refOpts.Target = url + "/reference"
+		endLive := c.live(&refOpts)
 		ref, err = traffic.Run(ctx, refOpts)
+		endLive()
 		stop()
 		if ref != nil {
 			c.printReport("reference (static TwiML handler)", ref)
@@ -164,7 +169,9 @@ func (c *CLI) runTraffic(ctx context.Context, run trafficRun) error {
 		}
 	}
 	started := time.Now()
+	endLive := c.live(&run.opts)
 	rep, err := traffic.Run(ctx, run.opts)
+	endLive()
 	if rep != nil {
 		c.printReport(fmt.Sprintf("%s webhooks to %s (signed for %s)", run.opts.Kind, run.opts.Target, run.opts.SignedURL), rep)
 	}
@@ -178,6 +185,82 @@ func (c *CLI) runTraffic(ctx context.Context, run trafficRun) error {
 		return nil
 	}
 	return c.waitForSink(ctx, sink, rep.Acknowledged(), started, run.sinkTimeout)
+}
+
+// live shows the progress of the run of opts, each second, on one line
+// of the terminal, until the returned function ends it and clears the
+// line for the report. When stdout is not a terminal (a file, a pipe, a
+// CI log) it shows nothing: only the report is printed.
+func (c *CLI) live(opts *traffic.Options) (end func()) {
+	if !isTerminal(c.Stdout) {
+		return func() {}
+	}
+	opts.Meter = new(traffic.Meter)
+	ticker := time.NewTicker(time.Second)
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		showProgress(c.Stdout, opts.Meter, time.Now(), ticker.C, done)
+	}()
+	return func() {
+		ticker.Stop()
+		close(done)
+		<-exited
+	}
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// tallier is what the live view reads of a run: its traffic.Meter.
+type tallier interface{ Tally() traffic.Tally }
+
+// showProgress redraws one line of w at every tick, the run having
+// started at start, until done is closed; it then clears the line. The
+// ticks' times are its clock.
+func showProgress(w io.Writer, m tallier, start time.Time, ticks <-chan time.Time, done <-chan struct{}) {
+	prev, prevAt, drawn := traffic.Tally{}, start, false
+	for {
+		select {
+		case at := <-ticks:
+			t := m.Tally()
+			fmt.Fprint(w, "\r\x1b[K"+progressLine(at.Sub(start), t, t.Since(prev, at.Sub(prevAt))))
+			prev, prevAt, drawn = t, at, true
+		case <-done:
+			if drawn {
+				fmt.Fprint(w, "\r\x1b[K")
+			}
+			return
+		}
+	}
+}
+
+// progressLine is the live view of a run elapsed long: the rate and
+// latencies of the last interval, the counts so far.
+func progressLine(elapsed time.Duration, t traffic.Tally, iv traffic.Interval) string {
+	latency := func(d time.Duration) string {
+		if d == 0 {
+			return "-"
+		}
+		return round(d).String()
+	}
+	return fmt.Sprintf("%s  %.0f req/s  accepted %d  errors %d  p50 %s  p99 %s",
+		elapsed.Round(time.Second), iv.Rate, t.Accepted, t.Errors, latency(iv.P50), latency(iv.P99))
+}
+
+// round shortens a latency for the live view.
+func round(d time.Duration) time.Duration {
+	switch {
+	case d >= 100*time.Millisecond:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
 }
 
 // printReport prints a report under a title, followed by what each Twilio

@@ -385,13 +385,13 @@ func mustCLI(t *testing.T, cfgPath string, args ...string) string {
 // cliEvent is an event as switchboard events list --json and events show
 // print it.
 type cliEvent struct {
-	ID         string
-	Route      string
-	Kind       string
-	MessageSID string
-	State      string
-	Attempts   int
-	LastError  string
+	ID         string `json:"id"`
+	Route      string `json:"route"`
+	Kind       string `json:"kind"`
+	MessageSID string `json:"message_sid"`
+	State      string `json:"state"`
+	Attempts   int    `json:"attempts"`
+	LastError  string `json:"last_error"`
 }
 
 // listEvents runs switchboard events list --json with extra flags and
@@ -400,8 +400,8 @@ func listEvents(t *testing.T, cfgPath string, flags ...string) []cliEvent {
 	t.Helper()
 	out := mustCLI(t, cfgPath, append([]string{"events", "list", "--json", "--limit", "500"}, flags...)...)
 	var page struct {
-		Items []cliEvent
-		Next  string
+		Items []cliEvent `json:"items"`
+		Next  string     `json:"next"`
 	}
 	if err := json.Unmarshal([]byte(out), &page); err != nil {
 		t.Fatalf("events list --json: %v\n%s", err, out)

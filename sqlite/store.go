@@ -74,6 +74,7 @@ type options struct {
 	commit          groupcommit.Options
 	check           IntegrityCheck
 	checkpointEvery time.Duration
+	existing        bool
 	// inject, for tests, stands in for driver operations; see fault.inject.
 	inject func(op, query string) error
 }
@@ -90,9 +91,23 @@ func WithIntegrityCheck(c IntegrityCheck) Option {
 	return func(dst *options) { dst.check = c }
 }
 
-// Open opens (creating if needed) the database file at path, checks it
-// (see WithIntegrityCheck; a damaged database is refused with ErrDamaged)
-// and applies migrations.
+// WithExisting opens only a store that exists: a missing file is an error
+// wrapping ErrNoStore and fs.ErrNotExist, and is never created, nor is its
+// directory; a database without Switchboard's tables (never migrated) is
+// refused with ErrNoStore before any migration runs. For commands
+// that read a store: a mistyped path or a forgotten --config must fail
+// them, not show an empty store made for the occasion.
+func WithExisting() Option {
+	return func(dst *options) { dst.existing = true }
+}
+
+// ErrNoStore refuses to open, under WithExisting, a path holding no
+// Switchboard store.
+var ErrNoStore = errors.New("no switchboard store")
+
+// Open opens (creating if needed, unless WithExisting) the database file
+// at path, checks it (see WithIntegrityCheck; a damaged database is
+// refused with ErrDamaged) and applies migrations.
 func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option) (*Store, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -107,14 +122,18 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 	// after a failed fsync a retry could report success for data that
 	// never reached the disk.
 	commit.Fatal = fatal
-	if dir := filepath.Dir(path); dir != "" {
+	if o.existing {
+		if err := checkExists(path); err != nil {
+			return nil, err
+		}
+	} else if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
 	f := newFault(path)
 	f.inject = o.inject
-	write, err := openDB(path, false, f)
+	write, err := openDB(path, false, o.existing, f)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -126,11 +145,17 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 		write.Close() // keeps the connection open if the check failed the store
 		return nil, err
 	}
+	if o.existing {
+		if err := checkMigrated(ctx, write, path); err != nil {
+			write.Close()
+			return nil, err
+		}
+	}
 	if err := migrate(ctx, write, logger); err != nil {
 		write.Close()
 		return nil, err
 	}
-	read, err := openDB(path, true, f)
+	read, err := openDB(path, true, o.existing, f)
 	if err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
@@ -142,7 +167,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 		read.Close()
 		return nil, err
 	}
-	checkpointer, err := openDB(path, false, f)
+	checkpointer, err := openDB(path, false, o.existing, f)
 	if err != nil {
 		write.Close()
 		read.Close()
@@ -162,15 +187,48 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 }
 
 // openDB opens a pool whose connections cache their prepared statements
-// and report storage faults to f.
-func openDB(path string, readOnly bool, f *fault) (*sql.DB, error) {
+// and report storage faults to f. With mustExist, a connection fails
+// rather than create a missing file.
+func openDB(path string, readOnly, mustExist bool, f *fault) (*sql.DB, error) {
 	probe, err := sql.Open("sqlite", "")
 	if err != nil {
 		return nil, err
 	}
 	drv := probe.Driver()
 	probe.Close()
-	return sql.OpenDB(&cachingConnector{driver: drv, dsn: dsn(path, readOnly), fault: f}), nil
+	name := dsn(path, readOnly)
+	if mustExist {
+		name += "&mode=rw"
+	}
+	return sql.OpenDB(&cachingConnector{driver: drv, dsn: name, fault: f}), nil
+}
+
+// checkExists refuses a path that is not a file, naming it.
+func checkExists(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s: %w", ErrNoStore, path, fs.ErrNotExist)
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrNoStore, err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%w: %s is not a file", ErrNoStore, path)
+	}
+	return nil
+}
+
+// checkMigrated refuses a database Switchboard's migrations never ran on:
+// without their version table it is someone else's, or empty.
+func checkMigrated(ctx context.Context, db *sql.DB, path string) error {
+	var n int
+	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('goose_db_version', 'events')`).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	if n < 2 {
+		return fmt.Errorf("%w: %s has no switchboard tables (never migrated)", ErrNoStore, path)
+	}
+	return nil
 }
 
 // dsn builds a modernc.org/sqlite data source name. Every connection gets

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,4 +159,96 @@ func TestOldIdempotencyKeysAreMigrated(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.CheckOldKeys(t, openAt(t, path))
+}
+
+func TestWithExistingNeverCreatesAStore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	migrated := filepath.Join(dir, "migrated.db")
+	if s, err := sqlite.Open(ctx, migrated, nil); err != nil {
+		t.Fatal(err)
+	} else if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.db") // a SQLite database of someone else's
+	db, err := sql.Open("sqlite", "file:"+other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE notes (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	for _, tc := range []struct {
+		name, path string
+		notExist   bool // the error wraps fs.ErrNotExist
+	}{
+		{"missing file", filepath.Join(dir, "missing.db"), true},
+		{"missing directory", filepath.Join(dir, "no", "such", "dir", "switchboard.db"), true},
+		{"a directory", dir, false},
+		{"empty file", empty, false},
+		{"another application's database", other, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := sqlite.Open(ctx, tc.path, nil, sqlite.WithExisting(), sqlite.WithIntegrityCheck(sqlite.CheckOff))
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%s, WithExisting) succeeded; want ErrNoStore", tc.path)
+			}
+			if !errors.Is(err, sqlite.ErrNoStore) || errors.Is(err, os.ErrNotExist) != tc.notExist {
+				t.Errorf("Open(%s, WithExisting): %v; want ErrNoStore (not exist: %v)", tc.path, err, tc.notExist)
+			}
+			if !strings.Contains(err.Error(), tc.path) {
+				t.Errorf("Open: %q does not name the path %s", err, tc.path)
+			}
+			if tc.notExist {
+				if _, err := os.Stat(tc.path); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("after Open(WithExisting): stat %s: %v; want it still missing", tc.path, err)
+				}
+				if _, err := os.Stat(filepath.Dir(tc.path)); tc.name == "missing directory" && !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("after Open(WithExisting): the directory was created")
+				}
+			}
+		})
+	}
+	t.Run("another application's database is left as it was", func(t *testing.T) {
+		db, err := sql.Open("sqlite", "file:"+other+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var tables []string
+		rows, err := db.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				t.Fatal(err)
+			}
+			tables = append(tables, name)
+		}
+		if fmt.Sprint(tables) != "[notes]" {
+			t.Errorf("tables after a refused Open: %v; want [notes]", tables)
+		}
+	})
+
+	s, err := sqlite.Open(ctx, migrated, nil, sqlite.WithExisting())
+	if err != nil {
+		t.Fatalf("Open(WithExisting) of a migrated store: %v", err)
+	}
+	if _, err := s.ListEvents(ctx, switchboard.EventFilter{}); err != nil {
+		t.Errorf("ListEvents: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Error(err)
+	}
 }

@@ -298,11 +298,7 @@ func (s *Store) Replay(ctx context.Context, f switchboard.ReplayFilter) (int, er
 	if err := f.Validate(); err != nil {
 		return 0, err
 	}
-	where := []Cond{OneOf("state", switchboard.StateDelivered, switchboard.StateDead)}
-	where = eq(where, "state", f.State)
-	where = eq(where, "id", f.EventID)
-	where = eq(where, "route", f.Route)
-	where = since(where, "created_at", f.Since, f.Until)
+	where := replayWhere(f)
 	var due []jobs.Due
 	err := s.driver.InTx(ctx, func(tx Tx) error {
 		var err error

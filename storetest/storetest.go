@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListEventsFiltersAndPages", testListEvents},
 		{"ListRequestsFilters", testListRequests},
 		{"ReplayOnlyTerminalEvents", testReplay},
+		{"PreviewReplayCountsWithoutScheduling", testPreviewReplay},
 		{"StatsCountsAndLag", testStats},
 		{"NotFound", testNotFound},
 		{"DeliveryWorksEveryEventOnce", testDelivery},

@@ -35,11 +35,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := Page[EventJSON]{Items: make([]EventJSON, len(page.Items)), Next: page.Next}
-	for i, e := range page.Items {
-		out.Items[i] = s.eventJSON(e)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.renderer().Events(page))
 	return nil
 }
 
@@ -56,11 +52,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := EventDetailJSON{Event: s.eventJSON(ev), Request: s.requestJSON(req), Attempts: make([]AttemptJSON, len(atts))}
-	for i, a := range atts {
-		out.Attempts[i] = s.attemptJSON(a)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.renderer().EventDetail(ev, req, atts))
 	return nil
 }
 

@@ -85,14 +85,43 @@ type ReplayJSON struct {
 	Scheduled int `json:"scheduled"`
 }
 
-func (s *Server) eventJSON(e *switchboard.Event) EventJSON {
+// Renderer turns stored records into the admin API's JSON shapes: the
+// API answers with them and the command line prints them, so both show the
+// same thing. With Redact it hides what admin.redact hides.
+type Renderer struct{ Redact bool }
+
+func (s *Server) renderer() Renderer { return Renderer{Redact: s.redact} }
+
+func (s *Server) requestJSON(r *switchboard.Request) RequestJSON { return s.renderer().Request(r) }
+
+// Events renders a page of events as GET /api/v1/events answers it.
+func (rd Renderer) Events(p *switchboard.Page[*switchboard.Event]) Page[EventJSON] {
+	out := Page[EventJSON]{Items: make([]EventJSON, len(p.Items)), Next: p.Next}
+	for i, e := range p.Items {
+		out.Items[i] = rd.Event(e)
+	}
+	return out
+}
+
+// EventDetail renders an event, its request and its attempts as GET
+// /api/v1/events/{id} answers them.
+func (rd Renderer) EventDetail(ev *switchboard.Event, req *switchboard.Request, atts []*switchboard.Attempt) EventDetailJSON {
+	out := EventDetailJSON{Event: rd.Event(ev), Request: rd.Request(req), Attempts: make([]AttemptJSON, len(atts))}
+	for i, a := range atts {
+		out.Attempts[i] = rd.Attempt(a)
+	}
+	return out
+}
+
+// Event renders an event.
+func (rd Renderer) Event(e *switchboard.Event) EventJSON {
 	out := EventJSON{
 		ID: e.ID, RequestID: e.RequestID, Route: e.Route, AccountSID: e.AccountSID, Kind: string(e.Kind),
 		MessageSID: e.MessageSID, CallSID: e.CallSID, IdempotencyKey: e.IdempotencyKey, Target: e.Target, State: string(e.State),
 		Attempts: e.Attempts, ResponseStatus: e.Response.Status, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 		NextAttemptAt: e.NextAttemptAt, DeliveredAt: e.DeliveredAt, LastError: e.LastError,
 	}
-	if s.redact {
+	if rd.Redact {
 		out.Target = redactQuery(out.Target)
 	}
 	return out
@@ -110,8 +139,9 @@ func redactQuery(u string) string {
 	return u
 }
 
-func (s *Server) requestJSON(r *switchboard.Request) RequestJSON {
-	if s.redact {
+// Request renders a received request.
+func (rd Renderer) Request(r *switchboard.Request) RequestJSON {
+	if rd.Redact {
 		body := redacted
 		return RequestJSON{
 			ID: r.ID, ReceivedAt: r.ReceivedAt, Route: r.Route, Method: r.Method, URL: redactQuery(r.URL), Header: r.Header,
@@ -131,14 +161,15 @@ func (s *Server) requestJSON(r *switchboard.Request) RequestJSON {
 	return out
 }
 
-func (s *Server) attemptJSON(a *switchboard.Attempt) AttemptJSON {
+// Attempt renders a delivery attempt.
+func (rd Renderer) Attempt(a *switchboard.Attempt) AttemptJSON {
 	out := AttemptJSON{
 		Number: a.Number, StartedAt: a.StartedAt, TargetURL: a.TargetURL, StatusCode: a.StatusCode,
 		LatencyMS: float64(a.Latency.Microseconds()) / 1000, ErrorClass: a.ErrorClass, TwilioCode: a.TwilioCode,
 		Error: a.Error, ResponseHeader: a.ResponseHeader,
 	}
 	switch {
-	case s.redact:
+	case rd.Redact:
 		out.TargetURL, out.ResponseExcerpt = redactQuery(a.TargetURL), redacted
 	case utf8.Valid(a.ResponseExcerpt):
 		out.ResponseExcerpt = string(a.ResponseExcerpt)

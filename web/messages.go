@@ -104,6 +104,31 @@ type MessageDetailJSON struct {
 }
 
 func (s *Server) messageJSON(m *switchboard.OutboundMessage) MessageJSON {
+	return s.renderer().Message(m)
+}
+
+// Messages renders a page of messages as GET /api/v1/messages answers it.
+func (rd Renderer) Messages(p *switchboard.Page[*switchboard.OutboundMessage]) Page[MessageJSON] {
+	out := Page[MessageJSON]{Items: make([]MessageJSON, len(p.Items)), Next: p.Next}
+	for i, m := range p.Items {
+		out.Items[i] = rd.Message(m)
+	}
+	return out
+}
+
+// MessageDetail renders a message and its status history as GET
+// /api/v1/messages/{id} answers them.
+func (rd Renderer) MessageDetail(m *switchboard.OutboundMessage, hist []switchboard.StatusChange) MessageDetailJSON {
+	out := MessageDetailJSON{Message: rd.Message(m), History: make([]StatusChangeJSON, len(hist))}
+	for i, h := range hist {
+		out.History[i] = StatusChangeJSON{Status: h.Status, ErrorCode: h.ErrorCode, At: h.At, Source: h.Source, Applied: h.Applied}
+	}
+	return out
+}
+
+// Message renders an outbound message; Redact hides its recipient, body,
+// media and the status webhook's query.
+func (rd Renderer) Message(m *switchboard.OutboundMessage) MessageJSON {
 	out := MessageJSON{
 		ID: m.ID, IdempotencyKey: shownKey(m.IdempotencyKey), AccountSID: m.AccountSID, Pool: m.Pool, Purpose: string(m.Purpose),
 		From: m.From, To: m.To, Body: m.Body, MediaURLs: m.MediaURLs, StatusWebhook: m.StatusWebhook,
@@ -112,7 +137,7 @@ func (s *Server) messageJSON(m *switchboard.OutboundMessage) MessageJSON {
 		SentAt: m.SentAt, DeliveredAt: m.DeliveredAt, ReplayedAt: m.ReplayedAt, LastError: m.LastError,
 		Template: m.Template,
 	}
-	if s.redact {
+	if rd.Redact {
 		out.To, out.Body = redacted, redacted
 		if len(out.MediaURLs) > 0 {
 			out.MediaURLs = []string{redacted}
@@ -234,11 +259,7 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("message history: %w", err)
 	}
-	out := MessageDetailJSON{Message: s.messageJSON(m), History: make([]StatusChangeJSON, len(hist))}
-	for i, h := range hist {
-		out.History[i] = StatusChangeJSON{Status: h.Status, ErrorCode: h.ErrorCode, At: h.At, Source: h.Source, Applied: h.Applied}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.renderer().MessageDetail(m, hist))
 	return nil
 }
 
@@ -292,10 +313,6 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := Page[MessageJSON]{Items: make([]MessageJSON, len(page.Items)), Next: page.Next}
-	for i, m := range page.Items {
-		out.Items[i] = s.messageJSON(m)
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.renderer().Messages(page))
 	return nil
 }

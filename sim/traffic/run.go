@@ -49,6 +49,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			statuses:  make(map[int]int),
 			sampleCap: sampleCap,
 			rng:       rand.New(rand.NewPCG(uint64(opts.Seed), uint64(i))),
+			meter:     opts.Meter,
 		}
 		workers[i] = w
 		wg.Go(func() { w.run(ctx, work) })
@@ -130,6 +131,7 @@ type worker struct {
 	maker  *requestMaker
 	client *http.Client
 	expect twilio.Expectation
+	meter  *Meter // nil: no live view
 
 	accepted, noAnswer, interrupted int
 	codes                           map[twilio.Code]int
@@ -178,13 +180,20 @@ func (w *worker) run(ctx context.Context, work <-chan int) {
 		case err != nil:
 			w.noAnswer++
 			w.codes[twilio.ClassifyError(err).Code()]++
+			if w.meter != nil {
+				w.meter.NoAnswer()
+			}
 		default:
 			w.statuses[status]++
 			w.record(took)
-			if code := w.judge(status, contentType); code != 0 {
+			code := w.judge(status, contentType)
+			if code != 0 {
 				w.codes[code]++
 			} else {
 				w.accepted++
+			}
+			if w.meter != nil {
+				w.meter.Answer(took, code == 0)
 			}
 		}
 	}

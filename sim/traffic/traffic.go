@@ -115,6 +115,9 @@ type Options struct {
 	// with the same options has the same body, whichever worker sends it.
 	// Only the I-Twilio-Idempotency-Token headers are fresh each time.
 	Seed int64
+	// Meter, if set, counts each request as it ends, for a live view of
+	// the run; nil counts nothing beyond the report.
+	Meter *Meter
 }
 
 // Validate checks opts and fills in their defaults, the way Run does before
