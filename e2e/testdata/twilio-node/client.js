@@ -111,7 +111,9 @@ const scenarios = {
   async list(client, http, a) {
     const params = { to: a.to, limit: a.limit, pageSize: a.pageSize };
     let start = http.requests.length;
-    const listed = await client.messages.list(params);
+    // A copy each time: list() keeps its callback and done in the
+    // parameters it is given, which each() would then use.
+    const listed = await client.messages.list({ ...params });
     const listPages = pagesOf(http, start);
     start = http.requests.length;
     const each = [];
