@@ -271,6 +271,7 @@ func (s *Server) passThroughRequest(w http.ResponseWriter, r *http.Request) erro
 	if pt == nil {
 		return errPassThroughPath
 	}
+	p = s.withTwilioSID(r.Context(), account, p)
 	pr, ok := pt.providers[account]
 	if !ok {
 		return twilioErr(http.StatusNotFound, codeNotFound,

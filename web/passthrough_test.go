@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/metrics/metricstest"
 	"github.com/switchboard-dev/switchboard/web"
@@ -588,5 +591,80 @@ func TestPassThroughFirstProviderOfTheAccount(t *testing.T) {
 	}
 	if a, b := len(first.requests()), len(second.requests()); a != 1 || b != 0 {
 		t.Errorf("providers got %d and %d requests, want 1 and 0", a, b)
+	}
+}
+
+// TestPassThroughMessageSIDs: a message's subresources go to Twilio under
+// Twilio's SID for it, never Switchboard's, which Twilio does not know; a
+// message Switchboard does not hold (sent around it) is Twilio's to fetch,
+// update or delete, its request passed through as it came; and a message
+// of another account is never translated.
+func TestPassThroughMessageSIDs(t *testing.T) {
+	t.Parallel()
+	prov := newRecordingProvider(t)
+	f := newPassThroughFixture(t, prov, web.PassThrough{}, nil)
+	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	messages := "/2010-04-01/Accounts/" + outAccount + "/Messages"
+	create := func() twilioMessage {
+		msg := form("To", "+15557770001", "From", "+15550001001", "Body", "sub-resources")
+		resp, body := f.raw(t, "POST", messages+".json", outAccount, outToken, hdr, strings.NewReader(msg.Encode()))
+		return decodeTwilioMessage(t, resp, body, http.StatusCreated)
+	}
+	sent, unsent := create(), create()
+	const twilioSID = "SMeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+	id, _ := switchboard.MessageIDOfSID(sent.SID)
+	if err := f.store.RecordSend(t.Context(), switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageSent,
+		From: "+15550001001", TwilioSID: twilioSID, TwilioStatus: "queued"}); err != nil {
+		t.Fatal(err)
+	}
+	const elsewhere = "SMdddddddddddddddddddddddddddddddd" // sent around Switchboard
+	for _, tc := range []struct {
+		method, path, body string
+		wantURI            string // "" for not passed through
+	}{
+		{"GET", messages + "/" + sent.SID + "/Media.json?PageSize=5", "", "/base" + messages + "/" + twilioSID + "/Media.json?PageSize=5"},
+		{"DELETE", messages + "/" + sent.SID + "/Media/ME0123456789abcdef0123456789abcdef.json", "",
+			"/base" + messages + "/" + twilioSID + "/Media/ME0123456789abcdef0123456789abcdef.json"},
+		// Not sent: Twilio has no SID for it, and is asked as the app asked.
+		{"GET", messages + "/" + unsent.SID + "/Media.json", "", "/base" + messages + "/" + unsent.SID + "/Media.json"},
+		{"GET", messages + "/" + elsewhere + ".json", "", "/base" + messages + "/" + elsewhere + ".json"},
+		{"POST", messages + "/" + elsewhere + ".json", "Body=", "/base" + messages + "/" + elsewhere + ".json"},
+		{"DELETE", messages + "/" + elsewhere + ".json", "", "/base" + messages + "/" + elsewhere + ".json"},
+		// Its own messages Switchboard answers itself.
+		{"GET", messages + "/" + sent.SID + ".json", "", ""},
+		{"GET", messages + "/" + twilioSID + ".json", "", ""},
+	} {
+		before := len(prov.requests())
+		var body io.Reader
+		if tc.body != "" {
+			body = strings.NewReader(tc.body)
+		}
+		resp, _ := f.raw(t, tc.method, tc.path, outAccount, outToken, hdr, body)
+		got := prov.requests()[before:]
+		switch {
+		case tc.wantURI == "" && len(got) != 0:
+			t.Errorf("%s %s reached the provider as %s; want it served by Switchboard", tc.method, tc.path, got[0].requestURI)
+		case tc.wantURI == "" && resp.StatusCode != http.StatusOK:
+			t.Errorf("%s %s = %d, want 200", tc.method, tc.path, resp.StatusCode)
+		case tc.wantURI != "" && (len(got) != 1 || got[0].method != tc.method || got[0].requestURI != tc.wantURI || string(got[0].body) != tc.body):
+			t.Errorf("%s %s: provider got %+v; want %s %s with body %q", tc.method, tc.path, got, tc.method, tc.wantURI, tc.body)
+		}
+	}
+
+	// Another account's message, named on this account's path: its SID is
+	// nobody's here, and goes to this account's provider untranslated.
+	theirs := &switchboard.OutboundMessage{ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "theirs", AccountSID: otherAccount,
+		Pool: "theirs", Purpose: switchboard.PurposeTransactional, To: "+15557770001", Body: "theirs", PayloadHash: "theirs"}
+	if _, err := f.store.CreateMessage(t.Context(), theirs); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.RecordSend(t.Context(), switchboard.SendResult{MessageID: theirs.ID, Attempts: 1, State: switchboard.MessageSent,
+		TwilioSID: "SMcccccccccccccccccccccccccccccccc", TwilioStatus: "queued"}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(prov.requests())
+	f.raw(t, "GET", messages+"/"+theirs.SID()+"/Media.json", outAccount, outToken, nil, nil)
+	if got := prov.requests()[before:]; len(got) != 1 || !strings.Contains(got[0].requestURI, theirs.SID()) {
+		t.Errorf("provider got %+v; want the path as sent", got)
 	}
 }

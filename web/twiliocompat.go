@@ -196,14 +196,14 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 
 // twilioFetch is GET /2010-04-01/Accounts/{Sid}/Messages/{Sid}.json: a
 // message of the account by the SID Switchboard gave it at create or the
-// one Twilio gave it.
+// one Twilio gave it; one Switchboard does not hold is passed through.
 func (s *Server) twilioFetch(w http.ResponseWriter, r *http.Request, account string) error {
 	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
 	if !ok {
 		return switchboard.ErrNotFound
 	}
-	m, err := s.messageBySID(r, account, sid)
-	if err != nil {
+	m, passed, err := s.messageOrPassThrough(w, r, account, sid)
+	if passed || err != nil {
 		return err
 	}
 	writeTwilioJSON(w, http.StatusOK, twilioMessageJSON(m))

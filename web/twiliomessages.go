@@ -257,6 +257,12 @@ func (s *Server) twilioUpdate(w http.ResponseWriter, r *http.Request, account st
 	if !ok {
 		return switchboard.ErrNotFound
 	}
+	// Looked up before the form is read: a message Switchboard does not
+	// hold goes to Twilio with its body unread.
+	m, passed, err := s.messageOrPassThrough(w, r, account, sid)
+	if passed || err != nil {
+		return err
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTwilioFormBytes)
 	if err := r.ParseForm(); err != nil {
 		return twilioErr(http.StatusBadRequest, codeInvalidParameter, "Unable to parse the request body: %v", err)
@@ -273,10 +279,6 @@ func (s *Server) twilioUpdate(w http.ResponseWriter, r *http.Request, account st
 		return bad("Body must be empty: a message's body can only be redacted.")
 	case !cancel && !redact:
 		return bad("Body or Status is required.")
-	}
-	m, err := s.messageBySID(r, account, sid)
-	if err != nil {
-		return err
 	}
 	if cancel {
 		m, err = s.store.CancelMessage(r.Context(), account, m.ID)
@@ -303,8 +305,8 @@ func (s *Server) twilioDelete(w http.ResponseWriter, r *http.Request, account st
 	if !ok {
 		return switchboard.ErrNotFound
 	}
-	m, err := s.messageBySID(r, account, sid)
-	if err != nil {
+	m, passed, err := s.messageOrPassThrough(w, r, account, sid)
+	if passed || err != nil {
 		return err
 	}
 	err = s.store.DeleteMessage(r.Context(), account, m.ID)
