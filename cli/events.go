@@ -133,6 +133,10 @@ admin.redact it hides what the API hides.`,
 
 // writeEventList writes a page of events as a table.
 func writeEventList(w io.Writer, page web.Page[web.EventJSON]) error {
+	if len(page.Items) == 0 {
+		_, err := fmt.Fprintln(w, "no events")
+		return err
+	}
 	tw := table(w)
 	fmt.Fprintln(tw, "ID\tCREATED\tROUTE\tKIND\tSTATE\tATTEMPTS\tSID\tLAST ERROR")
 	for _, e := range page.Items {
@@ -144,10 +148,6 @@ func writeEventList(w io.Writer, page web.Page[web.EventJSON]) error {
 			e.Kind, e.State, e.Attempts, cell(sid, 0), cell(e.LastError, 60))
 	}
 	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(page.Items) == 0 {
-		_, err := fmt.Fprintln(w, "no events")
 		return err
 	}
 	if page.Next != "" {

@@ -140,6 +140,10 @@ has its attempts ahead of it.`,
 
 // writeMessageList writes a page of messages as a table.
 func writeMessageList(w io.Writer, page web.Page[web.MessageJSON]) error {
+	if len(page.Items) == 0 {
+		_, err := fmt.Fprintln(w, "no messages")
+		return err
+	}
 	tw := table(w)
 	fmt.Fprintln(tw, "ID\tCREATED\tPOOL\tTO\tSTATE\tATTEMPTS\tTWILIO SID\tERROR")
 	for _, m := range page.Items {
@@ -147,10 +151,6 @@ func writeMessageList(w io.Writer, page web.Page[web.MessageJSON]) error {
 			m.State, m.Attempts, cell(m.TwilioSID, 0), cell(messageError(m.ErrorCode, m.LastError), 60))
 	}
 	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(page.Items) == 0 {
-		_, err := fmt.Fprintln(w, "no messages")
 		return err
 	}
 	if page.Next != "" {
