@@ -62,7 +62,10 @@ type MessageRequestJSON struct {
 
 // MessageJSON is an outbound message in the API.
 type MessageJSON struct {
-	ID             string    `json:"id"`
+	ID string `json:"id"`
+	// SID is the message's SID in the Twilio-compatible API and in the
+	// status callbacks delivered about it (OutboundMessage.SID).
+	SID            string    `json:"sid"`
 	IdempotencyKey string    `json:"idempotency_key"`
 	AccountSID     string    `json:"account_sid"`
 	Pool           string    `json:"pool"`
@@ -130,7 +133,7 @@ func (rd Renderer) MessageDetail(m *switchboard.OutboundMessage, hist []switchbo
 // media and the status webhook's query.
 func (rd Renderer) Message(m *switchboard.OutboundMessage) MessageJSON {
 	out := MessageJSON{
-		ID: m.ID, IdempotencyKey: shownKey(m.IdempotencyKey), AccountSID: m.AccountSID, Pool: m.Pool, Purpose: string(m.Purpose),
+		ID: m.ID, SID: m.SID(), IdempotencyKey: shownKey(m.IdempotencyKey), AccountSID: m.AccountSID, Pool: m.Pool, Purpose: string(m.Purpose),
 		From: m.From, To: m.To, Body: m.Body, MediaURLs: m.MediaURLs, StatusWebhook: m.StatusWebhook,
 		State: string(m.State), TwilioSID: m.TwilioSID, TwilioStatus: m.TwilioStatus, ErrorCode: m.ErrorCode,
 		Attempts: m.Attempts, NextAttemptAt: m.NextAttemptAt, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
