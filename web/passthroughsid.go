@@ -14,13 +14,17 @@ import (
 // Twilio has never heard of; Twilio's requests about a message are made
 // with Twilio's SID for it.
 
-// messageOrPassThrough returns the message of account that sid names. A
-// message Switchboard does not hold (one sent before Switchboard stood in
-// front of the account, or around it) is Twilio's to answer for: r is
-// passed through to the account's provider as it came, passed is true,
-// and err is the pass-through's. Without a pass-through the message is
-// ErrNotFound, as before.
-func (s *Server) messageOrPassThrough(w http.ResponseWriter, r *http.Request, account, sid string) (m *switchboard.OutboundMessage, passed bool, err error) {
+// pathMessage returns the message of account that r's path names
+// (…/Messages/{Sid}.json). A message Switchboard does not hold (one sent
+// before Switchboard stood in front of the account, or around it) is
+// Twilio's to answer for: r is passed through to the account's provider as
+// it came, passed is true, and err is the pass-through's. Without a
+// pass-through such a message is ErrNotFound.
+func (s *Server) pathMessage(w http.ResponseWriter, r *http.Request, account string) (m *switchboard.OutboundMessage, passed bool, err error) {
+	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
+	if !ok {
+		return nil, false, switchboard.ErrNotFound
+	}
 	m, err = s.messageBySID(r, account, sid)
 	if errors.Is(err, switchboard.ErrNotFound) && s.passThrough != nil {
 		return nil, true, s.passThroughRequest(w, r)

@@ -198,11 +198,7 @@ func (s *Server) twilioCreate(w http.ResponseWriter, r *http.Request, account st
 // message of the account by the SID Switchboard gave it at create or the
 // one Twilio gave it; one Switchboard does not hold is passed through.
 func (s *Server) twilioFetch(w http.ResponseWriter, r *http.Request, account string) error {
-	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
-	if !ok {
-		return switchboard.ErrNotFound
-	}
-	m, passed, err := s.messageOrPassThrough(w, r, account, sid)
+	m, passed, err := s.pathMessage(w, r, account)
 	if passed || err != nil {
 		return err
 	}

@@ -253,13 +253,9 @@ func parsePageToken(tok string) (kind string, pos switchboard.MessagePosition, o
 // whose send is over (20009 before). Anything else is 30400. It answers
 // the message as it now stands, 200.
 func (s *Server) twilioUpdate(w http.ResponseWriter, r *http.Request, account string) error {
-	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
-	if !ok {
-		return switchboard.ErrNotFound
-	}
 	// Looked up before the form is read: a message Switchboard does not
 	// hold goes to Twilio with its body unread.
-	m, passed, err := s.messageOrPassThrough(w, r, account, sid)
+	m, passed, err := s.pathMessage(w, r, account)
 	if passed || err != nil {
 		return err
 	}
@@ -301,11 +297,7 @@ func (s *Server) twilioUpdate(w http.ResponseWriter, r *http.Request, account st
 // message and its status history go, 204. A message still queued or
 // being sent is refused (20009); cancel it first.
 func (s *Server) twilioDelete(w http.ResponseWriter, r *http.Request, account string) error {
-	sid, ok := strings.CutSuffix(r.PathValue("file"), ".json")
-	if !ok {
-		return switchboard.ErrNotFound
-	}
-	m, passed, err := s.messageOrPassThrough(w, r, account, sid)
+	m, passed, err := s.pathMessage(w, r, account)
 	if passed || err != nil {
 		return err
 	}
