@@ -46,7 +46,7 @@ type recordingProvider struct {
 
 const providerAnswer = `{"sid": "CA0123456789abcdef0123456789abcdef", "status": "queued"}`
 
-func newRecordingProvider(t *testing.T) *recordingProvider {
+func newRecordingProvider(t testing.TB) *recordingProvider {
 	t.Helper()
 	p := &recordingProvider{}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -78,7 +78,7 @@ func (p *recordingProvider) requests() []received {
 
 // base is the provider's base URL with a path of its own, which the
 // forwarded paths follow.
-func (p *recordingProvider) base(t *testing.T) *url.URL {
+func (p *recordingProvider) base(t testing.TB) *url.URL {
 	t.Helper()
 	u, err := url.Parse(p.srv.URL + "/base")
 	if err != nil {
@@ -90,7 +90,7 @@ func (p *recordingProvider) base(t *testing.T) *url.URL {
 // newPassThroughFixture serves the Twilio-compatible API for outAccount
 // and otherAccount (see newKeyFixture), outAccount's requests passed
 // through to prov; otherAccount has no provider.
-func newPassThroughFixture(t *testing.T, prov *recordingProvider, pt web.PassThrough, logger *slog.Logger) *fixture {
+func newPassThroughFixture(t testing.TB, prov *recordingProvider, pt web.PassThrough, logger *slog.Logger) *fixture {
 	t.Helper()
 	pt.Providers = append([]web.PassThroughProvider{{Account: outAccount, BaseURL: prov.base(t)}}, pt.Providers...)
 	return newFixtureWith(t, token, logger, web.WithOutbound(testPools), web.WithTwilioAccounts([]web.TwilioAccount{

@@ -43,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 
 // newFixtureWith serves the API with the given admin token and logger (nil
 // for the default one) and options.
-func newFixtureWith(t *testing.T, adminToken string, logger *slog.Logger, opts ...web.Option) *fixture {
+func newFixtureWith(t testing.TB, adminToken string, logger *slog.Logger, opts ...web.Option) *fixture {
 	t.Helper()
 	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "sb.db"), nil)
 	if err != nil {
