@@ -60,7 +60,7 @@ prints exactly what GET /api/v1/messages answers.`,
 			return writeMessageList(c.Stdout, rd.Messages(page))
 		},
 	}
-	cmd.Flags().StringVar(&state, "state", "", "queued, sending, sent, delivered, undelivered, failed or read")
+	cmd.Flags().StringVar(&state, "state", "", "queued, sending, sent, delivered, undelivered, failed, canceled or read")
 	cmd.Flags().StringVar(&f.Pool, "pool", "", "sender pool")
 	cmd.Flags().StringVar(&purpose, "purpose", "", "otp, transactional or marketing")
 	cmd.Flags().StringVar(&f.To, "to", "", "recipient (E.164)")
