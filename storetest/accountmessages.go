@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"sync"
@@ -208,6 +209,27 @@ func testListAccountMessages(t *testing.T, o Opened) {
 		for _, m := range page.Items {
 			if m.AccountSID != mine {
 				t.Errorf("listed %s of %s from another account's position", m.ID, m.AccountSID)
+			}
+		}
+	}
+
+	// A position is whatever a client sent back in a page token: one at
+	// the ends of time (a forged token) is a position like any other,
+	// neither an error of the store nor a way out of the account.
+	for _, at := range []time.Time{time.UnixMicro(math.MinInt64).UTC(), time.UnixMicro(math.MaxInt64).UTC(), time.UnixMicro(-1).UTC(),
+		{}, time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		edge := switchboard.MessagePosition{CreatedAt: at, ID: "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+		for _, f := range []switchboard.AccountFilter{{After: &edge}, {Before: &edge}} {
+			f.AccountSID, f.Limit = mine, 100
+			page, err := s.ListAccountMessages(ctx, f)
+			if err != nil {
+				t.Errorf("a page from position %v: %v", at, err)
+				continue
+			}
+			for _, m := range page.Items {
+				if m.AccountSID != mine {
+					t.Errorf("listed %s of %s from position %v", m.ID, m.AccountSID, at)
+				}
 			}
 		}
 	}
