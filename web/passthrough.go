@@ -168,6 +168,14 @@ func parsePassThroughPath(r *http.Request) (passThroughPath, error) {
 			p.path, p.rawPath = "/", "/"
 		}
 		segs = segs[1:]
+		if len(segs) > 0 && IsTwilioHostPrefix(segs[0]) {
+			// A host prefix after a host prefix: a provider that reads
+			// prefixes as Switchboard does (another Switchboard) would take
+			// the path after the second as another account's REST API,
+			// unchecked here. No path of Twilio's starts so: refused, fail
+			// closed.
+			return passThroughPath{}, errPassThroughPath
+		}
 	}
 	if p.host == "" || p.host == apiHost {
 		// /2010-04-01/Accounts/{Sid}[.json][/…]
