@@ -297,6 +297,8 @@ func TestPassThroughRefuses(t *testing.T) {
 		{"another account's path with a trailing slash", "GET", otherCalls + "/", outAccount, outToken, nil, "", 401, 20003},
 		{"another account's path, api.twilio.com in capitals", "GET", "/API.TWILIO.COM" + otherCalls, outAccount, outToken, nil, "", 401, 20003},
 		{"another account's path in the 2008 API", "GET", "/api.twilio.com/2008-08-01/Accounts/" + otherAccount + "/SMS/Messages.json", outAccount, outToken, nil, "", 401, 20003},
+		{"two credentials, the second another account's", "GET", calls, "", "",
+			http.Header{"Authorization": {basic(outAccount, outToken), basic(otherAccount, otherToken)}}, "", 401, 20003},
 		{"a body over the cap", "POST", calls, outAccount, outToken, nil, strings.Repeat("x", 1001), 413, 20413},
 		{"a connection upgrade", "GET", calls, outAccount, outToken, http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}, "", 400, 20001},
 	}
