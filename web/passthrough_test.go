@@ -794,3 +794,43 @@ func TestPassThroughHopByHop(t *testing.T) {
 		})
 	}
 }
+
+// TestPassThroughSlowClients: a client that stalls mid-body holds its
+// slot only until the exchange's timeout, and a flood without valid
+// credentials takes no slot at all: with MaxInFlight 1, the next
+// authenticated request goes through after both.
+func TestPassThroughSlowClients(t *testing.T) {
+	t.Parallel()
+	prov := newRecordingProvider(t)
+	f := newPassThroughFixture(t, prov, web.PassThrough{MaxInFlight: 1, Timeout: 50 * time.Millisecond}, nil)
+	calls := "/2010-04-01/Accounts/" + outAccount + "/Calls.json"
+
+	// Headers and one byte of a body announced as a megabyte, then
+	// nothing: the exchange times out and the connection is given up.
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("POST " + calls + " HTTP/1.1\r\nHost: x\r\nAuthorization: " + basic(outAccount, outToken) +
+		"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1048576\r\n\r\nT")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the stalled request got no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout && resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("stalled body: %d, want 504 or 502", resp.StatusCode)
+	}
+
+	for range 20 {
+		resp, body := f.raw(t, "GET", calls, outAccount, "wrong", nil, nil)
+		checkTwilioError(t, resp, body, http.StatusUnauthorized, 20003)
+	}
+	resp, body := f.raw(t, "GET", calls, outAccount, outToken, nil, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("after a stalled client and a flood: %d %s, want the provider's answer", resp.StatusCode, body)
+	}
+}
