@@ -195,6 +195,23 @@ func testListAccountMessages(t *testing.T, o Opened) {
 			expectNone(t, "ListAccountMessages", v, n, err)
 		}
 	}
+	for _, v := range untextValues {
+		for _, f := range []switchboard.AccountFilter{{AccountSID: v}, {AccountSID: mine, To: v}, {AccountSID: mine, From: v}} {
+			f.Limit = 10
+			page, err := s.ListAccountMessages(ctx, f)
+			n := 0
+			if page != nil {
+				n = len(page.Items)
+			}
+			expectNone(t, "ListAccountMessages", v, n, err)
+		}
+		if _, err := s.MessageBySID(ctx, mine, v); !errIsNotFound(err) {
+			t.Errorf("MessageBySID(%q) = %v, want ErrNotFound", v, err)
+		}
+		if _, err := s.OutboundMessageBySID(ctx, mine, v); !errIsNotFound(err) {
+			t.Errorf("OutboundMessageBySID(%q) = %v, want ErrNotFound", v, err)
+		}
+	}
 	theirPage, err := s.ListAccountMessages(ctx, switchboard.AccountFilter{AccountSID: theirs, Limit: 1})
 	if err != nil || len(theirPage.Items) != 1 {
 		t.Fatal(theirPage, err)
