@@ -603,3 +603,53 @@ func TestTwilioListHostileParameters(t *testing.T) {
 		}
 	})
 }
+
+// TestTwilioRedactAndDeleteStick: a redacted body is gone from fetch,
+// list and a repeat of the create with its key (the same message, still
+// without its body); a deleted message's key makes a new message, and the
+// deleted SID stays gone, for its account and any other.
+func TestTwilioRedactAndDeleteStick(t *testing.T) {
+	t.Parallel()
+	forEngine(t, func(t *testing.T, e *messagesEnv) {
+		f := e.f
+		create := func(key, body string) twilioMessage {
+			return f.twilioOK(t, twilioCall{header: http.Header{"I-Twilio-Idempotency-Token": {key}},
+				form: form("To", "+15557770001", "MessagingServiceSid", serviceSID, "Body", body)}, http.StatusCreated)
+		}
+		secret := create("redact-me", "code 123456")
+		e.markSent(t, secret.SID, "SM1111111111111111111111111111aaaa", time.Now())
+		if got := f.twilioOK(t, twilioCall{path: "Messages/" + secret.SID + ".json", form: form("Body", "")}, http.StatusOK); got.Body != "" {
+			t.Fatalf("redact answered body %q", got.Body)
+		}
+		if got := f.twilioOK(t, twilioCall{method: http.MethodGet, path: "Messages/" + secret.SID + ".json"}, http.StatusOK); got.Body != "" {
+			t.Errorf("fetch after redaction: body %q", got.Body)
+		}
+		for _, m := range e.list(t, "").Messages {
+			if strings.Contains(m.Body, "123456") {
+				t.Errorf("list after redaction holds %q", m.Body)
+			}
+		}
+		if again := create("redact-me", "code 123456"); again.SID != secret.SID || again.Body != "" {
+			t.Errorf("repeat of a redacted message's create = %s %q, want %s without its body", again.SID, again.Body, secret.SID)
+		}
+
+		gone := create("delete-me", "bye")
+		e.markSent(t, gone.SID, "SM1111111111111111111111111111bbbb", time.Now())
+		resp, body := f.twilio(t, twilioCall{method: http.MethodDelete, path: "Messages/" + gone.SID + ".json"})
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("delete = %d %s", resp.StatusCode, body)
+		}
+		if again := create("delete-me", "bye"); again.SID == gone.SID || again.Status != "queued" {
+			t.Errorf("create with a deleted message's key = %s %s, want a new queued message", again.SID, again.Status)
+		}
+		for _, c := range []twilioCall{
+			{method: http.MethodGet, path: "Messages/" + gone.SID + ".json"},
+			{method: http.MethodDelete, path: "Messages/" + gone.SID + ".json"},
+			{path: "Messages/" + gone.SID + ".json", form: form("Body", "")},
+			{method: http.MethodGet, path: "Messages/SM1111111111111111111111111111bbbb.json"},
+		} {
+			resp, body := f.twilio(t, c)
+			checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
+		}
+	})
+}
