@@ -38,6 +38,22 @@ func TestStatusCallbacksReachTheAppWithItsSID(t *testing.T) {
 			wantURL: withSID + "&MessageSid=" + theirs},
 		{name: "a JSON body", eventSID: ours, method: http.MethodPost, ctype: "application/json",
 			url: withSID, body: `{"MessageSid":"` + theirs + `"}`, wantURL: withSID, wantBody: `{"MessageSid":"` + theirs + `"}`},
+		// Only the SID parameters change: text in another parameter that
+		// reads like one (a message body, an error message) stays Twilio's.
+		{name: "a parameter whose value reads like a SID parameter", eventSID: ours, method: http.MethodPost, ctype: form,
+			url: withSID, body: "MessageSid=" + theirs + "&Body=hi%26MessageSid%3D" + theirs + "&ErrorMessage=SmsSid%3D" + theirs,
+			wantURL:  "https://hooks.example.com/status",
+			wantBody: "MessageSid=" + ours + "&Body=hi%26MessageSid%3D" + theirs + "&ErrorMessage=SmsSid%3D" + theirs, wantTwilioSID: theirs},
+		{name: "the parameter's name escaped in the URL", eventSID: ours, method: http.MethodPost, ctype: form,
+			url: "https://hooks.example.com/status?Switchboard%53id=" + ours, body: body,
+			wantURL:  "https://hooks.example.com/status",
+			wantBody: "SmsSid=" + ours + "&SmsStatus=sent&MessageStatus=sent&MessageSid=" + ours + "&AccountSid=AC1", wantTwilioSID: theirs},
+		// Two SIDs in the URL name no message (switchboard.SIDOfCallbackURL).
+		{name: "the parameter twice in the URL", eventSID: ours, method: http.MethodPost, ctype: form,
+			url: withSID + "&SwitchboardSid=" + theirs, body: body, wantURL: withSID + "&SwitchboardSid=" + theirs, wantBody: body},
+		{name: "the parameter in the body, not the URL", eventSID: ours, method: http.MethodPost, ctype: form,
+			url: "https://hooks.example.com/status", body: body + "&SwitchboardSid=" + ours,
+			wantURL: "https://hooks.example.com/status", wantBody: body + "&SwitchboardSid=" + ours},
 		{name: "no SID in the URL", eventSID: theirs, method: http.MethodPost, ctype: form,
 			url: "https://hooks.example.com/status", body: body, wantURL: "https://hooks.example.com/status", wantBody: body},
 	} {

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -81,5 +82,51 @@ func TestSwitchboardSIDParamDoesNotReachAcrossAccountsOrKinds(t *testing.T) {
 	}
 	if evs := f.events(t, inboundSID); len(evs) != 1 || evs[0].Kind != switchboard.KindMessage {
 		t.Errorf("inbound message: %d events under its own SID, want 1 of kind message", len(evs))
+	}
+}
+
+// The parameter in every form a token holder may sign for its own route
+// (a GET callback, the parameter twice, its name escaped) still names
+// nothing of another account: that account's message neither moves nor
+// has anything fanned out to its status webhook.
+func TestSwitchboardSIDParamHostileForms(t *testing.T) {
+	f := newOutboundFixture(t, obOptions{})
+	mine := f.webhookMessage(t, "mine-hostile", obWebhook, "SM0000000000000000000000000000c011")
+	theirs := &switchboard.OutboundMessage{ID: uuid.Must(uuid.NewV7()).String(), IdempotencyKey: "theirs-hostile",
+		AccountSID: otherAccount, Pool: obPool, Purpose: switchboard.PurposeTransactional, To: obHandset, Body: obBody,
+		CreatedAt: f.t0, StatusWebhook: obWebhook, PayloadHash: "hash-theirs-hostile"}
+	if created, err := f.store.CreateMessage(context.Background(), theirs); err != nil || !created {
+		t.Fatalf("create message: created %v, %v", created, err)
+	}
+	const theirTwilioSID = "SM0000000000000000000000000000c012"
+	f.recordSID(t, theirs, theirTwilioSID)
+
+	get := statusCallback(theirTwilioSID, "delivered")
+	get.method, get.path, get.body = http.MethodGet, "/status?"+get.body+"&"+switchboard.SIDParam+"="+theirs.SID(), ""
+	twice := statusCallback(theirTwilioSID, "delivered")
+	twice.path = "/status?" + switchboard.SIDParam + "=" + mine.SID() + "&" + switchboard.SIDParam + "=" + theirs.SID()
+	escaped := statusCallback(theirTwilioSID, "delivered")
+	escaped.path = "/status?Switchboard%53id=" + theirs.SID()
+	for i, w := range []webhook{get, twice, escaped} {
+		f.at(time.Duration(i+2) * time.Second)
+		if resp, body := f.send(t, w); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s %s answered %d %q", w.method, w.path, resp.StatusCode, body)
+		}
+	}
+	f.done()
+
+	if got := f.message(t, theirs.ID); got.TwilioStatus != "queued" || len(f.history(t, theirs.ID)) != 0 {
+		t.Errorf("another account's message moved to %s, history %+v", got.TwilioStatus, f.history(t, theirs.ID))
+	}
+	for _, sid := range []string{theirs.SID(), theirTwilioSID} {
+		if _, fanout := f.split(t, sid); len(fanout) != 0 {
+			t.Errorf("%d events under %s for another account's status webhook, want none", len(fanout), sid)
+		}
+	}
+	if evs := f.events(t, mine.SID()); len(evs) != 0 {
+		t.Errorf("%d events under our message's SID, want none: two SIDs in a URL name neither", len(evs))
+	}
+	if got := f.message(t, mine.ID); got.TwilioStatus != "queued" {
+		t.Errorf("our message moved to %s by a callback naming another's Twilio SID", got.TwilioStatus)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard"
 )
@@ -19,6 +21,9 @@ import (
 func (s *Store) ListAccountMessages(ctx context.Context, f switchboard.AccountFilter) (*switchboard.AccountPage, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
+	}
+	if !isText(f.AccountSID) || !isText(f.To) || !isText(f.From) {
+		return &switchboard.AccountPage{}, nil
 	}
 	where := []Cond{Eq("account_sid", f.AccountSID)}
 	where = eq(where, "to_number", f.To)
@@ -140,3 +145,11 @@ func (s *Store) DeleteMessage(ctx context.Context, accountSID, id string) error 
 		return nil
 	})
 }
+
+// isText reports whether v can equal a stored value: valid UTF-8 without
+// a NUL. PostgreSQL refuses to compare anything else with text (an error
+// where a client's value should simply match nothing) and SQLite compares
+// it; no stored account, number or SID is such a value, so a look-up by
+// one finds nothing on every engine (fails closed: not found, an empty
+// page).
+func isText(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }

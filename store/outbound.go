@@ -98,7 +98,7 @@ func (s *Store) OutboundMessageBySID(ctx context.Context, accountSID, twilioSID 
 		return nil, fmt.Errorf("%w: look-up of message %q without an account", switchboard.ErrInvalid, twilioSID)
 	}
 	what := fmt.Sprintf("message with Twilio SID %s of account %s", twilioSID, accountSID)
-	if twilioSID == "" { // the empty SID of unsent messages is nobody's
+	if twilioSID == "" || !isText(twilioSID) || !isText(accountSID) { // the empty SID of unsent messages is nobody's
 		return nil, fmt.Errorf("%s: %w", what, switchboard.ErrNotFound)
 	}
 	q := Query{Where: withSIDs(Eq("twilio_sid", twilioSID), Eq("account_sid", accountSID)), Limit: 1}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"sync"
@@ -194,6 +195,23 @@ func testListAccountMessages(t *testing.T, o Opened) {
 			expectNone(t, "ListAccountMessages", v, n, err)
 		}
 	}
+	for _, v := range untextValues {
+		for _, f := range []switchboard.AccountFilter{{AccountSID: v}, {AccountSID: mine, To: v}, {AccountSID: mine, From: v}} {
+			f.Limit = 10
+			page, err := s.ListAccountMessages(ctx, f)
+			n := 0
+			if page != nil {
+				n = len(page.Items)
+			}
+			expectNone(t, "ListAccountMessages", v, n, err)
+		}
+		if _, err := s.MessageBySID(ctx, mine, v); !errIsNotFound(err) {
+			t.Errorf("MessageBySID(%q) = %v, want ErrNotFound", v, err)
+		}
+		if _, err := s.OutboundMessageBySID(ctx, mine, v); !errIsNotFound(err) {
+			t.Errorf("OutboundMessageBySID(%q) = %v, want ErrNotFound", v, err)
+		}
+	}
 	theirPage, err := s.ListAccountMessages(ctx, switchboard.AccountFilter{AccountSID: theirs, Limit: 1})
 	if err != nil || len(theirPage.Items) != 1 {
 		t.Fatal(theirPage, err)
@@ -208,6 +226,27 @@ func testListAccountMessages(t *testing.T, o Opened) {
 		for _, m := range page.Items {
 			if m.AccountSID != mine {
 				t.Errorf("listed %s of %s from another account's position", m.ID, m.AccountSID)
+			}
+		}
+	}
+
+	// A position is whatever a client sent back in a page token: one at
+	// the ends of time (a forged token) is a position like any other,
+	// neither an error of the store nor a way out of the account.
+	for _, at := range []time.Time{time.UnixMicro(math.MinInt64).UTC(), time.UnixMicro(math.MaxInt64).UTC(), time.UnixMicro(-1).UTC(),
+		{}, time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		edge := switchboard.MessagePosition{CreatedAt: at, ID: "ffffffff-ffff-ffff-ffff-ffffffffffff"}
+		for _, f := range []switchboard.AccountFilter{{After: &edge}, {Before: &edge}} {
+			f.AccountSID, f.Limit = mine, 100
+			page, err := s.ListAccountMessages(ctx, f)
+			if err != nil {
+				t.Errorf("a page from position %v: %v", at, err)
+				continue
+			}
+			for _, m := range page.Items {
+				if m.AccountSID != mine {
+					t.Errorf("listed %s of %s from position %v", m.ID, m.AccountSID, at)
+				}
 			}
 		}
 	}

@@ -47,7 +47,8 @@ type PassThrough struct {
 	// DefaultPassThroughMaxBody.
 	MaxBodyBytes int64
 	// Timeout bounds one exchange, from the request's arrival to the
-	// answer's last byte; zero is DefaultPassThroughTimeout.
+	// answer's last byte, a client's stalled body included; zero is
+	// DefaultPassThroughTimeout.
 	Timeout time.Duration
 	// MaxInFlight bounds the requests passed through at once (429, 20429
 	// past it); zero is DefaultPassThroughInFlight.
@@ -168,6 +169,14 @@ func parsePassThroughPath(r *http.Request) (passThroughPath, error) {
 			p.path, p.rawPath = "/", "/"
 		}
 		segs = segs[1:]
+		if len(segs) > 0 && IsTwilioHostPrefix(segs[0]) {
+			// A host prefix after a host prefix: a provider that reads
+			// prefixes as Switchboard does (another Switchboard) would take
+			// the path after the second as another account's REST API,
+			// unchecked here. No path of Twilio's starts so: refused, fail
+			// closed.
+			return passThroughPath{}, errPassThroughPath
+		}
 	}
 	if p.host == "" || p.host == apiHost {
 		// /2010-04-01/Accounts/{Sid}[.json][/…]
@@ -302,6 +311,16 @@ func (pt *passThrough) forward(s *Server, w http.ResponseWriter, r *http.Request
 	ctx, cancel := context.WithTimeout(r.Context(), pt.timeout)
 	defer cancel()
 	r = r.WithContext(ctx)
+	if deadline, ok := ctx.Deadline(); ok {
+		// The transport waits for the request's body to be sent before
+		// giving up on the exchange, whatever its context says: a client
+		// that stalls its body would hold the slot and the provider's
+		// connection for as long as it likes. Reading the body ends at the
+		// deadline instead (fails closed: the client's request is given
+		// up and its connection closed). A ResponseWriter without
+		// deadlines is left to the server's ReadTimeout.
+		_ = http.NewResponseController(w).SetReadDeadline(deadline)
+	}
 	var body *cappedBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &cappedBody{ReadCloser: r.Body, left: pt.maxBody}

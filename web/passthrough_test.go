@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -282,6 +284,23 @@ func TestPassThroughRefuses(t *testing.T) {
 		{"a port in the host", "GET", "/lookups.twilio.com:8443/v1/x", outAccount, outToken, nil, "", 404, 20404},
 		{"an encoded slash in the account", "GET", "/2010-04-01/Accounts/" + otherAccount + "%2F..%2F" + outAccount + "/Calls.json", outAccount, outToken, nil, "", 404, 20404},
 		{"a backslash", "GET", `/2010-04-01/Accounts/` + outAccount + `/Calls\x.json`, outAccount, outToken, nil, "", 404, 20404},
+		{"api.twilio.com named twice, another account's path", "GET", "/api.twilio.com/api.twilio.com" + otherCalls, outAccount, outToken, nil, "", 404, 20404},
+		{"a host prefix after another", "GET", "/lookups.twilio.com/api.twilio.com" + otherCalls, outAccount, outToken, nil, "", 404, 20404},
+		{"a host prefix after another, in capitals", "GET", "/API.twilio.com/Api.Twilio.Com" + otherCalls, outAccount, outToken, nil, "", 404, 20404},
+		{"a host with a trailing dot", "GET", "/lookups.twilio.com./v1/x", outAccount, outToken, nil, "", 404, 20404},
+		{"an IP literal", "GET", "/127.0.0.1/v1/x", outAccount, outToken, nil, "", 404, 20404},
+		{"an IPv6 literal", "GET", "/[::1]/v1/x", outAccount, outToken, nil, "", 404, 20404},
+		{"a fragment before twilio.com", "GET", "/evil.example.com%23.twilio.com/v1/x", outAccount, outToken, nil, "", 404, 20404},
+		{"an escaped dot in twilio.com", "GET", "/lookups.twilio%2ecom/v1/x", outAccount, outToken, nil, "", 404, 20404},
+		{"a Unicode host", "GET", "/lookups.twilio.c%C3%B6m/v1/x", outAccount, outToken, nil, "", 404, 20404},
+		{"another account's path after an escaped dot segment", "GET", "/2010-04-01/Accounts/" + outAccount + "/%2e%2e/" + otherAccount + "/Calls.json", outAccount, outToken, nil, "", 404, 20404},
+		{"another account's path, escaped", "GET", "/2010-04-01/%41ccounts/%41" + otherAccount[1:] + "/Calls.json", outAccount, outToken, nil, "", 401, 20003},
+		{"another account's path, upper case", "GET", "/2010-04-01/ACCOUNTS/" + otherAccount + "/Calls.json", outAccount, outToken, nil, "", 401, 20003},
+		{"another account's path with a trailing slash", "GET", otherCalls + "/", outAccount, outToken, nil, "", 401, 20003},
+		{"another account's path, api.twilio.com in capitals", "GET", "/API.TWILIO.COM" + otherCalls, outAccount, outToken, nil, "", 401, 20003},
+		{"another account's path in the 2008 API", "GET", "/api.twilio.com/2008-08-01/Accounts/" + otherAccount + "/SMS/Messages.json", outAccount, outToken, nil, "", 401, 20003},
+		{"two credentials, the second another account's", "GET", calls, "", "",
+			http.Header{"Authorization": {basic(outAccount, outToken), basic(otherAccount, otherToken)}}, "", 401, 20003},
 		{"a body over the cap", "POST", calls, outAccount, outToken, nil, strings.Repeat("x", 1001), 413, 20413},
 		{"a connection upgrade", "GET", calls, outAccount, outToken, http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}}, "", 400, 20001},
 	}
@@ -666,5 +685,152 @@ func TestPassThroughMessageSIDs(t *testing.T) {
 	f.raw(t, "GET", messages+"/"+theirs.SID()+"/Media.json", outAccount, outToken, nil, nil)
 	if got := prov.requests()[before:]; len(got) != 1 || !strings.Contains(got[0].requestURI, theirs.SID()) {
 		t.Errorf("provider got %+v; want the path as sent", got)
+	}
+}
+
+// rawExchange writes req, exactly as given, on a connection of its own
+// to f and reads the answer; err is the reading's.
+func (f *fixture) rawExchange(t *testing.T, req string) (*http.Response, []byte, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// TestPassThroughHopByHop: a request framed two ways (Transfer-Encoding
+// and Content-Length, two lengths, an unknown coding) reaches the
+// provider as one request framed once, or not at all; the headers of
+// this hop (those Connection names, Proxy-Authorization, forwarding
+// headers) are not passed on, so that a header naming Authorization
+// leaves the provider with no credentials rather than others; and the
+// provider's own hop-by-hop headers do not reach the client, while its
+// cookies do (they are Twilio's to set).
+func TestPassThroughHopByHop(t *testing.T) {
+	t.Parallel()
+	prov := newRecordingProvider(t)
+	prov.answer = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		// Raw, as a proxy in front of the provider might answer: Go's
+		// server would rewrite Connection.
+		c, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nConnection: X-Provider-Hop\r\nX-Provider-Hop: secret\r\nKeep-Alive: timeout=5\r\n" +
+			"Proxy-Authenticate: Basic realm=\"inner\"\r\nSet-Cookie: twilio=1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+		_ = buf.Flush()
+	}
+	f := newPassThroughFixture(t, prov, web.PassThrough{}, nil)
+	calls := "/2010-04-01/Accounts/" + outAccount + "/Calls.json"
+	auth := "Authorization: " + basic(outAccount, outToken) + "\r\n"
+	head := func(method string) string {
+		return method + " " + calls + " HTTP/1.1\r\nHost: switchboard.example\r\n" + auth
+	}
+	tests := []struct {
+		name, req string
+		status    int    // Switchboard's answer
+		body      string // the provider's body; "-" for nothing forwarded
+		dropped   []string
+	}{
+		{"Transfer-Encoding and Content-Length", head("POST") + "Content-Length: 40\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+			"3\r\nabc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 200, "abc", nil},
+		{"two lengths", head("POST") + "Content-Length: 3\r\nContent-Length: 5\r\n\r\nabcde", 400, "-", nil},
+		{"an unknown coding", head("POST") + "Transfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 501, "-", nil},
+		{"hop-by-hop and forwarding headers", head("GET") + "Connection: X-Client-Hop, close\r\nX-Client-Hop: 1\r\nKeep-Alive: timeout=5\r\n" +
+			"Proxy-Authorization: " + basic(otherAccount, otherToken) + "\r\nX-Forwarded-Host: evil.example.com\r\nX-Forwarded-Proto: http\r\n" +
+			"Forwarded: host=evil.example.com\r\n\r\n", 200, "",
+			[]string{"X-Client-Hop", "Keep-Alive", "Proxy-Authorization", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded"}},
+		{"Authorization named by Connection", head("GET") + "Connection: Authorization, close\r\n\r\n", 200, "", []string{"Authorization"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(prov.requests())
+			resp, body, err := f.rawExchange(t, tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status = %d %s, want %d", resp.StatusCode, body, tt.status)
+			}
+			got := prov.requests()[before:]
+			if tt.body == "-" {
+				if len(got) != 0 {
+					t.Fatalf("the provider got %+v, want nothing", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].requestURI != "/base"+calls || string(got[0].body) != tt.body {
+				t.Fatalf("the provider got %+v, want one request to %s with body %q", got, calls, tt.body)
+			}
+			for _, k := range tt.dropped {
+				if v := got[0].header.Values(k); v != nil {
+					t.Errorf("the provider got %s %q", k, v)
+				}
+			}
+			if a := got[0].header.Values("Authorization"); a != nil && (len(a) != 1 || a[0] != basic(outAccount, outToken)) {
+				t.Errorf("the provider got Authorization %q, want the one checked or none", a)
+			}
+			for _, k := range []string{"X-Provider-Hop", "Keep-Alive", "Proxy-Authenticate"} {
+				if v := resp.Header.Values(k); v != nil {
+					t.Errorf("the client got the provider's %s %q", k, v)
+				}
+			}
+			if resp.Header.Get("Set-Cookie") != "twilio=1" || string(body) != "{}" {
+				t.Errorf("the client got %v %s, want the provider's cookie and body", resp.Header, body)
+			}
+		})
+	}
+}
+
+// TestPassThroughSlowClients: a client that stalls mid-body holds its
+// slot only until the exchange's timeout, and a flood without valid
+// credentials takes no slot at all: with MaxInFlight 1, the next
+// authenticated request goes through after both.
+func TestPassThroughSlowClients(t *testing.T) {
+	t.Parallel()
+	prov := newRecordingProvider(t)
+	f := newPassThroughFixture(t, prov, web.PassThrough{MaxInFlight: 1, Timeout: 50 * time.Millisecond}, nil)
+	calls := "/2010-04-01/Accounts/" + outAccount + "/Calls.json"
+
+	// Headers and one byte of a body announced as a megabyte, then
+	// nothing: the exchange times out and the connection is given up.
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("POST " + calls + " HTTP/1.1\r\nHost: x\r\nAuthorization: " + basic(outAccount, outToken) +
+		"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1048576\r\n\r\nT")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the stalled request got no answer: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGatewayTimeout && resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("stalled body: %d, want 504 or 502", resp.StatusCode)
+	}
+
+	for range 20 {
+		resp, body := f.raw(t, "GET", calls, outAccount, "wrong", nil, nil)
+		checkTwilioError(t, resp, body, http.StatusUnauthorized, 20003)
+	}
+	resp, body := f.raw(t, "GET", calls, outAccount, outToken, nil, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("after a stalled client and a flood: %d %s, want the provider's answer", resp.StatusCode, body)
 	}
 }

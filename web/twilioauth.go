@@ -77,8 +77,15 @@ func (s *Server) twilioAuthenticate(r *http.Request) (string, error) {
 // halves each time, in constant time; the matching pair is selected
 // without a branch. So neither a secret, its length, which pair matched
 // nor whether the user was known leaks through timing. Anything else is
-// errTwilioAuth.
+// errTwilioAuth, and so is a request with more than one Authorization
+// header.
 func (s *Server) twilioCredentials(r *http.Request) (string, error) {
+	if len(r.Header.Values("Authorization")) != 1 {
+		// BasicAuth reads the first header, and the pass-through forwards
+		// them all: a provider reading another would check credentials
+		// Switchboard never did. Refused, fail closed.
+		return "", errTwilioAuth
+	}
 	user, pass, ok := r.BasicAuth()
 	if !ok {
 		return "", errTwilioAuth

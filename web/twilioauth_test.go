@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -81,5 +82,92 @@ func TestTwilioAPIKeys(t *testing.T) {
 	}
 	if n := f.messageCount(t); n != 3 {
 		t.Errorf("%d messages stored, want 3 (one per accepted credential)", n)
+	}
+}
+
+// TestTwilioCredentialsHostile: only one exact pair of user and password
+// authenticates, as the one account it belongs to, and only for that
+// account's paths however they are spelled. A key whose secret is
+// another account's token is that key's account's, and a request
+// presenting two credentials is refused: the pass-through forwards the
+// Authorization header as received, and the provider must check the one
+// Switchboard checked.
+func TestTwilioCredentialsHostile(t *testing.T) {
+	t.Parallel()
+	const colons = "tok:with:colons"
+	f := newOutboundFixture(t, web.WithTwilioAccounts([]web.TwilioAccount{
+		{SID: outAccount, Tokens: []string{outToken, colons}, APIKeys: []web.TwilioAPIKey{{SID: outKey, Secret: otherToken}}},
+		{SID: otherAccount, Tokens: []string{otherToken}},
+	}))
+	list := func(account string) string { return "/2010-04-01/Accounts/" + account + "/Messages.json" }
+	long := strings.Repeat("x", 32<<10)
+	tests := []struct {
+		name    string
+		auth    []string // the Authorization header's values
+		account string
+		ok      bool
+	}{
+		{"a key whose secret is another account's token", []string{basic(outKey, otherToken)}, outAccount, true},
+		{"that key on the other account's path", []string{basic(outKey, otherToken)}, otherAccount, false},
+		{"the other account's token, as itself", []string{basic(otherAccount, otherToken)}, otherAccount, true},
+		{"the other account's token on the key's account's path", []string{basic(otherAccount, otherToken)}, outAccount, false},
+		{"the key's secret with the key's account", []string{basic(outAccount, otherToken)}, outAccount, false},
+		{"a token with colons", []string{basic(outAccount, colons)}, outAccount, true},
+		{"a token with colons, cut short", []string{basic(outAccount, "tok")}, outAccount, false},
+		{"a token with colons and one more", []string{basic(outAccount, colons+":")}, outAccount, false},
+		{"a token with a space after it", []string{basic(outAccount, outToken+" ")}, outAccount, false},
+		{"the account in lower case", []string{basic(strings.ToLower(outAccount), outToken)}, outAccount, false},
+		{"no colon", []string{"Basic " + base64.StdEncoding.EncodeToString([]byte(outAccount+outToken))}, outAccount, false},
+		{"an empty user", []string{basic("", outToken)}, outAccount, false},
+		{"an empty password", []string{basic(outAccount, "")}, outAccount, false},
+		{"both empty", []string{basic("", "")}, outAccount, false},
+		{"the token as a bearer", []string{"Bearer " + outToken}, outAccount, false},
+		{"not base64", []string{"Basic " + outAccount + ":" + outToken}, outAccount, false},
+		{"a very long password", []string{basic(outAccount, outToken+long)}, outAccount, false},
+		{"a very long user", []string{basic(outAccount+long, outToken)}, outAccount, false},
+		{"two credentials, both good", []string{basic(outAccount, outToken), basic(outAccount, outToken)}, outAccount, false},
+		{"two credentials, the second another account's", []string{basic(outAccount, outToken), basic(otherAccount, otherToken)}, outAccount, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := f.raw(t, http.MethodGet, list(tt.account), "", "", http.Header{"Authorization": tt.auth}, nil)
+			if tt.ok {
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("status = %d %s, want 200", resp.StatusCode, body)
+				}
+				return
+			}
+			checkTwilioError(t, resp, body, http.StatusUnauthorized, 20003)
+		})
+	}
+
+	// The account's own credentials on the other account's paths, spelled
+	// every way the mux or the pass-through might read them: nothing is
+	// listed or created there.
+	other := list(otherAccount)
+	for _, target := range []string{
+		other,
+		"/2010-04-01/Accounts/%41" + otherAccount[1:] + "/Messages.json",
+		"/2010-04-01/Accounts/" + otherAccount + "%2Ejson/Messages.json",
+		"/2010-04-01/accounts/" + otherAccount + "/Messages.json",
+		"/2010-04-01/ACCOUNTS/" + otherAccount + "/Messages.json",
+		"/api.twilio.com" + other,
+		"/API.Twilio.COM" + other,
+		other + "/",
+		"/2010-04-01/Accounts/" + otherAccount + "/Messages",
+		"/2010-04-01/Accounts/" + outAccount + "/../" + otherAccount + "/Messages.json",
+		"/2010-04-01/Accounts/" + outAccount + "/%2e%2e/" + otherAccount + "/Messages.json",
+	} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			body := strings.NewReader(form("To", "+15557770001", "MessagingServiceSid", serviceSID, "Body", "hostile").Encode())
+			resp, got := f.raw(t, method, target, outAccount, outToken,
+				http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, body)
+			if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s %s = %d %s, want 401 or 404", method, target, resp.StatusCode, got)
+			}
+		}
+	}
+	if n := f.messageCount(t); n != 0 {
+		t.Errorf("%d messages stored, want none", n)
 	}
 }

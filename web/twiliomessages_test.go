@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -546,4 +548,108 @@ func TestTwilioMessagesRefusals(t *testing.T) {
 		user: otherAccount, pass: otherToken}, http.StatusOK); got.Status != "queued" || got.Body != "theirs" {
 		t.Errorf("their message after our attempts: %+v", got)
 	}
+}
+
+// TestTwilioListHostileParameters: filter values are values on both
+// engines (SQL in To, From or a date is refused or matches nothing), any
+// page size or page number lists within the caps or is refused, and no
+// listing, filtered or paged however, holds another account's message,
+// even one to the same recipient.
+func TestTwilioListHostileParameters(t *testing.T) {
+	t.Parallel()
+	forEngine(t, func(t *testing.T, e *messagesEnv) {
+		f := e.f
+		const to = "+15557770001"
+		mine := f.twilioOK(t, twilioCall{form: form("To", to, "MessagingServiceSid", serviceSID, "Body", "mine")}, http.StatusCreated)
+		f.twilioOK(t, twilioCall{account: otherAccount, user: otherAccount, pass: otherToken,
+			form: form("To", to, "From", theirSender, "Body", "theirs")}, http.StatusCreated)
+
+		ok := []string{
+			"To=" + url.QueryEscape(to), "To=" + url.QueryEscape(to+"' OR '1'='1"), "To=" + url.QueryEscape("' OR 1=1 --"),
+			"To=%25", "To=_", "To=" + url.QueryEscape(to+"\x00"), "To=%2B1555777%0A0001", "To=" + url.QueryEscape(" "+to+" "),
+			"From=" + url.QueryEscape(theirSender), "From=" + url.QueryEscape("\" OR \"\"=\""), "To=" + strings.Repeat("9", 10000),
+			"To=" + url.QueryEscape(to) + "&To=" + url.QueryEscape("+15550000000"),
+			"To=%FF", "From=%C3", "To=%ED%A0%80", "From=%00",
+			"PageSize=1", "PageSize=%2B5", "PageSize=100000", "PageSize=" + strconv.Itoa(math.MaxInt),
+			"DateSent%3E=1970-01-01", "DateSent%3C=9999-12-31", "DateSent%3E=0001-01-01T00:00:00Z",
+		}
+		for _, q := range ok {
+			p := e.list(t, "?"+q)
+			for _, m := range p.Messages {
+				if m.AccountSID != outAccount || m.SID != mine.SID {
+					t.Errorf("?%.60s listed %s of %s", q, m.SID, m.AccountSID)
+				}
+			}
+		}
+		for _, q := range []string{
+			"DateSent=" + url.QueryEscape("2026-01-01' OR '1'='1"), "DateSent%3C=" + url.QueryEscape("1; DROP TABLE messages"),
+			"DateSent%3E=" + url.QueryEscape("2026-01-01T00:00:00Z' --"), "DateSent=-1", "DateSent=99999-01-01",
+			"PageSize=" + strings.Repeat("9", 30), "PageSize=1e3", "Page=1073741825", "Page=" + strings.Repeat("9", 30),
+			"PageToken=" + strings.Repeat("A", 100000), "PageToken=PA" + strings.Repeat("%FF", 32), "PageToken=" + url.QueryEscape("PA' OR 1=1 --"),
+		} {
+			resp, body := f.twilio(t, twilioCall{method: http.MethodGet, path: "Messages.json?" + q})
+			checkTwilioError(t, resp, body, http.StatusBadRequest, 20001)
+		}
+
+		// A SID that is not text is nobody's, on every engine.
+		for _, sid := range []string{"SM%00", "SM%FF", mine.SID + "%00", "%C3"} {
+			for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+				resp, body := f.twilio(t, twilioCall{method: method, path: "Messages/" + sid + ".json", form: form("Status", "canceled")})
+				checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
+			}
+		}
+		if got := f.twilioOK(t, twilioCall{method: http.MethodGet, path: "Messages/" + mine.SID + ".json"}, http.StatusOK); got.Status != "queued" {
+			t.Errorf("after hostile SIDs: %+v", got)
+		}
+	})
+}
+
+// TestTwilioRedactAndDeleteStick: a redacted body is gone from fetch,
+// list and a repeat of the create with its key (the same message, still
+// without its body); a deleted message's key makes a new message, and the
+// deleted SID stays gone, for its account and any other.
+func TestTwilioRedactAndDeleteStick(t *testing.T) {
+	t.Parallel()
+	forEngine(t, func(t *testing.T, e *messagesEnv) {
+		f := e.f
+		create := func(key, body string) twilioMessage {
+			return f.twilioOK(t, twilioCall{header: http.Header{"I-Twilio-Idempotency-Token": {key}},
+				form: form("To", "+15557770001", "MessagingServiceSid", serviceSID, "Body", body)}, http.StatusCreated)
+		}
+		secret := create("redact-me", "code 123456")
+		e.markSent(t, secret.SID, "SM1111111111111111111111111111aaaa", time.Now())
+		if got := f.twilioOK(t, twilioCall{path: "Messages/" + secret.SID + ".json", form: form("Body", "")}, http.StatusOK); got.Body != "" {
+			t.Fatalf("redact answered body %q", got.Body)
+		}
+		if got := f.twilioOK(t, twilioCall{method: http.MethodGet, path: "Messages/" + secret.SID + ".json"}, http.StatusOK); got.Body != "" {
+			t.Errorf("fetch after redaction: body %q", got.Body)
+		}
+		for _, m := range e.list(t, "").Messages {
+			if strings.Contains(m.Body, "123456") {
+				t.Errorf("list after redaction holds %q", m.Body)
+			}
+		}
+		if again := create("redact-me", "code 123456"); again.SID != secret.SID || again.Body != "" {
+			t.Errorf("repeat of a redacted message's create = %s %q, want %s without its body", again.SID, again.Body, secret.SID)
+		}
+
+		gone := create("delete-me", "bye")
+		e.markSent(t, gone.SID, "SM1111111111111111111111111111bbbb", time.Now())
+		resp, body := f.twilio(t, twilioCall{method: http.MethodDelete, path: "Messages/" + gone.SID + ".json"})
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("delete = %d %s", resp.StatusCode, body)
+		}
+		if again := create("delete-me", "bye"); again.SID == gone.SID || again.Status != "queued" {
+			t.Errorf("create with a deleted message's key = %s %s, want a new queued message", again.SID, again.Status)
+		}
+		for _, c := range []twilioCall{
+			{method: http.MethodGet, path: "Messages/" + gone.SID + ".json"},
+			{method: http.MethodDelete, path: "Messages/" + gone.SID + ".json"},
+			{path: "Messages/" + gone.SID + ".json", form: form("Body", "")},
+			{method: http.MethodGet, path: "Messages/SM1111111111111111111111111111bbbb.json"},
+		} {
+			resp, body := f.twilio(t, c)
+			checkTwilioError(t, resp, body, http.StatusNotFound, 20404)
+		}
+	})
 }
