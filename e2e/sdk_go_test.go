@@ -164,11 +164,19 @@ func (c *goClient) fetchUntil(t *testing.T, sid, status string) (sdkMessage, *sd
 	var m sdkMessage
 	var e *sdkError
 	deadline := time.Now().Add(30 * time.Second)
+	// Polling the API, as an app would: the status changes in another
+	// process, which sends no signal this side could wait on.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		if m, e = c.fetch(t, sid); e != nil || m.Status == status || time.Now().After(deadline) {
 			return m, e
 		}
-		time.Sleep(50 * time.Millisecond) // polling the API, as an app would
+		select {
+		case <-tick.C:
+		case <-t.Context().Done():
+			return m, e
+		}
 	}
 }
 
