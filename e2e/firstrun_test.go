@@ -59,7 +59,8 @@ func wantAll(t *testing.T, what, s string, substrs ...string) {
 	}
 }
 
-// launchIn is launch in dir with the tests' environment plus env.
+// launchIn is launch in dir (the test's own when empty) with the tests'
+// environment plus env.
 func launchIn(t *testing.T, name, dir string, env []string, out *logBuffer, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)

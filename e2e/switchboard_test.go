@@ -189,25 +189,7 @@ func launchServe(t *testing.T, cfgPath string, args ...string) *proc {
 // test ends, and its output logged if the test failed.
 func launch(t *testing.T, name string, out *logBuffer, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = childEnv()
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, out: out, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.signal(syscall.SIGKILL)
-		<-p.exited
-		if t.Failed() {
-			t.Logf("%s (pid %d) output:\n%s", name, cmd.Process.Pid, out.tail(64<<10))
-		}
-	})
-	return p
+	return launchIn(t, name, "", nil, out, args...)
 }
 
 // waitListening waits for the process to log the address it listens on.
