@@ -355,7 +355,11 @@ func (pt *passThrough) forward(s *Server, w http.ResponseWriter, r *http.Request
 			switch {
 			case body != nil && body.over.Load():
 				te = &twilioError{http.StatusRequestEntityTooLarge, codeTooLarge, "The request body exceeds the size passed through"}
-			case errors.Is(err, context.DeadlineExceeded):
+			// The connection's read deadline is the exchange's: at that
+			// instant the server may cancel the request's context before
+			// the timeout's own context ends, so a cancellation at or past
+			// the deadline is the timeout too.
+			case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil && pastDeadline(ctx):
 				te = &twilioError{http.StatusGatewayTimeout, codeGatewayTimeout, "The provider did not answer in time"}
 			default:
 				te = &twilioError{http.StatusBadGateway, codeBadGateway, "The provider could not be reached"}
@@ -366,6 +370,12 @@ func (pt *passThrough) forward(s *Server, w http.ResponseWriter, r *http.Request
 		ErrorLog: slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
 	}
 	proxy.ServeHTTP(w, r)
+}
+
+// pastDeadline reports whether ctx's deadline has come.
+func pastDeadline(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && !time.Now().Before(deadline)
 }
 
 // cappedBody fails a read past its cap, and says so: the error reaching
