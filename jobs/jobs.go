@@ -171,9 +171,9 @@ func (q *Queue[TTx]) InsertSendTx(ctx context.Context, tx TTx, args SendArgs, at
 	return nil
 }
 
-// Start begins working delivery jobs with d and, when cfg.Sender is set,
-// send jobs with it, in one River client so that its leader knows both
-// kinds.
+// Start begins working delivery jobs with d (none when d is nil: an engine
+// that dispatches deliveries itself) and, when cfg.Sender is set, send
+// jobs with it, in one River client so that its leader knows both kinds.
 func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg switchboard.DeliveryConfig) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -181,12 +181,15 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg swi
 		return errors.New("delivery already started")
 	}
 	workers := max(cfg.Workers, 1)
-	w := &worker{deliverer: d, timeout: cfg.JobTimeout, slots: make(chan struct{}, workers)}
 	registry := river.NewWorkers()
-	if err := river.AddWorkerSafely(registry, w); err != nil {
-		return fmt.Errorf("register delivery worker: %w", err)
+	queues := map[string]river.QueueConfig{}
+	if d != nil {
+		w := &worker{deliverer: d, timeout: cfg.JobTimeout, slots: make(chan struct{}, workers)}
+		if err := river.AddWorkerSafely(registry, w); err != nil {
+			return fmt.Errorf("register delivery worker: %w", err)
+		}
+		queues[river.QueueDefault] = river.QueueConfig{MaxWorkers: workers}
 	}
-	queues := map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}}
 	if cfg.Sender != nil {
 		sendWorkers := cfg.SendWorkers
 		if sendWorkers <= 0 {
@@ -196,6 +199,9 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg swi
 			return fmt.Errorf("register send worker: %w", err)
 		}
 		queues[SendQueue] = river.QueueConfig{MaxWorkers: sendWorkers}
+	}
+	if len(queues) == 0 {
+		return errors.New("start jobs: neither deliveries nor sends to work")
 	}
 	poll := cfg.PollInterval
 	if poll <= 0 {

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/dispatch"
 	"github.com/switchboard-dev/switchboard/jobs"
 	"github.com/switchboard-dev/switchboard/store"
 )
@@ -19,6 +21,10 @@ import (
 type engine struct {
 	read, write *sql.DB
 	queue       *jobs.Queue[*sql.Tx]
+	// dispatcher, while this process delivers, is handed the deliveries
+	// each commit makes due (see package dispatch). Without one they
+	// wait in the events table for the process that delivers.
+	dispatcher atomic.Pointer[dispatch.Dispatcher]
 }
 
 func (d *engine) Read() store.Reader { return &conn{q: d.read} }
@@ -28,12 +34,16 @@ func (d *engine) InTx(ctx context.Context, fn func(store.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(&conn{q: tx, tx: tx, queue: d.queue}); err != nil {
+	c := &conn{q: tx, tx: tx, queue: d.queue}
+	if err := fn(c); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if dp := d.dispatcher.Load(); dp != nil {
+		dp.Notify(c.scheduled)
 	}
 	return nil
 }
@@ -52,6 +62,10 @@ type conn struct {
 	q     querier
 	tx    *sql.Tx
 	queue *jobs.Queue[*sql.Tx]
+	// scheduled gathers the deliveries a transaction makes due, handed
+	// to the dispatcher once it commits. The event rows are the jobs:
+	// nothing else is written for them.
+	scheduled []jobs.Scheduled
 }
 
 // dialect spells store queries for SQLite: times are microseconds since
@@ -115,8 +129,9 @@ func (c *conn) Counts(ctx context.Context, table, column string, where []store.C
 	return out, err
 }
 
-func (c *conn) InsertJobs(ctx context.Context, js []jobs.Scheduled) error {
-	return c.queue.InsertTx(ctx, c.tx, js)
+func (c *conn) InsertJobs(_ context.Context, js []jobs.Scheduled) error {
+	c.scheduled = append(c.scheduled, js...)
+	return nil
 }
 
 func (c *conn) InsertSendJob(ctx context.Context, args jobs.SendArgs, at time.Time) error {

@@ -95,6 +95,26 @@ func (c *conn) OldestDue(ctx context.Context, now time.Time) (time.Time, error) 
 	return nullMicros(oldest), err
 }
 
+// dueEvents is the dispatcher's view of the events table: the waiting
+// events, through the events_due index.
+type dueEvents struct{ db *sql.DB }
+
+func (s dueEvents) DueEvents(ctx context.Context, now time.Time, limit int) ([]jobs.Due, error) {
+	return collect(ctx, s.db, `SELECT id, attempts FROM events
+        WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+		[]any{micros(now), limit}, func(row rowScanner) (jobs.Due, error) {
+			var d jobs.Due
+			return d, row.Scan(&d.EventID, &d.Attempts)
+		})
+}
+
+func (s dueEvents) NextDue(ctx context.Context, after time.Time) (time.Time, error) {
+	var next sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM events
+        WHERE state IN ('pending', 'retrying') AND next_attempt_at > ?`, micros(after)).Scan(&next)
+	return nullMicros(next), err
+}
+
 const insertEvent = `INSERT INTO events
     (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key, target,
      response_status, response_content_type, response_body, state, attempts,

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/switchboard-dev/switchboard/jobs"
 )
 
 // ErrDeliveryLocked means another process is already delivering from the
@@ -13,8 +15,8 @@ import (
 var ErrDeliveryLocked = errors.New("another process is delivering from this database")
 
 // claimDelivery takes the database's delivery lock (a lock file beside it,
-// held until release) and then hands the jobs a killed predecessor left
-// running back to the queue. Holding the lock proves no other process is
+// held until release) and then hands the send jobs a killed predecessor
+// left running back to the queue. Holding the lock proves no other process is
 // working them, so they need not wait out River's rescue period; without
 // this, a crash would delay the events in flight by that long.
 func (s *Store) claimDelivery(ctx context.Context) (release func(), err error) {
@@ -30,13 +32,21 @@ func (s *Store) claimDelivery(ctx context.Context) (release func(), err error) {
 		_ = unlockFile(f)
 		f.Close()
 	}
+	// Send jobs a killed predecessor left running go back to the queue.
 	res, err := s.write.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running'`)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("release jobs left running by a previous process: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
-		s.logger.Warn("released delivery jobs left running by a previous process", "jobs", n)
+		s.logger.Warn("released jobs left running by a previous process", "jobs", n)
+	}
+	// Delivery jobs of earlier versions: the events table is the queue
+	// now, and holds every event they named, so they are only clutter
+	// that no worker would ever take.
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM river_job WHERE kind = ?`, jobs.DeliverArgs{}.Kind()); err != nil {
+		release()
+		return nil, fmt.Errorf("drop delivery jobs of an earlier version: %w", err)
 	}
 	return release, nil
 }

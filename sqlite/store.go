@@ -38,6 +38,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/dispatch"
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/jobs"
 	"github.com/switchboard-dev/switchboard/store"
@@ -46,19 +47,25 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// readConns is the size of the read pool: reads run beside the writer
+// (WAL) and beside each other.
+const readConns = 4
+
 // Store is the SQLite switchboard.Store.
 type Store struct {
 	path  string
 	write *sql.DB // exactly one connection: SQLite's single writer
 	read  *sql.DB
 	queue *jobs.Queue[*sql.Tx]
+	eng   *engine
 	// Store provides the use cases, over this package's driver.
 	*store.Store
 	logger *slog.Logger
 	fault  *fault
 
-	mu      sync.Mutex
-	release func() // drops the delivery lock; nil when not delivering
+	mu         sync.Mutex
+	release    func() // drops the delivery lock; nil when not delivering
+	dispatcher *dispatch.Dispatcher
 
 	checkpointer     *sql.DB
 	stopCheckpoints  chan struct{}
@@ -160,7 +167,13 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 		write.Close()
 		return nil, fmt.Errorf("open %s for reading: %w", path, err)
 	}
-	read.SetMaxOpenConns(4)
+	// Every read connection stays open: database/sql keeps only two idle
+	// by default, and a connection opened afresh pays for its pragmas and
+	// for parsing the schema, which under load cost more than the reads.
+	read.SetMaxOpenConns(readConns)
+	read.SetMaxIdleConns(readConns)
+	read.SetConnMaxIdleTime(0)
+	read.SetConnMaxLifetime(0)
 	queue, err := jobs.New(riversqlite.New(write), logger)
 	if err != nil {
 		write.Close()
@@ -180,7 +193,8 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 	// and a single flusher applies one process's updates in the order they
 	// were submitted. No linger: a lone update commits at once, and under
 	// load the batches grow by themselves while the writer is busy.
-	s.Store = store.New(&engine{read: read, write: write, queue: queue},
+	s.eng = &engine{read: read, write: write, queue: queue}
+	s.Store = store.New(s.eng,
 		store.Options{Commit: commit, Status: groupcommit.Options{Flushers: 1, Fatal: fatal}})
 	go s.runCheckpointer(checkpointer, o.checkpointEvery, s.stopCheckpoints, s.checkpointerDone)
 	return s, nil
@@ -284,8 +298,11 @@ func (s *Store) Failed() <-chan struct{} { return s.fault.failed }
 // or nil while it has none.
 func (s *Store) Err() error { return s.fault.Err() }
 
-// StartDelivery starts River workers that call d. Only one process at a
-// time delivers from a SQLite database; another gets ErrDeliveryLocked.
+// StartDelivery starts delivering with d: a dispatcher working the due
+// events straight from the events table (see package dispatch), and,
+// when cfg has a Sender, River workers for the send jobs. Only one
+// process at a time delivers from a SQLite database; another gets
+// ErrDeliveryLocked.
 func (s *Store) StartDelivery(ctx context.Context, d switchboard.Deliverer, cfg switchboard.DeliveryConfig) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -296,24 +313,38 @@ func (s *Store) StartDelivery(ctx context.Context, d switchboard.Deliverer, cfg 
 	if err != nil {
 		return err
 	}
-	if err := s.queue.Start(ctx, d, cfg); err != nil {
-		release()
-		return err
+	if cfg.Sender != nil {
+		if err := s.queue.Start(ctx, nil, cfg); err != nil {
+			release()
+			return err
+		}
 	}
+	s.dispatcher = dispatch.New(dueEvents{s.read}, d, dispatch.Options{
+		Workers: cfg.Workers, PollInterval: cfg.PollInterval, Timeout: cfg.JobTimeout, Logger: s.logger,
+	})
+	s.eng.dispatcher.Store(s.dispatcher)
+	s.dispatcher.Start()
 	s.release = release
 	return nil
 }
 
-// StopDelivery stops the River workers and drops the delivery lock.
+// StopDelivery stops the deliveries and send workers and drops the
+// delivery lock.
 func (s *Store) StopDelivery(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.queue.Stop(ctx)
+	var errs []error
+	if s.dispatcher != nil {
+		s.eng.dispatcher.Store(nil)
+		errs = append(errs, s.dispatcher.Stop(ctx))
+		s.dispatcher = nil
+	}
+	errs = append(errs, s.queue.Stop(ctx))
 	if s.release != nil {
 		s.release()
 		s.release = nil
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // Close flushes queued writes and closes the pools. Call StopDelivery
