@@ -2,7 +2,9 @@
 // send jobs of outbound messages (SendArgs, on a queue of their own). It is
 // generic over River's driver so that the sqlite and postgres stores share
 // one adapter: each store inserts jobs in its own transactions and hands
-// Start a switchboard.Deliverer to work them.
+// Start a switchboard.Deliverer to work them. (SQLite, where one process
+// delivers, uses River for its send jobs only: its deliveries are worked
+// straight from the events table; see package dispatch.)
 //
 // A job delivers a list of events. A batch of freshly ingested events shares
 // one job, so River's per-job bookkeeping (insert, fetch, complete) is paid
