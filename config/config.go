@@ -108,6 +108,11 @@ type Ingest struct {
 // Delivery configures forwarding to the app. Routes may override the retry
 // limits.
 type Delivery struct {
+	// Enabled false makes this process store webhooks (and take messages)
+	// but deliver and send nothing: the events and messages wait in the
+	// store for a process that does. For an intake-only replica, or to
+	// measure intake alone.
+	Enabled        bool          `koanf:"enabled"`
 	Workers        int           `koanf:"workers"`
 	PollInterval   time.Duration `koanf:"poll_interval"`
 	ConnectTimeout time.Duration `koanf:"connect_timeout"`
@@ -305,6 +310,7 @@ func Default() Config {
 			MaxBatch:        512,
 		},
 		Delivery: Delivery{
+			Enabled:         true,
 			Workers:         64,
 			PollInterval:    50 * time.Millisecond,
 			ConnectTimeout:  5 * time.Second,

@@ -52,7 +52,7 @@ func TestLoadFileDefaultsAndRouteInheritance(t *testing.T) {
 	if c.Listen != "127.0.0.1:9999" || c.Storage.URL != filepath.Join(filepath.Dir(path), "data/sb.db") || c.Admin.Token != "secret" {
 		t.Errorf("file values not applied: %+v", c)
 	}
-	if c.Ingest.MaxBodyBytes != 64<<10 || c.Ingest.MaxBodyMemory != 32<<20 || c.Delivery.Workers != 64 {
+	if c.Ingest.MaxBodyBytes != 64<<10 || c.Ingest.MaxBodyMemory != 32<<20 || c.Delivery.Workers != 64 || !c.Delivery.Enabled {
 		t.Errorf("defaults not applied: ingest %+v delivery %+v", c.Ingest, c.Delivery)
 	}
 	sms, status := c.Routes[0], c.Routes[1]
@@ -74,6 +74,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 		"SWITCHBOARD_PUBLIC_URL=https://other.example.com",
 		"SWITCHBOARD_ADMIN_TOKEN=from-env",
 		"SWITCHBOARD_DELIVERY_BACKOFF_MAX=1m",
+		"SWITCHBOARD_DELIVERY_ENABLED=false",
 		"SWITCHBOARD_TEST_POSTGRES_URL=ignored",
 		"PATH=/bin",
 	}
@@ -84,8 +85,8 @@ func TestEnvironmentOverrides(t *testing.T) {
 	if c.Storage.URL != "postgres://db/x" || !c.Storage.IsPostgres() {
 		t.Errorf("storage.url = %q", c.Storage.URL)
 	}
-	if c.PublicURL != "https://other.example.com" || c.Admin.Token != "from-env" || c.Delivery.BackoffMax != time.Minute {
-		t.Errorf("overrides not applied: %q %q %v", c.PublicURL, c.Admin.Token, c.Delivery.BackoffMax)
+	if c.PublicURL != "https://other.example.com" || c.Admin.Token != "from-env" || c.Delivery.BackoffMax != time.Minute || c.Delivery.Enabled {
+		t.Errorf("overrides not applied: %q %q %v enabled %v", c.PublicURL, c.Admin.Token, c.Delivery.BackoffMax, c.Delivery.Enabled)
 	}
 }
 

@@ -248,14 +248,11 @@ func (s *Server) Start(ctx context.Context) error {
 		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: jobTimeout, RescueAfter: jobTimeout + 15*time.Second,
 	}
 	s.stopBeat = func() {}
-	if s.sender != nil {
-		dc.Sender, dc.SendWorkers = s.sender, s.cfg.Outbound.SendWorkers
-		s.stopBeat = s.sender.StartHeartbeat(context.WithoutCancel(ctx))
-	}
-	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, dc); err != nil {
-		s.stopBeat()
+	if !d.Enabled {
+		s.logger.Warn("delivery disabled (delivery.enabled = false): webhooks are stored and messages taken, but nothing is delivered or sent by this process")
+	} else if err := s.startDelivery(ctx, dc); err != nil {
 		ln.Close()
-		return fmt.Errorf("start delivery: %w", err)
+		return err
 	}
 	// Status callbacks a crash kept from their messages are applied again.
 	s.ingest.StartRecovery(context.WithoutCancel(ctx))
@@ -266,6 +263,20 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.logger.Info("switchboard listening", "addr", ln.Addr().String(), "routes", len(s.cfg.Routes),
 		"pools", len(s.cfg.Pools), "store", storeKind(s.cfg.Storage), "version", switchboard.Version)
+	return nil
+}
+
+// startDelivery starts the delivery and send workers, and the sender's
+// heartbeat.
+func (s *Server) startDelivery(ctx context.Context, dc switchboard.DeliveryConfig) error {
+	if s.sender != nil {
+		dc.Sender, dc.SendWorkers = s.sender, s.cfg.Outbound.SendWorkers
+		s.stopBeat = s.sender.StartHeartbeat(context.WithoutCancel(ctx))
+	}
+	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, dc); err != nil {
+		s.stopBeat()
+		return fmt.Errorf("start delivery: %w", err)
+	}
 	return nil
 }
 
