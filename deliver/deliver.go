@@ -197,12 +197,20 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 	if ev.State.Terminal() || ev.Attempts != attempts {
 		return nil // delivered, dead, or moved on since this job was made: a stale job
 	}
-	log := d.logger.With("event", ev.ID, "route", ev.Route, "message_sid", ev.MessageSID, "call_sid", ev.CallSID)
+	return d.DeliverLoaded(ctx, ev, nil)
+}
+
+// DeliverLoaded makes one delivery attempt of ev, as loaded or as just
+// committed, and records the outcome. req is ev's request, or nil to load
+// it. Unlike Deliver it does not check that ev is still due: the caller
+// hands over an event it knows to be (see package dispatch). Neither ev
+// nor req is modified.
+func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, req *switchboard.Request) error {
 	rt, ok := d.routes[ev.Route]
 	route, breaker := rt.Route, rt.breaker
 	if !ok {
 		// Fail closed: with no configured target there is nowhere safe to send it.
-		log.Error("event's route is no longer configured; dead-lettered")
+		d.eventLog(ev).Error("event's route is no longer configured; dead-lettered")
 		return d.record(ctx, &switchboard.AttemptResult{
 			Attempt:  switchboard.Attempt{EventID: ev.ID, StartedAt: d.now(), Error: "route no longer configured"},
 			State:    switchboard.StateDead,
@@ -212,10 +220,8 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 	if ev.Target != "" {
 		// A fan-out event (switchboard.Ingest.Fanout): its own target,
 		// re-signed for it, with its own circuit breaker, under the
-		// route's retry policy and token. Its URL may carry a secret in
-		// its query, so logs name only its origin.
+		// route's retry policy and token.
 		route.Target, breaker = ev.Target, d.breakers.get(ev.Target)
-		log = log.With("target", origin(ev.Target))
 	}
 	if route.Target == "" {
 		// A static route with no app: stored and answered is all there is.
@@ -225,9 +231,11 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 			Attempts: ev.Attempts,
 		})
 	}
-	req, err := d.store.Request(ctx, ev.RequestID)
-	if err != nil {
-		return fmt.Errorf("load request of event %s: %w", ev.ID, err)
+	if req == nil {
+		var err error
+		if req, err = d.store.Request(ctx, ev.RequestID); err != nil {
+			return fmt.Errorf("load request of event %s: %w", ev.ID, err)
+		}
 	}
 
 	number := ev.Attempts + 1
@@ -244,7 +252,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 		return o, nil
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return d.circuitOpen(ctx, log, route, ev)
+		return d.circuitOpen(ctx, d.eventLog(ev), route, ev)
 	}
 
 	var result *switchboard.AttemptResult
@@ -263,14 +271,28 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 	}
 	switch result.State {
 	case switchboard.StateDelivered:
-		log.Debug("delivered", "attempt", number, "status", out.status, "latency", out.latency)
+		if d.logger.Enabled(ctx, slog.LevelDebug) {
+			d.eventLog(ev).Debug("delivered", "attempt", number, "status", out.status, "latency", out.latency)
+		}
 	case switchboard.StateDead:
-		log.Warn("dead-lettered", "attempt", number, "status", out.status, "error", result.Attempt.Error, "twilio_code", result.Attempt.TwilioCode)
+		d.eventLog(ev).Warn("dead-lettered", "attempt", number, "status", out.status, "error", result.Attempt.Error, "twilio_code", result.Attempt.TwilioCode)
 	case switchboard.StateRetrying:
-		log.Info("delivery failed; will retry", "attempt", number, "status", out.status,
+		d.eventLog(ev).Info("delivery failed; will retry", "attempt", number, "status", out.status,
 			"error", result.Attempt.Error, "twilio_code", result.Attempt.TwilioCode, "next", result.NextAttemptAt)
 	}
 	return nil
+}
+
+// eventLog is the logger of ev's lines. It is made only where a line is
+// written: a logger's With formats its attributes at once, which on every
+// delivery cost more than the lines. A fan-out event's URL may carry a
+// secret in its query, so logs name only its origin.
+func (d *Deliverer) eventLog(ev *switchboard.Event) *slog.Logger {
+	log := d.logger.With("event", ev.ID, "route", ev.Route, "message_sid", ev.MessageSID, "call_sid", ev.CallSID)
+	if ev.Target != "" {
+		log = log.With("target", origin(ev.Target))
+	}
+	return log
 }
 
 // interrupted records an attempt cut short by shutdown. The request may have

@@ -41,6 +41,13 @@ type Source interface {
 	NextDue(ctx context.Context, after time.Time) (time.Time, error)
 }
 
+// LoadedDeliverer is a Deliverer that can also be handed an event and its
+// request already in memory, as the commit that made the event due wrote
+// them, sparing it their reads; *deliver.Deliverer is one.
+type LoadedDeliverer interface {
+	DeliverLoaded(ctx context.Context, ev *switchboard.Event, req *switchboard.Request) error
+}
+
 // Options tune a Dispatcher.
 type Options struct {
 	// Workers bounds the deliveries in flight. Default 64.
@@ -54,6 +61,10 @@ type Options struct {
 	// MaxQueued bounds the hand-overs waiting for a worker; past it they
 	// are dropped and found by the next scan instead. Default 8192.
 	MaxQueued int
+	// MaxPreloaded bounds the bytes of the events and requests handed
+	// over in memory (jobs.Due.Event) that wait in the queue; past it
+	// hand-overs keep only ids. Default 16 MiB.
+	MaxPreloaded int64
 	// RetryAfter is how long an event whose Deliver failed internally
 	// waits before it is tried again. Default 1 s.
 	RetryAfter time.Duration
@@ -67,13 +78,14 @@ type Dispatcher struct {
 	deliver switchboard.Deliverer
 	o       Options
 
-	mu       sync.Mutex
-	claimed  map[string]struct{} // queued or in flight
-	queue    []jobs.Due          // handed over, waiting for a worker
-	rescan   bool                // a scan is due (start, overflow, failure)
-	nextAt   time.Time           // the earliest known future due time
-	inFlight int
-	wake     chan struct{} // capacity 1: something changed
+	mu        sync.Mutex
+	claimed   map[string]struct{} // queued or in flight
+	queue     []jobs.Due          // handed over, waiting for a worker
+	preloaded int64               // bytes the queue's hand-overs hold (MaxPreloaded)
+	rescan    bool                // a scan is due (start, overflow, failure)
+	nextAt    time.Time           // the earliest known future due time
+	inFlight  int
+	wake      chan struct{} // capacity 1: something changed
 
 	ctx     context.Context // ends deliveries at Stop's deadline
 	cancel  context.CancelFunc
@@ -96,6 +108,9 @@ func New(src Source, d switchboard.Deliverer, o Options) *Dispatcher {
 	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 8192
+	}
+	if o.MaxPreloaded <= 0 {
+		o.MaxPreloaded = 16 << 20
 	}
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = time.Second
@@ -178,8 +193,28 @@ func (d *Dispatcher) enqueueLocked(due jobs.Due) {
 		d.rescan = true
 		return
 	}
+	if due.Event != nil {
+		// The event and request handed over stay in memory within
+		// MaxPreloaded: past it a backlog's are read back when their turn
+		// comes, so that it holds ids, not bodies.
+		if size := preloadSize(due); d.preloaded+size <= d.o.MaxPreloaded {
+			d.preloaded += size
+		} else {
+			due.Event, due.Request = nil, nil
+		}
+	}
 	d.claimed[due.EventID] = struct{}{}
 	d.queue = append(d.queue, due)
+}
+
+// preloadSize is about what a hand-over's event and request hold.
+func preloadSize(due jobs.Due) int64 {
+	const overhead = 1 << 10 // structs, ids, URL, headers
+	n := int64(overhead + len(due.Event.Response.Body))
+	if due.Request != nil {
+		n += int64(len(due.Request.Body) + len(due.Request.URL))
+	}
+	return n
 }
 
 func (d *Dispatcher) poke() {
@@ -222,6 +257,9 @@ func (d *Dispatcher) startWork() {
 		due := d.queue[0]
 		d.queue[0] = jobs.Due{}
 		d.queue = d.queue[1:]
+		if due.Event != nil {
+			d.preloaded -= preloadSize(due) // in flight, bounded by Workers
+		}
 		d.inFlight++
 		d.running.Add(1)
 		go d.work(due)
@@ -234,7 +272,14 @@ func (d *Dispatcher) startWork() {
 func (d *Dispatcher) work(due jobs.Due) {
 	defer d.running.Done()
 	ctx, cancel := context.WithTimeout(d.ctx, d.o.Timeout)
-	err := d.deliver.Deliver(ctx, due.EventID, due.Attempts)
+	var err error
+	if ld, ok := d.deliver.(LoadedDeliverer); ok && due.Event != nil && due.Request != nil {
+		// Handed over by the commit that created the event, in this
+		// process, which alone delivers: it is due as it stands.
+		err = ld.DeliverLoaded(ctx, due.Event, due.Request)
+	} else {
+		err = d.deliver.Deliver(ctx, due.EventID, due.Attempts)
+	}
 	cancel()
 	if err != nil {
 		// Internal failure (the store): the event is still due in the

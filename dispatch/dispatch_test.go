@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/dispatch"
 	"github.com/switchboard-dev/switchboard/jobs"
 )
@@ -116,6 +117,20 @@ func (tb *table) Deliver(ctx context.Context, id string, attempts int) error {
 	}
 	delete(tb.due, id)
 	return nil
+}
+
+// loadedTable is a table whose Deliverer also takes events handed over
+// in memory, counting them.
+type loadedTable struct {
+	*table
+	loaded map[string]int
+}
+
+func (lt *loadedTable) DeliverLoaded(ctx context.Context, ev *switchboard.Event, _ *switchboard.Request) error {
+	lt.mu.Lock()
+	lt.loaded[ev.ID]++
+	lt.mu.Unlock()
+	return lt.Deliver(ctx, ev.ID, ev.Attempts)
 }
 
 func (tb *table) delivered(id string) int {
@@ -303,6 +318,41 @@ func TestDispatch(t *testing.T) {
 				t.Errorf("%d deliveries in flight, want 3", got)
 			}
 			close(tb.block)
+		})
+	})
+	t.Run("HandedOverInMemoryWithinItsBound", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			tb := newTable()
+			lt := &loadedTable{table: tb, loaded: map[string]int{}}
+			tb.block = make(chan struct{})
+			// Room for two hand-overs' worth (a kibibyte each).
+			d := dispatch.New(tb, lt, dispatch.Options{Workers: 2, PollInterval: time.Hour, MaxPreloaded: 2 << 10})
+			d.Start()
+			defer d.Stop(context.Background())
+			var all []jobs.Due
+			for i := range 6 {
+				due := tb.add(string(rune('a'+i)), time.Now())
+				due.Event, due.Request = &switchboard.Event{ID: due.EventID}, &switchboard.Request{}
+				all = append(all, due)
+			}
+			d.Notify([]jobs.Scheduled{{Events: all}})
+			synctest.Wait()
+			close(tb.block)
+			synctest.Wait()
+			lt.mu.Lock()
+			defer lt.mu.Unlock()
+			// The first two fit: they keep what was handed over; the
+			// rest are read back in their turn.
+			for i, due := range all {
+				want := 0
+				if i < 2 {
+					want = 1
+				}
+				if lt.loaded[due.EventID] != want || tb.calls[due.EventID] != 1 {
+					t.Errorf("%s: handed over in memory %d times (want %d), delivered %d times",
+						due.EventID, lt.loaded[due.EventID], want, tb.calls[due.EventID])
+				}
+			}
 		})
 	})
 	t.Run("StopWaitsThenCancels", func(t *testing.T) {

@@ -34,6 +34,12 @@ import (
 type Due struct {
 	EventID  string `json:"id"`
 	Attempts int    `json:"n"`
+	// Event and Request, when set, are the new event and its request as
+	// the transaction that created them wrote them, handed over in memory
+	// to a dispatcher in the same process (package dispatch) so that it
+	// need not read them back. Never stored in a job; read-only.
+	Event   *switchboard.Event   `json:"-"`
+	Request *switchboard.Request `json:"-"`
 }
 
 // DeliverArgs is a delivery job: deliver each event to its route's target.

@@ -57,14 +57,23 @@ func (s *Store) flush(ctx context.Context, ops []*op) error {
 type firstJobs struct {
 	due     []jobs.Due
 	delayed []jobs.Scheduled
+	// requests, when set, are the requests of the events added, by id, as
+	// stored: a job due now carries its event and request (jobs.Due.Event).
+	requests map[string]*switchboard.Request
 }
 
 func (j *firstJobs) add(ev *switchboard.Event) {
-	if ev.NextAttemptAt.IsZero() {
-		j.due = append(j.due, jobs.Due{EventID: ev.ID})
-	} else {
+	if !ev.NextAttemptAt.IsZero() {
 		j.delayed = append(j.delayed, jobs.Scheduled{Events: []jobs.Due{{EventID: ev.ID}}, At: ev.NextAttemptAt})
+		return
 	}
+	due := jobs.Due{EventID: ev.ID}
+	if req, ok := j.requests[ev.RequestID]; ok {
+		// A copy: the caller's event is published and may change.
+		e := *ev
+		due.Event, due.Request = &e, req
+	}
+	j.due = append(j.due, due)
 }
 
 func (j *firstJobs) jobs() []jobs.Scheduled { return append(jobs.Batch(j.due), j.delayed...) }
@@ -116,11 +125,15 @@ func ingestTx(ctx context.Context, tx Tx, items []*switchboard.Ingest) ([]jobs.S
 	// go after every event above, in key order among themselves, so that
 	// all transactions take the keys in one order.
 	var fanouts []NewEvent
-	var first firstJobs
+	first := firstJobs{requests: map[string]*switchboard.Request{}}
 	for _, i := range accepted {
 		if originals[i] != nil {
 			continue
 		}
+		// The request as stored, copied: publish changes the item's.
+		req := items[i].Request
+		req.EventID = items[i].Event.ID
+		first.requests[req.ID] = &req
 		first.add(items[i].Event)
 		for _, f := range items[i].Fanout {
 			if err := f.ValidateFanout(); err != nil {
