@@ -116,18 +116,34 @@ type Queue[TTx any] struct {
 	driver   riverdriver.Driver[TTx]
 	logger   *slog.Logger
 	inserter *river.Client[TTx]
+	pollOnly bool
 
 	mu     sync.Mutex
 	worker *river.Client[TTx]
 }
 
+// Option adjusts a Queue.
+type Option func(*options)
+
+type options struct{ pollOnly bool }
+
+// PollOnly makes the workers find jobs by polling alone, without River's
+// listener. Jobs are inserted without notifying (InsertTx), so the
+// listener only carries River's own coordination, which on a driver that
+// emulates it by polling a table (SQLite) costs more, idle, than it gives.
+func PollOnly() Option { return func(o *options) { o.pollOnly = true } }
+
 // New returns a Queue on driver. It does not work jobs until Start.
-func New[TTx any](driver riverdriver.Driver[TTx], logger *slog.Logger) (*Queue[TTx], error) {
+func New[TTx any](driver riverdriver.Driver[TTx], logger *slog.Logger, opts ...Option) (*Queue[TTx], error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	inserter, err := river.NewClient(driver, &river.Config{Logger: quiet(logger)})
 	if err != nil {
 		return nil, fmt.Errorf("river insert client: %w", err)
 	}
-	return &Queue[TTx]{driver: driver, logger: logger, inserter: inserter}, nil
+	return &Queue[TTx]{driver: driver, logger: logger, inserter: inserter, pollOnly: o.pollOnly}, nil
 }
 
 // Migrate brings River's own tables up to date.
@@ -221,6 +237,7 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg swi
 		Queues:               queues,
 		FetchCooldown:        min(poll, 10*time.Millisecond),
 		FetchPollInterval:    poll,
+		PollOnly:             q.pollOnly,
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		// Completed jobs are only a cache of what the events table says.

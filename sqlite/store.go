@@ -47,6 +47,10 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// foreignWorkPoll is the shortest interval between the dispatcher's polls
+// for deliveries other processes scheduled.
+const foreignWorkPoll = time.Second
+
 // readConns is the size of the read pool: reads run beside the writer
 // (WAL) and beside each other.
 const readConns = 4
@@ -174,7 +178,7 @@ func Open(ctx context.Context, path string, logger *slog.Logger, opts ...Option)
 	read.SetMaxIdleConns(readConns)
 	read.SetConnMaxIdleTime(0)
 	read.SetConnMaxLifetime(0)
-	queue, err := jobs.New(riversqlite.New(write), logger)
+	queue, err := jobs.New(riversqlite.New(write), logger, jobs.PollOnly())
 	if err != nil {
 		write.Close()
 		read.Close()
@@ -320,7 +324,10 @@ func (s *Store) StartDelivery(ctx context.Context, d switchboard.Deliverer, cfg 
 		}
 	}
 	s.dispatcher = dispatch.New(dueEvents{s.read}, d, dispatch.Options{
-		Workers: cfg.Workers, PollInterval: cfg.PollInterval, Timeout: cfg.JobTimeout, Logger: s.logger,
+		// The poll finds only what other processes scheduled (a replay
+		// from the CLI): this process's own work is handed over at once.
+		// So it runs seldom, and an idle server stays idle.
+		Workers: cfg.Workers, PollInterval: max(cfg.PollInterval, foreignWorkPoll), Timeout: cfg.JobTimeout, Logger: s.logger,
 	})
 	s.eng.dispatcher.Store(s.dispatcher)
 	s.dispatcher.Start()
