@@ -39,6 +39,12 @@ type Options struct {
 	// item for more to arrive (until MaxBatch). For writes that nobody is
 	// waiting on, trading a little latency for far fewer commits.
 	Linger time.Duration
+	// RiderWait and RiderBatch govern items submitted with SubmitRider:
+	// such an item joins the next flush that other items start, and
+	// starts one itself only once it has waited RiderWait (default 5 ms)
+	// or RiderBatch riders (default 64) wait.
+	RiderWait  time.Duration
+	RiderBatch int
 	// Observe, when set, is told the size of every batch flushed and how
 	// long the flush took.
 	Observe func(batch int, took time.Duration)
@@ -57,9 +63,10 @@ type pending[T any] struct {
 
 // Committer groups submitted items into batches and flushes them.
 type Committer[T any] struct {
-	flush FlushFunc[T]
-	opts  Options
-	queue chan *pending[T]
+	flush  FlushFunc[T]
+	opts   Options
+	queue  chan *pending[T]
+	riders chan *pending[T]
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -79,10 +86,17 @@ func New[T any](flush FlushFunc[T], opts Options) *Committer[T] {
 	if opts.Flushers <= 0 {
 		opts.Flushers = 1
 	}
+	if opts.RiderWait <= 0 {
+		opts.RiderWait = 5 * time.Millisecond
+	}
+	if opts.RiderBatch <= 0 {
+		opts.RiderBatch = 64
+	}
 	c := &Committer[T]{
 		flush:   flush,
 		opts:    opts,
 		queue:   make(chan *pending[T], opts.QueueSize),
+		riders:  make(chan *pending[T], opts.QueueSize),
 		closing: make(chan struct{}),
 	}
 	for range opts.Flushers {
@@ -98,6 +112,19 @@ func New[T any](flush FlushFunc[T], opts Options) *Committer[T] {
 // while the flush was running — in which case the item may or may not have
 // been committed, and the caller must not report it as stored.
 func (c *Committer[T]) Submit(ctx context.Context, item T) error {
+	return c.submit(ctx, c.queue, item)
+}
+
+// SubmitRider is Submit for an item nobody is in a hurry for: instead of
+// starting a flush (a commit) of its own, it rides along with the next
+// one that Submit's items start, unless none starts within
+// Options.RiderWait or Options.RiderBatch riders gather first. Under load
+// riders cost no commit at all; idle, they wait at most RiderWait.
+func (c *Committer[T]) SubmitRider(ctx context.Context, item T) error {
+	return c.submit(ctx, c.riders, item)
+}
+
+func (c *Committer[T]) submit(ctx context.Context, queue chan *pending[T], item T) error {
 	p := &pending[T]{item: item, done: make(chan error, 1)}
 	c.mu.RLock()
 	if c.closed {
@@ -105,7 +132,7 @@ func (c *Committer[T]) Submit(ctx context.Context, item T) error {
 		return ErrClosed
 	}
 	select {
-	case c.queue <- p:
+	case queue <- p:
 		c.mu.RUnlock()
 	case <-ctx.Done():
 		c.mu.RUnlock()
@@ -126,6 +153,7 @@ func (c *Committer[T]) Close() {
 		c.mu.Lock()
 		c.closed = true
 		close(c.queue)
+		close(c.riders)
 		c.mu.Unlock()
 	})
 	c.wg.Wait()
@@ -135,18 +163,74 @@ func (c *Committer[T]) run() {
 	defer c.wg.Done()
 	batch := make([]*pending[T], 0, c.opts.MaxBatch)
 	items := make([]T, 0, c.opts.MaxBatch)
-	for {
-		first, ok := <-c.queue
-		if !ok {
-			return
+	queue, riders := c.queue, c.riders // nil once closed and drained
+	for queue != nil || riders != nil {
+		batch = batch[:0]
+		select {
+		case p, ok := <-queue:
+			if !ok {
+				queue = nil
+				continue
+			}
+			batch = c.fill(append(batch, p))
+		case p, ok := <-riders:
+			if !ok {
+				riders = nil
+				continue
+			}
+			batch = c.gatherRiders(append(batch, p), queue == nil)
 		}
-		batch = c.fill(append(batch[:0], first))
+		batch = c.addRiders(batch)
 		items = items[:0]
 		for _, p := range batch {
 			items = append(items, p.item)
 		}
 		c.commit(batch, items)
 	}
+}
+
+// gatherRiders waits, for a batch that a rider began, until an item
+// submitted with Submit arrives, RiderBatch riders wait, or RiderWait has
+// passed, whichever comes first, or at once when closing.
+func (c *Committer[T]) gatherRiders(batch []*pending[T], closing bool) []*pending[T] {
+	if closing {
+		return batch
+	}
+	t := time.NewTimer(c.opts.RiderWait)
+	defer t.Stop()
+	for len(batch) < min(c.opts.RiderBatch, c.opts.MaxBatch) {
+		select {
+		case p, ok := <-c.riders:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+		case p, ok := <-c.queue:
+			if !ok {
+				return batch
+			}
+			return c.fill(append(batch, p))
+		case <-t.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// addRiders adds the riders already waiting to batch, up to MaxBatch.
+func (c *Committer[T]) addRiders(batch []*pending[T]) []*pending[T] {
+	for len(batch) < c.opts.MaxBatch {
+		select {
+		case p, ok := <-c.riders:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // fill adds queued items to batch: those already waiting, and with Linger

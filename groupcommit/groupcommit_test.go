@@ -275,33 +275,70 @@ func TestFatalErrorIsNotRetriedItemByItem(t *testing.T) {
 	})
 }
 
-func TestStageDoesNotRetryWhatItsCommitterWillNot(t *testing.T) {
+func TestRiders(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		fsync := errors.New("fsync: input/output error")
-		r := &recorder{fail: func([]int) error { return fsync }}
-		next := New(func(ctx context.Context, batch [][]int) error {
-			var all []int
-			for _, b := range batch {
-				all = append(all, b...)
+	t.Run("LoneRiderWaitsRiderWaitThenFlushes", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := &recorder{}
+			c := New(r.flush, Options{RiderWait: 20 * time.Millisecond})
+			defer c.Close()
+			start := time.Now()
+			if err := c.SubmitRider(context.Background(), 1); err != nil {
+				t.Fatal(err)
 			}
-			return r.flush(ctx, all)
-		}, Options{Fatal: func(err error) bool { return errors.Is(err, fsync) }})
-		defer next.Close()
-		stage := Stage(next, 10*time.Millisecond, 100, func(batch []int) []int { return batch })
-		defer stage.Close()
-
-		var wg sync.WaitGroup
-		for i := range 3 {
-			wg.Go(func() {
-				if err := stage.Submit(context.Background(), i); !errors.Is(err, fsync) {
-					t.Errorf("item %d: err = %v, want %v", i, err, fsync)
-				}
-			})
-		}
-		wg.Wait()
-		if got := sizes(r.batches); len(got) != 1 || got[0] != 3 {
-			t.Errorf("flushes = %v, want [3]: the stage's batch not retried item by item", got)
-		}
+			if waited := time.Since(start); waited != 20*time.Millisecond {
+				t.Errorf("a lone rider was flushed after %v, want the rider wait (20ms)", waited)
+			}
+		})
+	})
+	t.Run("RidersJoinTheNextFlushWithoutWaiting", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := &recorder{}
+			c := New(r.flush, Options{RiderWait: time.Hour})
+			defer c.Close()
+			var wg sync.WaitGroup
+			for i := range 3 {
+				wg.Go(func() { _ = c.SubmitRider(context.Background(), 10+i) })
+			}
+			synctest.Wait() // the riders wait
+			start := time.Now()
+			if err := c.Submit(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait()
+			if time.Since(start) != 0 || len(r.batches) != 1 || len(r.batches[0]) != 4 {
+				t.Errorf("batches %v after %v, want the three riders in the submitted item's flush at once", r.batches, time.Since(start))
+			}
+		})
+	})
+	t.Run("RiderBatchFlushesAtOnce", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := &recorder{}
+			c := New(r.flush, Options{RiderWait: time.Hour, RiderBatch: 4})
+			defer c.Close()
+			var wg sync.WaitGroup
+			for i := range 4 {
+				wg.Go(func() { _ = c.SubmitRider(context.Background(), i) })
+			}
+			wg.Wait() // would block for an hour of fake time otherwise
+			if got := sizes(r.batches); len(got) != 1 || got[0] != 4 {
+				t.Errorf("batch sizes = %v, want one batch of the 4 riders", got)
+			}
+		})
+	})
+	t.Run("CloseFlushesWaitingRiders", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := &recorder{}
+			c := New(r.flush, Options{RiderWait: time.Hour})
+			var wg sync.WaitGroup
+			var err error
+			wg.Go(func() { err = c.SubmitRider(context.Background(), 5) })
+			synctest.Wait()
+			c.Close()
+			wg.Wait()
+			if err != nil || len(r.batches) != 1 {
+				t.Errorf("rider got %v, batches %v; want it flushed by Close", err, r.batches)
+			}
+		})
 	})
 }

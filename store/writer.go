@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/groupcommit"
@@ -18,17 +17,13 @@ type op struct {
 	Publish func()
 }
 
-// attemptLinger is how long attempt records wait to be gathered before they
-// join the writer. Every delivery records its attempt separately; without
-// this, at a steady rate nearly every one would pay for a commit of its own
-// and keep the writer busy while webhooks wait for it. Deliveries are not in
-// a hurry for the answer; webhooks are.
-const attemptLinger = 5 * time.Millisecond
-
-// writer group-commits Ops.
+// writer group-commits ops. Attempt records ride along (SubmitRider): a
+// delivery is not in a hurry for its record, a webhook is for its answer,
+// so attempts join the commits webhooks start rather than cost commits of
+// their own. Without webhooks arriving they commit a few milliseconds
+// after the first of them, or once a worker pool's worth gathers.
 type writer struct {
-	ops      *groupcommit.Committer[*op]
-	attempts *groupcommit.Committer[[]*switchboard.AttemptResult]
+	ops *groupcommit.Committer[*op]
 }
 
 // newWriter starts a writer whose batches flush writes in one transaction.
@@ -45,13 +40,6 @@ func newWriter(flush groupcommit.FlushFunc[*op], opts groupcommit.Options) *writ
 		}
 		return nil
 	}, opts)
-	w.attempts = groupcommit.Stage(w.ops, attemptLinger, 256, func(batch [][]*switchboard.AttemptResult) *op {
-		merged := &op{}
-		for _, results := range batch {
-			merged.Attempts = append(merged.Attempts, results...)
-		}
-		return merged
-	})
 	return w
 }
 
@@ -63,17 +51,13 @@ func (w *writer) Ingest(ctx context.Context, items []*switchboard.Ingest) error 
 	return nil
 }
 
-// RecordAttempts stores results, group-committed with concurrent writes
-// after lingering for attemptLinger.
+// RecordAttempts stores results, riding along with the next commit.
 func (w *writer) RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error {
-	if err := w.attempts.Submit(ctx, results); err != nil {
+	if err := w.ops.SubmitRider(ctx, &op{Attempts: results}); err != nil {
 		return fmt.Errorf("record %d attempts: %w", len(results), err)
 	}
 	return nil
 }
 
 // Close flushes everything queued and stops.
-func (w *writer) Close() {
-	w.attempts.Close()
-	w.ops.Close()
-}
+func (w *writer) Close() { w.ops.Close() }

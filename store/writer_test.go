@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/groupcommit"
@@ -42,17 +43,19 @@ func TestPublishOnlyAfterASuccessfulFlush(t *testing.T) {
 	}
 }
 
-func TestAttemptRecordsAreGatheredIntoOneOp(t *testing.T) {
+func TestAttemptRecordsShareACommit(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
-		var flushed [][]int // attempt counts per op flushed
+		var flushed []int // attempt records per flush
 		w := newWriter(func(_ context.Context, ops []*op) error {
 			mu.Lock()
 			defer mu.Unlock()
+			n := 0
 			for _, op := range ops {
-				flushed = append(flushed, []int{len(op.Ingests), len(op.Attempts)})
+				n += len(op.Attempts)
 			}
+			flushed = append(flushed, n)
 			return nil
 		}, groupcommit.Options{})
 		defer w.Close()
@@ -67,8 +70,21 @@ func TestAttemptRecordsAreGatheredIntoOneOp(t *testing.T) {
 			})
 		}
 		wg.Wait()
-		if len(flushed) != 1 || flushed[0][0] != 0 || flushed[0][1] != 10 {
-			t.Errorf("ops flushed = %v, want one op with the 10 records of 5 callers", flushed)
+		if len(flushed) != 1 || flushed[0] != 10 {
+			t.Errorf("attempt records per flush = %v, want one flush of the 10 records of 5 callers", flushed)
+		}
+
+		// Riding along: records wait for a webhook's commit, which takes
+		// them at once.
+		wg.Go(func() { _ = w.RecordAttempts(context.Background(), []*switchboard.AttemptResult{{}}) })
+		synctest.Wait()
+		start := time.Now()
+		if err := w.Ingest(context.Background(), []*switchboard.Ingest{{}}); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if len(flushed) != 2 || flushed[1] != 1 || time.Since(start) != 0 {
+			t.Errorf("attempt records per flush = %v after %v, want the record in the webhook's commit", flushed, time.Since(start))
 		}
 	})
 }
