@@ -331,16 +331,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.recording.Go(follow) // likewise
 		}
 		h.metrics.Requests.WithLabelValues(label, string(item.Request.Outcome)).Inc()
-		ev := item.Event
-		log := h.logger.With("request", item.Request.ID, "event", ev.ID, "route", ev.Route, "kind", ev.Kind,
-			"message_sid", ev.MessageSID, "call_sid", ev.CallSID)
-		if item.Duplicate {
-			// Debug, like a stored webhook: replays of one captured
-			// request must not flood the log (they are counted in
-			// switchboard_requests_total{outcome="duplicate"}).
-			log.Debug("duplicate webhook answered with the original response")
-		} else {
-			log.Debug("webhook stored")
+		// Debug only, and duplicates too: replays of one captured request
+		// must not flood the log (they are counted in
+		// switchboard_requests_total{outcome="duplicate"}). The check
+		// first: formatting the attributes costs more than the rest of
+		// the answer.
+		if h.logger.Enabled(r.Context(), slog.LevelDebug) {
+			ev := item.Event
+			msg := "webhook stored"
+			if item.Duplicate {
+				msg = "duplicate webhook answered with the original response"
+			}
+			h.logger.Debug(msg, "request", item.Request.ID, "event", ev.ID, "route", ev.Route, "kind", ev.Kind,
+				"message_sid", ev.MessageSID, "call_sid", ev.CallSID)
 		}
 	case errors.As(err, &rej):
 		if rej.status == http.StatusMethodNotAllowed {
