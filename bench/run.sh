@@ -59,10 +59,13 @@ serve_url="http://127.0.0.1:$serve_port"
 hold_delivery=(SWITCHBOARD_DELIVERY_POLL_INTERVAL=1h SWITCHBOARD_DELIVERY_WORKERS=1)
 
 work="$(mktemp -d)"
-pids=() # processes started here and still running, stopped on exit
+pids=()           # processes started here and still running, stopped on exit
+big_added_after=() # set while the large store holds what a run added (see big_rows)
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  # An interrupted run leaves the cached large store as the next run expects it.
+  if [ ${#big_added_after[@]} -gt 0 ]; then big_restore "${big_added_after[@]}" || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -95,7 +98,7 @@ pg_url() { echo "${pg}&search_path=$1&pool_max_conns=16"; }
 fresh_store() {
   if [ "$engine" = postgres ]; then
     psql "$pg" -qc 'DROP SCHEMA IF EXISTS sbbench CASCADE' -c 'CREATE SCHEMA sbbench' >/dev/null 2>&1
-    export SWITCHBOARD_STORAGE_URL="$(pg_url sbbench)"
+    SWITCHBOARD_STORAGE_URL="$(pg_url sbbench)"; export SWITCHBOARD_STORAGE_URL
   else
     rm -rf "$work/data"
     export SWITCHBOARD_STORAGE_URL="$work/data/switchboard.db"
@@ -122,13 +125,18 @@ start_serve() {
   done
 }
 
+# forget PID: a process started here has ended.
+forget() {
+  local keep=() pid
+  for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
+  pids=("${keep[@]}")
+}
+
 # stop PID: stops a process started here.
 stop() {
   kill "$1"
   wait "$1" || true
-  local keep=() pid
-  for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || keep+=("$pid"); done
-  pids=("${keep[@]}")
+  forget "$1"
 }
 
 # peak_rss PID: the process's peak resident set so far, in MB.
@@ -152,7 +160,13 @@ traffic() {
   shift
   start_serve "$cfg" "${serve_wait:-10}" "${env[@]}"
   echo "== $name ($engine)"
-  "$sb" sim traffic -c "$cfg" --route /sms --duration "${secs}s" "$@" | tee "$work/traffic.out" || true
+  # In the background, so that an interrupted run stops it too.
+  "$sb" sim traffic -c "$cfg" --route /sms --duration "${secs}s" "$@" >"$work/traffic.out" 2>&1 &
+  local traffic_pid=$!
+  pids+=("$traffic_pid")
+  wait "$traffic_pid" || true
+  forget "$traffic_pid"
+  cat "$work/traffic.out"
   curl -fs "$serve_url/metrics" | grep -E '^switchboard_commit_(seconds|batch_size)_(sum|count)' || true
   echo "serve peak RSS: $(peak_rss "$serve_pid") MB"
   stop "$serve_pid"
@@ -201,7 +215,7 @@ idle_rows() {
 # --- The large store -------------------------------------------------------
 #
 # The store is filled with SQL rather than through HTTP (10 M webhooks would
-# take hours at intake's rate), with rows shaped as intake and delivery write
+# take most of an hour at intake's rate), with rows shaped as intake and delivery write
 # them (bench/big-fill-*.sql), into a store that `switchboard migrate` made.
 # A fill is kept only once complete, and each run deletes what it added, so
 # the next run finds the same store.
@@ -247,7 +261,7 @@ big_sqlite() {
 # filled, with how many webhooks.
 big_postgres() {
   local mark="switchboard bench fill: $big_events webhooks"
-  export SWITCHBOARD_STORAGE_URL="$(pg_url sbbig)"
+  SWITCHBOARD_STORAGE_URL="$(pg_url sbbig)"; export SWITCHBOARD_STORAGE_URL
   local have
   have=$(psql "$pg" -Atc "SELECT d.description FROM pg_namespace n JOIN pg_description d ON d.objoid = n.oid WHERE n.nspname = 'sbbig'")
   if [ "${have%%;*}" = "$mark" ]; then
@@ -306,9 +320,11 @@ big_rows() {
     export SWITCHBOARD_STORAGE_URL="$big_url"
     last_event=$(big_sql "SELECT max(id) FROM events")
     last_request=$(big_sql "SELECT max(id) FROM requests")
+    big_added_after=("$last_event" "$last_request")
     serve_wait=300 traffic "closed loop, intake only, store of $big_events webhooks (round $round)" "${big_env[@]}" --
     full=$(accepted_rate "$work/traffic.out")
     big_restore "$last_event" "$last_request"
+    big_added_after=()
     awk -v e="$empty" -v f="$full" -v n="$big_events" -v r="$round" 'BEGIN {
       printf "large store, round %d: %s accepted/s with %d webhooks stored, %s empty: %.2f of the empty store'\''s rate\n", r, f, n, e, (e > 0 ? f / e : 0) }'
   done
