@@ -247,7 +247,8 @@ big_sqlite() {
   SWITCHBOARD_STORAGE_URL="$db.tmp" "$sb" migrate -c "$cfg" >/dev/null
   echo "large store: filling $db with $big_events webhooks"
   local t0=$EPOCHREALTIME
-  # SQLite's temporary files go where the store is, not to a small /tmp.
+  # SQLite's temporary files go where the store is, not to the system's temporary
+  # directory, which may be too small.
   SQLITE_TMPDIR="$data" sqlite3 -cmd ".parameter set :n $big_events" "$db.tmp" <bench/big-fill-sqlite.sql >/dev/null
   # The fill does not wait for the disk; the kernel's writeback of the
   # gigabytes it leaves would slow the measured runs' fsyncs. A fill is
