@@ -53,10 +53,9 @@ sink_port=$((3900 + offset))
 sim_port=$((3911 + offset))
 serve_url="http://127.0.0.1:$serve_port"
 
-# How the intake-only rows keep delivery from running: its workers poll for
-# due events once an hour. Delivery may come to wake on new work without
-# polling; this is then the one place to switch to another way.
-hold_delivery=(SWITCHBOARD_DELIVERY_POLL_INTERVAL=1h SWITCHBOARD_DELIVERY_WORKERS=1)
+# How the intake-only rows keep delivery from running: serve stores webhooks
+# but delivers nothing (delivery.enabled = false).
+hold_delivery=(SWITCHBOARD_DELIVERY_ENABLED=false)
 
 work="$(mktemp -d)"
 pids=()           # processes started here and still running, stopped on exit
