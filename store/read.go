@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/switchboard-dev/switchboard"
 )
@@ -73,16 +75,22 @@ func (s *Store) ListRequests(ctx context.Context, f switchboard.RequestFilter) (
 }
 
 // Stats counts events by state, finds the oldest due delivery and counts
-// the messages waiting to be sent by pool.
+// the messages waiting to be sent by pool. Waiting events (pending,
+// retrying) are counted afresh each time, through their own small index;
+// see terminalCounts for the rest.
 func (s *Store) Stats(ctx context.Context) (*switchboard.Stats, error) {
 	r := s.driver.Read()
-	byState, err := r.Counts(ctx, TableEvents, "state", nil)
+	waiting, err := r.Counts(ctx, TableEvents, "state", []Cond{OneOf("state", switchboard.StatePending, switchboard.StateRetrying)})
 	if err != nil {
-		return nil, fmt.Errorf("count events: %w", err)
+		return nil, fmt.Errorf("count waiting events: %w", err)
+	}
+	terminal, err := s.terminal.get(ctx, r, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("count delivered and dead events: %w", err)
 	}
 	st := &switchboard.Stats{EventsByState: map[switchboard.State]int64{}}
 	for _, state := range switchboard.States {
-		st.EventsByState[state] = byState[string(state)]
+		st.EventsByState[state] = waiting[string(state)] + terminal[string(state)]
 	}
 	if st.OldestDue, err = r.OldestDue(ctx, s.now()); err != nil {
 		return nil, fmt.Errorf("oldest due event: %w", err)
@@ -92,6 +100,40 @@ func (s *Store) Stats(ctx context.Context) (*switchboard.Stats, error) {
 		return nil, fmt.Errorf("count queued messages: %w", err)
 	}
 	return st, nil
+}
+
+// Counting delivered and dead events walks every one of them: on a store
+// of millions, seconds of CPU, which a metrics scrape every 15 s would
+// spend again and again. So once they number bigStore or more, their
+// counts are reused for up to terminalRecount; below, they are exact.
+const (
+	bigStore        = 100_000
+	terminalRecount = 5 * time.Minute
+)
+
+// terminalCounts caches the counts of delivered and dead events.
+type terminalCounts struct {
+	mu     sync.Mutex
+	counts map[string]int64
+	at     time.Time
+}
+
+func (c *terminalCounts) get(ctx context.Context, r Reader, now time.Time) (map[string]int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	total := int64(0)
+	for _, n := range c.counts {
+		total += n
+	}
+	if c.counts != nil && total >= bigStore && now.Sub(c.at) < terminalRecount {
+		return c.counts, nil
+	}
+	counts, err := r.Counts(ctx, TableEvents, "state", []Cond{OneOf("state", switchboard.StateDelivered, switchboard.StateDead)})
+	if err != nil {
+		return nil, err
+	}
+	c.counts, c.at = counts, now
+	return counts, nil
 }
 
 // unsent selects the messages still to be sent: queued or sending.

@@ -31,6 +31,7 @@ type Store struct {
 	// flushStatuses in one transaction.
 	statuses *groupcommit.Committer[*statusOp]
 	now      func() time.Time
+	terminal terminalCounts // see Stats
 }
 
 // Options tunes a Store's committers.
