@@ -94,7 +94,7 @@ func Open(ctx context.Context, url string, logger *slog.Logger, opts ...Option) 
 		return nil, err
 	}
 	s := &Store{pool: pool, queue: queue, logger: logger}
-	s.Store = store.New(&engine{pool: pool, queue: queue}, store.Options{Commit: commit, Status: statusCommit})
+	s.Store = store.New(&engine{pool: pool, queue: queue}, store.Options{Commit: commit, Status: statusCommit, AttemptsApart: true})
 	return s, nil
 }
 

@@ -38,6 +38,10 @@ type Store struct {
 type Options struct {
 	Commit groupcommit.Options // ingests and attempt records
 	Status groupcommit.Options // status updates
+	// AttemptsApart gives attempt records commits of their own, beside
+	// webhooks', for an engine with concurrent writers; without it they
+	// ride along with webhooks' commits (see writer).
+	AttemptsApart bool
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -48,7 +52,7 @@ func New(d Driver, o Options) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.writer = newWriter(s.flush, o.Commit)
+	s.writer = newWriter(s.flush, o.Commit, o.AttemptsApart)
 	s.statuses = groupcommit.New(s.flushStatuses, o.Status)
 	return s
 }

@@ -25,7 +25,7 @@ func TestPublishOnlyAfterASuccessfulFlush(t *testing.T) {
 			return fail
 		}
 		return nil
-	}, groupcommit.Options{})
+	}, groupcommit.Options{}, false)
 	defer w.Close()
 
 	if err := w.Ingest(context.Background(), []*switchboard.Ingest{{}}); err != nil {
@@ -57,7 +57,7 @@ func TestAttemptRecordsShareACommit(t *testing.T) {
 			}
 			flushed = append(flushed, n)
 			return nil
-		}, groupcommit.Options{})
+		}, groupcommit.Options{}, false)
 		defer w.Close()
 
 		var wg sync.WaitGroup
@@ -85,6 +85,38 @@ func TestAttemptRecordsShareACommit(t *testing.T) {
 		wg.Wait()
 		if len(flushed) != 2 || flushed[1] != 1 || time.Since(start) != 0 {
 			t.Errorf("attempt records per flush = %v after %v, want the record in the webhook's commit", flushed, time.Since(start))
+		}
+	})
+}
+
+func TestAttemptRecordsApartNeverJoinAWebhooksCommit(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var mixed, flushes int
+		w := newWriter(func(_ context.Context, ops []*op) error {
+			mu.Lock()
+			defer mu.Unlock()
+			flushes++
+			var ingests, attempts int
+			for _, op := range ops {
+				ingests += len(op.Ingests)
+				attempts += len(op.Attempts)
+			}
+			if ingests > 0 && attempts > 0 {
+				mixed++
+			}
+			return nil
+		}, groupcommit.Options{Flushers: 2}, true)
+		defer w.Close()
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Go(func() { _ = w.RecordAttempts(context.Background(), []*switchboard.AttemptResult{{}}) })
+			wg.Go(func() { _ = w.Ingest(context.Background(), []*switchboard.Ingest{{}}) })
+		}
+		wg.Wait()
+		if mixed != 0 || flushes < 2 {
+			t.Errorf("%d of %d flushes mixed attempt records with webhooks, want none", mixed, flushes)
 		}
 	})
 }
