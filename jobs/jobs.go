@@ -195,10 +195,24 @@ func (q *Queue[TTx]) InsertSendTx(ctx context.Context, tx TTx, args SendArgs, at
 	return nil
 }
 
+// Loader loads a delivery job's events and their requests in a few reads
+// rather than two per event; *store.Store is one.
+type Loader interface {
+	EventsForDelivery(ctx context.Context, ids []string) ([]*switchboard.Event, map[string]*switchboard.Request, error)
+}
+
+// LoadedDeliverer is a Deliverer that can be handed an event and its
+// request already loaded; *deliver.Deliverer is one.
+type LoadedDeliverer interface {
+	DeliverLoaded(ctx context.Context, ev *switchboard.Event, req *switchboard.Request) error
+}
+
 // Start begins working delivery jobs with d (none when d is nil: an engine
 // that dispatches deliveries itself) and, when cfg.Sender is set, send
 // jobs with it, in one River client so that its leader knows both kinds.
-func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg switchboard.DeliveryConfig) error {
+// With load, and a d that is a LoadedDeliverer, a job's events are loaded
+// together.
+func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, load Loader, cfg switchboard.DeliveryConfig) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.worker != nil {
@@ -209,6 +223,9 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, cfg swi
 	queues := map[string]river.QueueConfig{}
 	if d != nil {
 		w := &worker{deliverer: d, timeout: cfg.JobTimeout, slots: make(chan struct{}, workers)}
+		if ld, ok := d.(LoadedDeliverer); ok && load != nil {
+			w.load, w.loaded = load, ld
+		}
 		if err := river.AddWorkerSafely(registry, w); err != nil {
 			return fmt.Errorf("register delivery worker: %w", err)
 		}
@@ -280,6 +297,10 @@ type worker struct {
 	deliverer switchboard.Deliverer
 	timeout   time.Duration
 	slots     chan struct{}
+	// load and loaded, when set, load a job's events together and deliver
+	// them as loaded.
+	load   Loader
+	loaded LoadedDeliverer
 }
 
 func (w *worker) Timeout(*river.Job[DeliverArgs]) time.Duration { return w.timeout }
@@ -292,6 +313,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		mu   sync.Mutex
 		errs []error
 	)
+	deliver := w.deliverFunc(ctx, job.Args.Events)
 	for _, due := range job.Args.Events {
 		select {
 		case w.slots <- struct{}{}:
@@ -301,7 +323,7 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		}
 		wg.Go(func() {
 			defer func() { <-w.slots }()
-			if err := w.deliverer.Deliver(ctx, due.EventID, due.Attempts); err != nil {
+			if err := deliver(due); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("event %s: %w", due.EventID, err))
 				mu.Unlock()
@@ -310,6 +332,38 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// deliverFunc returns how to deliver each of events: as loaded together
+// when the worker can load, one by one otherwise. A failed load falls back
+// to one by one, which reports its own errors.
+func (w *worker) deliverFunc(ctx context.Context, events []Due) func(Due) error {
+	one := func(due Due) error { return w.deliverer.Deliver(ctx, due.EventID, due.Attempts) }
+	if w.load == nil || len(events) < 2 {
+		return one
+	}
+	ids := make([]string, len(events))
+	for i, due := range events {
+		ids[i] = due.EventID
+	}
+	loadedEvents, requests, err := w.load.EventsForDelivery(ctx, ids)
+	if err != nil {
+		return one
+	}
+	byID := make(map[string]*switchboard.Event, len(loadedEvents))
+	for _, ev := range loadedEvents {
+		byID[ev.ID] = ev
+	}
+	return func(due Due) error {
+		ev, ok := byID[due.EventID]
+		if !ok || requests[ev.RequestID] == nil {
+			return one(due) // unknown: Deliver says so
+		}
+		if ev.State.Terminal() || ev.Attempts != due.Attempts {
+			return nil // moved on since the job was made: a stale job
+		}
+		return w.loaded.DeliverLoaded(ctx, ev, requests[ev.RequestID])
+	}
 }
 
 // sendWorker sends one outbound message per job.

@@ -1,12 +1,18 @@
 package jobs
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/switchboard-dev/switchboard"
 )
 
 func TestBatchSplitsIntoBoundedJobs(t *testing.T) {
@@ -89,5 +95,83 @@ func TestDueAt(t *testing.T) {
 		if opts != nil && !opts.ScheduledAt.Equal(tc.at) {
 			t.Errorf("%s: scheduled at %v, want %v", tc.name, opts.ScheduledAt, tc.at)
 		}
+	}
+}
+
+// batchDeliverer records how each event was handed over, and loads a
+// job's events from a fixed set, counting the loads.
+type batchDeliverer struct {
+	mu        sync.Mutex
+	stored    map[string]*switchboard.Event
+	loads     int
+	byID      []string // Deliver calls
+	asLoaded  []string // DeliverLoaded calls
+	failLoads bool
+}
+
+func (b *batchDeliverer) EventsForDelivery(_ context.Context, ids []string) ([]*switchboard.Event, map[string]*switchboard.Request, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.loads++
+	if b.failLoads {
+		return nil, nil, errors.New("database unavailable")
+	}
+	var evs []*switchboard.Event
+	reqs := map[string]*switchboard.Request{}
+	for _, id := range ids {
+		if ev, ok := b.stored[id]; ok {
+			evs = append(evs, ev)
+			reqs[ev.RequestID] = &switchboard.Request{ID: ev.RequestID}
+		}
+	}
+	return evs, reqs, nil
+}
+
+func (b *batchDeliverer) Deliver(_ context.Context, id string, _ int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.byID = append(b.byID, id)
+	return nil
+}
+
+func (b *batchDeliverer) DeliverLoaded(_ context.Context, ev *switchboard.Event, req *switchboard.Request) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if req == nil || req.ID != ev.RequestID {
+		return fmt.Errorf("event %s handed over without its request", ev.ID)
+	}
+	b.asLoaded = append(b.asLoaded, ev.ID)
+	return nil
+}
+
+func TestWorkLoadsAJobsEventsTogether(t *testing.T) {
+	t.Parallel()
+	stored := map[string]*switchboard.Event{
+		"due":       {ID: "due", RequestID: "r1", State: switchboard.StatePending, Attempts: 2},
+		"moved-on":  {ID: "moved-on", RequestID: "r2", State: switchboard.StateRetrying, Attempts: 3},
+		"delivered": {ID: "delivered", RequestID: "r3", State: switchboard.StateDelivered, Attempts: 1},
+	}
+	job := &river.Job[DeliverArgs]{Args: DeliverArgs{Events: []Due{
+		{EventID: "due", Attempts: 2}, {EventID: "moved-on", Attempts: 2}, {EventID: "delivered", Attempts: 0}, {EventID: "unknown"},
+	}}}
+	for _, tt := range []struct {
+		name                   string
+		failLoads              bool
+		wantByID, wantAsLoaded []string
+	}{
+		{"loaded", false, []string{"unknown"}, []string{"due"}},
+		{"load failed: one by one", true, []string{"delivered", "due", "moved-on", "unknown"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &batchDeliverer{stored: stored, failLoads: tt.failLoads}
+			w := &worker{deliverer: b, slots: make(chan struct{}, 2), load: b, loaded: b}
+			if err := w.Work(context.Background(), job); err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(b.byID)
+			if b.loads != 1 || !slices.Equal(b.byID, tt.wantByID) || !slices.Equal(b.asLoaded, tt.wantAsLoaded) {
+				t.Errorf("loads %d, one by one %v, as loaded %v; want 1, %v, %v", b.loads, b.byID, b.asLoaded, tt.wantByID, tt.wantAsLoaded)
+			}
+		})
 	}
 }

@@ -158,7 +158,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // StartDelivery starts River workers that call d. Workers of every Store on
 // the same schema share the jobs; each job runs on one worker at a time.
 func (s *Store) StartDelivery(ctx context.Context, d switchboard.Deliverer, cfg switchboard.DeliveryConfig) error {
-	return s.queue.Start(ctx, d, cfg)
+	return s.queue.Start(ctx, d, s.Store, cfg)
 }
 
 // StopDelivery stops the River workers, letting running deliveries finish

@@ -318,7 +318,7 @@ func (s *Store) StartDelivery(ctx context.Context, d switchboard.Deliverer, cfg 
 		return err
 	}
 	if cfg.Sender != nil {
-		if err := s.queue.Start(ctx, nil, cfg); err != nil {
+		if err := s.queue.Start(ctx, nil, nil, cfg); err != nil {
 			release()
 			return err
 		}

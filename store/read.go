@@ -18,6 +18,37 @@ func (s *Store) Event(ctx context.Context, id string) (*switchboard.Event, error
 	return first(events, err, "event "+id)
 }
 
+// EventsForDelivery returns the events with the given ids that exist, with
+// their requests (by request id), in two reads whatever their number: a
+// delivery job's events are loaded together rather than one by one.
+func (s *Store) EventsForDelivery(ctx context.Context, ids []string) ([]*switchboard.Event, map[string]*switchboard.Request, error) {
+	r := s.driver.Read()
+	events, err := r.Events(ctx, Query{Where: []Cond{In("id", ids)}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load %d events: %w", len(ids), err)
+	}
+	seen := map[string]bool{}
+	var reqIDs []string
+	for _, e := range events {
+		if !seen[e.RequestID] {
+			seen[e.RequestID] = true
+			reqIDs = append(reqIDs, e.RequestID)
+		}
+	}
+	requests := make(map[string]*switchboard.Request, len(reqIDs))
+	if len(reqIDs) == 0 {
+		return events, requests, nil
+	}
+	reqs, err := r.Requests(ctx, Query{Where: []Cond{In("id", reqIDs)}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load the requests of %d events: %w", len(events), err)
+	}
+	for _, req := range reqs {
+		requests[req.ID] = req
+	}
+	return events, requests, nil
+}
+
 // Request returns one request, or an error wrapping switchboard.ErrNotFound.
 func (s *Store) Request(ctx context.Context, id string) (*switchboard.Request, error) {
 	requests, err := s.driver.Read().Requests(ctx, byID(id))
