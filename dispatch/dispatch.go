@@ -66,10 +66,14 @@ type Options struct {
 	// hand-overs keep only ids. Default 16 MiB.
 	MaxPreloaded int64
 	// RetryAfter is how long an event whose Deliver failed internally
-	// waits before it is tried again. Default 1 s.
+	// waits before it is tried again; each further failure in a row
+	// doubles the pause, up to MaxRetryAfter. Default 1 s.
 	RetryAfter time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// MaxRetryAfter caps the pause after repeated internal failures of
+	// an event. Default 5 min.
+	MaxRetryAfter time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Dispatcher runs deliveries of due events.
@@ -83,9 +87,12 @@ type Dispatcher struct {
 	queue     []jobs.Due          // handed over, waiting for a worker
 	preloaded int64               // bytes the queue's hand-overs hold (MaxPreloaded)
 	rescan    bool                // a scan is due (start, overflow, failure)
-	nextAt    time.Time           // the earliest known future due time
-	inFlight  int
-	wake      chan struct{} // capacity 1: something changed
+	// failures counts each event's internal failures in a row (see
+	// RetryAfter), for at most MaxQueued events.
+	failures map[string]int
+	nextAt   time.Time // the earliest known future due time
+	inFlight int
+	wake     chan struct{} // capacity 1: something changed
 
 	ctx     context.Context // ends deliveries at Stop's deadline
 	cancel  context.CancelFunc
@@ -115,6 +122,9 @@ func New(src Source, d switchboard.Deliverer, o Options) *Dispatcher {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = time.Second
 	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 5 * time.Minute
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -124,10 +134,10 @@ func New(src Source, d switchboard.Deliverer, o Options) *Dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{
 		src: src, deliver: d, o: o,
-		claimed: map[string]struct{}{},
-		rescan:  true, // what a predecessor left waiting
-		wake:    make(chan struct{}, 1),
-		ctx:     ctx, cancel: cancel,
+		claimed: map[string]struct{}{}, failures: map[string]int{},
+		rescan: true, // what a predecessor left waiting
+		wake:   make(chan struct{}, 1),
+		ctx:    ctx, cancel: cancel,
 		stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 }
@@ -283,21 +293,43 @@ func (d *Dispatcher) work(due jobs.Due) {
 	cancel()
 	if err != nil {
 		// Internal failure (the store): the event is still due in the
-		// store. It stays claimed for RetryAfter, so that a failing store
-		// is not hammered by a hot loop, then a scan finds it again.
-		d.o.Logger.Warn("delivery failed; trying again", "event", due.EventID, "after", d.o.RetryAfter, "err", err)
-		time.AfterFunc(d.o.RetryAfter, func() { d.release(due.EventID, true) })
+		// store. It stays claimed for a pause, so that a failing store is
+		// not hammered by a hot loop, then a scan finds it again. The
+		// pause grows with each failure in a row: the app may have had
+		// the event before its record failed (a full disk), and gets it
+		// again at each try.
 		d.mu.Lock()
+		pause := d.pauseLocked(due.EventID)
 		d.inFlight--
 		d.mu.Unlock()
+		d.o.Logger.Warn("delivery failed; trying again", "event", due.EventID, "after", pause, "err", err)
+		time.AfterFunc(pause, func() { d.release(due.EventID, true) })
 		d.poke()
 		return
 	}
 	d.mu.Lock()
 	d.inFlight--
 	delete(d.claimed, due.EventID)
+	delete(d.failures, due.EventID)
 	d.mu.Unlock()
 	d.poke()
+}
+
+// pauseLocked counts an internal failure of the event and returns how
+// long it waits before it is tried again. Past MaxQueued events counted,
+// a new one gets the first pause: memory stays bounded, and the pause
+// fails toward sooner tries.
+func (d *Dispatcher) pauseLocked(id string) time.Duration {
+	n, counted := d.failures[id]
+	if counted || len(d.failures) < d.o.MaxQueued {
+		n++
+		d.failures[id] = n
+	}
+	pause := d.o.RetryAfter
+	for i := 1; i < n && pause < d.o.MaxRetryAfter; i++ {
+		pause *= 2
+	}
+	return min(pause, d.o.MaxRetryAfter)
 }
 
 func (d *Dispatcher) release(id string, rescan bool) {

@@ -281,7 +281,7 @@ func TestDispatch(t *testing.T) {
 			if tb.delivered("f") != 0 || len(tb.started) != 2 {
 				t.Fatalf("after one pause: %d deliveries, %d hand-overs; want 0 and 2", tb.delivered("f"), len(tb.started))
 			}
-			time.Sleep(5 * time.Second)
+			time.Sleep(10 * time.Second) // the second pause is twice the first
 			synctest.Wait()
 			if n := tb.delivered("f"); n != 1 {
 				t.Errorf("delivered %d times after two failures, want 1", n)

@@ -1,0 +1,58 @@
+package dispatch_test
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/dispatch"
+	"github.com/switchboard-dev/switchboard/jobs"
+)
+
+// An event whose delivery keeps failing inside Switchboard (the attempt
+// cannot be recorded: a full disk) is tried again less and less often.
+// Each try may have reached the app before its record failed, so a
+// constant pause would send it the same event every RetryAfter for as
+// long as the fault lasts.
+func TestInternalFailuresBackOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb := newTable()
+		tb.fail["full"] = 1 << 20 // for good
+		tb.add("full", time.Now())
+		start(t, tb, dispatch.Options{PollInterval: time.Second, RetryAfter: time.Second})
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		// Doubling pauses from 1 s, at most 5 minutes each: 1+2+…+256 s
+		// and one 5-minute pause fill the 10 minutes with about 11 tries.
+		if got := len(tb.started); got > 12 {
+			t.Errorf("tried %d times in 10 minutes of internal failures, want the pauses to grow (about 11)", got)
+		}
+	})
+}
+
+// A success ends the back-off: the next failure of the event pauses
+// RetryAfter again.
+func TestInternalFailureBackOffEndsWithASuccess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb := newTable()
+		tb.fail["e"] = 5
+		tb.retry["e"] = 0 // delivered, then due again at once (a replay)
+		tb.add("e", time.Now())
+		d := start(t, tb, dispatch.Options{PollInterval: time.Hour, RetryAfter: time.Second})
+		time.Sleep((1 + 2 + 4 + 8 + 16) * time.Second)
+		synctest.Wait()
+		if n := tb.delivered("e"); n != 1 {
+			t.Fatalf("delivered %d times after five failures, want 1", n)
+		}
+		tb.mu.Lock()
+		tb.fail["e"] = 1
+		tb.mu.Unlock()
+		d.Notify([]jobs.Scheduled{{Events: []jobs.Due{{EventID: "e", Attempts: 1}}}})
+		synctest.Wait()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := tb.delivered("e"); n != 2 {
+			t.Errorf("delivered %d times, want 2: a failure after a success pauses RetryAfter, not the grown pause", n)
+		}
+	})
+}
