@@ -1,6 +1,7 @@
 package dispatch_test
 
 import (
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -53,6 +54,42 @@ func TestInternalFailureBackOffEndsWithASuccess(t *testing.T) {
 		synctest.Wait()
 		if n := tb.delivered("e"); n != 2 {
 			t.Errorf("delivered %d times, want 2: a failure after a success pauses RetryAfter, not the grown pause", n)
+		}
+	})
+}
+
+// Under a flood of hand-overs that the workers cannot keep up with,
+// events that went to the store (the queue overflowed, or a retry came
+// due) are delivered in their turn, not only once the flood ends: new
+// hand-overs must not keep taking every place a worker frees.
+func TestOverflowedEventsAreNotStarvedByAFlood(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb := newTable()
+		tb.block = make(chan struct{})
+		d := start(t, tb, dispatch.Options{Workers: 1, MaxQueued: 4, PollInterval: time.Second})
+		synctest.Wait()
+		var all []jobs.Due
+		for i := range 10 {
+			all = append(all, tb.add(fmt.Sprintf("old%d", i), time.Now()))
+			time.Sleep(time.Millisecond) // due in this order
+		}
+		d.Notify([]jobs.Scheduled{{Events: all}}) // 4 queued, 6 overflow
+		synctest.Wait()
+		// The flood: each time a delivery ends, a new event is handed over.
+		n := 0
+		for tb.delivered("old9") == 0 && n < 200 {
+			tb.block <- struct{}{}
+			due := tb.add(fmt.Sprintf("new%d", n), time.Now())
+			n++
+			d.Notify([]jobs.Scheduled{{Events: []jobs.Due{due}}})
+			synctest.Wait()
+			if n%50 == 0 {
+				time.Sleep(time.Second) // polls come and go
+			}
+		}
+		close(tb.block)
+		if n >= 200 {
+			t.Errorf("an overflowed event waited through %d newer deliveries", n)
 		}
 	})
 }

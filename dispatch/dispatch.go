@@ -87,6 +87,11 @@ type Dispatcher struct {
 	queue     []jobs.Due          // handed over, waiting for a worker
 	preloaded int64               // bytes the queue's hand-overs hold (MaxPreloaded)
 	rescan    bool                // a scan is due (start, overflow, failure)
+	// behind is set while due events wait in the store that are older
+	// than what is handed over (the queue overflowed, a retry came due):
+	// hand-overs then wait there too, and scans take them all in due
+	// order, until one reaches the end.
+	behind bool
 	// failures counts each event's internal failures in a row (see
 	// RetryAfter), for at most MaxQueued events.
 	failures map[string]int
@@ -186,6 +191,13 @@ func (d *Dispatcher) Notify(scheduled []jobs.Scheduled) {
 			continue
 		}
 		for _, due := range s.Events {
+			if d.behind {
+				// In the store behind older events: the scan takes it in
+				// its turn. Another scan follows, in case the one running
+				// read before this commit.
+				d.rescan = true
+				continue
+			}
 			d.enqueueLocked(due)
 		}
 	}
@@ -200,7 +212,7 @@ func (d *Dispatcher) enqueueLocked(due jobs.Due) {
 		return
 	}
 	if len(d.queue) >= d.o.MaxQueued {
-		d.rescan = true
+		d.rescan, d.behind = true, true
 		return
 	}
 	if due.Event != nil {
@@ -364,7 +376,7 @@ func (d *Dispatcher) pollTick() {
 // scan waits for the queue to drain.
 func (d *Dispatcher) timerFired() {
 	d.mu.Lock()
-	d.rescan = true
+	d.rescan, d.behind = true, true
 	d.nextAt = time.Time{}
 	d.mu.Unlock()
 }
@@ -415,6 +427,11 @@ func (d *Dispatcher) scan() {
 			if !errors.Is(err, context.Canceled) {
 				d.o.Logger.Error("scan for due deliveries", "err", err)
 			}
+			// Hand-overs need no read: they go on while the poll tries
+			// the scan again.
+			d.mu.Lock()
+			d.behind = false
+			d.mu.Unlock()
 			return
 		}
 		added := 0
@@ -424,6 +441,9 @@ func (d *Dispatcher) scan() {
 				d.enqueueLocked(due)
 				added++
 			}
+		}
+		if len(found) < limit+skip {
+			d.behind = false // all that waited is queued
 		}
 		d.mu.Unlock()
 		if len(found) < limit+skip || added == 0 {
