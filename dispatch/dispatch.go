@@ -72,8 +72,16 @@ type Options struct {
 	// MaxRetryAfter caps the pause after repeated internal failures of
 	// an event. Default 5 min.
 	MaxRetryAfter time.Duration
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Halt, when closed, stops the dispatcher from starting deliveries,
+	// as Stop does, without waiting for Stop: the store failed. An event
+	// handed over in memory needs no read, so without it one would still
+	// go to the app, its attempt could not be recorded, and the restarted
+	// process would deliver it again. What is queued stays due in the
+	// store.
+	Halt <-chan struct{}
+
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Dispatcher runs deliveries of due events.
@@ -253,6 +261,12 @@ func (d *Dispatcher) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		select {
+		case <-d.o.Halt:
+			d.o.Logger.Error("deliveries halted: the store failed")
+			return
+		default:
+		}
 		d.startWork()
 		if d.takeRescan() {
 			d.scan()
@@ -262,6 +276,8 @@ func (d *Dispatcher) run() {
 		select {
 		case <-d.stop:
 			return
+		case <-d.o.Halt:
+			continue // said at the top
 		case <-d.wake:
 		case <-poll.C:
 			d.pollTick()

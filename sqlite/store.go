@@ -328,6 +328,7 @@ func (s *Store) StartDelivery(ctx context.Context, d switchboard.Deliverer, cfg 
 		// from the CLI): this process's own work is handed over at once.
 		// So it runs seldom, and an idle server stays idle.
 		Workers: cfg.Workers, PollInterval: max(cfg.PollInterval, foreignWorkPoll), Timeout: cfg.JobTimeout, Logger: s.logger,
+		Halt: s.fault.failed,
 	})
 	s.eng.dispatcher.Store(s.dispatcher)
 	s.dispatcher.Start()
