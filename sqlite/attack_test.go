@@ -112,3 +112,56 @@ func TestNoDeliveryAfterTheStoreFailed(t *testing.T) {
 	default:
 	}
 }
+
+// loadedRecorder records the requests events are handed over with.
+type loadedRecorder struct {
+	got chan [2]string // event id, request id
+}
+
+func (r loadedRecorder) Deliver(_ context.Context, id string, _ int) error {
+	r.got <- [2]string{id, ""}
+	return nil
+}
+
+func (r loadedRecorder) DeliverLoaded(_ context.Context, ev *switchboard.Event, req *switchboard.Request) error {
+	r.got <- [2]string{ev.ID, req.ID}
+	return nil
+}
+
+// A fan-out event is delivered from the request it was stored with,
+// Ingest.Request, whatever RequestID its caller left in it (Store.Ingest
+// sets it): handed over in memory with another item's request, it would
+// deliver that one's body, perhaps another account's.
+func TestFanoutHandedOverWithItsOwnRequest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "switchboard.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := loadedRecorder{got: make(chan [2]string, 8)}
+	if err := s.StartDelivery(ctx, rec, switchboard.DeliveryConfig{Workers: 4, PollInterval: time.Hour, JobTimeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.StopDelivery(ctx)
+	now := time.Now()
+	a, b := storetest.NewItem("/sms", "a", now), storetest.NewItem("/sms", "b", now)
+	f := &switchboard.Event{ID: "fanout-of-b", RequestID: a.Request.ID, Route: "/sms", AccountSID: b.Event.AccountSID,
+		Kind: b.Event.Kind, IdempotencyKey: b.Event.IdempotencyKey + "#f", Target: "http://127.0.0.1:1/hook",
+		State: switchboard.StatePending, CreatedAt: now}
+	b.Fanout = []*switchboard.Event{f}
+	if err := s.Ingest(ctx, []*switchboard.Ingest{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		got := <-rec.got
+		stored, err := s.Event(ctx, got[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[1] != "" && got[1] != stored.RequestID {
+			t.Errorf("event %s handed over with request %s, stored with request %s", got[0], got[1], stored.RequestID)
+		}
+	}
+}

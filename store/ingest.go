@@ -62,15 +62,21 @@ type firstJobs struct {
 	requests map[string]*switchboard.Request
 }
 
-func (j *firstJobs) add(ev *switchboard.Event) {
+func (j *firstJobs) add(n NewEvent) {
+	ev := n.Event
 	if !ev.NextAttemptAt.IsZero() {
 		j.delayed = append(j.delayed, jobs.Scheduled{Events: []jobs.Due{{EventID: ev.ID}}, At: ev.NextAttemptAt})
 		return
 	}
 	due := jobs.Due{EventID: ev.ID}
-	if req, ok := j.requests[ev.RequestID]; ok {
-		// A copy: the caller's event is published and may change.
+	// The request the event was stored with, not the one its RequestID
+	// names: a fan-out event's is set by the store (Ingest.Fanout), and
+	// another item's would deliver that one's body.
+	if req, ok := j.requests[n.RequestID]; ok {
+		// A copy, as stored: the caller's event is published and may
+		// change.
 		e := *ev
+		e.RequestID, e.State, e.Attempts = n.RequestID, switchboard.StatePending, 0
 		due.Event, due.Request = &e, req
 	}
 	j.due = append(j.due, due)
@@ -126,7 +132,7 @@ func ingestTx(ctx context.Context, tx Tx, items []*switchboard.Ingest) ([]jobs.S
 	// all transactions take the keys in one order.
 	var fanouts []NewEvent
 	first := firstJobs{requests: map[string]*switchboard.Request{}}
-	for _, i := range accepted {
+	for n, i := range accepted {
 		if originals[i] != nil {
 			continue
 		}
@@ -134,7 +140,7 @@ func ingestTx(ctx context.Context, tx Tx, items []*switchboard.Ingest) ([]jobs.S
 		req := items[i].Request
 		req.EventID = items[i].Event.ID
 		first.requests[req.ID] = &req
-		first.add(items[i].Event)
+		first.add(inserts[n])
 		for _, f := range items[i].Fanout {
 			if err := f.ValidateFanout(); err != nil {
 				return nil, nil, fmt.Errorf("fan-out of request %s: %w", items[i].Request.ID, err)
@@ -218,7 +224,7 @@ func insertFanouts(ctx context.Context, tx Tx, fanouts []NewEvent, first *firstJ
 	}
 	for n, f := range fanouts {
 		if created[n] {
-			first.add(f.Event)
+			first.add(f)
 		}
 	}
 	return nil
