@@ -54,8 +54,11 @@ sim_port=$((3911 + offset))
 serve_url="http://127.0.0.1:$serve_port"
 
 # How the intake-only rows keep delivery from running: serve stores webhooks
-# but delivers nothing (delivery.enabled = false).
-hold_delivery=(SWITCHBOARD_DELIVERY_ENABLED=false)
+# but delivers nothing (delivery.enabled = false). BENCH_HOLD_DELIVERY
+# replaces it, for a build without that setting (BENCH_BIN), such as
+# "SWITCHBOARD_DELIVERY_POLL_INTERVAL=1h SWITCHBOARD_DELIVERY_WORKERS=1".
+read -ra hold_delivery <<<"${BENCH_HOLD_DELIVERY:-SWITCHBOARD_DELIVERY_ENABLED=false}"
+
 
 work="$(mktemp -d)"
 pids=()           # processes started here and still running, stopped on exit
@@ -69,8 +72,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/switchboard" ./cmd/switchboard
-sb="$work/switchboard"
+# BENCH_BIN measures a binary built elsewhere (an earlier build, to compare
+# in the same session) with this script's scenarios.
+if [ -n "${BENCH_BIN:-}" ]; then
+  sb="$BENCH_BIN"
+else
+  go build -o "$work/switchboard" ./cmd/switchboard
+  sb="$work/switchboard"
+fi
 
 # The configurations, with their ports moved by BENCH_PORT_OFFSET.
 for f in bench.toml bench-idle.toml bench-idle-sim.toml; do
@@ -171,6 +180,32 @@ traffic() {
   stop "$serve_pid"
 }
 
+# drain: delivers the backlog the scenario before left in the store (every
+# webhook it acknowledged, none delivered) to `sim app` on the sink's port,
+# and reports how fast: delivery alone, nothing arriving meanwhile.
+drain() {
+  local n t0 t1 got app_pid deadline
+  n=$(grep -o 'accepted [0-9]*' "$work/traffic.out" | head -n 1 | cut -d' ' -f2)
+  port_free "$sink_port"
+  "$sb" sim app --listen "127.0.0.1:$sink_port" >"$work/app.out" 2>&1 &
+  app_pid=$!
+  pids+=("$app_pid")
+  t0=$EPOCHREALTIME
+  start_serve "$cfg" 10
+  deadline=$((SECONDS + 120))
+  # One line per request the app took, after its own "app listening" line.
+  until got=$(($(wc -l <"$work/app.out") - 1)); [ "$got" -ge "$n" ] || [ "$SECONDS" -ge "$deadline" ]; do
+    sleep 0.05
+  done
+  t1=$EPOCHREALTIME
+  echo "== backlog drain: the $n webhooks above, delivered once serve starts with delivery on ($engine)"
+  awk -v n="$n" -v got="$got" -v t0="$t0" -v t1="$t1" \
+    'BEGIN { s = t1 - t0; printf "delivered %d of %d in %.2f s (from serve starting): %.0f events/s\n", got, n, s, got / s }'
+  echo "serve peak RSS: $(peak_rss "$serve_pid") MB"
+  stop "$serve_pid"
+  stop "$app_pid"
+}
+
 traffic_rows() {
   port_free "$sink_port"
   fresh_store
@@ -179,6 +214,7 @@ traffic_rows() {
   traffic "steady 1000 req/s, with delivery to the sink" -- --rate 1000 --sink-listen "127.0.0.1:$sink_port"
   fresh_store
   traffic "closed loop, intake only (delivery held back)" "${hold_delivery[@]}" --
+  drain
   fresh_store
   traffic "steady 1000 req/s, intake only (delivery held back)" "${hold_delivery[@]}" -- --rate 1000
 }
