@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"maps"
@@ -56,16 +57,25 @@ import (
 //     waited;
 //   - posted/s: how fast the native API took the backlog (while nothing
 //     was being sent), and 429s: creates the simulator refused for its
-//     concurrency limit (Twilio's 100).
+//     concurrency limit (Twilio's 100);
+//   - send-jobs/msg: the send jobs the store holds once the run ends, per
+//     message posted: one for each message's first send, and one more for
+//     each send rescheduled (a wait past MaxWait) or retried.
 //
 // Every run is bounded: it stops waiting benchDeadline after the sending
 // process starts and reports what was sent by then (sent-%). PostgreSQL
-// runs when SWITCHBOARD_TEST_POSTGRES_URL is set.
+// runs when SWITCHBOARD_TEST_POSTGRES_URL is set. At rate=20 the ceiling
+// (3,000/s) is far above what the store sustains, so sends/s is the
+// store's limit, not the pools'; its backlog (36,000 messages) takes about
+// a minute to post.
+//
+// With SWITCHBOARD_BENCH_CPUPROFILE set to a directory, the sending
+// process writes a CPU profile of its run there (serve's --cpuprofile).
 //
 //	go test ./e2e -run XXX -bench Outbound100Pools -benchtime 1x -count 3 -timeout 40m
 func BenchmarkOutbound100Pools(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
-		for _, rate := range []float64{1, 2, 4} {
+		for _, rate := range []float64{1, 2, 4, 20} {
 			b.Run(fmt.Sprintf("%s/rate=%v", engine, rate), func(b *testing.B) {
 				for range b.N {
 					runOutbound100Pools(b, engine, rate)
@@ -82,6 +92,9 @@ const (
 	benchMaxWait  = 10 * time.Second // outbound.Policy.MaxWait's default
 	benchPosters  = 16               // goroutines posting the backlog
 	benchRefFor   = 3 * time.Second  // how long the reference runs
+	// benchMaxWorkers is River's most workers for a queue
+	// (river.QueueNumWorkersMax).
+	benchMaxWorkers = 10_000
 )
 
 // benchPool is one of the benchmark's pools.
@@ -184,10 +197,16 @@ func runOutbound100Pools(b *testing.B, engine string, rate float64) {
 	gate.pass()
 
 	// Sent by a process with send workers enough to hold every pool's turns
-	// for MaxWait, as outbound.Policy documents, and some over.
-	workers := int(math.Ceil(ceiling*benchMaxWait.Seconds())) + 16
+	// for MaxWait, as outbound.Policy documents, and some over, up to what
+	// River allows a queue (at rate=20, 3.3 s of the ceiling's turns: more
+	// than the store sustains).
+	workers := min(int(math.Ceil(ceiling*benchMaxWait.Seconds()))+16, benchMaxWorkers)
+	var args []string
+	if dir := os.Getenv("SWITCHBOARD_BENCH_CPUPROFILE"); dir != "" {
+		args = append(args, "--cpuprofile", filepath.Join(dir, fmt.Sprintf("outbound-%s-rate%v-%d.pprof", engine, rate, time.Now().UnixNano())))
+	}
 	b.StartTimer()
-	p = startServeTB(b, writeBenchConfig(b, storage, srv.URL, pools, rate, workers))
+	p = startServeTB(b, writeBenchConfig(b, storage, srv.URL, pools, rate, workers), args...)
 	deadline := time.NewTimer(benchDeadline)
 	tick := time.NewTicker(100 * time.Millisecond)
 wait:
@@ -245,6 +264,7 @@ wait:
 	slices.Sort(poolPct)
 	idle, _ := largestGap(all)
 
+	jobs := countSendJobs(b, engine, storage)
 	peak := max(int(api.peak.Load()), 1)
 	ref := referenceCreates(b, simCfg, peak, benchRefFor)
 
@@ -261,9 +281,30 @@ wait:
 	b.ReportMetric(float64(api.status(http.StatusTooManyRequests)), "429s")
 	b.ReportMetric(float64(peak), "peak-in-flight")
 	b.ReportMetric(100*float64(len(msgs))/float64(total-len(held)), "sent-%")
+	b.ReportMetric(float64(jobs)/float64(total), "send-jobs/msg")
 	b.Logf("%s, %v/s per sender: %d messages posted in %v (%d create held while paused, left out); %d sent in %v at %.1f/s of a %v/s ceiling; %d send workers",
 		engine, rate, total, postTook.Round(time.Millisecond), len(held), len(msgs), all[len(all)-1].Sub(all[0]).Round(time.Millisecond),
 		sendsPerSec, ceiling, workers)
+}
+
+// countSendJobs counts the send jobs in the store at storage, which no
+// process is using any more.
+func countSendJobs(tb testing.TB, engine, storage string) int {
+	tb.Helper()
+	driver, dsn := "pgx", storage
+	if engine == "sqlite" {
+		driver, dsn = "sqlite", "file:"+storage+"?_pragma=busy_timeout(10000)"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'switchboard_send'`).Scan(&n); err != nil {
+		tb.Fatalf("count send jobs: %v", err)
+	}
+	return n
 }
 
 // windowOvershoot returns the most creates of times (sorted) in any window
