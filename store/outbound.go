@@ -13,9 +13,10 @@ import (
 // Outbound writes run in plain transactions, not the group committer: they
 // are API calls, not webhooks waiting on a commit. Writes that read a
 // message first hold it (ForUpdate), so concurrent writes of one message,
-// from any replica, apply one after the other. Status updates are the
-// exception: one comes with every status callback, so they have a group
-// committer of their own (status.go).
+// from any replica, apply one after the other. Status updates and send
+// results are the exceptions: one comes with every status callback, and
+// two or three with every send, so each has a group committer of its own
+// (status.go, send.go).
 
 // CreateMessage stores a new message and schedules its first send, or finds
 // the message already stored with its key.
@@ -134,40 +135,6 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 	limit := switchboard.LimitOrDefault(f.Limit)
 	messages, err := s.driver.Read().Messages(ctx, listQuery(where, f.Cursor, limit))
 	return page(messages, err, "list messages", limit, func(m *switchboard.OutboundMessage) string { return m.ID })
-}
-
-// RecordSend stores a send outcome and, for a retry, schedules the next
-// send.
-func (s *Store) RecordSend(ctx context.Context, r switchboard.SendResult) error {
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	at := r.At
-	if at.IsZero() {
-		at = s.now()
-	}
-	return s.driver.InTx(ctx, func(tx Tx) error {
-		m, err := message(ctx, tx, held(r.MessageID), "record send of message "+r.MessageID)
-		if err != nil {
-			return err
-		}
-		// Under the row's hold: a cancel either committed before this
-		// claim, which is refused, or waits for it and finds the message
-		// sending.
-		if err := m.CheckClaim(r); err != nil {
-			return err
-		}
-		if !m.ApplySend(r, at) {
-			return nil
-		}
-		if err := tx.UpdateMessages(ctx, []*switchboard.OutboundMessage{m}); err != nil {
-			return fmt.Errorf("record send of message %s: %w", m.ID, err)
-		}
-		if m.State == switchboard.MessageQueued {
-			return tx.InsertSendJob(ctx, jobs.SendArgs{MessageID: m.ID, Attempts: m.Attempts}, m.NextAttemptAt)
-		}
-		return nil
-	})
 }
 
 // held selects the message with id for a read-modify-write.

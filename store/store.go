@@ -30,13 +30,16 @@ type Store struct {
 	// statuses group-commits UpdateMessageStatus, each batch written by
 	// flushStatuses in one transaction.
 	statuses *groupcommit.Committer[*statusOp]
-	now      func() time.Time
+	// sends group-commits RecordSend, each batch written by flushSends in
+	// one transaction, with the status updates' options.
+	sends *groupcommit.Committer[*sendOp]
+	now   func() time.Time
 }
 
 // Options tunes a Store's committers.
 type Options struct {
 	Commit groupcommit.Options // ingests and attempt records
-	Status groupcommit.Options // status updates
+	Status groupcommit.Options // status updates, and send results
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -49,12 +52,15 @@ func New(d Driver, o Options) *Store {
 	}
 	s.writer = newWriter(s.flush, o.Commit)
 	s.statuses = groupcommit.New(s.flushStatuses, o.Status)
+	s.sends = groupcommit.New(s.flushSends, o.Status)
 	return s
 }
 
-// Close flushes the queued writes, status updates included, and stops the
-// committers. The engine closes its connections after it.
+// Close flushes the queued writes, status updates and send results
+// included, and stops the committers. The engine closes its connections
+// after it.
 func (s *Store) Close() {
+	s.sends.Close()
 	s.statuses.Close()
 	s.writer.Close()
 }
