@@ -206,11 +206,15 @@ func runOutbound100Pools(b *testing.B, engine string, rate float64) {
 		args = append(args, "--cpuprofile", filepath.Join(dir, fmt.Sprintf("outbound-%s-rate%v-%d.pprof", engine, rate, time.Now().UnixNano())))
 	}
 	b.StartTimer()
+	sendStart := time.Now()
 	p = startServeTB(b, writeBenchConfig(b, storage, srv.URL, pools, rate, workers), args...)
 	deadline := time.NewTimer(benchDeadline)
 	tick := time.NewTicker(100 * time.Millisecond)
+	// Creates are counted as answered, not by a snapshot of the
+	// simulator's messages, which holds its lock, and so its API, for as
+	// long as it copies them all.
 wait:
-	for len(tw.Messages(accountSID)) < total-len(held) {
+	for api.status(http.StatusCreated) < total-len(held) {
 		select {
 		case <-tick.C:
 		case <-deadline.C:
@@ -245,13 +249,16 @@ wait:
 
 	var poolPct []float64
 	overshoot := math.Inf(-1)
+	var worst string // the sender with the most overshoot, and when
 	for _, pl := range pools {
 		var times []time.Time
 		for _, n := range pl.senders {
 			st := byFrom[n]
 			sortTimes(st)
 			times = append(times, st...)
-			overshoot = max(overshoot, windowOvershoot(st, time.Second, rate))
+			if o := windowOvershoot(st, time.Second, rate); o > overshoot {
+				overshoot, worst = o, fmt.Sprintf("%s at %v", n, windowStart(st, time.Second).Sub(all[0]).Round(time.Millisecond))
+			}
 		}
 		sortTimes(times)
 		if len(times) < 2 {
@@ -262,7 +269,7 @@ wait:
 		poolPct = append(poolPct, 100*achieved/(rate*float64(len(pl.senders))))
 	}
 	slices.Sort(poolPct)
-	idle, _ := largestGap(all)
+	idle, idleAt := largestGap(all)
 
 	jobs := countSendJobs(b, engine, storage)
 	peak := max(int(api.peak.Load()), 1)
@@ -282,9 +289,10 @@ wait:
 	b.ReportMetric(float64(peak), "peak-in-flight")
 	b.ReportMetric(100*float64(len(msgs))/float64(total-len(held)), "sent-%")
 	b.ReportMetric(float64(jobs)/float64(total), "send-jobs/msg")
-	b.Logf("%s, %v/s per sender: %d messages posted in %v (%d create held while paused, left out); %d sent in %v at %.1f/s of a %v/s ceiling; %d send workers",
+	b.Logf("%s, %v/s per sender: %d messages posted in %v (%d create held while paused, left out); %d sent in %v at %.1f/s of a %v/s ceiling; %d send workers; "+
+		"first create %v after the start; longest idle %v at %v; most overshoot %v, %s",
 		engine, rate, total, postTook.Round(time.Millisecond), len(held), len(msgs), all[len(all)-1].Sub(all[0]).Round(time.Millisecond),
-		sendsPerSec, ceiling, workers)
+		sendsPerSec, ceiling, workers, all[0].Sub(sendStart).Round(time.Millisecond), idle.Round(time.Millisecond), all[idleAt].Sub(all[0]).Round(time.Millisecond), overshoot, worst)
 }
 
 // countSendJobs counts the send jobs in the store at storage, which no
@@ -319,6 +327,21 @@ func windowOvershoot(times []time.Time, w time.Duration, rate float64) float64 {
 		most = max(most, j-i)
 	}
 	return float64(most) - (rate*w.Seconds() + 1)
+}
+
+// windowStart returns the start of the first window of length w holding
+// the most of times (sorted).
+func windowStart(times []time.Time, w time.Duration) time.Time {
+	most, at, j := 0, time.Time{}, 0
+	for i := range times {
+		for j < len(times) && times[j].Sub(times[i]) < w {
+			j++
+		}
+		if j-i > most {
+			most, at = j-i, times[i]
+		}
+	}
+	return at
 }
 
 func sortTimes(ts []time.Time) {
