@@ -152,7 +152,10 @@ type Store interface {
 	// non-zero ErrorCode replace the stored ones. An unknown message is
 	// ErrNotFound; any other State is ErrInvalid. A MessageSending result
 	// (a sender's claim, recorded before its request to Twilio) for a
-	// canceled message is ErrCanceled: the sender must not send it.
+	// canceled message is ErrCanceled: the sender must not send it. A
+	// sticky claim (SendResult.Sticky) that applies also sets the
+	// recipient's sticky sender, as SetStickySender does, in the same
+	// transaction.
 	RecordSend(ctx context.Context, r SendResult) error
 	// UpdateMessageStatus applies a status update from Twilio to the message
 	// of u.AccountSID with u.TwilioSID, monotonically (see

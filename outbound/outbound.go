@@ -46,7 +46,6 @@ type Store interface {
 	Suppression(ctx context.Context, accountSID, number string) (reason string, err error)
 	Suppress(ctx context.Context, accountSID, number, reason string) error
 	StickySender(ctx context.Context, pool, recipient string) (string, error)
-	SetStickySender(ctx context.Context, pool, recipient, from string) error
 	EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []switchboard.Purpose) (*switchboard.OutboundMessage, error)
 	SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error)
 }
@@ -304,16 +303,13 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 			NextAttemptAt: s.now().Add(turn.later)})
 	}
 	from = turn.from
-	if !keep {
-		if err := s.store.SetStickySender(ctx, pl.Name, m.To, from); err != nil {
-			return fmt.Errorf("set sticky sender: %w", err)
-		}
-	}
 
 	attempt := attempts + 1
 	// Recorded before the request, so that a crash leaves it visibly
-	// possibly sent, and a rescued job looks it up instead of resending.
-	if err := s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSending, From: from}); err != nil {
+	// possibly sent, and a rescued job looks it up instead of resending;
+	// with the recipient's new sticky sender, in the same transaction.
+	claim := switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSending, From: from, Sticky: !keep}
+	if err := s.record(ctx, m, claim); err != nil {
 		if errors.Is(err, switchboard.ErrCanceled) {
 			// Canceled since it was loaded: the store refused the claim, so
 			// nothing is sent.

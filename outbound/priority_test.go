@@ -299,7 +299,6 @@ func (m *memStore) Suppress(context.Context, string, string, string) error { ret
 func (m *memStore) StickySender(context.Context, string, string) (string, error) {
 	return "", switchboard.ErrNotFound
 }
-func (m *memStore) SetStickySender(context.Context, string, string, string) error { return nil }
 
 // EarlierUnsent finds the oldest unsent message to the recipient in the
 // pool with a smaller id.

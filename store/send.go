@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
@@ -62,17 +64,26 @@ type sendJob struct {
 	At   time.Time
 }
 
+// stickyWrite is a sticky sender a batch of results sets.
+type stickyWrite struct {
+	Pool, Recipient, From string
+	At                    time.Time
+}
+
 // applySends applies ops, in order, to messages (those of the batch's ids
 // that the store holds, as held in the batch's transaction), so that a
 // later result of a message sees the earlier ones, exactly as if each had
 // its own transaction in that order. It sets each op's Err: ErrNotFound
 // for a message messages lacks, ErrCanceled for a claim on a canceled one
 // (CheckClaim), nil otherwise. It returns the messages changed, in the
-// order first changed, to write back once each, and the send jobs of the
+// order first changed, to write back once each; the send jobs of the
 // results that left their message queued (retries and reschedules), in op
-// order.
-func applySends(ops []*sendOp, messages map[string]*switchboard.OutboundMessage) (changed []*switchboard.OutboundMessage, due []sendJob) {
+// order; and the sticky senders the sticky claims that applied set, the
+// last one of each recipient in a pool, ordered by pool and recipient, so
+// that batches of concurrent flushes or replicas write them in one order.
+func applySends(ops []*sendOp, messages map[string]*switchboard.OutboundMessage) (changed []*switchboard.OutboundMessage, due []sendJob, sticky []stickyWrite) {
 	dirty := make(map[*switchboard.OutboundMessage]bool)
+	last := map[[2]string]int{} // index in sticky by pool and recipient
 	for _, op := range ops {
 		r := op.Result
 		m, ok := messages[r.MessageID]
@@ -96,8 +107,21 @@ func applySends(ops []*sendOp, messages map[string]*switchboard.OutboundMessage)
 		if m.State == switchboard.MessageQueued {
 			due = append(due, sendJob{Args: jobs.SendArgs{MessageID: m.ID, Attempts: m.Attempts}, At: m.NextAttemptAt})
 		}
+		if r.Sticky {
+			w := stickyWrite{Pool: m.Pool, Recipient: m.To, From: r.From, At: op.At}
+			key := [2]string{m.Pool, m.To}
+			if i, ok := last[key]; ok {
+				sticky[i] = w
+			} else {
+				last[key] = len(sticky)
+				sticky = append(sticky, w)
+			}
+		}
 	}
-	return changed, due
+	slices.SortFunc(sticky, func(a, b stickyWrite) int {
+		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Recipient, b.Recipient))
+	})
+	return changed, due, sticky
 }
 
 // flushSends applies a batch of send results, in submission order, in one
@@ -118,12 +142,17 @@ func (s *Store) flushSends(ctx context.Context, ops []*sendOp) error {
 		for _, m := range found {
 			messages[m.ID] = m
 		}
-		changed, due := applySends(ops, messages)
+		changed, due, sticky := applySends(ops, messages)
 		if len(changed) == 0 {
 			return nil
 		}
 		if err := tx.UpdateMessages(ctx, changed); err != nil {
 			return fmt.Errorf("record sends: %w", err)
+		}
+		for _, w := range sticky {
+			if err := tx.SetStickySender(ctx, w.Pool, w.Recipient, w.From, w.At); err != nil {
+				return fmt.Errorf("record sends: set sticky sender of %s in pool %s: %w", w.Recipient, w.Pool, err)
+			}
 		}
 		for _, j := range due {
 			if err := tx.InsertSendJob(ctx, j.Args, j.At); err != nil {

@@ -74,6 +74,8 @@ func Run(t *testing.T, open Opener) {
 		{"SuppressionKeepsRefusals", testSuppressionReasons},
 		{"OptOutsRacingARefusalLeaveIt", testOptOutsRacingRefusals},
 		{"StickySenderRoundTrip", testStickySender},
+		{"StickyClaimSetsTheSenderWhenItApplies", testStickyClaim},
+		{"ConcurrentSendResultsEachWithItsOwnOutcome", testConcurrentSends},
 		{"TemplateRoundTripAndFilter", testTemplate},
 		{"ReplayMessageOnlyNeverAccepted", testReplayMessage},
 		{"EarlierUnsentKeepsRecipientOrder", testEarlierUnsent},
