@@ -537,7 +537,7 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 		case <-t.C:
 			now = s.now()
 			if now.Before(deadline) {
-				next = pl.sched.wake(now)
+				next = pl.sched.poll(now)
 				continue
 			}
 			if left, est := pl.sched.leave(w, now); left {

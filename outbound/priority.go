@@ -157,6 +157,11 @@ type scheduler struct {
 	// requests[sender] is the earliest time the sender's next request may
 	// go (see requestAt).
 	requests map[string]time.Time
+	// due is the time of the next turn a waiting send could use, as the
+	// last dispatch found it; zero when unknown. Turns only come with
+	// time (turns.next), so before due a dispatch hands out nothing (see
+	// poll).
+	due time.Time
 }
 
 func newScheduler(name string, senders []string, perSecond float64, threshold time.Duration, t turns, log *slog.Logger) *scheduler {
@@ -194,6 +199,22 @@ func (s *scheduler) wake(now time.Time) time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.updateBrownout(now)
+	return s.dispatch(now)
+}
+
+// poll is wake for the sends waiting in line, which all wake for the same
+// next turn: before the next turn any waiting send could use, it hands out
+// nothing and returns that turn's time at once, without a dispatch, so
+// that a pool's waiting sends waking together cost one dispatch, not one
+// each. A turn may come without time passing only in tests' fake turns,
+// which use wake.
+func (s *scheduler) poll(now time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updateBrownout(now)
+	if !s.due.IsZero() && now.Before(s.due) {
+		return s.due
+	}
 	return s.dispatch(now)
 }
 
@@ -240,6 +261,7 @@ func (s *scheduler) setRate(perSecond float64, now time.Time) {
 	defer s.mu.Unlock()
 	s.rate = perSecond
 	s.turns.setRate(perSecond, now)
+	s.due = time.Time{} // the turns have moved
 }
 
 // inBrownout reports the pool's brownout state at now.
@@ -288,7 +310,8 @@ func (s *scheduler) updateBrownout(now time.Time) {
 
 // dispatch hands every turn due at now to the waiting send first in
 // priority order that may use it, and returns the time of the next turn a
-// waiting send could use (zero when none waits). s.mu is held.
+// waiting send could use (zero when none waits), which it keeps as s.due.
+// s.mu is held.
 func (s *scheduler) dispatch(now time.Time) time.Time {
 	for s.grantOne(now) {
 	}
@@ -302,6 +325,7 @@ func (s *scheduler) dispatch(now time.Time) time.Time {
 			}
 		}
 	}
+	s.due = next
 	return next
 }
 

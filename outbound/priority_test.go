@@ -69,6 +69,42 @@ func join(t *testing.T, s *scheduler, now time.Time, purpose switchboard.Purpose
 	return w
 }
 
+// Sends waiting in line poll for their turns: before the next turn one of
+// them could use, a poll hands out nothing (and does no dispatch); at it,
+// the turn goes to the first in line, as a wake would give it.
+func TestPollHandsOutTurnsAsTheyCome(t *testing.T) {
+	t.Parallel()
+	s := newScheduler("main", []string{"A"}, 2, 0, newLimiterTurns([]string{"A"}, 2), slog.New(slog.DiscardHandler))
+	first := &waiter{purpose: switchboard.PurposeTransactional}
+	if over, _, _ := s.join(first, t0); !over {
+		t.Fatal("the first send waits, with the bucket's burst there")
+	}
+	second := join(t, s, t0, switchboard.PurposeTransactional, "", t0)
+	third := join(t, s, t0, switchboard.PurposeTransactional, "", t0)
+	next := t0.Add(500*time.Millisecond + time.Microsecond) // at 2/s, rounded up
+	for _, at := range []time.Time{t0, t0.Add(100 * time.Millisecond), next.Add(-time.Microsecond)} {
+		if got := s.poll(at); !got.Equal(next) {
+			t.Errorf("poll at %v: next turn %v, want %v", at.Sub(t0), got.Sub(t0), next.Sub(t0))
+		}
+		if _, ok := granted(second); ok {
+			t.Fatalf("a turn handed out at %v, before it came", at.Sub(t0))
+		}
+	}
+	s.poll(next)
+	if o, ok := granted(second); !ok || o.from != "A" {
+		t.Fatalf("no turn for the first in line at the turn's time: %+v, %v", o, ok)
+	}
+	if _, ok := granted(third); ok {
+		t.Fatal("two sends got one turn")
+	}
+	// A rate change moves the turns: the next poll dispatches again.
+	s.setRate(1000, next)
+	s.poll(next.Add(10 * time.Millisecond))
+	if _, ok := granted(third); !ok {
+		t.Error("no turn after the rate went up")
+	}
+}
+
 func TestPriorityOrder(t *testing.T) {
 	t.Parallel()
 	s, ft, _ := testScheduler(0, "A")
