@@ -571,6 +571,24 @@ type SendResult struct {
 	Sticky bool
 }
 
+// SendView is a message as a send attempt reads it (Store.SendView): the
+// message and, in the same read, so that they agree with each other, the
+// other rows that decide the attempt.
+type SendView struct {
+	Message *OutboundMessage
+	// Suppressed reports whether the recipient is on the account's
+	// suppression list, for Suppression, its reason.
+	Suppressed  bool
+	Suppression string
+	// Sticky is the recipient's sticky sender in the message's pool;
+	// empty for none.
+	Sticky string
+	// EarlierUnsent are the purposes of the pool's messages to the
+	// recipient created before this one (by id order) and still queued or
+	// sending, each once; none when there are none.
+	EarlierUnsent []Purpose
+}
+
 // StatusUpdate is one status report of a message from Twilio, applied by
 // Store.UpdateMessageStatus.
 type StatusUpdate struct {

@@ -187,6 +187,11 @@ type Store interface {
 	// recipient in order (FIFO per recipient within a pool). A pool sends
 	// with one account, so this stays within it.
 	EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []Purpose) (*OutboundMessage, error)
+	// SendView returns message id with what a send attempt of it reads
+	// besides (see SendView: its recipient's suppression, sticky sender and
+	// earlier unsent messages), in one read that sees them all as of one
+	// moment; ErrNotFound for an unknown message.
+	SendView(ctx context.Context, id string) (*SendView, error)
 	// SenderHeartbeat records that node, a sending process, is alive at
 	// at, forgets nodes not seen for ttl, and returns how many nodes are
 	// alive (this one included), so that they can share each sender's

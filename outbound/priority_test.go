@@ -305,7 +305,17 @@ type memStore struct {
 	results []switchboard.SendResult
 }
 
-func (m *memStore) OutboundMessage(_ context.Context, id string) (*switchboard.OutboundMessage, error) {
+func (m *memStore) OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error) {
+	v, err := m.SendView(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return v.Message, nil
+}
+
+// SendView reads a message, never suppressed nor sticky, and the purposes
+// of the earlier unsent messages to its recipient in its pool.
+func (m *memStore) SendView(_ context.Context, id string) (*switchboard.SendView, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	msg, ok := m.msgs[id]
@@ -313,7 +323,14 @@ func (m *memStore) OutboundMessage(_ context.Context, id string) (*switchboard.O
 		return nil, switchboard.ErrNotFound
 	}
 	c := *msg
-	return &c, nil
+	v := &switchboard.SendView{Message: &c}
+	for _, o := range m.msgs {
+		if o.Pool == msg.Pool && o.To == msg.To && o.ID < msg.ID && !slices.Contains(v.EarlierUnsent, o.Purpose) &&
+			(o.State == switchboard.MessageQueued || o.State == switchboard.MessageSending) {
+			v.EarlierUnsent = append(v.EarlierUnsent, o.Purpose)
+		}
+	}
+	return v, nil
 }
 
 func (m *memStore) OutboundMessageBySID(context.Context, string, string) (*switchboard.OutboundMessage, error) {
@@ -328,9 +345,6 @@ func (m *memStore) RecordSend(_ context.Context, r switchboard.SendResult) error
 	return nil
 }
 
-func (m *memStore) Suppression(context.Context, string, string) (string, error) {
-	return "", switchboard.ErrNotFound
-}
 func (m *memStore) Suppress(context.Context, string, string, string) error { return nil }
 func (m *memStore) StickySender(context.Context, string, string) (string, error) {
 	return "", switchboard.ErrNotFound

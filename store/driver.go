@@ -47,6 +47,10 @@ type Reader interface {
 	// StickySender returns the sender stored for recipient in pool, and
 	// false when there is none.
 	StickySender(ctx context.Context, pool, recipient string) (string, bool, error)
+	// SendView returns message id with its recipient's suppression and
+	// sticky sender and the purposes of the earlier unsent messages to it
+	// in its pool, in one statement; nil when there is no such message.
+	SendView(ctx context.Context, id string) (*switchboard.SendView, error)
 }
 
 // Tx is the primitives of a write transaction; it reads too.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
@@ -178,6 +179,34 @@ func (s *Store) EarlierUnsent(ctx context.Context, pool, recipient, beforeID str
 	q := Query{Where: []Cond{Eq("pool", pool), Eq("to_number", recipient), Lt("id", beforeID), unsent, In("purpose", names)},
 		Order: OldestFirst, Limit: 1}
 	return message(ctx, s.driver.Read(), q, "earlier unsent message of pool "+pool)
+}
+
+// SendView returns a message with what a send attempt of it reads
+// besides, in one read, or an error wrapping switchboard.ErrNotFound.
+func (s *Store) SendView(ctx context.Context, id string) (*switchboard.SendView, error) {
+	v, err := s.driver.Read().SendView(ctx, id)
+	if err == nil && v == nil {
+		err = switchboard.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("message %s as its send reads it: %w", id, err)
+	}
+	return v, nil
+}
+
+// NewSendView is what an engine's SendView primitive returns: m, its
+// recipient's suppression reason (when suppressed), its sticky sender
+// (empty for none), and earlier, the purposes of the earlier unsent
+// messages to it as the engine aggregates them: joined by commas, empty for
+// none.
+func NewSendView(m *switchboard.OutboundMessage, suppression string, suppressed bool, sticky, earlier string) *switchboard.SendView {
+	v := &switchboard.SendView{Message: m, Suppressed: suppressed, Suppression: suppression, Sticky: sticky}
+	if earlier != "" {
+		for p := range strings.SplitSeq(earlier, ",") {
+			v.EarlierUnsent = append(v.EarlierUnsent, switchboard.Purpose(p))
+		}
+	}
+	return v
 }
 
 // SenderHeartbeat records a sending process as alive and counts the live

@@ -870,6 +870,69 @@ func testConcurrentSends(t *testing.T, o Opened) {
 	}
 }
 
+// A send's one read: the message, its recipient's suppression and sticky
+// sender, and the purposes of the earlier unsent messages to it in its
+// pool, none of another pool's, another recipient's, a later one's or a
+// settled one's.
+func testSendView(t *testing.T, o Opened) {
+	ctx := context.Background()
+	const to = "+15550301"
+	msg := func(key, to, pool string, p switchboard.Purpose) *switchboard.OutboundMessage {
+		m := NewMessage(key, to, base)
+		m.Pool, m.Purpose = pool, p
+		m.PayloadHash = switchboard.Payload{To: m.To, Body: m.Body, MediaURLs: m.MediaURLs, Pool: m.Pool, Purpose: m.Purpose}.Hash()
+		createMessage(t, o.Store, m)
+		return m
+	}
+	otp := msg("view-otp", to, "default", switchboard.PurposeOTP)
+	marketing := msg("view-marketing", to, "default", switchboard.PurposeMarketing)
+	sent := msg("view-sent", to, "default", switchboard.PurposeTransactional)
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: sent.ID, Attempts: 1, State: switchboard.MessageSent, TwilioSID: "SMview"}); err != nil {
+		t.Fatal(err)
+	}
+	msg("view-other-pool", to, "marketing", switchboard.PurposeOTP)
+	msg("view-other-recipient", "+15550302", "default", switchboard.PurposeOTP)
+	m := msg("view", to, "default", switchboard.PurposeTransactional)
+	msg("view-later", to, "default", switchboard.PurposeOTP)
+
+	v, err := o.Store.SendView(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Message.ID != m.ID || v.Message.To != to || v.Message.State != switchboard.MessageQueued || v.Message.Body != m.Body {
+		t.Errorf("message %+v, want %s as stored", v.Message, m.ID)
+	}
+	if v.Suppressed || v.Suppression != "" || v.Sticky != "" {
+		t.Errorf("suppressed %v (%q), sticky %q; want neither", v.Suppressed, v.Suppression, v.Sticky)
+	}
+	earlier := slices.Clone(v.EarlierUnsent)
+	slices.Sort(earlier)
+	if want := []switchboard.Purpose{switchboard.PurposeMarketing, switchboard.PurposeOTP}; !slices.Equal(earlier, want) {
+		t.Errorf("earlier unsent %q, want %q", earlier, want)
+	}
+
+	if err := o.Store.Suppress(ctx, m.AccountSID, to, "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Store.SetStickySender(ctx, "default", to, "+15559301"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{otp.ID, marketing.ID} {
+		if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageFailed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err = o.Store.SendView(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !v.Suppressed || v.Suppression != "STOP" || v.Sticky != "+15559301" || len(v.EarlierUnsent) != 0 {
+		t.Errorf("suppressed %v (%q), sticky %q, earlier unsent %q; want STOP, +15559301 and none", v.Suppressed, v.Suppression, v.Sticky, v.EarlierUnsent)
+	}
+	if _, err := o.Store.SendView(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("SendView of an unknown message: %v, want ErrNotFound", err)
+	}
+}
+
 func testOutboundNotFound(t *testing.T, o Opened) {
 	ctx := context.Background()
 	if _, err := o.Store.OutboundMessage(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {

@@ -76,6 +76,7 @@ func Run(t *testing.T, open Opener) {
 		{"StickySenderRoundTrip", testStickySender},
 		{"StickyClaimSetsTheSenderWhenItApplies", testStickyClaim},
 		{"ConcurrentSendResultsEachWithItsOwnOutcome", testConcurrentSends},
+		{"SendViewReadsWhatDecidesASend", testSendView},
 		{"TemplateRoundTripAndFilter", testTemplate},
 		{"ReplayMessageOnlyNeverAccepted", testReplayMessage},
 		{"EarlierUnsentKeepsRecipientOrder", testEarlierUnsent},
