@@ -329,9 +329,12 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	// write followed by a fast one does not bunch two requests of the
 	// sender. A wait cut short by shutdown leaves the message sending;
 	// its next job looks it up before anything is resent.
-	if err := s.sleepUntil(ctx, pl.sched.requestAt(from, s.now(), Cost(m))); err != nil {
+	req := pl.sched.reserve(from, s.now(), Cost(m))
+	defer func() { req.went(s.now()) }() // given up: the next still waits its interval
+	if err := s.waitToGo(ctx, req); err != nil {
 		return err
 	}
+	req.went(s.now())
 	params := twilio.CreateParams{To: m.To, From: from, Body: m.Body, MediaURLs: m.MediaURLs,
 		// Twilio signs the URL and sends it back with every callback: they
 		// name the message by its Switchboard SID (see switchboard.SIDParam).
@@ -561,6 +564,19 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 	}
 	o := <-w.done
 	return turn{from: o.from, paused: o.paused}, nil
+}
+
+// waitToGo waits until r may go: after the request ahead of it went, and
+// its interval after, or until ctx is done.
+func (s *Sender) waitToGo(ctx context.Context, r *request) error {
+	if ahead := r.behind(); ahead != nil {
+		select {
+		case <-ahead:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.sleepUntil(ctx, r.goAt())
 }
 
 // sleepUntil waits until at, or until ctx is done.

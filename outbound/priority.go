@@ -154,9 +154,8 @@ type scheduler struct {
 	brownout bool
 	lastLate time.Duration // how late the last OTP or transactional send was
 	lastAt   time.Time     // when it started waiting
-	// requests[sender] is the earliest time the sender's next request may
-	// go (see requestAt).
-	requests map[string]time.Time
+	// last[sender] is the sender's latest request in line (see reserve).
+	last map[string]*request
 	// due is the time of the next turn a waiting send could use, as the
 	// last dispatch found it; zero when unknown. Turns only come with
 	// time (turns.next), so before due a dispatch hands out nothing (see
@@ -235,23 +234,65 @@ func (s *scheduler) leave(w *waiter, now time.Time) (left bool, estimate time.Du
 	return true, estimate
 }
 
-// requestAt returns when a request of cost segments from sender, ready at
-// now, may go: not before the sender's previous request of this process
-// plus that request's share of the rate. A turn spaces sends as they
-// start; this spaces the requests themselves, after the store writes
-// between the two, whose latency varies.
-func (s *scheduler) requestAt(sender string, now time.Time, cost int) time.Time {
+// request is one request to Twilio of a sender, in line behind the
+// sender's previous request of this process (see reserve).
+type request struct {
+	prev     *request      // nil for none; dropped once it went
+	ready    time.Time     // when it was ready to go
+	interval time.Duration // its share of the rate: the least time before the next may go
+	gone     chan struct{} // closed once it went, or was given up
+	at       time.Time     // when it went; set before gone is closed
+	once     sync.Once
+}
+
+// reserve puts a request of cost segments from sender, ready at now, in
+// line behind the sender's previous request. A turn spaces sends as they
+// start; the line spaces the requests themselves, after the store writes
+// between the two, whose latency varies, and by when each request really
+// went, so that one that went late (its goroutine woken late on a busy
+// machine) pushes the next back instead of bunching with it.
+func (s *scheduler) reserve(sender string, now time.Time, cost int) *request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.requests == nil {
-		s.requests = map[string]time.Time{}
+	if s.last == nil {
+		s.last = map[string]*request{}
 	}
-	at := now
-	if next := s.requests[sender]; next.After(at) {
-		at = next
+	r := &request{prev: s.last[sender], ready: now, gone: make(chan struct{}),
+		interval: time.Duration(float64(max(cost, 1)) / s.rate * float64(time.Second))}
+	s.last[sender] = r
+	return r
+}
+
+// behind returns the channel closed once the request ahead of r went; nil
+// when none is ahead.
+func (r *request) behind() <-chan struct{} {
+	if r.prev == nil {
+		return nil
 	}
-	s.requests[sender] = at.Add(time.Duration(float64(max(cost, 1)) / s.rate * float64(time.Second)))
+	return r.prev.gone
+}
+
+// goAt is when r may go, once the request ahead of it went (behind is
+// closed): when it is ready, and not before the request ahead went plus
+// that request's interval.
+func (r *request) goAt() time.Time {
+	at := r.ready
+	if r.prev != nil {
+		if next := r.prev.at.Add(r.prev.interval); next.After(at) {
+			at = next
+		}
+		r.prev = nil // for the collector: the line holds only what waits
+	}
 	return at
+}
+
+// went records that r went at now (or was given up then: the next request
+// still waits its interval, erring slow); later calls do nothing.
+func (r *request) went(now time.Time) {
+	r.once.Do(func() {
+		r.at = now
+		close(r.gone)
+	})
 }
 
 // setRate changes the pool's rate per sender at now: a share of the

@@ -463,26 +463,46 @@ func TestCollectorReportsDelayAndBrownout(t *testing.T) {
 func TestRequestsAreSpacedAfterTheWrites(t *testing.T) {
 	t.Parallel()
 	s, _, _ := testScheduler(0, "A", "B") // 1 segment a second per sender
+	// goes reserves a request ready at ready, checks when it may go, and
+	// has it go then, or late by late.
+	goes := func(sender string, ready time.Duration, cost int, want, late time.Duration) {
+		t.Helper()
+		r := s.reserve(sender, t0.Add(ready), cost)
+		if ahead := r.behind(); ahead != nil {
+			select {
+			case <-ahead:
+			default:
+				t.Fatalf("request ready at %v: the one ahead has not gone", ready)
+			}
+		}
+		if at := r.goAt(); !at.Equal(t0.Add(want)) {
+			t.Errorf("request ready at %v may go at %v, want %v", ready, at.Sub(t0), want)
+		}
+		r.went(t0.Add(want + late))
+	}
 	// A slow write delays the first request; the next, ready soon after,
 	// still goes a full interval after it.
-	if at := s.requestAt("A", t0.Add(300*time.Millisecond), 1); !at.Equal(t0.Add(300 * time.Millisecond)) {
-		t.Fatalf("first request at %v, want when ready", at.Sub(t0))
-	}
-	if at := s.requestAt("A", t0.Add(time.Second+10*time.Millisecond), 1); !at.Equal(t0.Add(1300 * time.Millisecond)) {
-		t.Errorf("second request at %v, want 1.3 s: one interval after the first", at.Sub(t0))
-	}
+	goes("A", 300*time.Millisecond, 1, 300*time.Millisecond, 0)
+	goes("A", time.Second+10*time.Millisecond, 1, 1300*time.Millisecond, 0)
+	// A request that went late (woken late) pushes the next back by as
+	// much: spaced by when the requests went, not by when they were due.
+	goes("A", 2*time.Second, 1, 2300*time.Millisecond, 400*time.Millisecond)
+	goes("A", 2*time.Second+500*time.Millisecond, 1, 3700*time.Millisecond, 0)
 	// Three segments take three intervals; another sender is not held.
-	if at := s.requestAt("A", t0.Add(2*time.Second), 3); !at.Equal(t0.Add(2300 * time.Millisecond)) {
-		t.Errorf("third request at %v, want 2.3 s", at.Sub(t0))
-	}
-	if at := s.requestAt("A", t0.Add(3*time.Second), 1); !at.Equal(t0.Add(5300 * time.Millisecond)) {
-		t.Errorf("after three segments: %v, want 5.3 s", at.Sub(t0))
-	}
-	if at := s.requestAt("B", t0.Add(3*time.Second), 1); !at.Equal(t0.Add(3 * time.Second)) {
-		t.Errorf("another sender waits until %v", at.Sub(t0))
-	}
+	goes("A", 4*time.Second, 3, 4700*time.Millisecond, 0)
+	goes("A", 5*time.Second, 1, 7700*time.Millisecond, 0)
+	goes("B", 5*time.Second, 1, 5*time.Second, 0)
 	// An idle sender's request goes when ready.
-	if at := s.requestAt("A", t0.Add(time.Minute), 1); !at.Equal(t0.Add(time.Minute)) {
-		t.Errorf("after idling: %v", at.Sub(t0))
+	goes("A", time.Minute, 1, time.Minute, 0)
+
+	// A request given up (its send's context done) still holds the next
+	// for its interval, and a second went changes nothing.
+	r := s.reserve("B", t0.Add(2*time.Minute), 1)
+	r.went(t0.Add(2 * time.Minute))
+	r.went(t0.Add(3 * time.Minute))
+	next := s.reserve("B", t0.Add(2*time.Minute), 1)
+	<-next.behind()
+	if at := next.goAt(); !at.Equal(t0.Add(2*time.Minute + time.Second)) {
+		t.Errorf("after a request given up: %v, want 2m1s", at.Sub(t0))
 	}
 }
