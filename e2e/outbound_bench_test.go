@@ -52,7 +52,9 @@ import (
 //     configured rate × senders;
 //   - overshoot: the most creates any sender had in a 1-second window
 //     beyond what its bucket allows (rate + 1, the burst); 0 or less is
-//     none;
+//     none; arrival-overshoot: the same by when the creates arrived at
+//     the simulator's HTTP handler, before it took them (its stamps carry
+//     its own queueing when it falls behind);
 //   - idle-s: the longest time no create was made at all while messages
 //     waited;
 //   - posted/s: how fast the native API took the backlog (while nothing
@@ -269,6 +271,11 @@ wait:
 		poolPct = append(poolPct, 100*achieved/(rate*float64(len(pl.senders))))
 	}
 	slices.Sort(poolPct)
+	arrivalOvershoot := math.Inf(-1)
+	for _, times := range api.arrivedFrom(held) {
+		sortTimes(times)
+		arrivalOvershoot = max(arrivalOvershoot, windowOvershoot(times, time.Second, rate))
+	}
 	idle, idleAt := largestGap(all)
 
 	jobs := countSendJobs(b, engine, storage)
@@ -283,6 +290,7 @@ wait:
 	b.ReportMetric(poolPct[len(poolPct)/2], "pool-median-%")
 	b.ReportMetric(poolPct[len(poolPct)-1], "pool-max-%")
 	b.ReportMetric(overshoot, "overshoot")
+	b.ReportMetric(arrivalOvershoot, "arrival-overshoot")
 	b.ReportMetric(idle.Seconds(), "idle-s")
 	b.ReportMetric(float64(total)/postTook.Seconds(), "posted/s")
 	b.ReportMetric(float64(api.status(http.StatusTooManyRequests)), "429s")
@@ -460,18 +468,28 @@ func (g *pausingGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // inFlightCounter serves the simulator's API, counting answers by status
-// and the most creates in flight at once.
+// and the most creates in flight at once, and noting when each create that
+// was answered 201 arrived, before the simulator took it.
 type inFlightCounter struct {
 	next     http.Handler
 	inFlight atomic.Int64
 	peak     atomic.Int64
 
-	mu     sync.Mutex
-	counts map[int]int
+	mu       sync.Mutex
+	counts   map[int]int
+	arrivals []arrival
+}
+
+// arrival is a create as it arrived.
+type arrival struct {
+	from, to string
+	at       time.Time
 }
 
 func (c *inFlightCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var a arrival
 	if r.Method == http.MethodPost {
+		a.at = time.Now()
 		n := c.inFlight.Add(1)
 		defer c.inFlight.Add(-1)
 		for {
@@ -480,6 +498,13 @@ func (c *inFlightCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		form, _ := url.ParseQuery(string(body))
+		a.from, a.to = form.Get("From"), form.Get("To")
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	c.next.ServeHTTP(rec, r)
@@ -489,6 +514,23 @@ func (c *inFlightCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.counts = map[int]int{}
 	}
 	c.counts[rec.status]++
+	if rec.status == http.StatusCreated && a.from != "" {
+		c.arrivals = append(c.arrivals, a)
+	}
+}
+
+// arrivedFrom returns when the creates answered 201 arrived, by sender,
+// but for those to recipients in skip.
+func (c *inFlightCounter) arrivedFrom(skip map[string]bool) map[string][]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string][]time.Time{}
+	for _, a := range c.arrivals {
+		if !skip[a.to] {
+			out[a.from] = append(out[a.from], a.at)
+		}
+	}
+	return out
 }
 
 func (c *inFlightCounter) status(code int) int {
