@@ -160,12 +160,18 @@ func (c *conn) StickySender(ctx context.Context, pool, recipient string) (string
 	return from, err == nil, err
 }
 
-func (c *conn) SetStickySender(ctx context.Context, pool, recipient, from string, at time.Time) error {
-	_, err := c.q.Exec(ctx, `INSERT INTO sticky_senders (pool, recipient, from_number, updated_at)
-        VALUES ($1, $2, $3, $4) ON CONFLICT (pool, recipient)
-        DO UPDATE SET from_number = excluded.from_number, updated_at = excluded.updated_at`,
-		pool, recipient, from, at)
-	return err
+// SetStickySenders sets the senders in one round trip.
+func (c *conn) SetStickySenders(ctx context.Context, senders []store.StickyWrite) error {
+	b := &pgx.Batch{}
+	for _, w := range senders {
+		b.Queue(`INSERT INTO sticky_senders (pool, recipient, from_number, updated_at)
+            VALUES ($1, $2, $3, $4) ON CONFLICT (pool, recipient)
+            DO UPDATE SET from_number = excluded.from_number, updated_at = excluded.updated_at`,
+			w.Pool, w.Recipient, w.From, w.At)
+	}
+	return sendBatch(ctx, c.q, b, func(i int) string {
+		return "set sticky sender of " + senders[i].Recipient + " in pool " + senders[i].Pool
+	})
 }
 
 // selectSendView reads a message and, by subqueries of the same statement

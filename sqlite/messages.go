@@ -162,12 +162,16 @@ func (c *conn) StickySender(ctx context.Context, pool, recipient string) (string
 	return from, err == nil, err
 }
 
-func (c *conn) SetStickySender(ctx context.Context, pool, recipient, from string, at time.Time) error {
-	_, err := c.q.ExecContext(ctx, `INSERT INTO sticky_senders (pool, recipient, from_number, updated_at)
-        VALUES (?, ?, ?, ?) ON CONFLICT (pool, recipient)
-        DO UPDATE SET from_number = excluded.from_number, updated_at = excluded.updated_at`,
-		pool, recipient, from, micros(at))
-	return err
+func (c *conn) SetStickySenders(ctx context.Context, senders []store.StickyWrite) error {
+	for _, w := range senders {
+		if _, err := c.q.ExecContext(ctx, `INSERT INTO sticky_senders (pool, recipient, from_number, updated_at)
+            VALUES (?, ?, ?, ?) ON CONFLICT (pool, recipient)
+            DO UPDATE SET from_number = excluded.from_number, updated_at = excluded.updated_at`,
+			w.Pool, w.Recipient, w.From, micros(w.At)); err != nil {
+			return fmt.Errorf("set sticky sender of %s in pool %s: %w", w.Recipient, w.Pool, err)
+		}
+	}
+	return nil
 }
 
 // selectSendView reads a message and, by subqueries of the same statement

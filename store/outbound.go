@@ -306,7 +306,9 @@ func (s *Store) StickySender(ctx context.Context, pool, recipient string) (strin
 
 // SetStickySender sets a recipient's sender in a pool.
 func (s *Store) SetStickySender(ctx context.Context, pool, recipient, from string) error {
-	err := s.driver.InTx(ctx, func(tx Tx) error { return tx.SetStickySender(ctx, pool, recipient, from, s.now()) })
+	err := s.driver.InTx(ctx, func(tx Tx) error {
+		return tx.SetStickySenders(ctx, []StickyWrite{{Pool: pool, Recipient: recipient, From: from, At: s.now()}})
+	})
 	if err != nil {
 		return fmt.Errorf("set sticky sender of %s in pool %s: %w", recipient, pool, err)
 	}

@@ -64,12 +64,6 @@ type sendJob struct {
 	At   time.Time
 }
 
-// stickyWrite is a sticky sender a batch of results sets.
-type stickyWrite struct {
-	Pool, Recipient, From string
-	At                    time.Time
-}
-
 // applySends applies ops, in order, to messages (those of the batch's ids
 // that the store holds, as held in the batch's transaction), so that a
 // later result of a message sees the earlier ones, exactly as if each had
@@ -81,7 +75,7 @@ type stickyWrite struct {
 // order; and the sticky senders the sticky claims that applied set, the
 // last one of each recipient in a pool, ordered by pool and recipient, so
 // that batches of concurrent flushes or replicas write them in one order.
-func applySends(ops []*sendOp, messages map[string]*switchboard.OutboundMessage) (changed []*switchboard.OutboundMessage, due []sendJob, sticky []stickyWrite) {
+func applySends(ops []*sendOp, messages map[string]*switchboard.OutboundMessage) (changed []*switchboard.OutboundMessage, due []sendJob, sticky []StickyWrite) {
 	dirty := make(map[*switchboard.OutboundMessage]bool)
 	last := map[[2]string]int{} // index in sticky by pool and recipient
 	for _, op := range ops {
@@ -108,7 +102,7 @@ func applySends(ops []*sendOp, messages map[string]*switchboard.OutboundMessage)
 			due = append(due, sendJob{Args: jobs.SendArgs{MessageID: m.ID, Attempts: m.Attempts}, At: m.NextAttemptAt})
 		}
 		if r.Sticky {
-			w := stickyWrite{Pool: m.Pool, Recipient: m.To, From: r.From, At: op.At}
+			w := StickyWrite{Pool: m.Pool, Recipient: m.To, From: r.From, At: op.At}
 			key := [2]string{m.Pool, m.To}
 			if i, ok := last[key]; ok {
 				sticky[i] = w
@@ -118,7 +112,7 @@ func applySends(ops []*sendOp, messages map[string]*switchboard.OutboundMessage)
 			}
 		}
 	}
-	slices.SortFunc(sticky, func(a, b stickyWrite) int {
+	slices.SortFunc(sticky, func(a, b StickyWrite) int {
 		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Recipient, b.Recipient))
 	})
 	return changed, due, sticky
@@ -149,9 +143,9 @@ func (s *Store) flushSends(ctx context.Context, ops []*sendOp) error {
 		if err := tx.UpdateMessages(ctx, changed); err != nil {
 			return fmt.Errorf("record sends: %w", err)
 		}
-		for _, w := range sticky {
-			if err := tx.SetStickySender(ctx, w.Pool, w.Recipient, w.From, w.At); err != nil {
-				return fmt.Errorf("record sends: set sticky sender of %s in pool %s: %w", w.Recipient, w.Pool, err)
+		if len(sticky) > 0 {
+			if err := tx.SetStickySenders(ctx, sticky); err != nil {
+				return fmt.Errorf("record sends: set %d sticky senders: %w", len(sticky), err)
 			}
 		}
 		for _, j := range due {
