@@ -564,6 +564,29 @@ type SendResult struct {
 	// NextAttemptAt is when a retry is due (MessageQueued); zero means now.
 	NextAttemptAt time.Time
 	At            time.Time // when the result was reached; zero means now
+	// Sticky, on a MessageSending result (a claim) with a From, also makes
+	// From the recipient's sticky sender in the message's pool, in the
+	// claim's transaction, when the claim applies: the sender is recorded
+	// exactly when a send from it may have been made.
+	Sticky bool
+}
+
+// SendView is a message as a send attempt reads it (Store.SendView): the
+// message and, in the same read, so that they agree with each other, the
+// other rows that decide the attempt.
+type SendView struct {
+	Message *OutboundMessage
+	// Suppressed reports whether the recipient is on the account's
+	// suppression list, for Suppression, its reason.
+	Suppressed  bool
+	Suppression string
+	// Sticky is the recipient's sticky sender in the message's pool;
+	// empty for none.
+	Sticky string
+	// EarlierUnsent are the purposes of the pool's messages to the
+	// recipient created before this one (by id order) and still queued or
+	// sending, each once; none when there are none.
+	EarlierUnsent []Purpose
 }
 
 // StatusUpdate is one status report of a message from Twilio, applied by
@@ -624,14 +647,17 @@ func (m *OutboundMessage) ValidateNew() error {
 }
 
 // Validate refuses a result Store.RecordSend does not take: one without a
-// message id, a state other than queued, sending, sent or failed, or a sent
-// result without a Twilio SID.
+// message id, a state other than queued, sending, sent or failed, a sent
+// result without a Twilio SID, or a sticky one that is not a claim with a
+// sender.
 func (r SendResult) Validate() error {
 	switch {
 	case r.MessageID == "":
 		return fmt.Errorf("%w: send result without a message id", ErrInvalid)
 	case r.State == MessageSent && r.TwilioSID == "":
 		return fmt.Errorf("%w: sent result without a Twilio SID", ErrInvalid)
+	case r.Sticky && (r.State != MessageSending || r.From == ""):
+		return fmt.Errorf("%w: a sticky sender is set only by a claim (sending) with a sender", ErrInvalid)
 	}
 	switch r.State {
 	case MessageQueued, MessageSending, MessageSent, MessageFailed:

@@ -152,7 +152,10 @@ type Store interface {
 	// non-zero ErrorCode replace the stored ones. An unknown message is
 	// ErrNotFound; any other State is ErrInvalid. A MessageSending result
 	// (a sender's claim, recorded before its request to Twilio) for a
-	// canceled message is ErrCanceled: the sender must not send it.
+	// canceled message is ErrCanceled: the sender must not send it. A
+	// sticky claim (SendResult.Sticky) that applies also sets the
+	// recipient's sticky sender, as SetStickySender does, in the same
+	// transaction.
 	RecordSend(ctx context.Context, r SendResult) error
 	// UpdateMessageStatus applies a status update from Twilio to the message
 	// of u.AccountSID with u.TwilioSID, monotonically (see
@@ -184,6 +187,11 @@ type Store interface {
 	// recipient in order (FIFO per recipient within a pool). A pool sends
 	// with one account, so this stays within it.
 	EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []Purpose) (*OutboundMessage, error)
+	// SendView returns message id with what a send attempt of it reads
+	// besides (see SendView: its recipient's suppression, sticky sender and
+	// earlier unsent messages), in one read that sees them all as of one
+	// moment; ErrNotFound for an unknown message.
+	SendView(ctx context.Context, id string) (*SendView, error)
 	// SenderHeartbeat records that node, a sending process, is alive at
 	// at, forgets nodes not seen for ttl, and returns how many nodes are
 	// alive (this one included), so that they can share each sender's

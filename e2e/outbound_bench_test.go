@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"maps"
@@ -51,21 +52,32 @@ import (
 //     configured rate × senders;
 //   - overshoot: the most creates any sender had in a 1-second window
 //     beyond what its bucket allows (rate + 1, the burst); 0 or less is
-//     none;
+//     none; arrival-overshoot: the same by when the creates arrived at
+//     the simulator's HTTP handler, before it took them (its stamps carry
+//     its own queueing when it falls behind);
 //   - idle-s: the longest time no create was made at all while messages
 //     waited;
 //   - posted/s: how fast the native API took the backlog (while nothing
 //     was being sent), and 429s: creates the simulator refused for its
-//     concurrency limit (Twilio's 100).
+//     concurrency limit (Twilio's 100);
+//   - send-jobs/msg: the send jobs the store holds once the run ends, per
+//     message posted: one for each message's first send, and one more for
+//     each send rescheduled (a wait past MaxWait) or retried.
 //
 // Every run is bounded: it stops waiting benchDeadline after the sending
 // process starts and reports what was sent by then (sent-%). PostgreSQL
-// runs when SWITCHBOARD_TEST_POSTGRES_URL is set.
+// runs when SWITCHBOARD_TEST_POSTGRES_URL is set. At rate=20 the ceiling
+// (3,000/s) is far above what the store sustains, so sends/s is the
+// store's limit, not the pools'; its backlog (36,000 messages) takes about
+// a minute to post.
+//
+// With SWITCHBOARD_BENCH_CPUPROFILE set to a directory, the sending
+// process writes a CPU profile of its run there (serve's --cpuprofile).
 //
 //	go test ./e2e -run XXX -bench Outbound100Pools -benchtime 1x -count 3 -timeout 40m
 func BenchmarkOutbound100Pools(b *testing.B) {
 	for _, engine := range []string{"sqlite", "postgres"} {
-		for _, rate := range []float64{1, 2, 4} {
+		for _, rate := range []float64{1, 2, 4, 20} {
 			b.Run(fmt.Sprintf("%s/rate=%v", engine, rate), func(b *testing.B) {
 				for range b.N {
 					runOutbound100Pools(b, engine, rate)
@@ -82,6 +94,9 @@ const (
 	benchMaxWait  = 10 * time.Second // outbound.Policy.MaxWait's default
 	benchPosters  = 16               // goroutines posting the backlog
 	benchRefFor   = 3 * time.Second  // how long the reference runs
+	// benchMaxWorkers is River's most workers for a queue
+	// (river.QueueNumWorkersMax).
+	benchMaxWorkers = 10_000
 )
 
 // benchPool is one of the benchmark's pools.
@@ -184,14 +199,24 @@ func runOutbound100Pools(b *testing.B, engine string, rate float64) {
 	gate.pass()
 
 	// Sent by a process with send workers enough to hold every pool's turns
-	// for MaxWait, as outbound.Policy documents, and some over.
-	workers := int(math.Ceil(ceiling*benchMaxWait.Seconds())) + 16
+	// for MaxWait, as outbound.Policy documents, and some over, up to what
+	// River allows a queue (at rate=20, 3.3 s of the ceiling's turns: more
+	// than the store sustains).
+	workers := min(int(math.Ceil(ceiling*benchMaxWait.Seconds()))+16, benchMaxWorkers)
+	var args []string
+	if dir := os.Getenv("SWITCHBOARD_BENCH_CPUPROFILE"); dir != "" {
+		args = append(args, "--cpuprofile", filepath.Join(dir, fmt.Sprintf("outbound-%s-rate%v-%d.pprof", engine, rate, time.Now().UnixNano())))
+	}
 	b.StartTimer()
-	p = startServeTB(b, writeBenchConfig(b, storage, srv.URL, pools, rate, workers))
+	sendStart := time.Now()
+	p = startServeTB(b, writeBenchConfig(b, storage, srv.URL, pools, rate, workers), args...)
 	deadline := time.NewTimer(benchDeadline)
 	tick := time.NewTicker(100 * time.Millisecond)
+	// Creates are counted as answered, not by a snapshot of the
+	// simulator's messages, which holds its lock, and so its API, for as
+	// long as it copies them all.
 wait:
-	for len(tw.Messages(accountSID)) < total-len(held) {
+	for api.status(http.StatusCreated) < total-len(held) {
 		select {
 		case <-tick.C:
 		case <-deadline.C:
@@ -226,13 +251,16 @@ wait:
 
 	var poolPct []float64
 	overshoot := math.Inf(-1)
+	var worst string // the sender with the most overshoot, and when
 	for _, pl := range pools {
 		var times []time.Time
 		for _, n := range pl.senders {
 			st := byFrom[n]
 			sortTimes(st)
 			times = append(times, st...)
-			overshoot = max(overshoot, windowOvershoot(st, time.Second, rate))
+			if o := windowOvershoot(st, time.Second, rate); o > overshoot {
+				overshoot, worst = o, fmt.Sprintf("%s at %v", n, windowStart(st, time.Second).Sub(all[0]).Round(time.Millisecond))
+			}
 		}
 		sortTimes(times)
 		if len(times) < 2 {
@@ -243,8 +271,14 @@ wait:
 		poolPct = append(poolPct, 100*achieved/(rate*float64(len(pl.senders))))
 	}
 	slices.Sort(poolPct)
-	idle, _ := largestGap(all)
+	arrivalOvershoot := math.Inf(-1)
+	for _, times := range api.arrivedFrom(held) {
+		sortTimes(times)
+		arrivalOvershoot = max(arrivalOvershoot, windowOvershoot(times, time.Second, rate))
+	}
+	idle, idleAt := largestGap(all)
 
+	jobs := countSendJobs(b, engine, storage)
 	peak := max(int(api.peak.Load()), 1)
 	ref := referenceCreates(b, simCfg, peak, benchRefFor)
 
@@ -256,14 +290,37 @@ wait:
 	b.ReportMetric(poolPct[len(poolPct)/2], "pool-median-%")
 	b.ReportMetric(poolPct[len(poolPct)-1], "pool-max-%")
 	b.ReportMetric(overshoot, "overshoot")
+	b.ReportMetric(arrivalOvershoot, "arrival-overshoot")
 	b.ReportMetric(idle.Seconds(), "idle-s")
 	b.ReportMetric(float64(total)/postTook.Seconds(), "posted/s")
 	b.ReportMetric(float64(api.status(http.StatusTooManyRequests)), "429s")
 	b.ReportMetric(float64(peak), "peak-in-flight")
 	b.ReportMetric(100*float64(len(msgs))/float64(total-len(held)), "sent-%")
-	b.Logf("%s, %v/s per sender: %d messages posted in %v (%d create held while paused, left out); %d sent in %v at %.1f/s of a %v/s ceiling; %d send workers",
+	b.ReportMetric(float64(jobs)/float64(total), "send-jobs/msg")
+	b.Logf("%s, %v/s per sender: %d messages posted in %v (%d create held while paused, left out); %d sent in %v at %.1f/s of a %v/s ceiling; %d send workers; "+
+		"first create %v after the start; longest idle %v at %v; most overshoot %v, %s",
 		engine, rate, total, postTook.Round(time.Millisecond), len(held), len(msgs), all[len(all)-1].Sub(all[0]).Round(time.Millisecond),
-		sendsPerSec, ceiling, workers)
+		sendsPerSec, ceiling, workers, all[0].Sub(sendStart).Round(time.Millisecond), idle.Round(time.Millisecond), all[idleAt].Sub(all[0]).Round(time.Millisecond), overshoot, worst)
+}
+
+// countSendJobs counts the send jobs in the store at storage, which no
+// process is using any more.
+func countSendJobs(tb testing.TB, engine, storage string) int {
+	tb.Helper()
+	driver, dsn := "pgx", storage
+	if engine == "sqlite" {
+		driver, dsn = "sqlite", "file:"+storage+"?_pragma=busy_timeout(10000)"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'switchboard_send'`).Scan(&n); err != nil {
+		tb.Fatalf("count send jobs: %v", err)
+	}
+	return n
 }
 
 // windowOvershoot returns the most creates of times (sorted) in any window
@@ -278,6 +335,21 @@ func windowOvershoot(times []time.Time, w time.Duration, rate float64) float64 {
 		most = max(most, j-i)
 	}
 	return float64(most) - (rate*w.Seconds() + 1)
+}
+
+// windowStart returns the start of the first window of length w holding
+// the most of times (sorted).
+func windowStart(times []time.Time, w time.Duration) time.Time {
+	most, at, j := 0, time.Time{}, 0
+	for i := range times {
+		for j < len(times) && times[j].Sub(times[i]) < w {
+			j++
+		}
+		if j-i > most {
+			most, at = j-i, times[i]
+		}
+	}
+	return at
 }
 
 func sortTimes(ts []time.Time) {
@@ -396,18 +468,28 @@ func (g *pausingGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // inFlightCounter serves the simulator's API, counting answers by status
-// and the most creates in flight at once.
+// and the most creates in flight at once, and noting when each create that
+// was answered 201 arrived, before the simulator took it.
 type inFlightCounter struct {
 	next     http.Handler
 	inFlight atomic.Int64
 	peak     atomic.Int64
 
-	mu     sync.Mutex
-	counts map[int]int
+	mu       sync.Mutex
+	counts   map[int]int
+	arrivals []arrival
+}
+
+// arrival is a create as it arrived.
+type arrival struct {
+	from, to string
+	at       time.Time
 }
 
 func (c *inFlightCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var a arrival
 	if r.Method == http.MethodPost {
+		a.at = time.Now()
 		n := c.inFlight.Add(1)
 		defer c.inFlight.Add(-1)
 		for {
@@ -416,6 +498,13 @@ func (c *inFlightCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		form, _ := url.ParseQuery(string(body))
+		a.from, a.to = form.Get("From"), form.Get("To")
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	c.next.ServeHTTP(rec, r)
@@ -425,6 +514,23 @@ func (c *inFlightCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.counts = map[int]int{}
 	}
 	c.counts[rec.status]++
+	if rec.status == http.StatusCreated && a.from != "" {
+		c.arrivals = append(c.arrivals, a)
+	}
+}
+
+// arrivedFrom returns when the creates answered 201 arrived, by sender,
+// but for those to recipients in skip.
+func (c *inFlightCounter) arrivedFrom(skip map[string]bool) map[string][]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string][]time.Time{}
+	for _, a := range c.arrivals {
+		if !skip[a.to] {
+			out[a.from] = append(out[a.from], a.at)
+		}
+	}
+	return out
 }
 
 func (c *inFlightCounter) status(code int) int {

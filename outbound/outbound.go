@@ -40,13 +40,11 @@ import (
 
 // Store is what a Sender needs of switchboard.Store.
 type Store interface {
-	OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error)
+	SendView(ctx context.Context, id string) (*switchboard.SendView, error)
 	OutboundMessageBySID(ctx context.Context, accountSID, twilioSID string) (*switchboard.OutboundMessage, error)
 	RecordSend(ctx context.Context, r switchboard.SendResult) error
-	Suppression(ctx context.Context, accountSID, number string) (reason string, err error)
 	Suppress(ctx context.Context, accountSID, number, reason string) error
 	StickySender(ctx context.Context, pool, recipient string) (string, error)
-	SetStickySender(ctx context.Context, pool, recipient, from string) error
 	EarlierUnsent(ctx context.Context, pool, recipient, beforeID string, purposes []switchboard.Purpose) (*switchboard.OutboundMessage, error)
 	SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error)
 }
@@ -233,13 +231,15 @@ func New(store Store, opts Options) (*Sender, error) {
 
 // Send makes one send attempt of a message (see switchboard.Sender).
 func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error {
-	m, err := s.store.OutboundMessage(ctx, messageID)
+	// The message, and what decides its attempt besides, in one read.
+	v, err := s.store.SendView(ctx, messageID)
 	if errors.Is(err, switchboard.ErrNotFound) {
 		return nil // gone: nothing to send
 	}
 	if err != nil {
 		return fmt.Errorf("load message: %w", err)
 	}
+	m := v.Message
 	switch {
 	case m.State == switchboard.MessageQueued && m.Attempts == attempts:
 	case m.State == switchboard.MessageSending && m.Attempts == attempts+1:
@@ -257,12 +257,8 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 			ErrorCode: int(twilio.CodeValidityPeriodExpired), Error: fmt.Sprintf("expired: not sent within max_age %v", s.policy.MaxAge)})
 	}
 
-	reason, err := s.store.Suppression(ctx, m.AccountSID, m.To)
-	if err != nil && !errors.Is(err, switchboard.ErrNotFound) {
-		return fmt.Errorf("check suppression: %w", err)
-	}
-	if err == nil {
-		code := refusalOf(reason).Code
+	if v.Suppressed {
+		code := refusalOf(v.Suppression).Code
 		log.Info("recipient suppressed: not sent", "code", int(code))
 		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageFailed,
 			ErrorCode: int(code), Error: "recipient suppressed (" + code.String() + "): not sent"})
@@ -276,17 +272,26 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	}
 	release := s.enterLine(pl.Name, m)
 	defer release()
-	if later, err := s.waitForEarlier(ctx, pl, m); err != nil || later > 0 {
+	// When the read found no earlier unsent message that m waits for, the
+	// sticky sender it read is current: an earlier message sets it with
+	// its claim, before it is sent. Otherwise m waits for the earlier ones,
+	// and reads the sticky sender again after them.
+	sticky, stickyRead := v.Sticky, true
+	if slices.ContainsFunc(purposesAhead(m.Purpose), func(p switchboard.Purpose) bool { return slices.Contains(v.EarlierUnsent, p) }) {
+		later, err := s.waitForEarlier(ctx, pl, m)
 		if err != nil {
 			return err
 		}
-		// Not counted as an attempt, nor as a retry: the message keeps
-		// its place behind the earlier one.
-		return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
-			NextAttemptAt: s.now().Add(later)})
+		if later > 0 {
+			// Not counted as an attempt, nor as a retry: the message keeps
+			// its place behind the earlier one.
+			return s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempts, State: switchboard.MessageQueued,
+				NextAttemptAt: s.now().Add(later)})
+		}
+		stickyRead = false
 	}
 
-	from, keep, err := s.assignedSender(ctx, pl, m)
+	from, keep, err := s.assignedSender(ctx, pl, m, sticky, stickyRead)
 	if err != nil {
 		return err
 	}
@@ -304,16 +309,13 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 			NextAttemptAt: s.now().Add(turn.later)})
 	}
 	from = turn.from
-	if !keep {
-		if err := s.store.SetStickySender(ctx, pl.Name, m.To, from); err != nil {
-			return fmt.Errorf("set sticky sender: %w", err)
-		}
-	}
 
 	attempt := attempts + 1
 	// Recorded before the request, so that a crash leaves it visibly
-	// possibly sent, and a rescued job looks it up instead of resending.
-	if err := s.record(ctx, m, switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSending, From: from}); err != nil {
+	// possibly sent, and a rescued job looks it up instead of resending;
+	// with the recipient's new sticky sender, in the same transaction.
+	claim := switchboard.SendResult{MessageID: m.ID, Attempts: attempt, State: switchboard.MessageSending, From: from, Sticky: !keep}
+	if err := s.record(ctx, m, claim); err != nil {
 		if errors.Is(err, switchboard.ErrCanceled) {
 			// Canceled since it was loaded: the store refused the claim, so
 			// nothing is sent.
@@ -327,9 +329,12 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	// write followed by a fast one does not bunch two requests of the
 	// sender. A wait cut short by shutdown leaves the message sending;
 	// its next job looks it up before anything is resent.
-	if err := s.sleepUntil(ctx, pl.sched.requestAt(from, s.now(), Cost(m))); err != nil {
+	req := pl.sched.reserve(from, s.now(), Cost(m))
+	defer func() { req.went(s.now()) }() // given up: the next still waits its interval
+	if err := s.waitToGo(ctx, req); err != nil {
 		return err
 	}
+	req.went(s.now())
 	params := twilio.CreateParams{To: m.To, From: from, Body: m.Body, MediaURLs: m.MediaURLs,
 		// Twilio signs the URL and sends it back with every callback: they
 		// name the message by its Switchboard SID (see switchboard.SIDParam).
@@ -482,17 +487,24 @@ func (s *Sender) resolveAmbiguous(ctx context.Context, m *switchboard.OutboundMe
 
 // assignedSender is the sender m must be sent from: the one the app asked
 // for, or the recipient's sticky sender while it is still in the pool
-// (keep is true for both); empty when any sender of the pool will do.
-func (s *Sender) assignedSender(ctx context.Context, pl *pool, m *switchboard.OutboundMessage) (from string, keep bool, err error) {
+// (keep is true for both); empty when any sender of the pool will do. The
+// sticky sender is sticky (empty for none) when read is true, else it is
+// read from the store.
+func (s *Sender) assignedSender(ctx context.Context, pl *pool, m *switchboard.OutboundMessage, sticky string, read bool) (from string, keep bool, err error) {
 	if m.From != "" {
 		return m.From, true, nil
 	}
-	sticky, err := s.store.StickySender(ctx, pl.Name, m.To)
-	switch {
-	case err == nil && slices.Contains(pl.Senders, sticky):
+	if !read {
+		sticky, err = s.store.StickySender(ctx, pl.Name, m.To)
+		switch {
+		case errors.Is(err, switchboard.ErrNotFound):
+			sticky = ""
+		case err != nil:
+			return "", false, fmt.Errorf("sticky sender: %w", err)
+		}
+	}
+	if sticky != "" && slices.Contains(pl.Senders, sticky) {
 		return sticky, true, nil
-	case err != nil && !errors.Is(err, switchboard.ErrNotFound):
-		return "", false, fmt.Errorf("sticky sender: %w", err)
 	}
 	return "", false, nil
 }
@@ -541,7 +553,7 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 		case <-t.C:
 			now = s.now()
 			if now.Before(deadline) {
-				next = pl.sched.wake(now)
+				next = pl.sched.poll(now)
 				continue
 			}
 			if left, est := pl.sched.leave(w, now); left {
@@ -552,6 +564,19 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 	}
 	o := <-w.done
 	return turn{from: o.from, paused: o.paused}, nil
+}
+
+// waitToGo waits until r may go: after the request ahead of it went, and
+// its interval after, or until ctx is done.
+func (s *Sender) waitToGo(ctx context.Context, r *request) error {
+	if ahead := r.behind(); ahead != nil {
+		select {
+		case <-ahead:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.sleepUntil(ctx, r.goAt())
 }
 
 // sleepUntil waits until at, or until ctx is done.

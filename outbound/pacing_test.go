@@ -100,11 +100,6 @@ func (s *slowStore) RecordSend(ctx context.Context, r switchboard.SendResult) er
 	return s.memStore.RecordSend(ctx, r)
 }
 
-func (s *slowStore) SetStickySender(ctx context.Context, pool, to, from string) error {
-	time.Sleep(s.random(s.maxWrite))
-	return s.memStore.SetStickySender(ctx, pool, to, from)
-}
-
 func (s *slowStore) SenderHeartbeat(context.Context, string, time.Time, time.Duration) (int, error) {
 	return max(s.heart, 1), nil
 }
@@ -199,14 +194,14 @@ type pacingPool struct {
 // every sender: no create comes earlier than a bucket of its rate with a
 // burst of one allows (exactly: no slack), every message is created once,
 // and the sender keeps its rate over the backlog: its creates take no
-// longer than its rate asks, but for the two store writes between a turn
-// and its request.
+// longer than its rate asks, but for the store write between a turn and
+// its request.
 func TestPacingWhereDecided(t *testing.T) {
 	const (
 		maxWrite = 150 * time.Millisecond // each store write takes up to this
-		// A send's turn and its request are two writes apart: the
-		// recipient's sticky sender and the message as sending.
-		between = 2 * maxWrite
+		// A send's turn and its request are one write apart: the message
+		// as sending, with the recipient's sticky sender.
+		between = maxWrite
 	)
 	pools := []pacingPool{
 		{Pool: Pool{Name: "fast", Senders: []string{"+15550003001", "+15550003002"}, Rate: 10}, backlog: 240, long: 5},
@@ -262,8 +257,8 @@ func TestPacingWhereDecided(t *testing.T) {
 								n, j, over, i, pl.Rate)
 						}
 						// The sender's turns come one after another while
-						// sends wait; each request goes at most the two
-						// writes after its turn (and the turns' rounding
+						// sends wait; each request goes at most the
+						// write after its turn (and the turns' rounding
 						// up, a microsecond each, adds up).
 						used := 0
 						for _, c := range cs[:len(cs)-1] {
@@ -291,7 +286,7 @@ func TestPacingWhereDecided(t *testing.T) {
 					// The pool as a whole keeps rate × senders: its senders
 					// share the backlog, none idle while another has sends
 					// waiting. Its creates take no longer than its segments
-					// at that rate, but for the two writes, and for a message
+					// at that rate, but for the write, and for a message
 					// of two segments that one sender had while the other
 					// had none left.
 					first, last := created[pl.Senders[0]][0].at, created[pl.Senders[0]][0].at

@@ -154,9 +154,13 @@ type scheduler struct {
 	brownout bool
 	lastLate time.Duration // how late the last OTP or transactional send was
 	lastAt   time.Time     // when it started waiting
-	// requests[sender] is the earliest time the sender's next request may
-	// go (see requestAt).
-	requests map[string]time.Time
+	// last[sender] is the sender's latest request in line (see reserve).
+	last map[string]*request
+	// due is the time of the next turn a waiting send could use, as the
+	// last dispatch found it; zero when unknown. Turns only come with
+	// time (turns.next), so before due a dispatch hands out nothing (see
+	// poll).
+	due time.Time
 }
 
 func newScheduler(name string, senders []string, perSecond float64, threshold time.Duration, t turns, log *slog.Logger) *scheduler {
@@ -197,6 +201,22 @@ func (s *scheduler) wake(now time.Time) time.Time {
 	return s.dispatch(now)
 }
 
+// poll is wake for the sends waiting in line, which all wake for the same
+// next turn: before the next turn any waiting send could use, it hands out
+// nothing and returns that turn's time at once, without a dispatch, so
+// that a pool's waiting sends waking together cost one dispatch, not one
+// each. A turn may come without time passing only in tests' fake turns,
+// which use wake.
+func (s *scheduler) poll(now time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.updateBrownout(now)
+	if !s.due.IsZero() && now.Before(s.due) {
+		return s.due
+	}
+	return s.dispatch(now)
+}
+
 // leave takes w out of line at now, and reports false when it had no
 // longer been waiting: its outcome is in w.done. It also returns w's
 // estimated wait had it stayed.
@@ -214,23 +234,65 @@ func (s *scheduler) leave(w *waiter, now time.Time) (left bool, estimate time.Du
 	return true, estimate
 }
 
-// requestAt returns when a request of cost segments from sender, ready at
-// now, may go: not before the sender's previous request of this process
-// plus that request's share of the rate. A turn spaces sends as they
-// start; this spaces the requests themselves, after the store writes
-// between the two, whose latency varies.
-func (s *scheduler) requestAt(sender string, now time.Time, cost int) time.Time {
+// request is one request to Twilio of a sender, in line behind the
+// sender's previous request of this process (see reserve).
+type request struct {
+	prev     *request      // nil for none; dropped once it went
+	ready    time.Time     // when it was ready to go
+	interval time.Duration // its share of the rate: the least time before the next may go
+	gone     chan struct{} // closed once it went, or was given up
+	at       time.Time     // when it went; set before gone is closed
+	once     sync.Once
+}
+
+// reserve puts a request of cost segments from sender, ready at now, in
+// line behind the sender's previous request. A turn spaces sends as they
+// start; the line spaces the requests themselves, after the store writes
+// between the two, whose latency varies, and by when each request really
+// went, so that one that went late (its goroutine woken late on a busy
+// machine) pushes the next back instead of bunching with it.
+func (s *scheduler) reserve(sender string, now time.Time, cost int) *request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.requests == nil {
-		s.requests = map[string]time.Time{}
+	if s.last == nil {
+		s.last = map[string]*request{}
 	}
-	at := now
-	if next := s.requests[sender]; next.After(at) {
-		at = next
+	r := &request{prev: s.last[sender], ready: now, gone: make(chan struct{}),
+		interval: time.Duration(float64(max(cost, 1)) / s.rate * float64(time.Second))}
+	s.last[sender] = r
+	return r
+}
+
+// behind returns the channel closed once the request ahead of r went; nil
+// when none is ahead.
+func (r *request) behind() <-chan struct{} {
+	if r.prev == nil {
+		return nil
 	}
-	s.requests[sender] = at.Add(time.Duration(float64(max(cost, 1)) / s.rate * float64(time.Second)))
+	return r.prev.gone
+}
+
+// goAt is when r may go, once the request ahead of it went (behind is
+// closed): when it is ready, and not before the request ahead went plus
+// that request's interval.
+func (r *request) goAt() time.Time {
+	at := r.ready
+	if r.prev != nil {
+		if next := r.prev.at.Add(r.prev.interval); next.After(at) {
+			at = next
+		}
+		r.prev = nil // for the collector: the line holds only what waits
+	}
 	return at
+}
+
+// went records that r went at now (or was given up then: the next request
+// still waits its interval, erring slow); later calls do nothing.
+func (r *request) went(now time.Time) {
+	r.once.Do(func() {
+		r.at = now
+		close(r.gone)
+	})
 }
 
 // setRate changes the pool's rate per sender at now: a share of the
@@ -240,6 +302,7 @@ func (s *scheduler) setRate(perSecond float64, now time.Time) {
 	defer s.mu.Unlock()
 	s.rate = perSecond
 	s.turns.setRate(perSecond, now)
+	s.due = time.Time{} // the turns have moved
 }
 
 // inBrownout reports the pool's brownout state at now.
@@ -288,7 +351,8 @@ func (s *scheduler) updateBrownout(now time.Time) {
 
 // dispatch hands every turn due at now to the waiting send first in
 // priority order that may use it, and returns the time of the next turn a
-// waiting send could use (zero when none waits). s.mu is held.
+// waiting send could use (zero when none waits), which it keeps as s.due.
+// s.mu is held.
 func (s *scheduler) dispatch(now time.Time) time.Time {
 	for s.grantOne(now) {
 	}
@@ -302,6 +366,7 @@ func (s *scheduler) dispatch(now time.Time) time.Time {
 			}
 		}
 	}
+	s.due = next
 	return next
 }
 

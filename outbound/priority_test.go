@@ -69,6 +69,42 @@ func join(t *testing.T, s *scheduler, now time.Time, purpose switchboard.Purpose
 	return w
 }
 
+// Sends waiting in line poll for their turns: before the next turn one of
+// them could use, a poll hands out nothing (and does no dispatch); at it,
+// the turn goes to the first in line, as a wake would give it.
+func TestPollHandsOutTurnsAsTheyCome(t *testing.T) {
+	t.Parallel()
+	s := newScheduler("main", []string{"A"}, 2, 0, newLimiterTurns([]string{"A"}, 2), slog.New(slog.DiscardHandler))
+	first := &waiter{purpose: switchboard.PurposeTransactional}
+	if over, _, _ := s.join(first, t0); !over {
+		t.Fatal("the first send waits, with the bucket's burst there")
+	}
+	second := join(t, s, t0, switchboard.PurposeTransactional, "", t0)
+	third := join(t, s, t0, switchboard.PurposeTransactional, "", t0)
+	next := t0.Add(500*time.Millisecond + time.Microsecond) // at 2/s, rounded up
+	for _, at := range []time.Time{t0, t0.Add(100 * time.Millisecond), next.Add(-time.Microsecond)} {
+		if got := s.poll(at); !got.Equal(next) {
+			t.Errorf("poll at %v: next turn %v, want %v", at.Sub(t0), got.Sub(t0), next.Sub(t0))
+		}
+		if _, ok := granted(second); ok {
+			t.Fatalf("a turn handed out at %v, before it came", at.Sub(t0))
+		}
+	}
+	s.poll(next)
+	if o, ok := granted(second); !ok || o.from != "A" {
+		t.Fatalf("no turn for the first in line at the turn's time: %+v, %v", o, ok)
+	}
+	if _, ok := granted(third); ok {
+		t.Fatal("two sends got one turn")
+	}
+	// A rate change moves the turns: the next poll dispatches again.
+	s.setRate(1000, next)
+	s.poll(next.Add(10 * time.Millisecond))
+	if _, ok := granted(third); !ok {
+		t.Error("no turn after the rate went up")
+	}
+}
+
 func TestPriorityOrder(t *testing.T) {
 	t.Parallel()
 	s, ft, _ := testScheduler(0, "A")
@@ -269,7 +305,17 @@ type memStore struct {
 	results []switchboard.SendResult
 }
 
-func (m *memStore) OutboundMessage(_ context.Context, id string) (*switchboard.OutboundMessage, error) {
+func (m *memStore) OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error) {
+	v, err := m.SendView(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return v.Message, nil
+}
+
+// SendView reads a message, never suppressed nor sticky, and the purposes
+// of the earlier unsent messages to its recipient in its pool.
+func (m *memStore) SendView(_ context.Context, id string) (*switchboard.SendView, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	msg, ok := m.msgs[id]
@@ -277,7 +323,14 @@ func (m *memStore) OutboundMessage(_ context.Context, id string) (*switchboard.O
 		return nil, switchboard.ErrNotFound
 	}
 	c := *msg
-	return &c, nil
+	v := &switchboard.SendView{Message: &c}
+	for _, o := range m.msgs {
+		if o.Pool == msg.Pool && o.To == msg.To && o.ID < msg.ID && !slices.Contains(v.EarlierUnsent, o.Purpose) &&
+			(o.State == switchboard.MessageQueued || o.State == switchboard.MessageSending) {
+			v.EarlierUnsent = append(v.EarlierUnsent, o.Purpose)
+		}
+	}
+	return v, nil
 }
 
 func (m *memStore) OutboundMessageBySID(context.Context, string, string) (*switchboard.OutboundMessage, error) {
@@ -292,14 +345,10 @@ func (m *memStore) RecordSend(_ context.Context, r switchboard.SendResult) error
 	return nil
 }
 
-func (m *memStore) Suppression(context.Context, string, string) (string, error) {
-	return "", switchboard.ErrNotFound
-}
 func (m *memStore) Suppress(context.Context, string, string, string) error { return nil }
 func (m *memStore) StickySender(context.Context, string, string) (string, error) {
 	return "", switchboard.ErrNotFound
 }
-func (m *memStore) SetStickySender(context.Context, string, string, string) error { return nil }
 
 // EarlierUnsent finds the oldest unsent message to the recipient in the
 // pool with a smaller id.
@@ -414,26 +463,46 @@ func TestCollectorReportsDelayAndBrownout(t *testing.T) {
 func TestRequestsAreSpacedAfterTheWrites(t *testing.T) {
 	t.Parallel()
 	s, _, _ := testScheduler(0, "A", "B") // 1 segment a second per sender
+	// goes reserves a request ready at ready, checks when it may go, and
+	// has it go then, or late by late.
+	goes := func(sender string, ready time.Duration, cost int, want, late time.Duration) {
+		t.Helper()
+		r := s.reserve(sender, t0.Add(ready), cost)
+		if ahead := r.behind(); ahead != nil {
+			select {
+			case <-ahead:
+			default:
+				t.Fatalf("request ready at %v: the one ahead has not gone", ready)
+			}
+		}
+		if at := r.goAt(); !at.Equal(t0.Add(want)) {
+			t.Errorf("request ready at %v may go at %v, want %v", ready, at.Sub(t0), want)
+		}
+		r.went(t0.Add(want + late))
+	}
 	// A slow write delays the first request; the next, ready soon after,
 	// still goes a full interval after it.
-	if at := s.requestAt("A", t0.Add(300*time.Millisecond), 1); !at.Equal(t0.Add(300 * time.Millisecond)) {
-		t.Fatalf("first request at %v, want when ready", at.Sub(t0))
-	}
-	if at := s.requestAt("A", t0.Add(time.Second+10*time.Millisecond), 1); !at.Equal(t0.Add(1300 * time.Millisecond)) {
-		t.Errorf("second request at %v, want 1.3 s: one interval after the first", at.Sub(t0))
-	}
+	goes("A", 300*time.Millisecond, 1, 300*time.Millisecond, 0)
+	goes("A", time.Second+10*time.Millisecond, 1, 1300*time.Millisecond, 0)
+	// A request that went late (woken late) pushes the next back by as
+	// much: spaced by when the requests went, not by when they were due.
+	goes("A", 2*time.Second, 1, 2300*time.Millisecond, 400*time.Millisecond)
+	goes("A", 2*time.Second+500*time.Millisecond, 1, 3700*time.Millisecond, 0)
 	// Three segments take three intervals; another sender is not held.
-	if at := s.requestAt("A", t0.Add(2*time.Second), 3); !at.Equal(t0.Add(2300 * time.Millisecond)) {
-		t.Errorf("third request at %v, want 2.3 s", at.Sub(t0))
-	}
-	if at := s.requestAt("A", t0.Add(3*time.Second), 1); !at.Equal(t0.Add(5300 * time.Millisecond)) {
-		t.Errorf("after three segments: %v, want 5.3 s", at.Sub(t0))
-	}
-	if at := s.requestAt("B", t0.Add(3*time.Second), 1); !at.Equal(t0.Add(3 * time.Second)) {
-		t.Errorf("another sender waits until %v", at.Sub(t0))
-	}
+	goes("A", 4*time.Second, 3, 4700*time.Millisecond, 0)
+	goes("A", 5*time.Second, 1, 7700*time.Millisecond, 0)
+	goes("B", 5*time.Second, 1, 5*time.Second, 0)
 	// An idle sender's request goes when ready.
-	if at := s.requestAt("A", t0.Add(time.Minute), 1); !at.Equal(t0.Add(time.Minute)) {
-		t.Errorf("after idling: %v", at.Sub(t0))
+	goes("A", time.Minute, 1, time.Minute, 0)
+
+	// A request given up (its send's context done) still holds the next
+	// for its interval, and a second went changes nothing.
+	r := s.reserve("B", t0.Add(2*time.Minute), 1)
+	r.went(t0.Add(2 * time.Minute))
+	r.went(t0.Add(3 * time.Minute))
+	next := s.reserve("B", t0.Add(2*time.Minute), 1)
+	<-next.behind()
+	if at := next.goAt(); !at.Equal(t0.Add(2*time.Minute + time.Second)) {
+		t.Errorf("after a request given up: %v, want 2m1s", at.Sub(t0))
 	}
 }

@@ -11,20 +11,26 @@ import (
 	"github.com/switchboard-dev/switchboard/store"
 )
 
-const selectMessage = `SELECT id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body,
+const messageColumns = `id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body,
     media_urls, status_webhook, payload_hash, state, twilio_sid, twilio_status, error_code, attempts,
-    next_attempt_at, created_at, updated_at, sent_at, delivered_at, last_error, template, replayed_at FROM messages`
+    next_attempt_at, created_at, updated_at, sent_at, delivered_at, last_error, template, replayed_at`
 
-func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) {
+const selectMessage = `SELECT ` + messageColumns + ` FROM messages`
+
+func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) { return scanMessageWith(row) }
+
+// scanMessageWith scans a message's columns, then extra columns into
+// extra.
+func scanMessageWith(row rowScanner, extra ...any) (*switchboard.OutboundMessage, error) {
 	var (
 		m                      switchboard.OutboundMessage
 		purpose, state         string
 		nextAt, sent, delivery *time.Time
 		replayed               *time.Time
 	)
-	err := row.Scan(&m.ID, &m.IdempotencyKey, &m.AccountSID, &m.Pool, &purpose, &m.From, &m.To, &m.Body,
+	err := row.Scan(append([]any{&m.ID, &m.IdempotencyKey, &m.AccountSID, &m.Pool, &purpose, &m.From, &m.To, &m.Body,
 		&m.MediaURLs, &m.StatusWebhook, &m.PayloadHash, &state, &m.TwilioSID, &m.TwilioStatus, &m.ErrorCode,
-		&m.Attempts, &nextAt, &m.CreatedAt, &m.UpdatedAt, &sent, &delivery, &m.LastError, &m.Template, &replayed)
+		&m.Attempts, &nextAt, &m.CreatedAt, &m.UpdatedAt, &sent, &delivery, &m.LastError, &m.Template, &replayed}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +160,46 @@ func (c *conn) StickySender(ctx context.Context, pool, recipient string) (string
 	return from, err == nil, err
 }
 
-func (c *conn) SetStickySender(ctx context.Context, pool, recipient, from string, at time.Time) error {
-	_, err := c.q.Exec(ctx, `INSERT INTO sticky_senders (pool, recipient, from_number, updated_at)
-        VALUES ($1, $2, $3, $4) ON CONFLICT (pool, recipient)
-        DO UPDATE SET from_number = excluded.from_number, updated_at = excluded.updated_at`,
-		pool, recipient, from, at)
-	return err
+// SetStickySenders sets the senders in one round trip.
+func (c *conn) SetStickySenders(ctx context.Context, senders []store.StickyWrite) error {
+	b := &pgx.Batch{}
+	for _, w := range senders {
+		b.Queue(`INSERT INTO sticky_senders (pool, recipient, from_number, updated_at)
+            VALUES ($1, $2, $3, $4) ON CONFLICT (pool, recipient)
+            DO UPDATE SET from_number = excluded.from_number, updated_at = excluded.updated_at`,
+			w.Pool, w.Recipient, w.From, w.At)
+	}
+	return sendBatch(ctx, c.q, b, func(i int) string {
+		return "set sticky sender of " + senders[i].Recipient + " in pool " + senders[i].Pool
+	})
+}
+
+// selectSendView reads a message and, by subqueries of the same statement
+// (one snapshot), its recipient's suppression and sticky sender and the
+// purposes of the earlier unsent messages to it in its pool (through the
+// partial index messages_unsent_to).
+const selectSendView = `SELECT ` + messageColumns + `,
+    (SELECT reason FROM suppressions s WHERE s.account_sid = m.account_sid AND s.number = m.to_number),
+    (SELECT from_number FROM sticky_senders k WHERE k.pool = m.pool AND k.recipient = m.to_number),
+    (SELECT string_agg(DISTINCT e.purpose, ',') FROM messages e
+        WHERE e.pool = m.pool AND e.to_number = m.to_number AND e.id < m.id AND e.state IN ('queued', 'sending'))
+    FROM messages m WHERE m.id = $1`
+
+func (c *conn) SendView(ctx context.Context, id string) (*switchboard.SendView, error) {
+	var suppression, sticky, earlier *string
+	m, err := scanMessageWith(c.q.QueryRow(ctx, selectSendView, id), &suppression, &sticky, &earlier)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return store.NewSendView(m, deref(suppression), suppression != nil, deref(sticky), deref(earlier)), nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

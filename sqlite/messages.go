@@ -12,11 +12,17 @@ import (
 	"github.com/switchboard-dev/switchboard/store"
 )
 
-const selectMessage = `SELECT id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body,
+const messageColumns = `id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body,
     media_urls, status_webhook, payload_hash, state, twilio_sid, twilio_status, error_code, attempts,
-    next_attempt_at, created_at, updated_at, sent_at, delivered_at, last_error, template, replayed_at FROM messages`
+    next_attempt_at, created_at, updated_at, sent_at, delivered_at, last_error, template, replayed_at`
 
-func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) {
+const selectMessage = `SELECT ` + messageColumns + ` FROM messages`
+
+func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) { return scanMessageWith(row) }
+
+// scanMessageWith scans a message's columns, then extra columns into
+// extra.
+func scanMessageWith(row rowScanner, extra ...any) (*switchboard.OutboundMessage, error) {
 	var (
 		m                      switchboard.OutboundMessage
 		purpose, state, media  string
@@ -24,9 +30,9 @@ func scanMessage(row rowScanner) (*switchboard.OutboundMessage, error) {
 		nextAt, sent, delivery sql.NullInt64
 		replayed               sql.NullInt64
 	)
-	err := row.Scan(&m.ID, &m.IdempotencyKey, &m.AccountSID, &m.Pool, &purpose, &m.From, &m.To, &m.Body,
+	err := row.Scan(append([]any{&m.ID, &m.IdempotencyKey, &m.AccountSID, &m.Pool, &purpose, &m.From, &m.To, &m.Body,
 		&media, &m.StatusWebhook, &m.PayloadHash, &state, &m.TwilioSID, &m.TwilioStatus, &m.ErrorCode,
-		&m.Attempts, &nextAt, &created, &updated, &sent, &delivery, &m.LastError, &m.Template, &replayed)
+		&m.Attempts, &nextAt, &created, &updated, &sent, &delivery, &m.LastError, &m.Template, &replayed}, extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -156,10 +162,39 @@ func (c *conn) StickySender(ctx context.Context, pool, recipient string) (string
 	return from, err == nil, err
 }
 
-func (c *conn) SetStickySender(ctx context.Context, pool, recipient, from string, at time.Time) error {
-	_, err := c.q.ExecContext(ctx, `INSERT INTO sticky_senders (pool, recipient, from_number, updated_at)
-        VALUES (?, ?, ?, ?) ON CONFLICT (pool, recipient)
-        DO UPDATE SET from_number = excluded.from_number, updated_at = excluded.updated_at`,
-		pool, recipient, from, micros(at))
-	return err
+func (c *conn) SetStickySenders(ctx context.Context, senders []store.StickyWrite) error {
+	for _, w := range senders {
+		if _, err := c.q.ExecContext(ctx, `INSERT INTO sticky_senders (pool, recipient, from_number, updated_at)
+            VALUES (?, ?, ?, ?) ON CONFLICT (pool, recipient)
+            DO UPDATE SET from_number = excluded.from_number, updated_at = excluded.updated_at`,
+			w.Pool, w.Recipient, w.From, micros(w.At)); err != nil {
+			return fmt.Errorf("set sticky sender of %s in pool %s: %w", w.Recipient, w.Pool, err)
+		}
+	}
+	return nil
+}
+
+// selectSendView reads a message and, by subqueries of the same statement
+// (one snapshot), its recipient's suppression and sticky sender and the
+// purposes of the earlier unsent messages to it in its pool. The last
+// subquery's terms on state are those of the partial index
+// messages_unsent_to, which SQLite uses only for a query that implies its
+// predicate.
+const selectSendView = `SELECT ` + messageColumns + `,
+    (SELECT reason FROM suppressions s WHERE s.account_sid = m.account_sid AND s.number = m.to_number),
+    (SELECT from_number FROM sticky_senders k WHERE k.pool = m.pool AND k.recipient = m.to_number),
+    (SELECT group_concat(DISTINCT e.purpose) FROM messages e
+        WHERE e.pool = m.pool AND e.to_number = m.to_number AND e.id < m.id AND e.state IN ('queued', 'sending'))
+    FROM messages m WHERE m.id = ?`
+
+func (c *conn) SendView(ctx context.Context, id string) (*switchboard.SendView, error) {
+	var suppression, sticky, earlier sql.NullString
+	m, err := scanMessageWith(c.q.QueryRowContext(ctx, selectSendView, id), &suppression, &sticky, &earlier)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return store.NewSendView(m, suppression.String, suppression.Valid, sticky.String, earlier.String), nil
 }

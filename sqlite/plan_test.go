@@ -117,3 +117,16 @@ func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
 	}
 	return strings.Join(plan, "; ")
 }
+
+// A send's one read (SendView) finds the message, its recipient's
+// suppression and sticky sender by their keys, and the earlier unsent
+// messages to the recipient through the partial index made for them: no
+// subquery scans a table.
+func TestSendViewUsesTheIndexes(t *testing.T) {
+	t.Parallel()
+	s, _, _ := openPlanned(t)
+	got := queryPlan(t, s, selectSendView, "m1")
+	if strings.Contains(got, "SCAN") || !strings.Contains(got, "messages_unsent_to") {
+		t.Errorf("query plan %q, want searches only, messages_unsent_to among them", got)
+	}
+}

@@ -47,6 +47,10 @@ type Reader interface {
 	// StickySender returns the sender stored for recipient in pool, and
 	// false when there is none.
 	StickySender(ctx context.Context, pool, recipient string) (string, bool, error)
+	// SendView returns message id with its recipient's suppression and
+	// sticky sender and the purposes of the earlier unsent messages to it
+	// in its pool, in one statement; nil when there is no such message.
+	SendView(ctx context.Context, id string) (*switchboard.SendView, error)
 }
 
 // Tx is the primitives of a write transaction; it reads too.
@@ -97,8 +101,10 @@ type Tx interface {
 	// Unsuppress deletes number's entry from accountSID's suppression
 	// list, unless keep is non-empty and its reason starts with keep.
 	Unsuppress(ctx context.Context, accountSID, number, keep string) error
-	// SetStickySender inserts or replaces the sender of recipient in pool.
-	SetStickySender(ctx context.Context, pool, recipient, from string, at time.Time) error
+	// SetStickySenders inserts or replaces each sender of a recipient in a
+	// pool, in the order given. An engine may pipeline them (PostgreSQL
+	// does): a batch of send claims sets one per new recipient.
+	SetStickySenders(ctx context.Context, senders []StickyWrite) error
 
 	// The primitives of retention. Each takes the oldest rows first, at
 	// most limit, through the indexes made for it; an engine with
@@ -142,6 +148,13 @@ type AttemptWrite struct {
 	// NextAttemptAt is when the event is due again; zero (NULL) for an
 	// event left terminal.
 	NextAttemptAt time.Time
+}
+
+// StickyWrite is a sticky sender to set: From for Recipient in Pool, set
+// at At.
+type StickyWrite struct {
+	Pool, Recipient, From string
+	At                    time.Time
 }
 
 // StickyUse is a sticky sender and the creation time of the last message

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
@@ -13,9 +14,10 @@ import (
 // Outbound writes run in plain transactions, not the group committer: they
 // are API calls, not webhooks waiting on a commit. Writes that read a
 // message first hold it (ForUpdate), so concurrent writes of one message,
-// from any replica, apply one after the other. Status updates are the
-// exception: one comes with every status callback, so they have a group
-// committer of their own (status.go).
+// from any replica, apply one after the other. Status updates and send
+// results are the exceptions: one comes with every status callback, and
+// two or three with every send, so each has a group committer of its own
+// (status.go, send.go).
 
 // CreateMessage stores a new message and schedules its first send, or finds
 // the message already stored with its key.
@@ -136,40 +138,6 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 	return page(messages, err, "list messages", limit, func(m *switchboard.OutboundMessage) string { return m.ID })
 }
 
-// RecordSend stores a send outcome and, for a retry, schedules the next
-// send.
-func (s *Store) RecordSend(ctx context.Context, r switchboard.SendResult) error {
-	if err := r.Validate(); err != nil {
-		return err
-	}
-	at := r.At
-	if at.IsZero() {
-		at = s.now()
-	}
-	return s.driver.InTx(ctx, func(tx Tx) error {
-		m, err := message(ctx, tx, held(r.MessageID), "record send of message "+r.MessageID)
-		if err != nil {
-			return err
-		}
-		// Under the row's hold: a cancel either committed before this
-		// claim, which is refused, or waits for it and finds the message
-		// sending.
-		if err := m.CheckClaim(r); err != nil {
-			return err
-		}
-		if !m.ApplySend(r, at) {
-			return nil
-		}
-		if err := tx.UpdateMessages(ctx, []*switchboard.OutboundMessage{m}); err != nil {
-			return fmt.Errorf("record send of message %s: %w", m.ID, err)
-		}
-		if m.State == switchboard.MessageQueued {
-			return tx.InsertSendJob(ctx, jobs.SendArgs{MessageID: m.ID, Attempts: m.Attempts}, m.NextAttemptAt)
-		}
-		return nil
-	})
-}
-
 // held selects the message with id for a read-modify-write.
 func held(id string) Query { q := byID(id); q.Lock = ForUpdate; return q }
 
@@ -211,6 +179,34 @@ func (s *Store) EarlierUnsent(ctx context.Context, pool, recipient, beforeID str
 	q := Query{Where: []Cond{Eq("pool", pool), Eq("to_number", recipient), Lt("id", beforeID), unsent, In("purpose", names)},
 		Order: OldestFirst, Limit: 1}
 	return message(ctx, s.driver.Read(), q, "earlier unsent message of pool "+pool)
+}
+
+// SendView returns a message with what a send attempt of it reads
+// besides, in one read, or an error wrapping switchboard.ErrNotFound.
+func (s *Store) SendView(ctx context.Context, id string) (*switchboard.SendView, error) {
+	v, err := s.driver.Read().SendView(ctx, id)
+	if err == nil && v == nil {
+		err = switchboard.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("message %s as its send reads it: %w", id, err)
+	}
+	return v, nil
+}
+
+// NewSendView is what an engine's SendView primitive returns: m, its
+// recipient's suppression reason (when suppressed), its sticky sender
+// (empty for none), and earlier, the purposes of the earlier unsent
+// messages to it as the engine aggregates them: joined by commas, empty for
+// none.
+func NewSendView(m *switchboard.OutboundMessage, suppression string, suppressed bool, sticky, earlier string) *switchboard.SendView {
+	v := &switchboard.SendView{Message: m, Suppressed: suppressed, Suppression: suppression, Sticky: sticky}
+	if earlier != "" {
+		for p := range strings.SplitSeq(earlier, ",") {
+			v.EarlierUnsent = append(v.EarlierUnsent, switchboard.Purpose(p))
+		}
+	}
+	return v
 }
 
 // SenderHeartbeat records a sending process as alive and counts the live
@@ -310,7 +306,9 @@ func (s *Store) StickySender(ctx context.Context, pool, recipient string) (strin
 
 // SetStickySender sets a recipient's sender in a pool.
 func (s *Store) SetStickySender(ctx context.Context, pool, recipient, from string) error {
-	err := s.driver.InTx(ctx, func(tx Tx) error { return tx.SetStickySender(ctx, pool, recipient, from, s.now()) })
+	err := s.driver.InTx(ctx, func(tx Tx) error {
+		return tx.SetStickySenders(ctx, []StickyWrite{{Pool: pool, Recipient: recipient, From: from, At: s.now()}})
+	})
 	if err != nil {
 		return fmt.Errorf("set sticky sender of %s in pool %s: %w", recipient, pool, err)
 	}

@@ -30,6 +30,9 @@ type Store struct {
 	// statuses group-commits UpdateMessageStatus, each batch written by
 	// flushStatuses in one transaction.
 	statuses *groupcommit.Committer[*statusOp]
+	// sends group-commits RecordSend, each batch written by flushSends in
+	// one transaction, with the status updates' options.
+	sends    *groupcommit.Committer[*sendOp]
 	now      func() time.Time
 	terminal terminalCounts // see Stats
 }
@@ -37,7 +40,7 @@ type Store struct {
 // Options tunes a Store's committers.
 type Options struct {
 	Commit groupcommit.Options // ingests and attempt records
-	Status groupcommit.Options // status updates
+	Status groupcommit.Options // status updates, and send results
 	// AttemptsApart gives attempt records commits of their own, beside
 	// webhooks', for an engine with concurrent writers; without it they
 	// ride along with webhooks' commits (see writer).
@@ -54,12 +57,15 @@ func New(d Driver, o Options) *Store {
 	}
 	s.writer = newWriter(s.flush, o.Commit, o.AttemptsApart)
 	s.statuses = groupcommit.New(s.flushStatuses, o.Status)
+	s.sends = groupcommit.New(s.flushSends, o.Status)
 	return s
 }
 
-// Close flushes the queued writes, status updates included, and stops the
-// committers. The engine closes its connections after it.
+// Close flushes the queued writes, status updates and send results
+// included, and stops the committers. The engine closes its connections
+// after it.
 func (s *Store) Close() {
+	s.sends.Close()
 	s.statuses.Close()
 	s.writer.Close()
 }

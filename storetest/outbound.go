@@ -745,6 +745,194 @@ func testStickySender(t *testing.T, o Opened) {
 	}
 }
 
+// A sticky claim sets the recipient's sticky sender in the claim's
+// transaction, only when the claim applies.
+func testStickyClaim(t *testing.T, o Opened) {
+	ctx := context.Background()
+	sticky := func(to string) string {
+		t.Helper()
+		from, err := o.Store.StickySender(ctx, "default", to)
+		if errors.Is(err, switchboard.ErrNotFound) {
+			return ""
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return from
+	}
+	claim := func(id, from string) switchboard.SendResult {
+		return switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageSending, From: from, Sticky: true}
+	}
+
+	m := NewMessage("sticky-claim", "+15550101", base)
+	createMessage(t, o.Store, m)
+	if err := o.Store.RecordSend(ctx, claim(m.ID, "+15559001")); err != nil {
+		t.Fatal(err)
+	}
+	if got := sticky(m.To); got != "+15559001" {
+		t.Errorf("sticky sender after a sticky claim: %q, want +15559001", got)
+	}
+	// A stale claim (the message is sending at attempt 1, and this one
+	// claims attempt 0) does not apply, and leaves the sender as it is.
+	stale := claim(m.ID, "+15559002")
+	stale.Attempts = 0
+	if err := o.Store.RecordSend(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	if got := sticky(m.To); got != "+15559001" {
+		t.Errorf("sticky sender after a stale claim: %q, want still +15559001", got)
+	}
+
+	// A claim refused for a canceled message sets nothing.
+	c := NewMessage("sticky-canceled", "+15550102", base)
+	createMessage(t, o.Store, c)
+	if _, err := o.Store.CancelMessage(ctx, c.AccountSID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Store.RecordSend(ctx, claim(c.ID, "+15559001")); !errors.Is(err, switchboard.ErrCanceled) {
+		t.Errorf("sticky claim of a canceled message: %v, want ErrCanceled", err)
+	}
+	if got := sticky(c.To); got != "" {
+		t.Errorf("sticky sender after a refused claim: %q, want none", got)
+	}
+
+	// Only a claim with a sender may be sticky.
+	for name, r := range map[string]switchboard.SendResult{
+		"not a claim": {MessageID: m.ID, Attempts: 1, State: switchboard.MessageFailed, From: "+15559001", Sticky: true},
+		"no sender":   claim(m.ID, ""),
+	} {
+		if err := o.Store.RecordSend(ctx, r); !errors.Is(err, switchboard.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+// Send results recorded at once, as many send workers record them, each
+// apply as if alone and get their own outcome: a refused claim or an
+// unknown message fails only its own call.
+func testConcurrentSends(t *testing.T, o Opened) {
+	ctx := context.Background()
+	const n = 40
+	var ids []string
+	for i := range n {
+		m := NewMessage(fmt.Sprintf("concurrent-send-%d", i), fmt.Sprintf("+1555020%04d", i), base)
+		createMessage(t, o.Store, m)
+		ids = append(ids, m.ID)
+	}
+	canceled := ids[n/2]
+	if _, err := o.Store.CancelMessage(ctx, "AC1", canceled); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	for i, id := range append(slices.Clone(ids), "missing") {
+		wg.Go(func() {
+			from := fmt.Sprintf("+1555900%04d", i)
+			if errs[i] = o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageSending,
+				From: from, Sticky: true}); errs[i] != nil {
+				return
+			}
+			r := switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageSent, TwilioSID: "SM" + id}
+			if i%4 == 1 { // some retried instead
+				r = switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageQueued, Error: "retry"}
+			}
+			errs[i] = o.Store.RecordSend(ctx, r)
+		})
+	}
+	wg.Wait()
+	for i, id := range ids {
+		got, err := o.Store.OutboundMessage(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		from, _ := o.Store.StickySender(ctx, "default", got.To)
+		js := sendJobs(t, o, id)
+		switch {
+		case id == canceled:
+			if !errors.Is(errs[i], switchboard.ErrCanceled) || got.State != switchboard.MessageCanceled || from != "" || len(js) != 1 {
+				t.Errorf("canceled message: %v, %s, sticky %q, %d jobs; want ErrCanceled and nothing changed", errs[i], got.State, from, len(js))
+			}
+		case i%4 == 1:
+			if errs[i] != nil || got.State != switchboard.MessageQueued || got.Attempts != 1 || len(js) != 2 || js[1].Args.Attempts != 1 {
+				t.Errorf("message %d: %v, %s at %d, %d jobs; want queued again at attempt 1 with a second job", i, errs[i], got.State, got.Attempts, len(js))
+			}
+		default:
+			if errs[i] != nil || got.State != switchboard.MessageSent || got.TwilioSID != "SM"+id || len(js) != 1 {
+				t.Errorf("message %d: %v, %s %q, %d jobs; want sent with its SID and no new job", i, errs[i], got.State, got.TwilioSID, len(js))
+			}
+		}
+		if want := fmt.Sprintf("+1555900%04d", i); id != canceled && (from != want || got.From != want) {
+			t.Errorf("message %d: from %q, sticky %q; want %q", i, got.From, from, want)
+		}
+	}
+	if !errors.Is(errs[n], switchboard.ErrNotFound) {
+		t.Errorf("unknown message: %v, want ErrNotFound", errs[n])
+	}
+}
+
+// A send's one read: the message, its recipient's suppression and sticky
+// sender, and the purposes of the earlier unsent messages to it in its
+// pool, none of another pool's, another recipient's, a later one's or a
+// settled one's.
+func testSendView(t *testing.T, o Opened) {
+	ctx := context.Background()
+	const to = "+15550301"
+	msg := func(key, to, pool string, p switchboard.Purpose) *switchboard.OutboundMessage {
+		m := NewMessage(key, to, base)
+		m.Pool, m.Purpose = pool, p
+		m.PayloadHash = switchboard.Payload{To: m.To, Body: m.Body, MediaURLs: m.MediaURLs, Pool: m.Pool, Purpose: m.Purpose}.Hash()
+		createMessage(t, o.Store, m)
+		return m
+	}
+	otp := msg("view-otp", to, "default", switchboard.PurposeOTP)
+	marketing := msg("view-marketing", to, "default", switchboard.PurposeMarketing)
+	sent := msg("view-sent", to, "default", switchboard.PurposeTransactional)
+	if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: sent.ID, Attempts: 1, State: switchboard.MessageSent, TwilioSID: "SMview"}); err != nil {
+		t.Fatal(err)
+	}
+	msg("view-other-pool", to, "marketing", switchboard.PurposeOTP)
+	msg("view-other-recipient", "+15550302", "default", switchboard.PurposeOTP)
+	m := msg("view", to, "default", switchboard.PurposeTransactional)
+	msg("view-later", to, "default", switchboard.PurposeOTP)
+
+	v, err := o.Store.SendView(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Message.ID != m.ID || v.Message.To != to || v.Message.State != switchboard.MessageQueued || v.Message.Body != m.Body {
+		t.Errorf("message %+v, want %s as stored", v.Message, m.ID)
+	}
+	if v.Suppressed || v.Suppression != "" || v.Sticky != "" {
+		t.Errorf("suppressed %v (%q), sticky %q; want neither", v.Suppressed, v.Suppression, v.Sticky)
+	}
+	earlier := slices.Clone(v.EarlierUnsent)
+	slices.Sort(earlier)
+	if want := []switchboard.Purpose{switchboard.PurposeMarketing, switchboard.PurposeOTP}; !slices.Equal(earlier, want) {
+		t.Errorf("earlier unsent %q, want %q", earlier, want)
+	}
+
+	if err := o.Store.Suppress(ctx, m.AccountSID, to, "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Store.SetStickySender(ctx, "default", to, "+15559301"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{otp.ID, marketing.ID} {
+		if err := o.Store.RecordSend(ctx, switchboard.SendResult{MessageID: id, Attempts: 1, State: switchboard.MessageFailed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err = o.Store.SendView(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !v.Suppressed || v.Suppression != "STOP" || v.Sticky != "+15559301" || len(v.EarlierUnsent) != 0 {
+		t.Errorf("suppressed %v (%q), sticky %q, earlier unsent %q; want STOP, +15559301 and none", v.Suppressed, v.Suppression, v.Sticky, v.EarlierUnsent)
+	}
+	if _, err := o.Store.SendView(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("SendView of an unknown message: %v, want ErrNotFound", err)
+	}
+}
+
 func testOutboundNotFound(t *testing.T, o Opened) {
 	ctx := context.Background()
 	if _, err := o.Store.OutboundMessage(ctx, "missing"); !errors.Is(err, switchboard.ErrNotFound) {
