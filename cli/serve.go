@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"time"
@@ -42,7 +41,6 @@ route's target. SIGINT or SIGTERM stops it gracefully.`,
 			if warning != "" {
 				logger.Warn(warning)
 			}
-			tuneGC(c.getenv)
 			if cpuProfile != "" {
 				stop, err := startCPUProfile(cpuProfile)
 				if err != nil {
@@ -125,21 +123,6 @@ func isLoopback(listen string) bool {
 	}
 	addr, err := netip.ParseAddr(host)
 	return err == nil && addr.Unmap().IsLoopback()
-}
-
-// serveGCPercent is serve's GOGC. Serve's own heap is small (a few MB
-// live: SQLite's page cache, most of its memory, lies outside it), so at
-// Go's default of 100 the collector ran hundreds of times a second under
-// load. At 400 it runs a quarter as often: 12-17% more webhooks per second
-// and 9% less CPU per webhook, measured, for about 20 MB more memory (see
-// docs/benchmarks.md).
-const serveGCPercent = 400
-
-// tuneGC sets serve's GOGC, unless the environment sets one.
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(serveGCPercent)
-	}
 }
 
 // startCPUProfile profiles the process until the returned function is called.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -47,29 +46,6 @@ func TestCheckAdminToken(t *testing.T) {
 					t.Errorf("listen %q, token %q: %q does not say %q", tc.listen, tc.token, err, want)
 				}
 			}
-		}
-	}
-}
-
-func TestTuneGC(t *testing.T) {
-	// Not parallel: the GC percent is the process's.
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
-	for _, tt := range []struct {
-		env  string
-		want int
-	}{
-		{"", serveGCPercent},
-		{"150", 100}, // the environment's GOGC is the runtime's own: left alone
-	} {
-		debug.SetGCPercent(100)
-		tuneGC(func(name string) string {
-			if name == "GOGC" {
-				return tt.env
-			}
-			return ""
-		})
-		if got := debug.SetGCPercent(100); got != tt.want {
-			t.Errorf("GOGC=%q: GC percent %d, want %d", tt.env, got, tt.want)
 		}
 	}
 }
