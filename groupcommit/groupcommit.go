@@ -219,18 +219,25 @@ func (c *Committer[T]) gatherRiders(batch []*pending[T], closing bool) []*pendin
 
 // addRiders adds the riders already waiting to batch, up to MaxBatch.
 func (c *Committer[T]) addRiders(batch []*pending[T]) []*pending[T] {
+	batch, _ = c.takeWaiting(c.riders, batch)
+	return batch
+}
+
+// takeWaiting adds the items already waiting on ch to batch, up to
+// MaxBatch, without waiting for more; closed reports that ch is closed.
+func (c *Committer[T]) takeWaiting(ch chan *pending[T], batch []*pending[T]) (_ []*pending[T], closed bool) {
 	for len(batch) < c.opts.MaxBatch {
 		select {
-		case p, ok := <-c.riders:
+		case p, ok := <-ch:
 			if !ok {
-				return batch
+				return batch, true
 			}
 			batch = append(batch, p)
 		default:
-			return batch
+			return batch, false
 		}
 	}
-	return batch
+	return batch, false
 }
 
 // fill adds queued items to batch: those already waiting, and with Linger
@@ -242,17 +249,10 @@ func (c *Committer[T]) fill(batch []*pending[T]) []*pending[T] {
 		defer t.Stop()
 		deadline = t.C
 	}
-	for len(batch) < c.opts.MaxBatch {
-		select {
-		case p, ok := <-c.queue:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, p)
-			continue
-		default:
-		}
-		if deadline == nil {
+	for {
+		var closed bool
+		batch, closed = c.takeWaiting(c.queue, batch)
+		if closed || deadline == nil || len(batch) >= c.opts.MaxBatch {
 			return batch
 		}
 		select {
@@ -265,7 +265,6 @@ func (c *Committer[T]) fill(batch []*pending[T]) []*pending[T] {
 			return batch
 		}
 	}
-	return batch
 }
 
 // commit flushes a batch. If a batch of several fails, each item is retried
