@@ -497,6 +497,14 @@ func (d *Deliverer) forward(ctx context.Context, route Route, ev *switchboard.Ev
 		if contentType == "" {
 			httpReq.Header.Del("Content-Type")
 		}
+		// Marks the request replayable without sending a header (a nil
+		// value is not written): net/http then sends it again on a fresh
+		// connection when a kept-alive one turns out closed by the app
+		// before it answered, a race a busy machine loses. Without it
+		// that EOF was a protocol failure the app "may have processed",
+		// and a live call got the fallback for a request the app never
+		// read.
+		httpReq.Header["Idempotency-Key"] = nil
 		httpReq.Header.Set("X-Twilio-Signature", signature)
 		httpReq.Header.Set("X-Switchboard-Event-Id", ev.ID)
 		httpReq.Header.Set("X-Switchboard-Attempt", strconv.Itoa(number))

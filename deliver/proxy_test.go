@@ -1,11 +1,16 @@
 package deliver_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,5 +271,64 @@ func TestProxyRespectsMaxAttempts(t *testing.T) {
 	live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
 	if live.Result.State != switchboard.StateDead || !strings.Contains(live.Result.Attempt.Error, "max attempts") {
 		t.Errorf("refused with max_attempts 1: state %s error %q, want dead", live.Result.State, live.Result.Attempt.Error)
+	}
+}
+
+// droppingApp is an app on a raw listener that answers the first request
+// of each connection with TwiML and keeps the connection open, then closes
+// it without a word when the next request arrives on it: the keep-alive
+// race in which the app drops an idle connection just as it is reused. It
+// counts the requests it answered.
+type droppingApp struct {
+	ln       net.Listener
+	answered atomic.Int64
+}
+
+func newDroppingApp(t *testing.T) *droppingApp {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &droppingApp{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go a.serve(c)
+		}
+	}()
+	return a
+}
+
+func (a *droppingApp) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	req, err := http.ReadRequest(r)
+	if err != nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, req.Body)
+	a.answered.Add(1)
+	fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n%s", len(twiml), twiml)
+	_, _ = r.Peek(1) // the next request on this connection: dropped unread
+}
+
+func TestProxyResendsWhatAKeptConnectionDropped(t *testing.T) {
+	t.Parallel()
+	app := newDroppingApp(t)
+	rt := route("/voice", "http://"+app.ln.Addr().String()+"/voice")
+	h := newHarness(t, newClock(), []deliver.Route{rt}, nil)
+	for i := range 3 {
+		live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
+		if live.Error != nil || live.Result.State != switchboard.StateDelivered {
+			t.Fatalf("call %d: %v, state %s; want the app's answer, sent again on a fresh connection", i+1, live.Error, live.Result.State)
+		}
+	}
+	if n := app.answered.Load(); n != 3 {
+		t.Errorf("the app answered %d requests, want 3: each once", n)
 	}
 }
