@@ -21,8 +21,7 @@ func TestInternalFailuresBackOff(t *testing.T) {
 		tb.fail["full"] = 1 << 20 // for good
 		tb.add("full", time.Now())
 		start(t, tb, dispatch.Options{PollInterval: time.Second, RetryAfter: time.Second})
-		time.Sleep(10 * time.Minute)
-		synctest.Wait()
+		advance(10 * time.Minute)
 		// Doubling pauses from 1 s, at most 5 minutes each: 1+2+…+256 s
 		// and one 5-minute pause fill the 10 minutes with about 11 tries.
 		if got := len(tb.started); got > 12 {
@@ -40,8 +39,7 @@ func TestInternalFailureBackOffEndsWithASuccess(t *testing.T) {
 		tb.retry["e"] = 0 // delivered, then due again at once (a replay)
 		tb.add("e", time.Now())
 		d := start(t, tb, dispatch.Options{PollInterval: time.Hour, RetryAfter: time.Second})
-		time.Sleep((1 + 2 + 4 + 8 + 16) * time.Second)
-		synctest.Wait()
+		advance((1 + 2 + 4 + 8 + 16) * time.Second)
 		if n := tb.delivered("e"); n != 1 {
 			t.Fatalf("delivered %d times after five failures, want 1", n)
 		}
@@ -50,8 +48,7 @@ func TestInternalFailureBackOffEndsWithASuccess(t *testing.T) {
 		tb.mu.Unlock()
 		d.Notify([]jobs.Scheduled{{Events: []jobs.Due{{EventID: "e", Attempts: 1}}}})
 		synctest.Wait()
-		time.Sleep(time.Second)
-		synctest.Wait()
+		advance(time.Second)
 		if n := tb.delivered("e"); n != 2 {
 			t.Errorf("delivered %d times, want 2: a failure after a success pauses RetryAfter, not the grown pause", n)
 		}
@@ -71,7 +68,7 @@ func TestOverflowedEventsAreNotStarvedByAFlood(t *testing.T) {
 		var all []jobs.Due
 		for i := range 10 {
 			all = append(all, tb.add(fmt.Sprintf("old%d", i), time.Now()))
-			time.Sleep(time.Millisecond) // due in this order
+			advance(time.Millisecond) // due in this order
 		}
 		d.Notify([]jobs.Scheduled{{Events: all}}) // 4 queued, 6 overflow
 		synctest.Wait()
@@ -84,7 +81,7 @@ func TestOverflowedEventsAreNotStarvedByAFlood(t *testing.T) {
 			d.Notify([]jobs.Scheduled{{Events: []jobs.Due{due}}})
 			synctest.Wait()
 			if n%50 == 0 {
-				time.Sleep(time.Second) // polls come and go
+				advance(time.Second) // polls come and go
 			}
 		}
 		close(tb.block)

@@ -139,6 +139,13 @@ func (tb *table) delivered(id string) int {
 	return tb.calls[id]
 }
 
+// advance moves the fake clock of the test's synctest bubble on by d and
+// waits until every goroutine in it is blocked again: no real time passes.
+func advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
 func start(t *testing.T, tb *table, o dispatch.Options) *dispatch.Dispatcher {
 	t.Helper()
 	d := dispatch.New(tb, tb, o)
@@ -184,13 +191,11 @@ func TestDispatch(t *testing.T) {
 			at := time.Now().Add(30 * time.Second)
 			due := tb.add("later", at)
 			d.Notify([]jobs.Scheduled{{Events: []jobs.Due{due}, At: at}})
-			time.Sleep(29 * time.Second)
-			synctest.Wait()
+			advance(29 * time.Second)
 			if n := tb.delivered("later"); n != 0 {
 				t.Fatalf("delivered %d times before it was due", n)
 			}
-			time.Sleep(time.Second)
-			synctest.Wait()
+			advance(time.Second)
 			if n := tb.delivered("later"); n != 1 {
 				t.Errorf("delivered %d times once due, want 1", n)
 			}
@@ -205,8 +210,7 @@ func TestDispatch(t *testing.T) {
 			synctest.Wait()
 			// The store hands over the retry its attempt record scheduled.
 			d.Notify([]jobs.Scheduled{{Events: []jobs.Due{{EventID: "r", Attempts: 1}}, At: time.Now().Add(10 * time.Second)}})
-			time.Sleep(10 * time.Second)
-			synctest.Wait()
+			advance(10 * time.Second)
 			if n := tb.delivered("r"); n != 2 {
 				t.Errorf("delivered %d times, want 2: the first attempt and its retry", n)
 			}
@@ -218,8 +222,7 @@ func TestDispatch(t *testing.T) {
 			start(t, tb, dispatch.Options{PollInterval: time.Second})
 			synctest.Wait()
 			tb.add("cli-replay", time.Now()) // no Notify: another process
-			time.Sleep(time.Second)
-			synctest.Wait()
+			advance(time.Second)
 			if n := tb.delivered("cli-replay"); n != 1 {
 				t.Errorf("delivered %d times, want 1 after one poll", n)
 			}
@@ -255,7 +258,7 @@ func TestDispatch(t *testing.T) {
 			<-tb.started // the start-up scan found it; it is in flight
 			for range 3 {
 				d.Notify([]jobs.Scheduled{{Events: []jobs.Due{due}}})
-				time.Sleep(time.Second) // polls while it is in flight
+				advance(time.Second) // polls while it is in flight
 			}
 			close(tb.block)
 			synctest.Wait()
@@ -276,13 +279,11 @@ func TestDispatch(t *testing.T) {
 			if got := len(tb.started); got != 1 {
 				t.Fatalf("handed over %d times at once, want 1 (no hot loop)", got)
 			}
-			time.Sleep(5 * time.Second)
-			synctest.Wait()
+			advance(5 * time.Second)
 			if tb.delivered("f") != 0 || len(tb.started) != 2 {
 				t.Fatalf("after one pause: %d deliveries, %d hand-overs; want 0 and 2", tb.delivered("f"), len(tb.started))
 			}
-			time.Sleep(10 * time.Second) // the second pause is twice the first
-			synctest.Wait()
+			advance(10 * time.Second) // the second pause is twice the first
 			if n := tb.delivered("f"); n != 1 {
 				t.Errorf("delivered %d times after two failures, want 1", n)
 			}
@@ -298,8 +299,7 @@ func TestDispatch(t *testing.T) {
 			tb.mu.Lock()
 			tb.failRead = nil
 			tb.mu.Unlock()
-			time.Sleep(time.Second)
-			synctest.Wait()
+			advance(time.Second)
 			if n := tb.delivered("s"); n != 1 {
 				t.Errorf("delivered %d times, want 1 once the store answers", n)
 			}
