@@ -41,13 +41,6 @@ type Source interface {
 	NextDue(ctx context.Context, after time.Time) (time.Time, error)
 }
 
-// LoadedDeliverer is a Deliverer that can also be handed an event and its
-// request already in memory, as the commit that made the event due wrote
-// them, sparing it their reads; *deliver.Deliverer is one.
-type LoadedDeliverer interface {
-	DeliverLoaded(ctx context.Context, ev *switchboard.Event, req *switchboard.Request) error
-}
-
 // Options tune a Dispatcher.
 type Options struct {
 	// Workers bounds the deliveries in flight. Default 64.
@@ -311,7 +304,7 @@ func (d *Dispatcher) work(due jobs.Due) {
 	defer d.running.Done()
 	ctx, cancel := context.WithTimeout(d.ctx, d.o.Timeout)
 	var err error
-	if ld, ok := d.deliver.(LoadedDeliverer); ok && due.Event != nil && due.Request != nil {
+	if ld, ok := d.deliver.(jobs.LoadedDeliverer); ok && due.Event != nil && due.Request != nil {
 		// Handed over by the commit that created the event, in this
 		// process, which alone delivers: it is due as it stands.
 		err = ld.DeliverLoaded(ctx, due.Event, due.Request)
