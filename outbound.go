@@ -483,10 +483,14 @@ type OutboundFilter struct {
 	State    MessageState
 	To       string
 	Template string
-	Since    time.Time // created at or after
-	Until    time.Time // created before
-	Cursor   string    // Page.Next of the previous page
-	Limit    int       // default 50, at most 500
+	// ErrorCode matches a message whose stored error code is this one.
+	ErrorCode int
+	// Number matches a message to or from this number.
+	Number string
+	Since  time.Time // created at or after
+	Until  time.Time // created before
+	Cursor string    // Page.Next of the previous page
+	Limit  int       // default 50, at most 500
 }
 
 // MaxAccountPage is the largest page of Store.ListAccountMessages, as

@@ -77,6 +77,23 @@ type Store interface {
 	// already have a delivery scheduled and are skipped, so an event is never
 	// delivered by two jobs at once. It returns how many were scheduled.
 	Replay(ctx context.Context, f ReplayFilter) (int, error)
+	// ReplayCount counts the events Replay(f) would schedule now, without
+	// scheduling any (ErrInvalid as Replay).
+	ReplayCount(ctx context.Context, f ReplayFilter) (int, error)
+
+	// CreateSession stores a console session.
+	CreateSession(ctx context.Context, s *ConsoleSession) error
+	// Session returns the console session with id, or ErrNotFound when
+	// there is none or it has expired at now.
+	Session(ctx context.Context, id string, now time.Time) (*ConsoleSession, error)
+	// DeleteSession deletes the console session with id (signing out),
+	// and any that expired before now; an absent one is not an error.
+	DeleteSession(ctx context.Context, id string, now time.Time) error
+
+	// Dashboard reads the dashboard's series (see Dashboard) from the
+	// store's per-minute aggregates (see RollUp): ErrInvalid for an empty
+	// range, one longer than MaxDashboardRange or a Step over it.
+	Dashboard(ctx context.Context, q DashboardQuery) (*Dashboard, error)
 
 	// CreateMessage stores an outbound message before anything is sent
 	// (store before send) and, in the same transaction, schedules its first
@@ -366,14 +383,20 @@ type Page[T any] struct {
 
 // EventFilter selects events. Zero fields do not filter.
 type EventFilter struct {
-	Route  string
-	Kind   Kind
-	State  State
-	SID    string // a MessageSid or CallSid
-	Since  time.Time
-	Until  time.Time
-	Cursor string // Page.Next of the previous page
-	Limit  int    // default 50, at most 500
+	Route string
+	Kind  Kind
+	State State
+	SID   string // a MessageSid or CallSid
+	// Number matches an event whose webhook's From or To is this number
+	// (as Twilio sent it, E.164 for phones).
+	Number string
+	// TwilioCode matches an event whose last attempt had this Twilio
+	// error code (Event.LastCode).
+	TwilioCode int
+	Since      time.Time
+	Until      time.Time
+	Cursor     string // Page.Next of the previous page
+	Limit      int    // default 50, at most 500
 }
 
 // RequestFilter selects requests. Zero fields do not filter.
@@ -391,16 +414,18 @@ type RequestFilter struct {
 // state and time range. An empty filter is refused (ErrInvalid) so that a
 // bare replay cannot redeliver everything by accident.
 type ReplayFilter struct {
-	EventID string
-	Route   string
-	State   State // StateDelivered or StateDead; empty means both
-	Since   time.Time
-	Until   time.Time
+	EventID    string
+	Route      string
+	Kind       Kind
+	TwilioCode int   // the last attempt's code (Event.LastCode)
+	State      State // StateDelivered or StateDead; empty means both
+	Since      time.Time
+	Until      time.Time
 }
 
 // Validate refuses an empty bulk filter or a non-terminal state.
 func (f ReplayFilter) Validate() error {
-	if f.EventID == "" && f.Route == "" && f.State == "" && f.Since.IsZero() && f.Until.IsZero() {
+	if f.EventID == "" && f.Route == "" && f.Kind == "" && f.TwilioCode == 0 && f.State == "" && f.Since.IsZero() && f.Until.IsZero() {
 		return fmt.Errorf("%w: replay needs an event id or at least one of route, state, since, until", ErrInvalid)
 	}
 	if f.State != "" && !f.State.Terminal() {

@@ -137,6 +137,12 @@ type Event struct {
 	NextAttemptAt time.Time
 	DeliveredAt   time.Time // zero until delivered
 	LastError     string
+	// LastCode is the Twilio error code of the last attempt (0 when it
+	// succeeded or none was made).
+	LastCode int
+	// From and To are the webhook's From and To (as Twilio sent them),
+	// for finding an event by number; empty when it had none.
+	From, To string
 }
 
 // ValidateFanout checks what Store.Ingest and Store.IngestFanout need of a
