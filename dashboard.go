@@ -187,3 +187,19 @@ func (h LatencyHistogram) Quantile(q float64) time.Duration {
 	}
 	return LatencyBuckets[len(LatencyBuckets)-1]
 }
+
+// BreakerState is one delivery target's circuit breaker as this process
+// sees it: "closed", "half-open" or "open".
+type BreakerState struct {
+	Target string // scheme and host
+	State  string
+}
+
+// PoolState is one outbound pool as this process sees it now.
+type PoolState struct {
+	Pool       string
+	Rate       float64 // configured segments per second per sender
+	Senders    int
+	Brownout   bool          // marketing paused
+	QueueDelay time.Duration // how long the send waiting longest has been due
+}

@@ -74,6 +74,11 @@ type Admin struct {
 	// Redact hides what can identify a person in the admin API: request
 	// bodies (numbers, message text), query strings and response excerpts.
 	Redact bool `koanf:"redact"`
+	// Console serves the web console at /console/ (default true); it
+	// signs in with Token, so without one nobody can sign in.
+	Console bool `koanf:"console"`
+	// SessionTTL is how long a console sign-in lasts (default 12h).
+	SessionTTL time.Duration `koanf:"session_ttl"`
 }
 
 // ExampleAdminToken is the admin token switchboard.example.toml ships
@@ -299,6 +304,7 @@ func Default() Config {
 		Listen:  "127.0.0.1:8080",
 		Log:     Log{Level: "info"},
 		Storage: Storage{URL: "switchboard-data/switchboard.db", IntegrityCheck: "quick"},
+		Admin:   Admin{Console: true, SessionTTL: 12 * time.Hour},
 		Ingest: Ingest{
 			MaxBodyBytes:    64 << 10,
 			MaxBodyMemory:   32 << 20,
@@ -651,6 +657,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ingest.MaxBodyBytes <= 0 {
 		bad("ingest.max_body_bytes: must be positive")
+	}
+	if c.Admin.Console && (c.Admin.SessionTTL < time.Minute || c.Admin.SessionTTL > 30*24*time.Hour) {
+		bad("admin.session_ttl: must be between 1m and 720h")
 	}
 	if c.Ingest.MaxBodyMemory < c.Ingest.MaxBodyBytes {
 		bad("ingest.max_body_memory: must be at least ingest.max_body_bytes")
