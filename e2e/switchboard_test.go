@@ -87,6 +87,7 @@ type config struct {
 	// egressAllow is [egress] allow: the internal prefixes status webhooks
 	// may reach, such as the tests' own apps on 127.0.0.1.
 	egressAllow []string
+	redact      bool // [admin] redact
 }
 
 // writeConfig writes c as a TOML file in a temporary directory and returns
@@ -98,7 +99,7 @@ func writeConfig(t testing.TB, c config) string {
 	fmt.Fprintf(&b, "listen = %q\npublic_url = %q\n\n", "127.0.0.1:0", publicURL)
 	fmt.Fprintf(&b, "[log]\nlevel = %q\n\n", "info")
 	fmt.Fprintf(&b, "[storage]\nurl = %q\n\n", c.storage)
-	fmt.Fprintf(&b, "[admin]\ntoken = %q\n\n", adminToken)
+	fmt.Fprintf(&b, "[admin]\ntoken = %q\nredact = %v\n\n", adminToken, c.redact)
 	b.WriteString(`[delivery]
 timeout = "2s"
 connect_timeout = "1s"
