@@ -781,14 +781,14 @@ var apiKeySID = regexp.MustCompile(`^SK[0-9a-f]{32}$`)
 // reserved reports whether a path belongs to Switchboard's own endpoints:
 // the admin API, the Twilio-compatible API under /2010-04-01/, the
 // pass-through to Twilio's other hosts (a first segment ending in
-// .twilio.com) and the operational endpoints.
+// .twilio.com), the console and the operational endpoints.
 func reserved(path string) bool {
 	switch path {
-	case "/healthz", "/readyz", "/metrics":
+	case "/healthz", "/readyz", "/metrics", "/console":
 		return true
 	}
 	first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/2010-04-01/") ||
+	return strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/2010-04-01/") || strings.HasPrefix(path, "/console/") ||
 		strings.HasSuffix(strings.ToLower(first), ".twilio.com")
 }
 

@@ -155,6 +155,9 @@ func TestReservedRoutePaths(t *testing.T) {
 		{"/2010-04-01/", true},
 		{"/2010-04-01-sms", false},
 		{"/sms/2010-04-01/x", false},
+		{"/console", true},
+		{"/console/events", true},
+		{"/consoles", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
