@@ -879,6 +879,16 @@ func TestDeliverCircuitBreaker(t *testing.T) {
 		if n := up.hits.Load(); n != 1 {
 			t.Errorf("other target called %d times, want 1", n)
 		}
+		// What the console shows: the down target open, the other closed,
+		// keyed by origin (no path, which may carry a secret).
+		states := map[string]string{}
+		for _, b := range h.d.Breakers() {
+			states[b.Target] = b.State
+		}
+		downURL, upURL := strings.TrimSuffix(down.URL, "/"), strings.TrimSuffix(up.URL, "/")
+		if states[downURL] != "open" || states[upURL] != "closed" || len(states) != 2 {
+			t.Errorf("Breakers() = %v, want %s open and %s closed", states, downURL, upURL)
+		}
 		wantState(t, h.event(t, other), switchboard.StateDelivered, 1, time.Time{})
 	})
 
