@@ -67,10 +67,8 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request, s *session) err
 	st.filter.Cursor, st.filter.Limit = "", streamBatch
 	st.watermark = c.now()
 	if after != "" {
-		if ev, err := c.store.Event(ctx, after); err == nil {
-			st.watermark = ev.CreatedAt
-		} else if !errors.Is(err, switchboard.ErrNotFound) {
-			return fmt.Errorf("stream: read event %s: %w", after, err)
+		if err := c.startAfter(ctx, st, after); err != nil {
+			return err
 		}
 	}
 
@@ -122,6 +120,21 @@ type streamState struct {
 	polled    bool
 	watermark time.Time            // the newest event sent's time
 	seen      map[string]time.Time // events sent (or shown) lately
+}
+
+// startAfter starts the stream at the time of the event after, the
+// newest the page shows; an event since pruned leaves it at now.
+func (c *Console) startAfter(ctx context.Context, st *streamState, after string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.o.RequestTimeout)
+	defer cancel()
+	ev, err := c.store.Event(ctx, after)
+	switch {
+	case err == nil:
+		st.watermark = ev.CreatedAt
+	case !errors.Is(err, switchboard.ErrNotFound):
+		return fmt.Errorf("stream: read event %s: %w", after, err)
+	}
+	return nil
 }
 
 // poll asks the store for events newer than those sent, and returns them

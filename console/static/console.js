@@ -81,6 +81,8 @@
   }
 
   var charts = {};
+  // The charts of shares (0..1), drawn on a fixed scale.
+  var ratios = { success: true, delivery: true };
 
   function draw(d) {
     var lines = chartLines(d);
@@ -106,10 +108,14 @@
         return;
       }
       if (empty) empty.remove();
+      var scales = { x: { time: true } };
+      if (ratios[name]) scales.y = { range: [0, 1] };
       var opts = {
         width: Math.max(300, fig.clientWidth - 16),
         height: 200,
-        scales: { x: { time: true } },
+        scales: scales,
+        // Times in UTC, as every page writes them.
+        tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
         series: [{}].concat(ls.map(function (l) { return l.spec; })),
         legend: { live: true }
       };
