@@ -278,8 +278,8 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 	if data.Range == "" {
 		p.Since, p.Until = inputValue(data.Since), inputValue(data.Until)
 	}
-	if len(r.URL.RawQuery) > 0 {
-		p.JSONURL += "?" + r.URL.RawQuery
+	if q := r.URL.Query().Encode(); q != "" {
+		p.JSONURL += "?" + q
 	}
 	return c.render(w, s, http.StatusOK, "dashboard", "Dashboard", p)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard"
 )
@@ -94,7 +95,7 @@ func (c *Console) toSignIn(w http.ResponseWriter, r *http.Request, page bool) {
 		return
 	}
 	to := Prefix + "login"
-	if r.Method == http.MethodGet {
+	if r.Method == http.MethodGet && len(r.URL.RequestURI()) <= maxNext {
 		to += "?next=" + url.QueryEscape(r.URL.RequestURI())
 	}
 	if r.Header.Get("HX-Request") == "true" {
@@ -135,10 +136,7 @@ type loginPage struct {
 }
 
 func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
-	if err := checkParams(r.URL.Query()); err != nil {
-		c.fail(w, r, nil, err, true)
-		return
-	}
+	// next alone is read, and safeNext refuses what it cannot be.
 	next := safeNext(r.URL.Query().Get("next"))
 	if _, err := c.session(r); err == nil {
 		http.Redirect(w, r, next, http.StatusFound)
@@ -213,13 +211,16 @@ func (c *Console) cookie(r *http.Request, value string, maxAge int) *http.Cookie
 	}
 }
 
+// maxNext bounds the page a sign-in returns to.
+const maxNext = 4096
+
 // safeNext is where to go after signing in: next when it is a console
 // page on this site, the inspector otherwise, so that the sign-in form is
 // no open redirect.
 func safeNext(next string) string {
 	const fallback = Prefix + "events"
 	u, err := url.Parse(next)
-	if err != nil || next == "" || len(next) > 2048 || u.Scheme != "" || u.Host != "" || u.User != nil ||
+	if err != nil || next == "" || len(next) > maxNext || !utf8.ValidString(next) || u.Scheme != "" || u.Host != "" || u.User != nil ||
 		!strings.HasPrefix(next, Prefix) || strings.ContainsAny(next, "\\\x00\r\n\t") || strings.HasPrefix(u.Path, Prefix+"login") {
 		return fallback
 	}

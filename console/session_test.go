@@ -158,6 +158,13 @@ func TestSignInIsRateLimitedPerAddress(t *testing.T) {
 
 func TestSignInGoesWhereItWasAsked(t *testing.T) {
 	t.Parallel()
+	// A shared link with many filters is longer than any one parameter.
+	long := "/console/events?route=%2Fsms&q=" + strings.Repeat("a", 500) + "&since=" + strings.Repeat("b", 500)
+	f := newFixture(t)
+	if w := f.do("GET", "/console/login?next="+url.QueryEscape(long), nil, nil); w.Code != http.StatusOK ||
+		attr(first(parseHTML(t, w.Body.String()), func(n *html.Node) bool { return attr(n, "name") == "next" }), "value") != long {
+		t.Errorf("sign-in form for a long link: status %d", w.Code)
+	}
 	for _, tc := range []struct{ next, want string }{
 		{"/console/messages?pool=main", "/console/messages?pool=main"},
 		{"/console/events/" + id(1), "/console/events/" + id(1)},
@@ -167,6 +174,8 @@ func TestSignInGoesWhereItWasAsked(t *testing.T) {
 		{"/console/login", "/console/events"},
 		{"/elsewhere", "/console/events"},
 		{"/console/\\evil", "/console/events"},
+		{long, long},
+		{"/console/" + strings.Repeat("x", 5000), "/console/events"},
 	} {
 		f := newFixture(t)
 		w := f.do("POST", "/console/login", url.Values{"token": {token}, "next": {tc.next}}, nil)
