@@ -26,6 +26,9 @@ const (
 	// streamKeepalive is how many idle polls pass between keep-alive
 	// comments, which find a browser that has gone.
 	streamKeepalive = 15
+	// streamRecheck is how many polls pass between checks that the
+	// session still stands, so that signing out elsewhere ends it.
+	streamRecheck = 30
 )
 
 // stream is GET /console/events/stream: the inspector's new rows as
@@ -84,11 +87,14 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request, s *session) err
 	tick := time.NewTicker(c.o.StreamEvery)
 	defer tick.Stop()
 	idle := 0
-	for {
+	for polls := 1; ; polls++ {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		}
+		if polls%streamRecheck == 0 && !c.stillSignedIn(ctx, s) {
+			return nil // the browser reconnects, gets 401, and the page sends it to sign in
 		}
 		msg, err := c.poll(ctx, st)
 		if err != nil {
@@ -120,6 +126,16 @@ type streamState struct {
 	polled    bool
 	watermark time.Time            // the newest event sent's time
 	seen      map[string]time.Time // events sent (or shown) lately
+}
+
+// stillSignedIn reports whether the stream's session still stands: not
+// signed out, not expired.
+func (c *Console) stillSignedIn(ctx context.Context, s *session) bool {
+	ctx, cancel := context.WithTimeout(ctx, c.o.RequestTimeout)
+	defer cancel()
+	now := c.now()
+	stored, err := c.store.Session(ctx, s.id, now)
+	return err == nil && stored.ExpiresAt.After(now)
 }
 
 // startAfter starts the stream at the time of the event after, the

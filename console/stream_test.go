@@ -251,3 +251,34 @@ func TestInspectorGoesLive(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamEndsWithItsSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		s := f.signIn()
+		other := f.signIn()
+		_, cancel, done := openStream(f, s, "/console/events/stream")
+		defer cancel()
+		synctest.Wait()
+		// Signed out in another tab.
+		f.post(s, "/console/logout", nil, http.StatusSeeOther)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("the stream outlived its session")
+		}
+		// Another session's stream goes on.
+		_, cancel2, done2 := openStream(f, other, "/console/events/stream")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		select {
+		case <-done2:
+			t.Fatal("a stream of a valid session ended")
+		default:
+		}
+		cancel2()
+		<-done2
+	})
+}
