@@ -62,7 +62,7 @@ func (p *prober) checkHost(ctx context.Context) bool {
 				return false
 			}
 			p.r.fail("dns", twilio.CodeBadHostName, fmt.Sprintf("%s does not resolve: %v", host, err),
-				"check the host name's spelling and its DNS A/AAAA records")
+				fixDNS)
 			return false
 		}
 		for _, ip := range ips {
@@ -143,12 +143,12 @@ func (p *prober) errorFinding(err error, u string, hopCtx context.Context) Findi
 	case twilio.ClassDNS:
 		return Finding{Check: "dns", Status: StatusFail, Code: twilio.CodeBadHostName,
 			Message: host + " does not resolve: " + rootCause(err),
-			Fix:     "check the host name's spelling and its DNS A/AAAA records"}
+			Fix:     fixDNS}
 	case twilio.ClassTLS:
 		return tlsFinding(err)
 	case twilio.ClassConnect:
 		f := Finding{Check: "connect", Status: StatusFail, Code: twilio.CodeHTTPConnectionFailure,
-			Fix: "make sure the app listens on this host and port and its firewall admits Twilio"}
+			Fix: fixConnect}
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED):
 			f.Message = "connection refused by " + host + ": nothing listens on that port"
@@ -165,11 +165,11 @@ func (p *prober) errorFinding(err error, u string, hopCtx context.Context) Findi
 		}
 		return Finding{Check: "latency", Status: StatusFail, Code: twilio.CodeHTTPConnectionFailure,
 			Message: fmt.Sprintf("no complete response within %s (%s); Twilio gives up and tries the fallback URL", limit, name),
-			Fix:     "answer at once and do slow work in the background"}
+			Fix:     fixTimeout}
 	default:
 		return Finding{Check: "http", Status: StatusFail, Code: twilio.CodeHTTPProtocolViolation,
 			Message: "malformed response or connection lost: " + rootCause(err),
-			Fix:     "make the app send a complete HTTP/1.1 response"}
+			Fix:     fixProtocol}
 	}
 }
 
@@ -230,7 +230,7 @@ func (p *prober) checkStatus(h *hopResult) bool {
 	case code >= 300 && code < 400:
 		p.r.fail("status", failCode, text+" that Twilio cannot follow (no usable Location)", "answer 2xx, or redirect with a Location header")
 	case code >= 500:
-		p.r.fail("status", failCode, text+": the app failed", "check the app's logs for the error and make it answer 2xx")
+		p.r.fail("status", failCode, text+": the app failed", fixStatus)
 	default:
 		p.r.fail("status", failCode, text, "make the app answer 2xx")
 	}

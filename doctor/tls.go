@@ -123,7 +123,7 @@ func tlsFinding(err error) Finding {
 			f.Fix = "serve the full chain (certificate followed by the intermediates, e.g. fullchain.pem)"
 		default:
 			f.Message = "certificate signed by unknown authority (" + ce.chain[len(ce.chain)-1].Issuer.String() + ")"
-			f.Fix = "use a certificate from a public CA and serve its full chain"
+			f.Fix = fixTLS
 		}
 	case errors.As(err, &invalid):
 		f.Message = "invalid certificate: " + invalid.Error()

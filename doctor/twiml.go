@@ -23,7 +23,7 @@ func (p *prober) checkBody(h *hopResult) {
 	tooLarge := len(body) > twilio.MaxTwiMLBytes
 	if tooLarge {
 		p.r.fail("size", twilio.CodeResponseTooLarge, fmt.Sprintf("body over 64 kB (%d bytes read before stopping)", twilio.MaxTwiMLBytes+1),
-			"keep TwiML under 64 kB: shorten it or split it with <Redirect>")
+			fixTooLarge)
 	} else {
 		p.r.pass("size", fmt.Sprintf("%d bytes (limit %d)", len(body), twilio.MaxTwiMLBytes))
 	}
@@ -48,13 +48,13 @@ func (p *prober) checkBody(h *hopResult) {
 func (p *prober) checkContentType(header string) string {
 	if header == "" {
 		p.r.fail("content-type", twilio.CodeInvalidContentType, "no Content-Type header",
-			"send Content-Type: application/xml (or text/xml) with TwiML")
+			fixContentType)
 		return ""
 	}
 	mt, _, err := mime.ParseMediaType(header)
 	if err != nil {
 		p.r.fail("content-type", twilio.CodeInvalidContentType, fmt.Sprintf("unparseable Content-Type %q", header),
-			"send Content-Type: application/xml (or text/xml) with TwiML")
+			fixContentType)
 		return ""
 	}
 	switch mt {
@@ -65,7 +65,7 @@ func (p *prober) checkContentType(header string) string {
 			"send Content-Type: application/xml")
 	default:
 		p.r.fail("content-type", twilio.CodeInvalidContentType, header+" is not a TwiML Content-Type",
-			"send Content-Type: application/xml (or text/xml) with TwiML")
+			fixContentType)
 	}
 	return mt
 }
@@ -154,10 +154,10 @@ func (p *prober) checkTwiML(body []byte) {
 	switch {
 	case err != nil:
 		p.r.fail("twiml", twilio.CodeDocumentParseFailure, err.Error(),
-			"send a well-formed <Response>…</Response> document; build TwiML with a library rather than by string concatenation")
+			fixParse)
 	case len(doc.Unknown) > 0:
 		p.r.warn("twiml", twilio.CodeSchemaValidationWarning, "unknown TwiML verbs or nouns: <"+strings.Join(doc.Unknown, ">, <")+">",
-			"use only TwiML verbs and nouns, spelled with their exact case")
+			fixSchema)
 	default:
 		p.r.pass("twiml", fmt.Sprintf("<Response> with %d verb(s)", len(doc.Verbs)))
 	}

@@ -3,7 +3,6 @@ package web
 import (
 	"encoding/base64"
 	"net/http"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -128,16 +127,11 @@ func (rd Renderer) Event(e *switchboard.Event) EventJSON {
 }
 
 // redacted replaces what the admin API hides under admin.redact.
-const redacted = "[redacted]"
+const redacted = switchboard.Redacted
 
 // redactQuery hides a URL's query string, where GET webhooks carry their
 // parameters.
-func redactQuery(u string) string {
-	if base, _, ok := strings.Cut(u, "?"); ok {
-		return base + "?" + redacted
-	}
-	return u
-}
+func redactQuery(u string) string { return switchboard.RedactQuery(u) }
 
 // Request renders a received request.
 func (rd Renderer) Request(r *switchboard.Request) RequestJSON {
