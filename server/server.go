@@ -156,8 +156,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		adminOpts = append(adminOpts, web.WithRedaction())
 	}
 	admin := web.New(store, cfg.Admin.Token, m.Handler(), logger, adminOpts...)
+	var consoleHandler http.Handler = http.NotFoundHandler()
+	if c := s.newConsole(cfg, messages); c != nil {
+		consoleHandler = c
+	}
 	s.http = &http.Server{
-		Handler:           s.routeRequest(admin),
+		Handler:           s.routeRequest(admin, consoleHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      writeTimeout,
@@ -209,12 +213,20 @@ func passThrough(cfg *config.Config, m *metrics.Metrics) web.PassThrough {
 // routeRequest sends Switchboard's own endpoints (the admin API, the
 // Twilio-compatible API under /2010-04-01/, the pass-through to Twilio's
 // other hosts under /{host}.twilio.com/ and the operational endpoints) to
-// the admin server and everything else to webhook intake, which answers
-// 404 for unknown paths. Config validation keeps webhook routes off these
-// paths.
-func (s *Server) routeRequest(admin http.Handler) http.Handler {
+// the admin server, the console's paths to the console, and everything
+// else to webhook intake, which answers 404 for unknown paths. Config
+// validation keeps webhook routes off these paths.
+func (s *Server) routeRequest(admin, console http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
+		if p == "/console" {
+			http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
+			return
+		}
+		if strings.HasPrefix(p, "/console/") {
+			console.ServeHTTP(w, r)
+			return
+		}
 		first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
 		if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, web.TwilioPrefix) || web.IsTwilioHostPrefix(first) ||
 			p == "/healthz" || p == "/readyz" || p == "/metrics" {
