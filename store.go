@@ -391,7 +391,7 @@ type EventFilter struct {
 	// (as Twilio sent it, E.164 for phones).
 	Number string
 	// TwilioCode matches an event whose last attempt had this Twilio
-	// error code (Event.LastCode).
+	// error code (Event.LastCode); 0 or less does not filter.
 	TwilioCode int
 	Since      time.Time
 	Until      time.Time
@@ -411,8 +411,9 @@ type RequestFilter struct {
 }
 
 // ReplayFilter selects events to replay: one by ID, or in bulk by route,
-// state and time range. An empty filter is refused (ErrInvalid) so that a
-// bare replay cannot redeliver everything by accident.
+// kind, last Twilio code, state and time range. An empty filter is
+// refused (ErrInvalid) so that a bare replay cannot redeliver everything
+// by accident.
 type ReplayFilter struct {
 	EventID    string
 	Route      string
@@ -423,10 +424,14 @@ type ReplayFilter struct {
 	Until      time.Time
 }
 
-// Validate refuses an empty bulk filter or a non-terminal state.
+// Validate refuses an empty bulk filter, a non-terminal state or a
+// negative code (which would filter nothing, and so replay all).
 func (f ReplayFilter) Validate() error {
+	if f.TwilioCode < 0 {
+		return fmt.Errorf("%w: replay by Twilio code %d: codes are positive", ErrInvalid, f.TwilioCode)
+	}
 	if f.EventID == "" && f.Route == "" && f.Kind == "" && f.TwilioCode == 0 && f.State == "" && f.Since.IsZero() && f.Until.IsZero() {
-		return fmt.Errorf("%w: replay needs an event id or at least one of route, state, since, until", ErrInvalid)
+		return fmt.Errorf("%w: replay needs an event id or at least one of route, kind, code, state, since, until", ErrInvalid)
 	}
 	if f.State != "" && !f.State.Terminal() {
 		return fmt.Errorf("%w: only delivered or dead events can be replayed, not %q", ErrInvalid, f.State)

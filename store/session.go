@@ -10,11 +10,6 @@ import (
 
 var errNotYet = errors.New("not implemented yet")
 
-// ReplayCount counts what Replay(f) would schedule.
-func (s *Store) ReplayCount(ctx context.Context, f switchboard.ReplayFilter) (int, error) {
-	return 0, errNotYet
-}
-
 // CreateSession stores a console session.
 func (s *Store) CreateSession(ctx context.Context, cs *switchboard.ConsoleSession) error {
 	return errNotYet
