@@ -81,13 +81,20 @@ type Store interface {
 	// scheduling any (ErrInvalid as Replay).
 	ReplayCount(ctx context.Context, f ReplayFilter) (int, error)
 
-	// CreateSession stores a console session.
+	// CreateSession stores a console session (a zero CreatedAt becomes
+	// now) and writes it back as stored; an invalid one is ErrInvalid
+	// (ConsoleSession.Validate), an id already stored ErrConflict. It
+	// deletes, in the same transaction, a bounded batch of the sessions
+	// expired at its creation, so that sessions nobody signs out of do
+	// not pile up.
 	CreateSession(ctx context.Context, s *ConsoleSession) error
 	// Session returns the console session with id, or ErrNotFound when
-	// there is none or it has expired at now.
+	// there is none or it has expired at now (ExpiresAt is not after
+	// now).
 	Session(ctx context.Context, id string, now time.Time) (*ConsoleSession, error)
 	// DeleteSession deletes the console session with id (signing out),
-	// and any that expired before now; an absent one is not an error.
+	// and a bounded batch of those expired at now, oldest first; an
+	// absent one is not an error.
 	DeleteSession(ctx context.Context, id string, now time.Time) error
 
 	// Dashboard reads the dashboard's series (see Dashboard) from the

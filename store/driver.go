@@ -55,6 +55,9 @@ type Reader interface {
 	// sticky sender and the purposes of the earlier unsent messages to it
 	// in its pool, in one statement; nil when there is no such message.
 	SendView(ctx context.Context, id string) (*switchboard.SendView, error)
+	// Session returns console session id if it expires after now; nil
+	// when there is no such session.
+	Session(ctx context.Context, id string, now time.Time) (*switchboard.ConsoleSession, error)
 }
 
 // Tx is the primitives of a write transaction; it reads too.
@@ -111,6 +114,14 @@ type Tx interface {
 	// pool, in the order given. An engine may pipeline them (PostgreSQL
 	// does): a batch of send claims sets one per new recipient.
 	SetStickySenders(ctx context.Context, senders []StickyWrite) error
+
+	// InsertSession inserts console session s, unless a session with its
+	// id is stored; created reports which.
+	InsertSession(ctx context.Context, s *switchboard.ConsoleSession) (created bool, err error)
+	// DeleteSessions deletes console session id (none for an empty id)
+	// and up to limit of the sessions expired at expired (expiring at or
+	// before it), those that expired first first.
+	DeleteSessions(ctx context.Context, id string, expired time.Time, limit int) error
 
 	// The primitives of retention. Each takes the oldest rows first, at
 	// most limit, through the indexes made for it; an engine with

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,7 +16,7 @@ import (
 
 // What the console's inspector reads: events by number and by their last
 // Twilio code, messages by number and error code, replays by kind and
-// code and their counts.
+// code and their counts, and the console's sessions.
 
 // numbered builds an event of route from and to the given numbers.
 func numbered(route, key, from, to string, at time.Time) *switchboard.Ingest {
@@ -397,6 +399,112 @@ func testReplayByKindAndCode(t *testing.T, o Opened) {
 	n, err = s.Replay(ctx, switchboard.ReplayFilter{Kind: switchboard.KindVoice})
 	if err != nil || n != 1 {
 		t.Errorf("Replay by kind voice = %d, %v; want 1", n, err)
+	}
+}
+
+// sessionID is the id of the session whose cookie holds secret.
+func sessionID(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// A session is found until it expires, and not at or after its expiry; a
+// sign-out deletes it and sweeps expired ones; an id is stored once.
+func testSessions(t *testing.T, o Opened) {
+	ctx := context.Background()
+	s := o.Store
+	now := base
+	live := &switchboard.ConsoleSession{ID: sessionID("live"), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateSession(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Session(ctx, live.ID, now.Add(time.Minute))
+	if err != nil || got.ID != live.ID || !got.CreatedAt.Equal(now) || !got.ExpiresAt.Equal(now.Add(time.Hour)) {
+		t.Fatalf("Session = %+v, %v; want %+v", got, err, live)
+	}
+	if _, err := s.Session(ctx, live.ID, now.Add(time.Hour-time.Microsecond)); err != nil {
+		t.Errorf("Session a microsecond before its expiry: %v", err)
+	}
+	for _, at := range []time.Time{now.Add(time.Hour), now.Add(time.Hour + time.Microsecond), now.Add(48 * time.Hour)} {
+		if got, err := s.Session(ctx, live.ID, at); !errors.Is(err, switchboard.ErrNotFound) {
+			t.Errorf("Session at %s, its expiry %s: %+v, %v; want ErrNotFound", at, live.ExpiresAt, got, err)
+		}
+	}
+
+	// An id is stored once; the second create changes nothing.
+	again := &switchboard.ConsoleSession{ID: live.ID, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
+	if err := s.CreateSession(ctx, again); !errors.Is(err, switchboard.ErrConflict) {
+		t.Errorf("CreateSession of a stored id: %v; want ErrConflict", err)
+	}
+	if got, err := s.Session(ctx, live.ID, now); err != nil || !got.ExpiresAt.Equal(live.ExpiresAt) {
+		t.Errorf("after a conflicting create: %+v, %v; want the stored session as it was", got, err)
+	}
+
+	// What cannot be a session is refused, or names none.
+	for _, bad := range []*switchboard.ConsoleSession{
+		{ID: "", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{ID: "secret", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{ID: strings.ToUpper(sessionID("upper")), CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{ID: sessionID("backwards"), CreatedAt: now, ExpiresAt: now},
+		{ID: sessionID("backwards"), CreatedAt: now, ExpiresAt: now.Add(-time.Hour)},
+	} {
+		if err := s.CreateSession(ctx, bad); !errors.Is(err, switchboard.ErrInvalid) {
+			t.Errorf("CreateSession(%+v): %v; want ErrInvalid", bad, err)
+		}
+	}
+	for _, id := range append([]string{"", "secret", sessionID("never stored"), strings.ToUpper(live.ID), live.ID + "0",
+		live.ID[:63] + "\x00", "' OR '1'='1"}, untextValues...) {
+		if got, err := s.Session(ctx, id, now); !errors.Is(err, switchboard.ErrNotFound) {
+			t.Errorf("Session(%q) = %+v, %v; want ErrNotFound", id, got, err)
+		}
+		if err := s.DeleteSession(ctx, id, now); err != nil {
+			t.Errorf("DeleteSession(%q): %v; want nothing to delete and no error", id, err)
+		}
+	}
+
+	// Signing out deletes the session, and the expired ones with it.
+	old := &switchboard.ConsoleSession{ID: sessionID("old"), CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(-time.Hour)}
+	// Created before old expired: its creation sweeps nothing.
+	other := &switchboard.ConsoleSession{ID: sessionID("other"), CreatedAt: now.Add(-2 * time.Hour), ExpiresAt: now.Add(2 * time.Hour)}
+	for _, cs := range []*switchboard.ConsoleSession{old, other} {
+		if err := s.CreateSession(ctx, cs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteSession(ctx, live.ID, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, live.ID, now); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("Session after signing out: %v; want ErrNotFound", err)
+	}
+	if _, err := s.Session(ctx, old.ID, now.Add(-90*time.Minute)); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("a session expired at the sign-out is still stored: %v; want it swept", err)
+	}
+	if _, err := s.Session(ctx, other.ID, now); err != nil {
+		t.Errorf("another live session after a sign-out: %v; want it kept", err)
+	}
+	if err := s.DeleteSession(ctx, live.ID, now); err != nil {
+		t.Errorf("signing out twice: %v; want no error", err)
+	}
+
+	// A sign-in sweeps the sessions expired at its creation.
+	stale := &switchboard.ConsoleSession{ID: sessionID("stale"), CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	if err := s.CreateSession(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	later := &switchboard.ConsoleSession{ID: sessionID("later"), CreatedAt: now.Add(time.Minute), ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateSession(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Session(ctx, stale.ID, now); !errors.Is(err, switchboard.ErrNotFound) {
+		t.Errorf("a session expired when another was created is still stored: %v; want it swept", err)
+	}
+
+	// A zero creation time is now, by the store's clock.
+	before := time.Now()
+	fresh := &switchboard.ConsoleSession{ID: sessionID("fresh"), ExpiresAt: before.Add(time.Hour)}
+	if err := s.CreateSession(ctx, fresh); err != nil || fresh.CreatedAt.Before(before.Truncate(time.Microsecond)) {
+		t.Errorf("CreateSession without a creation time: %v, created at %s; want now", err, fresh.CreatedAt)
 	}
 }
 

@@ -110,6 +110,7 @@ func Run(t *testing.T, open Opener) {
 		{"ListEventsByNumberAndCode", testListEventsByNumberAndCode},
 		{"ListMessagesByNumberAndCode", testListMessagesByNumberAndCode},
 		{"ReplayByKindAndCodeAndCount", testReplayByKindAndCode},
+		{"ConsoleSessions", testSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
