@@ -483,7 +483,8 @@ type OutboundFilter struct {
 	State    MessageState
 	To       string
 	Template string
-	// ErrorCode matches a message whose stored error code is this one.
+	// ErrorCode matches a message whose stored error code is this one;
+	// 0 or less does not filter.
 	ErrorCode int
 	// Number matches a message to or from this number.
 	Number string

@@ -81,13 +81,20 @@ type Store interface {
 	// scheduling any (ErrInvalid as Replay).
 	ReplayCount(ctx context.Context, f ReplayFilter) (int, error)
 
-	// CreateSession stores a console session.
+	// CreateSession stores a console session (a zero CreatedAt becomes
+	// now) and writes it back as stored; an invalid one is ErrInvalid
+	// (ConsoleSession.Validate), an id already stored ErrConflict. It
+	// deletes, in the same transaction, a bounded batch of the sessions
+	// expired at its creation, so that sessions nobody signs out of do
+	// not pile up.
 	CreateSession(ctx context.Context, s *ConsoleSession) error
 	// Session returns the console session with id, or ErrNotFound when
-	// there is none or it has expired at now.
+	// there is none or it has expired at now (ExpiresAt is not after
+	// now).
 	Session(ctx context.Context, id string, now time.Time) (*ConsoleSession, error)
 	// DeleteSession deletes the console session with id (signing out),
-	// and any that expired before now; an absent one is not an error.
+	// and a bounded batch of those expired at now, oldest first; an
+	// absent one is not an error.
 	DeleteSession(ctx context.Context, id string, now time.Time) error
 
 	// Dashboard reads the dashboard's series (see Dashboard) from the
@@ -391,7 +398,7 @@ type EventFilter struct {
 	// (as Twilio sent it, E.164 for phones).
 	Number string
 	// TwilioCode matches an event whose last attempt had this Twilio
-	// error code (Event.LastCode).
+	// error code (Event.LastCode); 0 or less does not filter.
 	TwilioCode int
 	Since      time.Time
 	Until      time.Time
@@ -411,8 +418,9 @@ type RequestFilter struct {
 }
 
 // ReplayFilter selects events to replay: one by ID, or in bulk by route,
-// state and time range. An empty filter is refused (ErrInvalid) so that a
-// bare replay cannot redeliver everything by accident.
+// kind, last Twilio code, state and time range. An empty filter is
+// refused (ErrInvalid) so that a bare replay cannot redeliver everything
+// by accident.
 type ReplayFilter struct {
 	EventID    string
 	Route      string
@@ -423,10 +431,14 @@ type ReplayFilter struct {
 	Until      time.Time
 }
 
-// Validate refuses an empty bulk filter or a non-terminal state.
+// Validate refuses an empty bulk filter, a non-terminal state or a
+// negative code (which would filter nothing, and so replay all).
 func (f ReplayFilter) Validate() error {
+	if f.TwilioCode < 0 {
+		return fmt.Errorf("%w: replay by Twilio code %d: codes are positive", ErrInvalid, f.TwilioCode)
+	}
 	if f.EventID == "" && f.Route == "" && f.Kind == "" && f.TwilioCode == 0 && f.State == "" && f.Since.IsZero() && f.Until.IsZero() {
-		return fmt.Errorf("%w: replay needs an event id or at least one of route, state, since, until", ErrInvalid)
+		return fmt.Errorf("%w: replay needs an event id or at least one of route, kind, code, state, since, until", ErrInvalid)
 	}
 	if f.State != "" && !f.State.Terminal() {
 		return fmt.Errorf("%w: only delivered or dead events can be replayed, not %q", ErrInvalid, f.State)

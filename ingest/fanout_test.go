@@ -81,6 +81,9 @@ func checkFanout(t *testing.T, own, fanout map[string]*switchboard.Event) {
 			f.MessageSID != ev.MessageSID || f.AccountSID != ev.AccountSID || f.ID == ev.ID {
 			t.Errorf("fan-out event %+v of callback %+v: want the same request, route and SID, for %s", f, ev, obWebhook)
 		}
+		if ev.From != obSender || ev.To != obHandset || f.From != ev.From || f.To != ev.To {
+			t.Errorf("callback From %q To %q, its fan-out event's %q %q; want %q %q for both", ev.From, ev.To, f.From, f.To, obSender, obHandset)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -533,6 +534,8 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 			Kind:           kind,
 			MessageSID:     eventSID,
 			CallSID:        fields.CallSID,
+			From:           number(form.Get("From")),
+			To:             number(form.Get("To")),
 			IdempotencyKey: key,
 			Response:       response,
 			State:          switchboard.StatePending,
@@ -540,6 +543,22 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 			NextAttemptAt:  firstDelivery,
 		},
 	}, form, nil
+}
+
+// maxNumberBytes bounds the From and To an event keeps: a phone number
+// in E.164 is at most 16 bytes, and a client or WhatsApp address a few
+// more.
+const maxNumberBytes = 64
+
+// number is a webhook's From or To as its event keeps it, to be found by:
+// empty when it is longer than maxNumberBytes, or not text (a NUL, bytes
+// that are not UTF-8), which no search can name and PostgreSQL would not
+// store.
+func number(v string) string {
+	if len(v) > maxNumberBytes || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+		return ""
+	}
+	return v
 }
 
 // ackResponse is what Twilio gets in ack mode: an empty 200 for callbacks

@@ -179,6 +179,50 @@ func TestAcceptedRequestsAreStoredAndAnswered(t *testing.T) {
 	}
 }
 
+// An event keeps its webhook's From and To, to be found by number; one
+// too long to be a number, or that no search could name (a NUL, bytes
+// that are not UTF-8), is kept empty, and the request is stored all the
+// same.
+func TestEventKeepsTheWebhooksNumbers(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("1", 64)
+	cases := []struct {
+		name     string
+		body     string
+		from, to string
+	}{
+		{"inbound sms", smsBody, "+15551230000", "+15559870000"},
+		{"whatsapp", "MessageSid=SM1&From=whatsapp%3A%2B15551230000&To=whatsapp%3A%2B15559870000", "whatsapp:+15551230000", "whatsapp:+15559870000"},
+		{"voice client", "CallSid=CA1&CallStatus=ringing&From=client%3Aalice&To=%2B15559870000", "client:alice", "+15559870000"},
+		{"none", "MessageSid=SM2&Body=hi", "", ""},
+		{"64 bytes is kept", "MessageSid=SM3&From=" + long + "&To=" + long, long, long},
+		{"65 bytes is not", "MessageSid=SM4&From=" + long + "2&To=%2B15559870000", "", "+15559870000"},
+		{"a NUL", "MessageSid=SM5&From=%2B1555%00&To=%2B15559870000", "", "+15559870000"},
+		{"not UTF-8", "MessageSid=SM6&From=%2B15551230000&To=%2B1555%FF", "+15551230000", ""},
+		{"the first of repeated values", "MessageSid=SM7&From=%2B15551230000&From=%2B15550000000", "+15551230000", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			if resp, answer := f.send(t, webhook{path: "/sms", body: tc.body}); resp.StatusCode != http.StatusOK {
+				t.Fatalf("answer = %d %q, want 200", resp.StatusCode, answer)
+			}
+			req := f.lastRequest(t)
+			if string(req.Body) != tc.body {
+				t.Errorf("stored body %q, want %q as received", req.Body, tc.body)
+			}
+			ev, err := f.store.Event(context.Background(), req.EventID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.From != tc.from || ev.To != tc.to {
+				t.Errorf("event From %q To %q, want %q %q", ev.From, ev.To, tc.from, tc.to)
+			}
+		})
+	}
+}
+
 func TestRejectedRequestsGetTheirStatusAndAreRecorded(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

@@ -155,6 +155,8 @@ func statusWebhookEvent(ev *switchboard.Event, target string, at time.Time) *swi
 		Kind:           ev.Kind,
 		MessageSID:     ev.MessageSID,
 		CallSID:        ev.CallSID,
+		From:           ev.From,
+		To:             ev.To,
 		IdempotencyKey: ev.IdempotencyKey + statusWebhookKey,
 		Target:         target,
 		Response:       resp,

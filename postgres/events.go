@@ -15,7 +15,7 @@ import (
 
 const selectEvent = `SELECT id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key,
     target, response_status, response_content_type, response_body, state, attempts, created_at, updated_at,
-    next_attempt_at, delivered_at, last_error FROM events`
+    next_attempt_at, delivered_at, last_error, last_code, from_number, to_number FROM events`
 
 func scanEvent(row rowScanner) (*switchboard.Event, error) {
 	var (
@@ -25,7 +25,7 @@ func scanEvent(row rowScanner) (*switchboard.Event, error) {
 	)
 	err := row.Scan(&e.ID, &e.RequestID, &e.Route, &e.AccountSID, &kind, &e.MessageSID, &e.CallSID,
 		&e.IdempotencyKey, &e.Target, &e.Response.Status, &e.Response.ContentType, &e.Response.Body, &state,
-		&e.Attempts, &e.CreatedAt, &e.UpdatedAt, &nextAttempt, &deliver, &e.LastError)
+		&e.Attempts, &e.CreatedAt, &e.UpdatedAt, &nextAttempt, &deliver, &e.LastError, &e.LastCode, &e.From, &e.To)
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +102,8 @@ func (c *conn) OldestDue(ctx context.Context, now time.Time) (time.Time, error) 
 const insertEvent = `INSERT INTO events
     (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key, target,
      response_status, response_content_type, response_body, state, attempts,
-     created_at, updated_at, next_attempt_at, last_error)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $13, $14, '')
+     created_at, updated_at, next_attempt_at, last_error, from_number, to_number)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'pending', 0, $13, $13, $14, '', $15, $16)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id`
 
@@ -117,7 +117,7 @@ func (c *conn) InsertEvents(ctx context.Context, events []store.NewEvent) ([]boo
 		ev := n.Event
 		b.Queue(insertEvent, ev.ID, n.RequestID, ev.Route, ev.AccountSID, string(ev.Kind), ev.MessageSID, ev.CallSID,
 			ev.IdempotencyKey, ev.Target, ev.Response.Status, ev.Response.ContentType, nonNil(ev.Response.Body),
-			ev.CreatedAt, n.DueAt)
+			ev.CreatedAt, n.DueAt, ev.From, ev.To)
 	}
 	br := c.q.SendBatch(ctx, b)
 	created := make([]bool, len(events))
@@ -160,11 +160,13 @@ const insertAttempt = `INSERT INTO attempts
      error, response_header, response_excerpt)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
-// The response columns take NULL for "unchanged".
+// The response columns take NULL for "unchanged", and so does last_code,
+// which only an attempt made sets.
 const updateEventAfterAttempt = `UPDATE events SET
     state = $1, attempts = GREATEST(attempts, $2), updated_at = $3, next_attempt_at = $4,
     delivered_at = CASE WHEN $1 = 'delivered' THEN $3 ELSE delivered_at END,
     last_error = CASE WHEN $5 <> '' THEN $5 ELSE last_error END,
+    last_code = COALESCE($10::integer, last_code),
     response_status = COALESCE($7::integer, response_status),
     response_content_type = COALESCE($8::text, response_content_type),
     response_body = COALESCE($9::bytea, response_body)
@@ -195,8 +197,12 @@ func (c *conn) ApplyAttempts(ctx context.Context, writes []store.AttemptWrite) e
 		if resp := r.Response; resp != nil {
 			status, contentType, body = resp.Status, resp.ContentType, nonNil(resp.Body)
 		}
+		var code any // NULL: keep the stored code
+		if a.Number > 0 {
+			code = a.TwilioCode
+		}
 		b.Queue(updateEventAfterAttempt, string(r.State), r.AttemptsAfter(), w.UpdatedAt, nullTime(w.NextAttemptAt),
-			a.Error, a.EventID, status, contentType, body)
+			a.Error, a.EventID, status, contentType, body, code)
 		queued = append(queued, statement{a, false})
 	}
 	return sendBatch(ctx, c.q, b, func(i int) string {

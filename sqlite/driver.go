@@ -129,6 +129,12 @@ func (c *conn) Counts(ctx context.Context, table, column string, where []store.C
 	return out, err
 }
 
+func (c *conn) Count(ctx context.Context, table string, where []store.Cond) (int64, error) {
+	clause, args := dialect.Where(where)
+	var n int64
+	return n, c.q.QueryRowContext(ctx, `SELECT count(*) FROM `+table+clause, args...).Scan(&n)
+}
+
 func (c *conn) InsertJobs(_ context.Context, js []jobs.Scheduled) error {
 	c.scheduled = append(c.scheduled, js...)
 	return nil

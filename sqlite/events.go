@@ -13,7 +13,7 @@ import (
 
 const selectEvent = `SELECT id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key,
     target, response_status, response_content_type, response_body, state, attempts, created_at, updated_at,
-    next_attempt_at, delivered_at, last_error FROM events`
+    next_attempt_at, delivered_at, last_error, last_code, from_number, to_number FROM events`
 
 func scanEvent(row rowScanner) (*switchboard.Event, error) {
 	var (
@@ -24,7 +24,7 @@ func scanEvent(row rowScanner) (*switchboard.Event, error) {
 	)
 	err := row.Scan(&e.ID, &e.RequestID, &e.Route, &e.AccountSID, &kind, &e.MessageSID, &e.CallSID,
 		&e.IdempotencyKey, &e.Target, &e.Response.Status, &e.Response.ContentType, &e.Response.Body, &state,
-		&e.Attempts, &created, &updated, &nextAttempt, &deliver, &e.LastError)
+		&e.Attempts, &created, &updated, &nextAttempt, &deliver, &e.LastError, &e.LastCode, &e.From, &e.To)
 	if err != nil {
 		return nil, err
 	}
@@ -118,8 +118,8 @@ func (s dueEvents) NextDue(ctx context.Context, after time.Time) (time.Time, err
 const insertEvent = `INSERT INTO events
     (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key, target,
      response_status, response_content_type, response_body, state, attempts,
-     created_at, updated_at, next_attempt_at, last_error)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '')
+     created_at, updated_at, next_attempt_at, last_error, from_number, to_number)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, '', ?, ?)
     ON CONFLICT (idempotency_key) DO NOTHING`
 
 func (c *conn) InsertEvents(ctx context.Context, events []store.NewEvent) ([]bool, error) {
@@ -128,7 +128,7 @@ func (c *conn) InsertEvents(ctx context.Context, events []store.NewEvent) ([]boo
 		ev := n.Event
 		res, err := c.q.ExecContext(ctx, insertEvent, ev.ID, n.RequestID, ev.Route, ev.AccountSID, string(ev.Kind),
 			ev.MessageSID, ev.CallSID, ev.IdempotencyKey, ev.Target, ev.Response.Status, ev.Response.ContentType,
-			nonNil(ev.Response.Body), micros(ev.CreatedAt), micros(ev.CreatedAt), micros(n.DueAt))
+			nonNil(ev.Response.Body), micros(ev.CreatedAt), micros(ev.CreatedAt), micros(n.DueAt), ev.From, ev.To)
 		if err != nil {
 			return nil, fmt.Errorf("store event %s: %w", ev.ID, err)
 		}
@@ -164,11 +164,13 @@ const insertAttempt = `INSERT INTO attempts
      error, response_header, response_excerpt)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-// The response columns take NULL for "unchanged".
+// The response columns take NULL for "unchanged", and so does last_code,
+// which only an attempt made sets.
 const updateEventAfterAttempt = `UPDATE events SET
     state = ?1, attempts = max(attempts, ?2), updated_at = ?3, next_attempt_at = ?4,
     delivered_at = CASE WHEN ?1 = 'delivered' THEN ?3 ELSE delivered_at END,
     last_error = CASE WHEN ?5 <> '' THEN ?5 ELSE last_error END,
+    last_code = coalesce(?10, last_code),
     response_status = coalesce(?7, response_status),
     response_content_type = coalesce(?8, response_content_type),
     response_body = coalesce(?9, response_body)
@@ -192,8 +194,12 @@ func (c *conn) ApplyAttempts(ctx context.Context, writes []store.AttemptWrite) e
 		if resp := r.Response; resp != nil {
 			status, contentType, body = resp.Status, resp.ContentType, nonNil(resp.Body)
 		}
+		var code any // NULL: keep the stored code
+		if a.Number > 0 {
+			code = a.TwilioCode
+		}
 		if _, err := c.q.ExecContext(ctx, updateEventAfterAttempt, string(r.State), r.AttemptsAfter(), micros(w.UpdatedAt),
-			nullMicrosOf(w.NextAttemptAt), a.Error, a.EventID, status, contentType, body); err != nil {
+			nullMicrosOf(w.NextAttemptAt), a.Error, a.EventID, status, contentType, body, code); err != nil {
 			return fmt.Errorf("update event %s after attempt %d: %w", a.EventID, a.Number, err)
 		}
 	}

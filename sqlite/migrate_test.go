@@ -66,3 +66,39 @@ func TestCancelMigrationKeepsMessages(t *testing.T) {
 		t.Error("PRAGMA foreign_key_check found violations after the migration")
 	}
 }
+
+// Migration 0008 adds what the console finds events by: an event stored
+// before it has no numbers and no code, and is still listed; the
+// migration goes down and up again.
+func TestConsoleMigrationKeepsEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "switchboard.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, os.DirFS("migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO events (id, request_id, route, account_sid, kind, idempotency_key,
+        response_status, response_content_type, response_body, state, created_at, updated_at)
+        VALUES ('e1', 'r1', '/sms', 'AC1', 'message', 'k1', 200, '', X'', 'dead', 1, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 8); err != nil {
+		t.Fatal(err)
+	}
+	storetest.CheckConsoleMigration(t, openAt(t, path), "e1")
+	if _, err := p.DownTo(ctx, 7); err != nil {
+		t.Fatalf("migration 0008 down: %v", err)
+	}
+	if _, err := p.UpTo(ctx, 8); err != nil {
+		t.Fatalf("migration 0008 up again: %v", err)
+	}
+}

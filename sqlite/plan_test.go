@@ -2,10 +2,12 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/store"
@@ -47,6 +49,11 @@ func (c *plannedConn) Messages(ctx context.Context, q store.Query) ([]*switchboa
 func (c *plannedConn) Events(ctx context.Context, q store.Query) ([]*switchboard.Event, error) {
 	c.p.record(selectEvent, q)
 	return c.conn.Events(ctx, q)
+}
+
+func (c *plannedConn) Count(ctx context.Context, table string, where []store.Cond) (int64, error) {
+	c.p.record(`SELECT count(*) FROM `+table, store.Query{Where: where})
+	return c.conn.Count(ctx, table, where)
 }
 
 // openPlanned opens a database and a store that records its selections.
@@ -128,5 +135,102 @@ func TestSendViewUsesTheIndexes(t *testing.T) {
 	got := queryPlan(t, s, selectSendView, "m1")
 	if strings.Contains(got, "SCAN") || !strings.Contains(got, "messages_unsent_to") {
 		t.Errorf("query plan %q, want searches only, messages_unsent_to among them", got)
+	}
+}
+
+// Every filter of the console's listings has an index that yields its
+// rows newest first: a page reads one page of rows (no sort of all the
+// matches, no scan of the table), alone or with a time range, so that a
+// rare value is found as fast as a common one. A number is two
+// selections, one per column, each through its own partial index.
+func TestListingsUseTheirIndexes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, p, recording := openPlanned(t)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		f    switchboard.EventFilter
+		want []string // one per selection
+	}{
+		{switchboard.EventFilter{}, []string{"SCAN events USING INDEX sqlite_autoindex_events_1"}},
+		{switchboard.EventFilter{Cursor: "x"}, []string{"USING INDEX sqlite_autoindex_events_1 (id<?)"}},
+		{switchboard.EventFilter{Route: "/sms"}, []string{"USING INDEX events_route (route=?)"}},
+		{switchboard.EventFilter{Kind: switchboard.KindFallback}, []string{"USING INDEX events_kind (kind=?)"}},
+		{switchboard.EventFilter{State: switchboard.StateDead}, []string{"USING INDEX events_state (state=?)"}},
+		{switchboard.EventFilter{TwilioCode: 11200}, []string{"USING INDEX events_last_code (last_code=?)"}},
+		{switchboard.EventFilter{Number: "+15550100"}, []string{"USING INDEX events_from (from_number=?)", "USING INDEX events_to (to_number=?)"}},
+		{switchboard.EventFilter{Number: "+15550100", Cursor: "x"},
+			[]string{"USING INDEX events_from (from_number=? AND id<?)", "USING INDEX events_to (to_number=? AND id<?)"}},
+		{switchboard.EventFilter{Route: "/sms", Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX events_route (route=?)"}},
+		{switchboard.EventFilter{TwilioCode: 11200, Since: at}, []string{"USING INDEX events_last_code (last_code=?)"}},
+		{switchboard.EventFilter{Number: "+15550100", Until: at}, []string{"USING INDEX events_from (from_number=?)", "USING INDEX events_to (to_number=?)"}},
+	} {
+		p.queries, p.args = nil, nil
+		if _, err := recording.ListEvents(ctx, tc.f); err != nil {
+			t.Fatal(err)
+		}
+		checkPlans(t, s, p, fmt.Sprintf("ListEvents(%+v)", tc.f), tc.want)
+	}
+	for _, tc := range []struct {
+		f    switchboard.OutboundFilter
+		want []string
+	}{
+		{switchboard.OutboundFilter{}, []string{"SCAN messages USING INDEX sqlite_autoindex_messages_1"}},
+		{switchboard.OutboundFilter{Pool: "default"}, []string{"USING INDEX messages_pool (pool=?)"}},
+		{switchboard.OutboundFilter{Purpose: switchboard.PurposeOTP}, []string{"USING INDEX messages_purpose (purpose=?)"}},
+		{switchboard.OutboundFilter{State: switchboard.MessageFailed}, []string{"USING INDEX messages_state (state=?)"}},
+		{switchboard.OutboundFilter{To: "+15550100"}, []string{"USING INDEX messages_to (to_number=?)"}},
+		{switchboard.OutboundFilter{Template: "welcome"}, []string{"USING INDEX messages_template (template=?)"}},
+		{switchboard.OutboundFilter{ErrorCode: 30003}, []string{"USING INDEX messages_error_code (error_code=?)"}},
+		{switchboard.OutboundFilter{Number: "+15550100"}, []string{"USING INDEX messages_from (from_number=?)", "USING INDEX messages_to (to_number=?)"}},
+		{switchboard.OutboundFilter{ErrorCode: 30003, Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX messages_error_code (error_code=?)"}},
+	} {
+		p.queries, p.args = nil, nil
+		if _, err := recording.ListOutboundMessages(ctx, tc.f); err != nil {
+			t.Fatal(err)
+		}
+		checkPlans(t, s, p, fmt.Sprintf("ListOutboundMessages(%+v)", tc.f), tc.want)
+	}
+}
+
+// checkPlans checks that the selections p recorded have the plans want,
+// one each, and that none sorts its rows or scans a table but by its
+// primary key.
+func checkPlans(t *testing.T, s *Store, p *planned, what string, want []string) {
+	t.Helper()
+	if len(p.queries) != len(want) {
+		t.Fatalf("%s: %d selections, want %d: %q", what, len(p.queries), len(want), p.queries)
+	}
+	for i, q := range p.queries {
+		got := queryPlan(t, s, q, p.args[i]...)
+		if !strings.Contains(got, want[i]) || strings.Contains(got, "TEMP B-TREE") ||
+			strings.Contains(got, "SCAN") && !strings.Contains(got, "USING INDEX sqlite_autoindex_") {
+			t.Errorf("%s: query plan %q, want %q and no sort", what, got, want[i])
+		}
+	}
+}
+
+// A replay's count finds the events through the index of its filter,
+// not through the states' (which hold nearly every event).
+func TestReplayCountUsesTheFiltersIndex(t *testing.T) {
+	t.Parallel()
+	s, p, recording := openPlanned(t)
+	for _, tc := range []struct {
+		f    switchboard.ReplayFilter
+		want string
+	}{
+		{switchboard.ReplayFilter{Route: "/sms"}, "events_route (route=?)"},
+		{switchboard.ReplayFilter{Kind: switchboard.KindFallback}, "events_kind (kind=?)"},
+		{switchboard.ReplayFilter{TwilioCode: 11200}, "events_last_code (last_code=?)"},
+		{switchboard.ReplayFilter{EventID: "e1"}, "sqlite_autoindex_events_1 (id=?)"},
+		{switchboard.ReplayFilter{State: switchboard.StateDead}, "(state=?)"},
+	} {
+		p.queries, p.args = nil, nil
+		if _, err := recording.ReplayCount(context.Background(), tc.f); err != nil && tc.f.EventID == "" {
+			t.Fatal(err)
+		}
+		if got := queryPlan(t, s, p.queries[0], p.args[0]...); !strings.Contains(got, tc.want) || strings.Contains(got, "SCAN") {
+			t.Errorf("count of replay %+v: query plan %q, want a search of %s", tc.f, got, tc.want)
+		}
 	}
 }

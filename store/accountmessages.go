@@ -153,3 +153,13 @@ func (s *Store) DeleteMessage(ctx context.Context, accountSID, id string) error 
 // one finds nothing on every engine (fails closed: not found, an empty
 // page).
 func isText(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }
+
+// allText reports whether every one of vs is text (isText).
+func allText(vs ...string) bool {
+	for _, v := range vs {
+		if !isText(v) {
+			return false
+		}
+	}
+	return true
+}

@@ -27,16 +27,16 @@ func (s *Store) PreviewReplay(ctx context.Context, f switchboard.ReplayFilter, s
 	if err := f.Validate(); err != nil {
 		return ReplayPreview{}, err
 	}
+	if !replayText(f) {
+		return ReplayPreview{}, noneToReplay(f)
+	}
 	where := replayWhere(f)
 	r := s.driver.Read()
-	byState, err := r.Counts(ctx, TableEvents, "state", where)
+	matched, err := r.Count(ctx, TableEvents, where)
 	if err != nil {
 		return ReplayPreview{}, fmt.Errorf("count events to replay: %w", err)
 	}
-	var p ReplayPreview
-	for _, n := range byState {
-		p.Matched += int(n)
-	}
+	p := ReplayPreview{Matched: int(matched)}
 	if p.Matched == 0 && f.EventID != "" {
 		if _, err := s.Event(ctx, f.EventID); err != nil {
 			return ReplayPreview{}, fmt.Errorf("replay: %w", err)
@@ -55,6 +55,30 @@ func (s *Store) PreviewReplay(ctx context.Context, f switchboard.ReplayFilter, s
 	return p, nil
 }
 
+// ReplayCount counts the events Replay(f) would schedule now, by one
+// count of the engine's over Replay's conditions: no event is read or
+// changed. It refuses what Replay refuses, with the same errors.
+func (s *Store) ReplayCount(ctx context.Context, f switchboard.ReplayFilter) (int, error) {
+	p, err := s.PreviewReplay(ctx, f, 0)
+	return p.Matched, err
+}
+
+// replayText reports whether f's values are all text (isText): a value
+// that is not matches no event, and PostgreSQL could not compare it.
+func replayText(f switchboard.ReplayFilter) bool {
+	return allText(f.EventID, f.Route, string(f.Kind))
+}
+
+// noneToReplay is a replay's outcome when f matches nothing without
+// asking the engine: none scheduled, and ErrNotFound when f names an
+// event.
+func noneToReplay(f switchboard.ReplayFilter) error {
+	if f.EventID != "" {
+		return fmt.Errorf("replay: event %q: %w", f.EventID, switchboard.ErrNotFound)
+	}
+	return nil
+}
+
 // replayWhere selects the events a replay with f schedules: only terminal
 // ones, since a pending or retrying event has its delivery scheduled
 // already.
@@ -63,5 +87,7 @@ func replayWhere(f switchboard.ReplayFilter) []Cond {
 	where = eq(where, "state", f.State)
 	where = eq(where, "id", f.EventID)
 	where = eq(where, "route", f.Route)
+	where = eq(where, "kind", f.Kind)
+	where = code(where, "last_code", f.TwilioCode)
 	return since(where, "created_at", f.Since, f.Until)
 }

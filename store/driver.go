@@ -41,6 +41,10 @@ type Reader interface {
 	// Counts counts the rows of table matching where by the value of
 	// column.
 	Counts(ctx context.Context, table, column string, where []Cond) (map[string]int64, error)
+	// Count counts the rows of table matching where. Without a grouping
+	// to serve, an engine is free to find them through the index of
+	// their most selective condition.
+	Count(ctx context.Context, table string, where []Cond) (int64, error)
 	// OldestDue is the earliest next_attempt_at of the events waiting
 	// (pending or retrying) that are due at now; zero when none is.
 	OldestDue(ctx context.Context, now time.Time) (time.Time, error)
@@ -51,6 +55,9 @@ type Reader interface {
 	// sticky sender and the purposes of the earlier unsent messages to it
 	// in its pool, in one statement; nil when there is no such message.
 	SendView(ctx context.Context, id string) (*switchboard.SendView, error)
+	// Session returns console session id if it expires after now; nil
+	// when there is no such session.
+	Session(ctx context.Context, id string, now time.Time) (*switchboard.ConsoleSession, error)
 }
 
 // Tx is the primitives of a write transaction; it reads too.
@@ -58,16 +65,18 @@ type Tx interface {
 	Reader
 
 	// InsertEvents inserts events, in the order given, each in state
-	// pending with no attempts, unless an event with its idempotency key
-	// is stored: created[i] reports whether events[i] was new. An insert
-	// that meets a key a concurrent transaction holds waits for it.
+	// pending with no attempts and with its From and To, unless an event
+	// with its idempotency key is stored: created[i] reports whether
+	// events[i] was new. An insert that meets a key a concurrent
+	// transaction holds waits for it.
 	InsertEvents(ctx context.Context, events []NewEvent) (created []bool, err error)
 	// InsertRequests inserts requests as they are.
 	InsertRequests(ctx context.Context, requests []*switchboard.Request) error
 	// ApplyAttempts inserts each attempt made (Number > 0) and updates its
 	// event: state, attempts (never lowered), updated and next-attempt
-	// time, delivered time when delivered, last error when non-empty, and
-	// the stored response when a new one is given.
+	// time, delivered time when delivered, last error when non-empty, last
+	// code (the attempt's TwilioCode) when an attempt was made, and the
+	// stored response when a new one is given.
 	ApplyAttempts(ctx context.Context, writes []AttemptWrite) error
 	// MarkForReplay sets the events matching where to pending, due now,
 	// and returns them with their attempt counts.
@@ -105,6 +114,14 @@ type Tx interface {
 	// pool, in the order given. An engine may pipeline them (PostgreSQL
 	// does): a batch of send claims sets one per new recipient.
 	SetStickySenders(ctx context.Context, senders []StickyWrite) error
+
+	// InsertSession inserts console session s, unless a session with its
+	// id is stored; created reports which.
+	InsertSession(ctx context.Context, s *switchboard.ConsoleSession) (created bool, err error)
+	// DeleteSessions deletes console session id (none for an empty id)
+	// and up to limit of the sessions expired at expired (expiring at or
+	// before it), those that expired first first.
+	DeleteSessions(ctx context.Context, id string, expired time.Time, limit int) error
 
 	// The primitives of retention. Each takes the oldest rows first, at
 	// most limit, through the indexes made for it; an engine with

@@ -317,6 +317,9 @@ func (s *Store) Replay(ctx context.Context, f switchboard.ReplayFilter) (int, er
 	if err := f.Validate(); err != nil {
 		return 0, err
 	}
+	if !replayText(f) {
+		return 0, noneToReplay(f)
+	}
 	where := replayWhere(f)
 	var due []jobs.Due
 	err := s.driver.InTx(ctx, func(tx Tx) error {

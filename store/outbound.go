@@ -124,18 +124,37 @@ func (s *Store) MessageBySID(ctx context.Context, accountSID, sid string) (*swit
 	return s.OutboundMessageBySID(ctx, accountSID, sid)
 }
 
-// ListOutboundMessages returns a page of messages, newest first.
+// ListOutboundMessages returns a page of messages, newest first. A filter
+// value no stored text can equal matches nothing, as in ListEvents.
 func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.OutboundFilter) (*switchboard.Page[*switchboard.OutboundMessage], error) {
+	if !allText(f.Pool, string(f.Purpose), string(f.State), f.To, f.Template, f.Number, f.Cursor) {
+		return &switchboard.Page[*switchboard.OutboundMessage]{}, nil
+	}
 	var where []Cond
 	where = eq(where, "pool", f.Pool)
 	where = eq(where, "purpose", f.Purpose)
 	where = eq(where, "state", f.State)
 	where = eq(where, "to_number", f.To)
-	where = eq(where, "template", f.Template)
+	if f.Template != "" {
+		// With its partial index's predicate, which it implies.
+		where = append(where, Eq("template", f.Template), NotEmpty("template"))
+	}
+	where = code(where, "error_code", f.ErrorCode)
 	where = since(where, "created_at", f.Since, f.Until)
 	limit := switchboard.LimitOrDefault(f.Limit)
-	messages, err := s.driver.Read().Messages(ctx, listQuery(where, f.Cursor, limit))
-	return page(messages, err, "list messages", limit, func(m *switchboard.OutboundMessage) string { return m.ID })
+	r := s.driver.Read()
+	list := func(q Query) ([]*switchboard.OutboundMessage, error) { return r.Messages(ctx, q) }
+	id := func(m *switchboard.OutboundMessage) string { return m.ID }
+	var (
+		messages []*switchboard.OutboundMessage
+		err      error
+	)
+	if f.Number != "" {
+		messages, err = byNumber(f.Number, where, f.Cursor, limit, id, list)
+	} else {
+		messages, err = list(listQuery(where, f.Cursor, limit))
+	}
+	return page(messages, err, "list messages", limit, id)
 }
 
 // held selects the message with id for a read-modify-write.

@@ -73,6 +73,9 @@ const (
 	// OpNotEmpty holds for a non-empty string, written as a literal term
 	// for the same reason as OpOneOf.
 	OpNotEmpty
+	// OpNotZero holds for a number other than 0, written as a literal term
+	// for the same reason.
+	OpNotZero
 	OpAny
 )
 
@@ -93,6 +96,7 @@ func OneOf[T ~string](column string, values ...T) Cond {
 	return Cond{Column: column, op: OpOneOf, Value: s}
 }
 func NotEmpty(column string) Cond { return Cond{Column: column, op: OpNotEmpty} }
+func NotZero(column string) Cond  { return Cond{Column: column, op: OpNotZero} }
 func Any(groups ...[]Cond) Cond   { return Cond{op: OpAny, Any: groups} }
 
 // Dialect is how an engine spells a Query: its parameters and the values
@@ -191,6 +195,8 @@ func (d Dialect) term(c Cond, args *[]any) string {
 		return c.Column + " IN (" + strings.Join(quoted, ", ") + ")"
 	case OpNotEmpty:
 		return c.Column + " <> ''"
+	case OpNotZero:
+		return c.Column + " <> 0"
 	case OpAny:
 		groups := make([]string, len(c.Any))
 		for i, g := range c.Any {

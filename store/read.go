@@ -74,8 +74,13 @@ func listQuery(where []Cond, cursor string, limit int) Query {
 	return Query{Where: where, Order: NewestFirst, Limit: limit + 1}
 }
 
-// ListEvents returns a page of events, newest first.
+// ListEvents returns a page of events, newest first. A filter value no
+// stored text can equal (a NUL, bytes that are not UTF-8) matches
+// nothing, on every engine: PostgreSQL could not even compare it.
 func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*switchboard.Page[*switchboard.Event], error) {
+	if !allText(f.Route, string(f.Kind), string(f.State), f.SID, f.Number, f.Cursor) {
+		return &switchboard.Page[*switchboard.Event]{}, nil
+	}
 	var where []Cond
 	where = eq(where, "route", f.Route)
 	where = eq(where, "kind", f.Kind)
@@ -87,10 +92,22 @@ func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*swi
 			[]Cond{Eq("message_sid", f.SID), NotEmpty("message_sid")},
 			[]Cond{Eq("call_sid", f.SID), NotEmpty("call_sid")}))
 	}
+	where = code(where, "last_code", f.TwilioCode)
 	where = since(where, "created_at", f.Since, f.Until)
 	limit := switchboard.LimitOrDefault(f.Limit)
-	events, err := s.driver.Read().Events(ctx, listQuery(where, f.Cursor, limit))
-	return page(events, err, "list events", limit, func(e *switchboard.Event) string { return e.ID })
+	r := s.driver.Read()
+	list := func(q Query) ([]*switchboard.Event, error) { return r.Events(ctx, q) }
+	id := func(e *switchboard.Event) string { return e.ID }
+	var (
+		events []*switchboard.Event
+		err    error
+	)
+	if f.Number != "" {
+		events, err = byNumber(f.Number, where, f.Cursor, limit, id, list)
+	} else {
+		events, err = list(listQuery(where, f.Cursor, limit))
+	}
+	return page(events, err, "list events", limit, id)
 }
 
 // ListRequests returns a page of requests, newest first.

@@ -116,6 +116,16 @@ func eq[T ~string](where []Cond, column string, v T) []Cond {
 	return append(where, Eq(column, string(v)))
 }
 
+// code adds column = c to where when c is a code (above 0), with the
+// predicate of the column's partial index, which c implies, so that the
+// engines use it.
+func code(where []Cond, column string, c int) []Cond {
+	if c <= 0 {
+		return where
+	}
+	return append(where, Eq(column, c), NotZero(column))
+}
+
 // micro cuts t to the engines' precision (microseconds, UTC), so that what
 // a use case returns is what it stored.
 func micro(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }

@@ -106,6 +106,11 @@ func Run(t *testing.T, open Opener) {
 		{"PruneRefusesInvalid", testPruneInvalid},
 		{"PruneWhileIngesting", testPruneWhileIngesting},
 		{"HostileFilterValuesAreOnlyValues", testHostileFilters},
+		{"EventKeepsNumbersAndLastCode", testEventNumbersAndLastCode},
+		{"ListEventsByNumberAndCode", testListEventsByNumberAndCode},
+		{"ListMessagesByNumberAndCode", testListMessagesByNumberAndCode},
+		{"ReplayByKindAndCodeAndCount", testReplayByKindAndCode},
+		{"ConsoleSessions", testSessions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
