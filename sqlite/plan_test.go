@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -128,5 +129,39 @@ func TestSendViewUsesTheIndexes(t *testing.T) {
 	got := queryPlan(t, s, selectSendView, "m1")
 	if strings.Contains(got, "SCAN") || !strings.Contains(got, "messages_unsent_to") {
 		t.Errorf("query plan %q, want searches only, messages_unsent_to among them", got)
+	}
+}
+
+var scansATable = regexp.MustCompile(`SCAN (requests|events|attempts|messages|message_status|suppressions|rollups|samples)\b`)
+
+// Each pass of the rollups reads the facts of a few minutes: every
+// selection must search its time index, never scan a table, and join
+// from the fact to its event or message by primary key.
+func TestRollupSelectionsUseTheTimeIndexes(t *testing.T) {
+	t.Parallel()
+	s, _, _ := openPlanned(t)
+	for _, tc := range []struct {
+		name, query string
+		want        []string
+	}{
+		{"requests", requestsByMinute, []string{"requests_received"}},
+		{"suppressions", suppressionsByMinute, []string{"suppressions_created"}},
+		{"attempts", attemptFacts, []string{"attempts_started", "SEARCH e USING INDEX sqlite_autoindex_events_1 (id=?)"}},
+		{"statuses", statusFacts, []string{"message_status_at", "SEARCH m USING INDEX sqlite_autoindex_messages_1 (id=?)"}},
+		{"sends", sendFacts, []string{"messages_sent", "messages_settled"}},
+		{"first fact", firstFact, []string{"requests_received", "attempts_started", "message_status_at", "messages_sent",
+			"messages_settled", "suppressions_created"}},
+		{"rollups", selectRollups, []string{"SEARCH rollups USING PRIMARY KEY (minute>? AND minute<?)"}},
+		{"samples", selectSamples, []string{"SEARCH samples USING PRIMARY KEY (minute>? AND minute<?)"}},
+	} {
+		got := queryPlan(t, s, tc.query, int64(1), int64(2))
+		if scansATable.MatchString(got) {
+			t.Errorf("%s: query plan %q scans", tc.name, got)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: query plan %q, want %q in it", tc.name, got, w)
+			}
+		}
 	}
 }
