@@ -121,31 +121,45 @@ func (c *conn) RollupMark(ctx context.Context) (time.Time, error) {
 	return minute.UTC(), err
 }
 
-func (c *conn) Rollups(ctx context.Context, from, until time.Time) ([]store.RollupRow, error) {
-	return collect(ctx, c.q, `SELECT minute, series, key, n, ok, failed, latency FROM rollups
-        WHERE minute >= $1 AND minute < $2`, []any{from, until}, func(row rowScanner) (store.RollupRow, error) {
-		var (
-			r       store.RollupRow
-			latency string
-		)
-		err := row.Scan(&r.Minute, &r.Series, &r.Key, &r.N, &r.OK, &r.Failed, &latency)
-		r.Minute, r.Latency = r.Minute.UTC(), store.DecodeLatency(latency)
-		return r, err
-	})
+// Rollups and Samples sum the minutes of each bucket of $3 seconds from
+// $1; the histograms of a bucket come joined by spaces, which
+// store.DecodeLatency sums.
+func (c *conn) Rollups(ctx context.Context, from, until time.Time, step time.Duration) ([]store.RollupRow, error) {
+	return collect(ctx, c.q, `SELECT floor(extract(epoch FROM minute - $1::timestamptz) / $3::bigint)::bigint AS bucket, series, key,
+            sum(n)::bigint, sum(ok)::bigint, sum(failed)::bigint, coalesce(string_agg(nullif(latency, ''), ' '), '')
+        FROM rollups WHERE minute >= $1 AND minute < $2 GROUP BY bucket, series, key`,
+		[]any{from, until, int64(step / time.Second)}, func(row rowScanner) (store.RollupRow, error) {
+			var (
+				r       store.RollupRow
+				bucket  int64
+				latency string
+			)
+			err := row.Scan(&bucket, &r.Series, &r.Key, &r.N, &r.OK, &r.Failed, &latency)
+			r.Minute, r.Latency = from.Add(time.Duration(bucket)*step), store.DecodeLatency(latency)
+			return r, err
+		})
 }
 
-func (c *conn) Samples(ctx context.Context, from, until time.Time) ([]switchboard.Sample, error) {
-	return collect(ctx, c.q, `SELECT minute, series, key, node, value, latency FROM samples
-        WHERE minute >= $1 AND minute < $2`, []any{from, until}, func(row rowScanner) (switchboard.Sample, error) {
-		var (
-			s       switchboard.Sample
-			series  string
-			latency string
-		)
-		err := row.Scan(&s.Minute, &series, &s.Key, &s.Node, &s.Value, &latency)
-		s.Minute, s.Series, s.Latency = s.Minute.UTC(), switchboard.SampleSeries(series), store.DecodeLatency(latency)
-		return s, err
-	})
+func (c *conn) Samples(ctx context.Context, from, until time.Time, step time.Duration) ([]switchboard.Sample, error) {
+	return collect(ctx, c.q, `SELECT floor(extract(epoch FROM minute - $1::timestamptz) / $3::bigint)::bigint AS bucket, series, key,
+            sum(value), max(value), coalesce(string_agg(nullif(latency, ''), ' '), '')
+        FROM samples WHERE minute >= $1 AND minute < $2 GROUP BY bucket, series, key`,
+		[]any{from, until, int64(step / time.Second)}, func(row rowScanner) (switchboard.Sample, error) {
+			var (
+				s        switchboard.Sample
+				bucket   int64
+				series   string
+				sum, top float64
+				latency  string
+			)
+			err := row.Scan(&bucket, &series, &s.Key, &sum, &top, &latency)
+			s.Minute, s.Series, s.Value = from.Add(time.Duration(bucket)*step), switchboard.SampleSeries(series), sum
+			if s.Series.Gauge() {
+				s.Value = top
+			}
+			s.Latency = store.DecodeLatency(latency)
+			return s, err
+		})
 }
 
 // LockRollups takes a transaction's advisory lock keyed on the schema, so

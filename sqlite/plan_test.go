@@ -154,7 +154,7 @@ func TestRollupSelectionsUseTheTimeIndexes(t *testing.T) {
 		{"rollups", selectRollups, []string{"SEARCH rollups USING PRIMARY KEY (minute>? AND minute<?)"}},
 		{"samples", selectSamples, []string{"SEARCH samples USING PRIMARY KEY (minute>? AND minute<?)"}},
 	} {
-		got := queryPlan(t, s, tc.query, int64(1), int64(2))
+		got := queryPlan(t, s, tc.query, int64(1), int64(2), int64(60_000_000))
 		if scansATable.MatchString(got) {
 			t.Errorf("%s: query plan %q scans", tc.name, got)
 		}

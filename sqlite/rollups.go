@@ -47,10 +47,15 @@ const (
         UNION ALL SELECT (SELECT min(updated_at) FROM messages
             WHERE state NOT IN ('queued', 'sending') AND updated_at >= ?1)
         UNION ALL SELECT (SELECT min(created_at) FROM suppressions WHERE created_at >= ?1))`
-	selectRollups = `SELECT minute, series, key, n, ok, failed, latency FROM rollups
-        WHERE minute >= ?1 AND minute < ?2`
-	selectSamples = `SELECT minute, series, key, node, value, latency FROM samples
-        WHERE minute >= ?1 AND minute < ?2`
+	// The dashboard's reads sum the minutes of each bucket of ?3
+	// microseconds from ?1; the histograms of a bucket come joined by
+	// spaces, which store.DecodeLatency sums.
+	selectRollups = `SELECT (minute - ?1) / ?3 AS bucket, series, key, sum(n), sum(ok), sum(failed),
+            group_concat(nullif(latency, ''), ' ')
+        FROM rollups WHERE minute >= ?1 AND minute < ?2 GROUP BY bucket, series, key`
+	selectSamples = `SELECT (minute - ?1) / ?3 AS bucket, series, key, sum(value), max(value),
+            group_concat(nullif(latency, ''), ' ')
+        FROM samples WHERE minute >= ?1 AND minute < ?2 GROUP BY bucket, series, key`
 )
 
 func (c *conn) countByMinute(ctx context.Context, query string, from, until time.Time) ([]store.MinuteCount, error) {
@@ -155,30 +160,36 @@ func (c *conn) RollupMark(ctx context.Context) (time.Time, error) {
 	return fromMicros(minute), nil
 }
 
-func (c *conn) Rollups(ctx context.Context, from, until time.Time) ([]store.RollupRow, error) {
-	return collect(ctx, c.q, selectRollups, []any{micros(from), micros(until)}, func(row rowScanner) (store.RollupRow, error) {
-		var (
-			r       store.RollupRow
-			minute  int64
-			latency string
-		)
-		err := row.Scan(&minute, &r.Series, &r.Key, &r.N, &r.OK, &r.Failed, &latency)
-		r.Minute, r.Latency = fromMicros(minute), store.DecodeLatency(latency)
-		return r, err
-	})
+func (c *conn) Rollups(ctx context.Context, from, until time.Time, step time.Duration) ([]store.RollupRow, error) {
+	return collect(ctx, c.q, selectRollups, []any{micros(from), micros(until), step.Microseconds()},
+		func(row rowScanner) (store.RollupRow, error) {
+			var (
+				r       store.RollupRow
+				bucket  int64
+				latency sql.NullString
+			)
+			err := row.Scan(&bucket, &r.Series, &r.Key, &r.N, &r.OK, &r.Failed, &latency)
+			r.Minute, r.Latency = from.Add(time.Duration(bucket)*step), store.DecodeLatency(latency.String)
+			return r, err
+		})
 }
 
-func (c *conn) Samples(ctx context.Context, from, until time.Time) ([]switchboard.Sample, error) {
-	return collect(ctx, c.q, selectSamples, []any{micros(from), micros(until)}, func(row rowScanner) (switchboard.Sample, error) {
-		var (
-			s       switchboard.Sample
-			minute  int64
-			latency string
-		)
-		err := row.Scan(&minute, &s.Series, &s.Key, &s.Node, &s.Value, &latency)
-		s.Minute, s.Latency = fromMicros(minute), store.DecodeLatency(latency)
-		return s, err
-	})
+func (c *conn) Samples(ctx context.Context, from, until time.Time, step time.Duration) ([]switchboard.Sample, error) {
+	return collect(ctx, c.q, selectSamples, []any{micros(from), micros(until), step.Microseconds()},
+		func(row rowScanner) (switchboard.Sample, error) {
+			var (
+				s        switchboard.Sample
+				bucket   int64
+				sum, top float64
+				latency  sql.NullString
+			)
+			err := row.Scan(&bucket, &s.Series, &s.Key, &sum, &top, &latency)
+			s.Minute, s.Value, s.Latency = from.Add(time.Duration(bucket)*step), sum, store.DecodeLatency(latency.String)
+			if s.Series.Gauge() {
+				s.Value = top
+			}
+			return s, err
+		})
 }
 
 // LockRollups needs no lock: SQLite's one writer runs one pass's

@@ -13,21 +13,21 @@ import (
 )
 
 // Dashboard reads the dashboard's series from the rollups and the
-// processes' samples of q's range, in two reads of at most a row per
-// minute of each series and key: a day is tens of thousands of rows
-// however many events and messages it saw. It refuses what
-// DashboardQuery.Buckets refuses.
+// processes' samples of q's range, in two reads that sum them by bucket:
+// at most a row per bucket of each series and key, however many events
+// and messages the range saw. It refuses what DashboardQuery.Buckets
+// refuses.
 func (s *Store) Dashboard(ctx context.Context, q switchboard.DashboardQuery) (*switchboard.Dashboard, error) {
 	since, until, step, n, err := q.Buckets()
 	if err != nil {
 		return nil, err
 	}
 	r := s.driver.Read()
-	rows, err := r.Rollups(ctx, since, until)
+	rows, err := r.Rollups(ctx, since, until, step)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: read rollups: %w", err)
 	}
-	samples, err := r.Samples(ctx, since, until)
+	samples, err := r.Samples(ctx, since, until, step)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: read samples: %w", err)
 	}
@@ -141,8 +141,8 @@ func (b *board) addRow(row *RollupRow) {
 	}
 }
 
-// addSamples adds the processes' samples: counters add up, gauges take
-// the highest of every process and minute in a bucket.
+// addSamples adds the processes' samples, combined by bucket: counters
+// summed, gauges the highest of every process and minute.
 func (b *board) addSamples(samples []switchboard.Sample) {
 	for _, sm := range samples {
 		i := b.bucket(sm.Minute)
@@ -162,9 +162,9 @@ func (b *board) addSamples(samples []switchboard.Sample) {
 				b.rejected[i] += int64(sm.Value)
 			}
 		case switchboard.SampleQueueDepth:
-			b.depth[i] = maxKnown(b.depth[i], sm.Value)
+			b.depth[i] = sm.Value
 		case switchboard.SampleQueueLag:
-			b.lag[i] = maxKnown(b.lag[i], sm.Value)
+			b.lag[i] = sm.Value
 		}
 	}
 }
@@ -358,14 +358,6 @@ func ratio(part, whole int64) float64 {
 		return math.NaN()
 	}
 	return float64(part) / float64(whole)
-}
-
-// maxKnown is the higher of a (NaN for none yet) and v.
-func maxKnown(a, v float64) float64 {
-	if math.IsNaN(a) || v > a {
-		return v
-	}
-	return a
 }
 
 func nan(n int) []float64 {

@@ -77,10 +77,17 @@ type Reader interface {
 	// RollupMark returns the first minute of the rollups not final yet;
 	// zero when none was set.
 	RollupMark(ctx context.Context) (time.Time, error)
-	// Rollups returns the aggregates of the minutes in [from, until).
-	Rollups(ctx context.Context, from, until time.Time) ([]RollupRow, error)
-	// Samples returns the samples of the minutes in [from, until).
-	Samples(ctx context.Context, from, until time.Time) ([]switchboard.Sample, error)
+	// Rollups returns the aggregates of the minutes in [from, until),
+	// summed by bucket of step (whole minutes) from from, series and key:
+	// each row's Minute is its bucket's start, its counts and latency the
+	// sums of its minutes'.
+	Rollups(ctx context.Context, from, until time.Time, step time.Duration) ([]RollupRow, error)
+	// Samples returns the samples of the minutes in [from, until),
+	// combined by bucket of step from from, series and key, whatever
+	// their nodes: a gauge's highest value, a counter's sum, the latency
+	// histograms summed. Each one's Minute is its bucket's start, and its
+	// Node empty.
+	Samples(ctx context.Context, from, until time.Time, step time.Duration) ([]switchboard.Sample, error)
 }
 
 // Tx is the primitives of a write transaction; it reads too.

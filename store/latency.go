@@ -34,10 +34,25 @@ func EncodeLatency(h switchboard.LatencyHistogram) string {
 	return b.String()
 }
 
-// DecodeLatency returns the histogram stored as s, or nil for "" and for
-// anything that is not a histogram of switchboard.NewLatencyHistogram's
-// shape: a histogram it cannot read is left out, not misread.
+// DecodeLatency returns the histogram stored as s, or the sum of those
+// stored as the space-separated items of s; nil for none. An item that is
+// not a histogram of switchboard.NewLatencyHistogram's shape is left out,
+// not misread.
 func DecodeLatency(s string) switchboard.LatencyHistogram {
+	var sum switchboard.LatencyHistogram
+	for item := range strings.SplitSeq(s, " ") {
+		if h := decodeLatency(item); h != nil {
+			if sum == nil {
+				sum = h
+			} else {
+				sum.Add(h)
+			}
+		}
+	}
+	return sum
+}
+
+func decodeLatency(s string) switchboard.LatencyHistogram {
 	size, rest, ok := strings.Cut(s, ":")
 	if !ok {
 		return nil
