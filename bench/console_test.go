@@ -284,7 +284,7 @@ SELECT x, us,
   '+1415' || (2 + x % 8) || lpad((x % 1000000)::text, 6, '0') AS handset,
   lpad(to_hex(us / 1000 >> 16), 8, '0') || '-' || lpad(to_hex(us / 1000 & 65535), 4, '0') || '-7000-8000-' || lpad(to_hex(x), 12, '0') AS eid,
   lpad(to_hex(us / 1000 >> 16), 8, '0') || '-' || lpad(to_hex(us / 1000 & 65535), 4, '0') || '-7000-9000-' || lpad(to_hex(x), 12, '0') AS rid
-FROM (SELECT x, $2::bigint + x * $3::bigint AS us FROM generate_series(0, $1 - 1) AS x) t;
+FROM (SELECT x, $2::bigint + x * $3::bigint AS us FROM generate_series(0::bigint, $1::bigint - 1) AS x) t;
 
 INSERT INTO events (id, request_id, route, account_sid, kind, message_sid, call_sid, idempotency_key, target,
   response_status, response_content_type, response_body, state, attempts, created_at, updated_at,
@@ -350,7 +350,7 @@ SELECT x, us,
   CASE WHEN x % 100 < 90 THEN 'delivered' WHEN x % 100 < 95 THEN 'undelivered' WHEN x % 100 < 98 THEN 'failed' ELSE 'sent' END AS state,
   (x * 7919) % 30000000 AS took,
   lpad(to_hex(us / 1000 >> 16), 8, '0') || '-' || lpad(to_hex(us / 1000 & 65535), 4, '0') || '-7000-c000-' || lpad(to_hex(x), 12, '0') AS mid
-FROM (SELECT x, $2::bigint + x * $3::bigint AS us FROM generate_series(0, $1 - 1) AS x) t;
+FROM (SELECT x, $2::bigint + x * $3::bigint AS us FROM generate_series(0::bigint, $1::bigint - 1) AS x) t;
 
 INSERT INTO messages (id, idempotency_key, account_sid, pool, purpose, from_number, to_number, body, media_urls,
   status_webhook, payload_hash, state, twilio_sid, twilio_status, error_code, attempts, next_attempt_at,

@@ -80,7 +80,7 @@ func (c *conn) StatusFacts(ctx context.Context, from, until time.Time, fn func(s
 		})
 }
 
-// The failed messages walk messages_settled, whose terms the query
+// The failed messages walk messages_refused, whose terms the query
 // repeats so that a generic plan uses it.
 func (c *conn) SendFacts(ctx context.Context, from, until time.Time, fn func(store.SendFact) error) error {
 	var f store.SendFact
@@ -88,8 +88,7 @@ func (c *conn) SendFacts(ctx context.Context, from, until time.Time, fn func(sto
         WHERE sent_at >= $1 AND sent_at < $2
         UNION ALL
         SELECT updated_at, pool, template, to_number, true, error_code FROM messages
-        WHERE state NOT IN ('queued', 'sending') AND state = 'failed' AND twilio_sid = ''
-            AND updated_at >= $1 AND updated_at < $2`, []any{from, until},
+        WHERE state = 'failed' AND twilio_sid = '' AND updated_at >= $1 AND updated_at < $2`, []any{from, until},
 		[]any{&f.At, &f.Pool, &f.Template, &f.To, &f.Failed, &f.ErrorCode}, func() error {
 			f.At = f.At.UTC()
 			return fn(f)
@@ -104,7 +103,7 @@ func (c *conn) FirstFact(ctx context.Context, from time.Time) (time.Time, error)
         (SELECT min(started_at) FROM attempts WHERE started_at >= $1),
         (SELECT min(at) FROM message_status WHERE at >= $1),
         (SELECT min(sent_at) FROM messages WHERE sent_at >= $1),
-        (SELECT min(updated_at) FROM messages WHERE state NOT IN ('queued', 'sending') AND updated_at >= $1),
+        (SELECT min(updated_at) FROM messages WHERE state = 'failed' AND twilio_sid = '' AND updated_at >= $1),
         (SELECT min(created_at) FROM suppressions WHERE created_at >= $1))`, from).Scan(&first)
 	return utc(first), err
 }

@@ -144,13 +144,13 @@ func TestRollupSelectionsUseTheTimeIndexes(t *testing.T) {
 		name, query string
 		want        []string
 	}{
-		{"requests", requestsByMinute, []string{"requests_received"}},
+		{"requests", requestsByMinute, []string{"COVERING INDEX requests_received"}},
 		{"suppressions", suppressionsByMinute, []string{"suppressions_created"}},
 		{"attempts", attemptFacts, []string{"attempts_started", "SEARCH e USING INDEX sqlite_autoindex_events_1 (id=?)"}},
 		{"statuses", statusFacts, []string{"message_status_at", "SEARCH m USING INDEX sqlite_autoindex_messages_1 (id=?)"}},
-		{"sends", sendFacts, []string{"messages_sent", "messages_settled"}},
+		{"sends", sendFacts, []string{"messages_sent", "messages_refused"}},
 		{"first fact", firstFact, []string{"requests_received", "attempts_started", "message_status_at", "messages_sent",
-			"messages_settled", "suppressions_created"}},
+			"messages_refused", "suppressions_created"}},
 		{"rollups", selectRollups, []string{"SEARCH rollups USING PRIMARY KEY (minute>? AND minute<?)"}},
 		{"samples", selectSamples, []string{"SEARCH samples USING PRIMARY KEY (minute>? AND minute<?)"}},
 	} {

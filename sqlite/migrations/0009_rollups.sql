@@ -35,15 +35,19 @@ CREATE TABLE samples (
 
 -- A pass reads the rows of the last few minutes by their times. Each
 -- index is appended to at its end, in time order; messages_sent only once
--- a message is sent.
-CREATE INDEX requests_received ON requests (received_at);
+-- a message is sent, messages_refused only by a message that failed
+-- before Twilio accepted it. requests_received holds the outcome too, so
+-- that counting requests reads the index alone.
+CREATE INDEX requests_received ON requests (received_at, outcome);
 CREATE INDEX attempts_started ON attempts (started_at);
 CREATE INDEX message_status_at ON message_status (at);
 CREATE INDEX messages_sent ON messages (sent_at) WHERE sent_at IS NOT NULL;
+CREATE INDEX messages_refused ON messages (updated_at) WHERE state = 'failed' AND twilio_sid = '';
 CREATE INDEX suppressions_created ON suppressions (created_at);
 
 -- +goose Down
 DROP INDEX suppressions_created;
+DROP INDEX messages_refused;
 DROP INDEX messages_sent;
 DROP INDEX message_status_at;
 DROP INDEX attempts_started;
