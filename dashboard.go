@@ -97,21 +97,26 @@ type Dashboard struct {
 	// Routes are the delivery signals per route.
 	Routes []RouteSeries
 	// QueueDepth is the events waiting for delivery (pending or retrying)
-	// and QueueLag how long, in seconds, the oldest due one had waited,
-	// as sampled once a minute.
+	// and QueueLag how long, in seconds, the oldest due one had waited:
+	// the highest of the samples every process took in the bucket, about
+	// one a minute.
 	QueueDepth, QueueLag []float64
 	// TwilioCodes counts, over the whole range, the Twilio error codes of
-	// delivery attempts (what Twilio would have logged), most first.
+	// delivery attempts (what Twilio would have logged), most first; code
+	// 0 counts together the rarest past MaxDashboardKeys.
 	TwilioCodes []CodeCount
 
 	// Pools are the outbound signals per pool.
 	Pools []PoolSeries
 	// Templates and Countries break outbound delivery down by message
-	// template and by the recipient's country (from the To prefix).
+	// template and by the recipient's country (an ISO 3166 code found
+	// from the To number, or "unknown"), most messages first; OtherKey,
+	// last, counts together the rarest past MaxDashboardKeys.
 	Templates, Countries []MessageBreakdown
-	// MessageStatuses counts the status changes recorded in the range by
-	// status; MessageCodes the error codes of failed or undelivered
-	// messages, most first.
+	// MessageStatuses counts the status changes applied in the range by
+	// status, most first; MessageCodes the error codes of failed or
+	// undelivered messages, those refused at send included, most first
+	// (code 0 as for TwilioCodes).
 	MessageStatuses []KeyCount
 	MessageCodes    []CodeCount
 	// OptOuts is how many numbers opted out in the range.
@@ -137,9 +142,10 @@ type PoolSeries struct {
 	// Sent is messages handed to Twilio per second; Throttled Twilio's
 	// 429 answers per second.
 	Sent, Throttled []float64
-	// DeliveryRate is the share of final statuses that were "delivered"
-	// (0..1, NaN for none); P50 and P95 the time from sent to delivered,
-	// in milliseconds.
+	// DeliveryRate is the share of outcomes that were deliveries (0..1,
+	// NaN for none): delivered, against failed or undelivered, a message
+	// refused at send included; P50 and P95 the time from sent to
+	// delivered, in milliseconds.
 	DeliveryRate, P50, P95 []float64
 	// Totals over the range.
 	TotalSent, TotalDelivered, TotalFailed, TotalThrottled int64

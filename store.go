@@ -91,8 +91,11 @@ type Store interface {
 	DeleteSession(ctx context.Context, id string, now time.Time) error
 
 	// Dashboard reads the dashboard's series (see Dashboard) from the
-	// store's per-minute aggregates (see RollUp): ErrInvalid for an empty
-	// range, one longer than MaxDashboardRange or a Step over it.
+	// store's per-minute aggregates (see RollUp) and the processes'
+	// samples (see RecordSamples): ErrInvalid for what
+	// DashboardQuery.Buckets refuses (an empty range, one longer than
+	// MaxDashboardRange, a Step that is not whole minutes, over
+	// MaxDashboardRange or making more than MaxDashboardBuckets buckets).
 	Dashboard(ctx context.Context, q DashboardQuery) (*Dashboard, error)
 	// RollUp brings the per-minute aggregates that Dashboard reads up to
 	// date at now. They are computed from the rows the store keeps
