@@ -98,9 +98,29 @@ type Store interface {
 	DeleteSession(ctx context.Context, id string, now time.Time) error
 
 	// Dashboard reads the dashboard's series (see Dashboard) from the
-	// store's per-minute aggregates (see RollUp): ErrInvalid for an empty
-	// range, one longer than MaxDashboardRange or a Step over it.
+	// store's per-minute aggregates (see RollUp) and the processes'
+	// samples (see RecordSamples): ErrInvalid for what
+	// DashboardQuery.Buckets refuses (an empty range, one longer than
+	// MaxDashboardRange, a Step that is not whole minutes, over
+	// MaxDashboardRange or making more than MaxDashboardBuckets buckets).
 	Dashboard(ctx context.Context, q DashboardQuery) (*Dashboard, error)
+	// RollUp brings the per-minute aggregates that Dashboard reads up to
+	// date at now. They are computed from the rows the store keeps
+	// (requests, attempts, message status histories, messages,
+	// suppressions), so a pass is idempotent: run again, by this process
+	// after a crash or by several replicas at once, it writes the same
+	// aggregates. Each pass recomputes the minutes not yet final, a few
+	// before now's, where late rows may still land; older ones are final
+	// and are kept, whatever retention later deletes of the rows, for
+	// RollupRetention. A pass computes at most an hour of minutes
+	// (RollUpResult.Behind says when more are left).
+	RollUp(ctx context.Context, now time.Time) (RollUpResult, error)
+	// RecordSamples stores what processes measured over finished minutes
+	// (see Sample), replacing what was stored for the same minute, node,
+	// series and key; samples older than RollupRetention go with the
+	// aggregates. A sample that is not Valid, or more than MaxSamples of
+	// them, is ErrInvalid, and nothing is stored.
+	RecordSamples(ctx context.Context, samples []Sample) error
 
 	// CreateMessage stores an outbound message before anything is sent
 	// (store before send) and, in the same transaction, schedules its first

@@ -152,7 +152,25 @@ type Options struct {
 	// the callback's answer time, on top of AckTimeout. Zero means
 	// DefaultStatusWebhookLookup.
 	StatusWebhookLookup time.Duration
+	// Samples, when set, gathers per minute what the dashboard learns
+	// only from the process: each answer's time and the webhooks not
+	// recorded (see package rollup).
+	Samples Samples
 }
+
+// Samples is what intake tells the dashboard's samples (rollup.Sampler).
+type Samples interface {
+	// ObserveAck counts a webhook answered at at, took after it arrived.
+	ObserveAck(at time.Time, took time.Duration)
+	// Unrecorded counts a duplicate or rejected webhook not recorded.
+	Unrecorded(at time.Time, outcome switchboard.Outcome)
+}
+
+// noSamples gathers nothing.
+type noSamples struct{}
+
+func (noSamples) ObserveAck(time.Time, time.Duration)       {}
+func (noSamples) Unrecorded(time.Time, switchboard.Outcome) {}
 
 // Handler is the webhook endpoint for every configured route.
 type Handler struct {
@@ -166,6 +184,7 @@ type Handler struct {
 	store     Store
 	messages  Messages
 	metrics   *metrics.Metrics
+	samples   Samples
 	logger    *slog.Logger
 	now       func() time.Time
 	proxy     Proxier
@@ -252,6 +271,9 @@ func New(o Options) *Handler {
 	if o.Messages == nil {
 		o.Messages = outbound.NewService(o.Store, outbound.ServiceOptions{Metrics: o.Metrics})
 	}
+	if o.Samples == nil {
+		o.Samples = noSamples{}
+	}
 	h := &Handler{
 		routes:    map[string]Route{},
 		publicURL: strings.TrimSuffix(o.PublicURL, "/"),
@@ -263,6 +285,7 @@ func New(o Options) *Handler {
 		store:     o.Store,
 		messages:  o.Messages,
 		metrics:   o.Metrics,
+		samples:   o.Samples,
 		logger:    o.Logger,
 		now:       o.Now,
 		proxy:     o.Proxy,
@@ -369,7 +392,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.metrics.Requests.WithLabelValues(label, "error").Inc()
 		h.logger.Error("webhook not stored; answered 503", "route", label, "err", err)
 	}
-	h.metrics.AckSeconds.WithLabelValues(label).Observe(h.now().Sub(start).Seconds())
+	end := h.now()
+	h.metrics.AckSeconds.WithLabelValues(label).Observe(end.Sub(start).Seconds())
+	h.samples.ObserveAck(end, end.Sub(start))
 }
 
 // writeResponse writes an answer with its length, so that the client has
@@ -417,10 +442,12 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request, route Route, k
 	// the recording limits: replays of one captured request cannot fill
 	// the disk.
 	item.RecordDuplicate = func() bool {
-		if h.duplicates.allow(req.RemoteAddr, h.now()) {
+		now := h.now()
+		if h.duplicates.allow(req.RemoteAddr, now) {
 			return true
 		}
 		h.metrics.Unrecorded.WithLabelValues(string(switchboard.OutcomeDuplicate)).Inc()
+		h.samples.Unrecorded(now, switchboard.OutcomeDuplicate)
 		return false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.ackWait)

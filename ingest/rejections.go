@@ -72,9 +72,10 @@ func (l *recordLimiter) allow(remoteAddr string, now time.Time) bool {
 // its source or all sources together are over their limits. The answer
 // does not wait on it succeeding: the request is refused either way.
 func (h *Handler) recordRejection(ctx context.Context, req switchboard.Request, reason string, status int) {
-	if !h.rejections.allow(req.RemoteAddr, h.now()) {
+	if now := h.now(); !h.rejections.allow(req.RemoteAddr, now) {
 		h.metrics.Unrecorded.WithLabelValues(string(switchboard.OutcomeRejected)).Inc()
-		h.rejectLog.note(h.now(), func(suppressed int) {
+		h.samples.Unrecorded(now, switchboard.OutcomeRejected)
+		h.rejectLog.note(now, func(suppressed int) {
 			h.logger.Warn("webhooks rejected and not recorded: over the rejection recording limit",
 				"count", suppressed, "last_remote", req.RemoteAddr, "last_reason", reason)
 		})

@@ -121,6 +121,9 @@ type Options struct {
 	Policy         Policy
 	// Metrics, when set, counts send outcomes by pool and Twilio's 429s.
 	Metrics *metrics.Metrics
+	// Samples, when set, counts Twilio's 429s per minute for the
+	// dashboard (see package rollup).
+	Samples Samples
 	// Heartbeat, when set, shares each sender's rate among the processes
 	// that send from one store (replicas on PostgreSQL): every Heartbeat,
 	// StartHeartbeat records this process (Node) alive and paces each sender at Rate
@@ -130,6 +133,12 @@ type Options struct {
 	Heartbeat time.Duration
 	// Node names this process for the heartbeat; default a random UUID.
 	Node string
+}
+
+// Samples is what a Sender tells the dashboard's samples (rollup.Sampler).
+type Samples interface {
+	// Throttled counts a 429 from Twilio to a send of pool, at at.
+	Throttled(at time.Time, pool string)
 }
 
 // Sender sends outbound messages; it implements switchboard.Sender.
@@ -368,6 +377,9 @@ func (s *Sender) failedAttempt(ctx context.Context, m *switchboard.OutboundMessa
 		r.ErrorCode = int(re.Code)
 		retryAfter = re.RetryAfter
 		Observe429(s.opts.Metrics, m.Pool, err)
+		if s.opts.Samples != nil && Is429(err) {
+			s.opts.Samples.Throttled(s.now(), m.Pool)
+		}
 		if re.Permanent() || (!re.Retryable() && re.Status >= 400 && re.Status < 500) {
 			log.Info("refused by Twilio", "code", int(re.Code), "error", err)
 			if re.Code.RefusesRecipient() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/outbound"
+	"github.com/switchboard-dev/switchboard/rollup"
 	"github.com/switchboard-dev/switchboard/sim"
 	"github.com/switchboard-dev/switchboard/sqlite"
 	"github.com/switchboard-dev/switchboard/twilio"
@@ -48,6 +49,7 @@ type setup struct {
 	transport func(inner http.RoundTripper) http.RoundTripper
 	callback  string
 	senders   []string // the pool's; default senderA and senderB
+	samples   outbound.Samples
 }
 
 // countingTransport counts create requests on their way out.
@@ -112,7 +114,7 @@ func start(t *testing.T, su setup) *env {
 	}
 	sender, err := outbound.New(st, outbound.Options{
 		Pools:  []outbound.Pool{{Name: pool, Senders: su.senders, Rate: su.rate}},
-		Client: client, StatusCallback: su.callback, Policy: su.policy,
+		Client: client, StatusCallback: su.callback, Policy: su.policy, Samples: su.samples,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +292,8 @@ func TestPermanentErrorFailsAtOnce(t *testing.T) {
 
 func TestTooManyRequestsRetried(t *testing.T) {
 	t.Parallel()
-	e := start(t, setup{sim: sim.Config{ConcurrencyLimit: 1, APILatency: 200 * time.Millisecond}})
+	samples := rollup.NewSampler("n1")
+	e := start(t, setup{sim: sim.Config{ConcurrencyLimit: 1, APILatency: 200 * time.Millisecond}, samples: samples})
 	var ids []string
 	for i := range 4 {
 		ids = append(ids, e.send(t, fmt.Sprintf("+1555666%04d", i), "busy").ID)
@@ -308,6 +311,17 @@ func TestTooManyRequestsRetried(t *testing.T) {
 	}
 	if c := e.creates.Load(); !retried || c <= 4 {
 		t.Errorf("%d create requests for 4 messages, retried %v: no 429 happened", c, retried)
+	}
+	// Each 429 is sampled for the dashboard, in the pool's name.
+	var throttled float64
+	all, _ := samples.Samples(time.Now())
+	for _, sm := range all {
+		if sm.Series == switchboard.SampleThrottled && sm.Key == pool {
+			throttled += sm.Value
+		}
+	}
+	if c := e.creates.Load(); throttled != float64(c-4) {
+		t.Errorf("%v 429s sampled, want %d: one per create request but the four that went through", throttled, c-4)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/postgres"
 	"github.com/switchboard-dev/switchboard/retention"
+	"github.com/switchboard-dev/switchboard/rollup"
 	"github.com/switchboard-dev/switchboard/sqlite"
 	"github.com/switchboard-dev/switchboard/twilio"
 	"github.com/switchboard-dev/switchboard/web"
@@ -68,6 +69,7 @@ type Server struct {
 	sender    *outbound.Sender // nil without pools: nothing is sent
 	stopBeat  func()           // ends the sender's heartbeat
 	pruner    *retention.Pruner
+	rollups   *rollup.Worker // the dashboard's aggregates and samples
 	http      *http.Server
 	listener  net.Listener
 	served    chan error
@@ -107,7 +109,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		outRoutes = append(outRoutes, deliver.Route{Path: r.Path, Target: r.Target, SignToken: acct.AuthTokens[0],
 			MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge, RedeliverOn: r.RedeliverOn, MaxInFlight: r.MaxInFlight})
 	}
-	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 1),
+		rollups: rollup.New(store, rollup.Options{Logger: logger})}
 	// Where URLs API callers choose may connect; Validate guarantees the
 	// allowlist parses.
 	callers, err := egress.Parse(cfg.Egress.Allow)
@@ -124,7 +127,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	})
 	var routes []outbound.PoolRoute
 	if len(cfg.Pools) > 0 {
-		if s.sender, routes, err = newSender(cfg, store, logger, m); err != nil {
+		if s.sender, routes, err = newSender(cfg, store, logger, m, s.rollups.Sampler()); err != nil {
 			store.Close()
 			return nil, err
 		}
@@ -141,7 +144,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Proxy: s.deliverer,
 		// With pools, status callbacks track the messages sent and
 		// inbound STOP/START keywords maintain the suppression lists.
-		Outbound: len(cfg.Pools) > 0, Messages: messages,
+		Outbound: len(cfg.Pools) > 0, Messages: messages, Samples: s.rollups.Sampler(),
 	})
 	s.doctor = &routeDoctor{cfg: cfg, logger: logger, egress: callers}
 	pacing := retention.SharedWriter
@@ -269,6 +272,7 @@ func (s *Server) Start(ctx context.Context) error {
 	// Status callbacks a crash kept from their messages are applied again.
 	s.ingest.StartRecovery(context.WithoutCancel(ctx))
 	s.pruner.Start()
+	s.rollups.Start()
 	go func() { s.served <- s.http.Serve(ln) }()
 	if s.cfg.Doctor.CheckAtStartup {
 		go s.doctor.logRouteChecks(context.WithoutCancel(ctx))
@@ -310,6 +314,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	s.pruner.Stop()
+	if err := s.rollups.Stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := s.store.StopDelivery(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop delivery: %w", err))
 	}
@@ -372,10 +379,11 @@ func (s *Server) abandon(ctx context.Context, grace time.Duration, err error) er
 
 // newSender builds the send path of the configured pools: a Messages REST
 // client per provider and the outbound.Sender over them, with the pools as
-// the send APIs route to them, its outcomes and 429s counted in m.
+// the send APIs route to them, its outcomes and 429s counted in m and its
+// 429s in samples.
 // Validate guarantees every reference exists and that a sender belongs to
 // one pool.
-func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics) (*outbound.Sender, []outbound.PoolRoute, error) {
+func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics, samples outbound.Samples) (*outbound.Sender, []outbound.PoolRoute, error) {
 	// Replicas share a PostgreSQL store, and each sender's rate with it;
 	// one SQLite file has one process.
 	var heartbeat time.Duration
@@ -402,7 +410,7 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger,
 		routes = append(routes, outbound.PoolRoute{Name: p.Name, AccountSID: accounts[p.Provider], Senders: p.Senders, Purposes: purposes})
 	}
 	sender, err := outbound.New(store, outbound.Options{
-		Pools: pools, StatusCallback: cfg.StatusCallbackURL(), Logger: logger, Metrics: m,
+		Pools: pools, StatusCallback: cfg.StatusCallbackURL(), Logger: logger, Metrics: m, Samples: samples,
 		Policy:    outbound.Policy{MaxAttempts: cfg.Outbound.MaxAttempts, MaxAge: cfg.Outbound.MaxAge},
 		Heartbeat: heartbeat,
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -231,6 +232,40 @@ func TestReplayCountUsesTheFiltersIndex(t *testing.T) {
 		}
 		if got := queryPlan(t, s, p.queries[0], p.args[0]...); !strings.Contains(got, tc.want) || strings.Contains(got, "SCAN") {
 			t.Errorf("count of replay %+v: query plan %q, want a search of %s", tc.f, got, tc.want)
+		}
+	}
+}
+
+var scansATable = regexp.MustCompile(`SCAN (requests|events|attempts|messages|message_status|suppressions|rollups|samples)\b`)
+
+// Each pass of the rollups reads the facts of a few minutes: every
+// selection must search its time index, never scan a table, and join
+// from the fact to its event or message by primary key.
+func TestRollupSelectionsUseTheTimeIndexes(t *testing.T) {
+	t.Parallel()
+	s, _, _ := openPlanned(t)
+	for _, tc := range []struct {
+		name, query string
+		want        []string
+	}{
+		{"requests", requestsByMinute, []string{"COVERING INDEX requests_received"}},
+		{"suppressions", suppressionsByMinute, []string{"suppressions_created"}},
+		{"attempts", attemptFacts, []string{"attempts_started", "SEARCH e USING INDEX sqlite_autoindex_events_1 (id=?)"}},
+		{"statuses", statusFacts, []string{"message_status_at", "SEARCH m USING INDEX sqlite_autoindex_messages_1 (id=?)"}},
+		{"sends", sendFacts, []string{"messages_sent", "messages_refused"}},
+		{"first fact", firstFact, []string{"requests_received", "attempts_started", "message_status_at", "messages_sent",
+			"messages_refused", "suppressions_created"}},
+		{"rollups", selectRollups, []string{"SEARCH rollups USING PRIMARY KEY (minute>? AND minute<?)"}},
+		{"samples", selectSamples, []string{"SEARCH samples USING PRIMARY KEY (minute>? AND minute<?)"}},
+	} {
+		got := queryPlan(t, s, tc.query, int64(1), int64(2), int64(60_000_000))
+		if scansATable.MatchString(got) {
+			t.Errorf("%s: query plan %q scans", tc.name, got)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s: query plan %q, want %q in it", tc.name, got, w)
+			}
 		}
 	}
 }

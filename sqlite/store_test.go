@@ -35,7 +35,11 @@ func TestStoreConformance(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "switchboard.db")
 		// No Replica: one process delivers from a SQLite database (see
 		// TestSecondDelivererIsRefused); replicas use PostgreSQL.
-		return storetest.Opened{Store: openAt(t, path), SendJobs: sendJobs(path)}
+		s := openAt(t, path)
+		return storetest.Opened{Store: s, SendJobs: sendJobs(path), Reopen: func(t *testing.T) switchboard.Store {
+			s.Close()
+			return openAt(t, path)
+		}}
 	})
 }
 

@@ -58,6 +58,43 @@ type Reader interface {
 	// Session returns console session id if it expires after now; nil
 	// when there is no such session.
 	Session(ctx context.Context, id string, now time.Time) (*switchboard.ConsoleSession, error)
+
+	// The selections of the rollups (Store.RollUp). Each takes the rows
+	// whose time falls in [from, until), through an index on that time.
+
+	// RequestsByMinute counts the requests received, by minute and
+	// outcome (Key).
+	RequestsByMinute(ctx context.Context, from, until time.Time) ([]MinuteCount, error)
+	// SuppressionsByMinute counts the suppressions created, by minute and
+	// reason (Key).
+	SuppressionsByMinute(ctx context.Context, from, until time.Time) ([]MinuteCount, error)
+	// AttemptFacts calls fn with each attempt started, in no particular
+	// order; an error from fn ends the selection and is returned.
+	AttemptFacts(ctx context.Context, from, until time.Time, fn func(AttemptFact) error) error
+	// StatusFacts calls fn with each applied status change recorded, as
+	// AttemptFacts does.
+	StatusFacts(ctx context.Context, from, until time.Time, fn func(StatusFact) error) error
+	// SendFacts calls fn with each message sent (by its sent time) and
+	// each failed message Twilio never accepted (no Twilio SID; by its
+	// updated time), as AttemptFacts does.
+	SendFacts(ctx context.Context, from, until time.Time, fn func(SendFact) error) error
+	// FirstFact is the earliest time, at or after from, of a row the
+	// selections above could take; zero when there is none.
+	FirstFact(ctx context.Context, from time.Time) (time.Time, error)
+	// RollupMark returns the first minute of the rollups not final yet;
+	// zero when none was set.
+	RollupMark(ctx context.Context) (time.Time, error)
+	// Rollups returns the aggregates of the minutes in [from, until),
+	// summed by bucket of step (whole minutes) from from, series and key:
+	// each row's Minute is its bucket's start, its counts and latency the
+	// sums of its minutes'.
+	Rollups(ctx context.Context, from, until time.Time, step time.Duration) ([]RollupRow, error)
+	// Samples returns the samples of the minutes in [from, until),
+	// combined by bucket of step from from, series and key, whatever
+	// their nodes: a gauge's highest value, a counter's sum, the latency
+	// histograms summed. Each one's Minute is its bucket's start, and its
+	// Node empty.
+	Samples(ctx context.Context, from, until time.Time, step time.Duration) ([]switchboard.Sample, error)
 }
 
 // Tx is the primitives of a write transaction; it reads too.
@@ -146,6 +183,71 @@ type Tx interface {
 	// WriteStickySenders sets the time of each of touch to its LastMessage
 	// and deletes each of drop.
 	WriteStickySenders(ctx context.Context, touch, drop []StickyUse) error
+
+	// The primitives of the rollups' writes.
+
+	// LockRollups holds the rollups until the transaction ends, so that
+	// passes of several processes write one after the other; an engine
+	// with one writer needs no lock.
+	LockRollups(ctx context.Context) error
+	// ReplaceRollups deletes the aggregates of the minutes in [from,
+	// until) and inserts rows, each within them.
+	ReplaceRollups(ctx context.Context, from, until time.Time, rows []RollupRow) error
+	// SetRollupMark sets the first minute not final.
+	SetRollupMark(ctx context.Context, mark time.Time) error
+	// DeleteRollups deletes the aggregates and samples of the minutes
+	// before before.
+	DeleteRollups(ctx context.Context, before time.Time) error
+	// UpsertSamples inserts samples, each replacing one stored for its
+	// minute, series, key and node.
+	UpsertSamples(ctx context.Context, samples []switchboard.Sample) error
+}
+
+// MinuteCount is a count of rows of one minute with one value of a
+// column.
+type MinuteCount struct {
+	Minute time.Time
+	Key    string
+	N      int64
+}
+
+// AttemptFact is what the rollups take of a delivery attempt.
+type AttemptFact struct {
+	StartedAt  time.Time
+	Route      string // its event's
+	StatusCode int
+	Latency    time.Duration
+	TwilioCode int
+}
+
+// StatusFact is what the rollups take of an applied status change, with
+// its message's pool, template, recipient and times.
+type StatusFact struct {
+	At                  time.Time
+	Status              string
+	ErrorCode           int
+	Source              string
+	Pool, Template, To  string
+	SentAt, DeliveredAt time.Time
+}
+
+// SendFact is what the rollups take of a message sent (Failed false, At
+// its sent time) or failed before Twilio accepted it (Failed true, At
+// its updated time, ErrorCode its code).
+type SendFact struct {
+	At                 time.Time
+	Pool, Template, To string
+	Failed             bool
+	ErrorCode          int
+}
+
+// RollupRow is one minute's aggregate of one series and key (see
+// rollup.go for what each series counts).
+type RollupRow struct {
+	Minute        time.Time
+	Series, Key   string
+	N, OK, Failed int64
+	Latency       switchboard.LatencyHistogram // nil for none
 }
 
 // NewEvent is an event to insert for a stored request.

@@ -35,6 +35,8 @@ type Store struct {
 	sends    *groupcommit.Committer[*sendOp]
 	now      func() time.Time
 	terminal terminalCounts // see Stats
+	// countries finds the recipients' countries for the rollups.
+	countries countries
 }
 
 // Options tunes a Store's committers.

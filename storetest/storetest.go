@@ -28,6 +28,10 @@ type Opener func(t *testing.T) Opened
 type Opened struct {
 	Store   switchboard.Store
 	Replica func(t *testing.T) switchboard.Store
+	// Reopen, for an engine without replicas (Replica nil), closes Store
+	// and opens its database again, as the next process would after a
+	// crash.
+	Reopen func(t *testing.T) switchboard.Store
 	// SendJobs lists the send jobs in the store's River tables, oldest
 	// first, read straight from the database (see ListSendJobs).
 	SendJobs func(t *testing.T) []SendJob
@@ -111,6 +115,13 @@ func Run(t *testing.T, open Opener) {
 		{"ListMessagesByNumberAndCode", testListMessagesByNumberAndCode},
 		{"ReplayByKindAndCodeAndCount", testReplayByKindAndCode},
 		{"ConsoleSessions", testSessions},
+		{"RollUpCountsKnownFacts", testRollUpCountsKnownFacts},
+		{"RollUpAfterCrash", testRollUpAfterCrash},
+		{"RollUpConcurrentPasses", testRollUpConcurrentPasses},
+		{"RollUpRetention", testRollUpRetention},
+		{"RollUpBoundsKeys", testRollUpBoundsKeys},
+		{"DashboardRefusesInvalid", testDashboardRefusesInvalid},
+		{"RecordSamplesRefusesInvalid", testRecordSamplesRefusesInvalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
