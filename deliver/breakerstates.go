@@ -14,6 +14,9 @@ func (d *Deliverer) Breakers() []switchboard.BreakerState {
 	d.breakers.mu.Lock()
 	states := make([]switchboard.BreakerState, 0, len(d.breakers.m))
 	for target, cb := range d.breakers.m {
+		if strings.HasSuffix(target, "://") {
+			continue // a route without a target (static) has a breaker that never runs
+		}
 		states = append(states, switchboard.BreakerState{Target: target, State: cb.State().String()})
 	}
 	d.breakers.mu.Unlock()

@@ -88,10 +88,11 @@ func void[T any](a chromedp.Action[T]) chromedp.Action[chromedp.Void] {
 	}
 }
 
-// screenshot writes the whole page as name.png in the folder.
+// screenshot writes the whole page as name.png in the folder (quality
+// 100 is what makes it a PNG rather than a JPEG).
 func (b *browser) screenshot(t *testing.T, name string) {
 	t.Helper()
-	png := get(t, b, "screenshot "+name, chromedp.FullScreenshot(90))
+	png := get(t, b, "screenshot "+name, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}

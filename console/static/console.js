@@ -38,8 +38,16 @@
 
   function color(i) { return palette[i % palette.length]; }
 
+  // sparse shows a series' points when it has few values: a lone
+  // minute of traffic between empty ones would draw no line at all.
+  function sparse(u, si) {
+    var v = u.data[si] || [], n = 0;
+    for (var i = 0; i < v.length; i++) if (v[i] !== null && v[i] !== undefined) n++;
+    return n < 40;
+  }
+
   function line(label, values, i, dash) {
-    var s = { label: label, stroke: color(i), width: 1.5, spanGaps: false };
+    var s = { label: label, stroke: color(i), width: 1.5, spanGaps: false, points: { show: sparse, size: 6, fill: color(i) } };
     if (dash) s.dash = [6, 4];
     return { spec: s, values: values || [] };
   }
