@@ -94,6 +94,13 @@ func TestSafeNext(t *testing.T) {
 		"/console/\r\nX: y":     "/console/events",
 		"javascript:alert(1)":   "/console/events",
 		"http:/console/":        "/console/events",
+		// Dot segments climb out of the console once the redirect cleans
+		// the path, encoded or not.
+		"/console/..//evil.example": "/console/events",
+		"/console/%2e%2e/admin":     "/console/events",
+		"/console/events/./x":       "/console/events",
+		"/console/./login":          "/console/events",
+		"/console/events?q=..":      "/console/events?q=..",
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)

@@ -74,6 +74,25 @@ func TestRedactionHidesNumbersAndBodiesEverywhere(t *testing.T) {
 	}
 }
 
+// An error of Go's HTTP client quotes the URL it called, and a GET
+// webhook's parameters are in that URL's query: the message's text and
+// numbers behind encoded spaces.
+func TestRedactionHidesTheQueriesErrorsQuote(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(o *console.Options) { o.Redact = true })
+	called := `Get "https://app.example.com/sms?Body=meet%20me%20at%20the%20old%20mill%20%2B15550001111&To=%2B15559990000": dial tcp: connection refused`
+	ev := seedEvent(f.store, 1, switchboard.StateDead, func(e *switchboard.Event) { e.LastError = called })
+	f.store.addAttempt(&switchboard.Attempt{EventID: ev.ID, Number: 1, StartedAt: base, TargetURL: "https://app.example.com/sms",
+		ErrorClass: "connection", Error: called})
+	s := f.signIn()
+	for _, path := range []string{"/console/events", "/console/events/" + ev.ID} {
+		page := f.get(s, path, http.StatusOK)
+		if l := leaks(page); len(l) > 0 || strings.Contains(page, "old%20mill") {
+			t.Errorf("%s shows %v of %q", path, l, called)
+		}
+	}
+}
+
 func TestRedactionHidesNumbersInLiveRows(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t, func(o *console.Options) { o.Redact = true })

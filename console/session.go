@@ -224,5 +224,12 @@ func safeNext(next string) string {
 		!strings.HasPrefix(next, Prefix) || strings.ContainsAny(next, "\\\x00\r\n\t") || strings.HasPrefix(u.Path, Prefix+"login") {
 		return fallback
 	}
+	// A dot segment ("..", or "%2e%2e" once decoded) would take the
+	// cleaned path out of the console, or to the sign-in form again.
+	for seg := range strings.SplitSeq(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return fallback
+		}
+	}
 	return next
 }

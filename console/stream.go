@@ -186,6 +186,10 @@ func (c *Console) poll(ctx context.Context, st *streamState) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A carriage return ends a line of the stream as a newline does:
+		// one in a stored value would start lines of its own (an id, a
+		// retry). As a character reference it reads the same in HTML.
+		row = bytes.ReplaceAll(row, []byte("\r"), []byte("&#13;"))
 		out.WriteString("event: row\nid: " + e.ID + "\n")
 		for line := range bytes.SplitSeq(bytes.TrimRight(row, "\n"), []byte("\n")) {
 			out.WriteString("data: ")

@@ -282,3 +282,31 @@ func TestStreamEndsWithItsSession(t *testing.T) {
 		<-done2
 	})
 }
+
+// A carriage return ends a line of server-sent events as a newline does:
+// one in a stored value (an error's text) must not end the row's data and
+// start lines of its own, such as an id that moves the browser's resume
+// point.
+func TestStreamRowsCannotForgeLines(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		s := f.signIn()
+		rec, cancel, done := openStream(f, s, "/console/events/stream")
+		defer func() { cancel(); <-done }()
+		synctest.Wait()
+		rec.take()
+		seedEvent(f.store, 1, switchboard.StateDead, func(e *switchboard.Event) {
+			e.LastError = "refused\rid: " + id(999) + "\rretry: 99999999\revent: row\rdata: forged"
+		})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		out := rec.take()
+		if strings.ContainsRune(out, '\r') {
+			t.Errorf("a row's frame holds a carriage return: %q", out)
+		}
+		got := parseSSE(out)
+		if len(got) != 1 || got[0].id != id(1) {
+			t.Fatalf("events %+v, want one row of %s", got, id(1))
+		}
+	})
+}

@@ -22,10 +22,11 @@ func (r redactor) number(s string) string {
 	return s
 }
 
-// text hides the numbers in free text, such as an error.
+// text hides the numbers in free text, such as an error, and the query
+// strings of the URLs it quotes.
 func (r redactor) text(s string) string {
 	if r.on {
-		return switchboard.RedactNumbers(s)
+		return switchboard.RedactText(s)
 	}
 	return s
 }

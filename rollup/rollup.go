@@ -39,6 +39,10 @@ type Store interface {
 // minutes still open, about four, so each row is read about four times.
 const DefaultInterval = time.Minute
 
+// DefaultTimeout is the default bound of each of a run's calls to the
+// store: far above what a pass over an hour of a million events takes.
+const DefaultTimeout = 5 * time.Minute
+
 // maxPasses bounds the passes of one run catching up (an hour of minutes
 // each); the next run goes on.
 const maxPasses = 24
@@ -51,6 +55,12 @@ type Options struct {
 	// Node names this process in its samples; default the host's name,
 	// the process id and a random suffix, unique to each process.
 	Node string
+	// Timeout bounds each of a run's calls to the store (reading the
+	// queue, writing samples, one pass); default DefaultTimeout. A store
+	// that stops answering (a database gone without closing its
+	// connections) fails the run, which is logged and tried again, rather
+	// than holding the worker for good.
+	Timeout time.Duration
 	// Now is the clock of the passes and samples; default time.Now. The
 	// interval and the pauses are real time.
 	Now    func() time.Time
@@ -76,6 +86,9 @@ type Worker struct {
 func New(store Store, o Options) *Worker {
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
 	}
 	if o.Node == "" {
 		o.Node = defaultNode()
@@ -121,7 +134,9 @@ func (w *Worker) RunOnce(ctx context.Context) error {
 	}
 	for range maxPasses {
 		start := time.Now()
-		res, err := w.store.RollUp(ctx, now)
+		pctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
+		res, err := w.store.RollUp(pctx, now)
+		cancel()
 		if err != nil {
 			errs = append(errs, err)
 			break
@@ -141,6 +156,8 @@ func (w *Worker) RunOnce(ctx context.Context) error {
 // sampleQueue records the queue's depth (events pending or retrying) and
 // lag (how long the oldest due one has waited) as gauges.
 func (w *Worker) sampleQueue(ctx context.Context, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
+	defer cancel()
 	st, err := w.store.Stats(ctx)
 	if err != nil {
 		return fmt.Errorf("rollup: read the queue: %w", err)
@@ -161,13 +178,20 @@ func (w *Worker) writeSamples(ctx context.Context, now time.Time) error {
 	samples, finished := w.sampler.Samples(now)
 	for len(samples) > 0 {
 		batch := samples[:min(len(samples), switchboard.MaxSamples)]
-		if err := w.store.RecordSamples(ctx, batch); err != nil {
+		if err := w.record(ctx, batch); err != nil {
 			return fmt.Errorf("rollup: write samples: %w", err)
 		}
 		samples = samples[len(batch):]
 	}
 	w.sampler.Forget(finished)
 	return nil
+}
+
+// record writes one batch of samples within the timeout.
+func (w *Worker) record(ctx context.Context, batch []switchboard.Sample) error {
+	ctx, cancel := context.WithTimeout(ctx, w.opts.Timeout)
+	defer cancel()
+	return w.store.RecordSamples(ctx, batch)
 }
 
 // sleep waits d, or until ctx is done.

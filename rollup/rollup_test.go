@@ -21,9 +21,26 @@ type fakeStore struct {
 	samples                            []switchboard.Sample
 	stats                              switchboard.Stats
 	failRollUp, failSamples, failStats error
+	// hang makes every call wait for its context's end, as a database
+	// gone without closing its connections does.
+	hang bool
 }
 
-func (f *fakeStore) RollUp(_ context.Context, now time.Time) (switchboard.RollUpResult, error) {
+func (f *fakeStore) hung(ctx context.Context) (bool, error) {
+	f.mu.Lock()
+	hang := f.hang
+	f.mu.Unlock()
+	if !hang {
+		return false, nil
+	}
+	<-ctx.Done()
+	return true, ctx.Err()
+}
+
+func (f *fakeStore) RollUp(ctx context.Context, now time.Time) (switchboard.RollUpResult, error) {
+	if hung, err := f.hung(ctx); hung {
+		return switchboard.RollUpResult{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failRollUp != nil {
@@ -37,7 +54,10 @@ func (f *fakeStore) RollUp(_ context.Context, now time.Time) (switchboard.RollUp
 	return switchboard.RollUpResult{Behind: behind}, nil
 }
 
-func (f *fakeStore) RecordSamples(_ context.Context, samples []switchboard.Sample) error {
+func (f *fakeStore) RecordSamples(ctx context.Context, samples []switchboard.Sample) error {
+	if hung, err := f.hung(ctx); hung {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failSamples != nil {
@@ -47,7 +67,10 @@ func (f *fakeStore) RecordSamples(_ context.Context, samples []switchboard.Sampl
 	return nil
 }
 
-func (f *fakeStore) Stats(context.Context) (*switchboard.Stats, error) {
+func (f *fakeStore) Stats(ctx context.Context) (*switchboard.Stats, error) {
+	if hung, err := f.hung(ctx); hung {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failStats != nil {
@@ -201,6 +224,34 @@ func TestWorkerRunsEveryIntervalUntilStopped(t *testing.T) {
 		}
 		if s, ok := sampleOf(samples, switchboard.SampleThrottled, time.Now().UTC().Truncate(time.Minute).Add(-3*time.Minute)); !ok || s.Value != 1 {
 			t.Errorf("Stop did not write the running minute's samples: %+v", samples)
+		}
+	})
+}
+
+// A store that stops answering fails a run within the timeout of each
+// call, and the next run, once it answers again, writes what was held.
+func TestRunOnceIsBoundedWhenTheStoreHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		now := time.Date(2026, 3, 1, 12, 0, 30, 0, time.UTC)
+		st := &fakeStore{hang: true}
+		w := New(st, Options{Node: "n1", Now: func() time.Time { return now }, Logger: quiet, Timeout: time.Minute})
+		w.Sampler().ObserveAck(now, 5*time.Millisecond)
+		start := time.Now()
+		err := w.RunOnce(t.Context())
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("RunOnce over a hung store: %v, want a deadline exceeded", err)
+		}
+		if took := time.Since(start); took != 3*time.Minute {
+			t.Errorf("RunOnce took %s, want 3 calls of 1m", took)
+		}
+		st.mu.Lock()
+		st.hang = false
+		st.mu.Unlock()
+		if err := w.RunOnce(t.Context()); err != nil {
+			t.Fatalf("RunOnce once the store answers: %v", err)
+		}
+		if _, samples := st.recorded(); len(samples) == 0 {
+			t.Error("the samples held were not written once the store answered")
 		}
 	})
 }
