@@ -79,6 +79,11 @@ type Admin struct {
 	Console bool `koanf:"console"`
 	// SessionTTL is how long a console sign-in lasts (default 12h).
 	SessionTTL time.Duration `koanf:"session_ttl"`
+	// DashboardInterval is how often the dashboard's per-minute
+	// aggregates are brought up to date (default 1m): its newest figures
+	// are at most that far behind. Each pass reads the last few minutes'
+	// rows again, so a shorter interval costs more.
+	DashboardInterval time.Duration `koanf:"dashboard_interval"`
 }
 
 // ExampleAdminToken is the admin token switchboard.example.toml ships
@@ -304,7 +309,7 @@ func Default() Config {
 		Listen:  "127.0.0.1:8080",
 		Log:     Log{Level: "info"},
 		Storage: Storage{URL: "switchboard-data/switchboard.db", IntegrityCheck: "quick"},
-		Admin:   Admin{Console: true, SessionTTL: 12 * time.Hour},
+		Admin:   Admin{Console: true, SessionTTL: 12 * time.Hour, DashboardInterval: time.Minute},
 		Ingest: Ingest{
 			MaxBodyBytes:    64 << 10,
 			MaxBodyMemory:   32 << 20,
@@ -660,6 +665,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Admin.Console && (c.Admin.SessionTTL < time.Minute || c.Admin.SessionTTL > 30*24*time.Hour) {
 		bad("admin.session_ttl: must be between 1m and 720h")
+	}
+	if c.Admin.DashboardInterval < time.Second || c.Admin.DashboardInterval > 10*time.Minute {
+		bad("admin.dashboard_interval: must be between 1s and 10m")
 	}
 	if c.Ingest.MaxBodyMemory < c.Ingest.MaxBodyBytes {
 		bad("ingest.max_body_memory: must be at least ingest.max_body_bytes")

@@ -33,6 +33,9 @@ func testConsoleInABrowser(t *testing.T, st store) {
 		provider:    provider.URL,
 		pools:       []pool{{name: "main", senders: []string{outboundSender}, rate: 10}},
 		statusRoute: "/status",
+		// The dashboard catches up every second, so that this webhook
+		// shows there without a minute's wait.
+		dashboardInterval: time.Second,
 	})
 	p := startServe(t, cfg)
 	tw := startSim(t, writeSimConfig(t, p.addr))

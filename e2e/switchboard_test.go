@@ -88,6 +88,9 @@ type config struct {
 	// may reach, such as the tests' own apps on 127.0.0.1.
 	egressAllow []string
 	redact      bool // [admin] redact
+	// dashboardInterval is [admin] dashboard_interval; 0 leaves the
+	// default.
+	dashboardInterval time.Duration
 }
 
 // writeConfig writes c as a TOML file in a temporary directory and returns
@@ -99,7 +102,11 @@ func writeConfig(t testing.TB, c config) string {
 	fmt.Fprintf(&b, "listen = %q\npublic_url = %q\n\n", "127.0.0.1:0", publicURL)
 	fmt.Fprintf(&b, "[log]\nlevel = %q\n\n", "info")
 	fmt.Fprintf(&b, "[storage]\nurl = %q\n\n", c.storage)
-	fmt.Fprintf(&b, "[admin]\ntoken = %q\nredact = %v\n\n", adminToken, c.redact)
+	fmt.Fprintf(&b, "[admin]\ntoken = %q\nredact = %v\n", adminToken, c.redact)
+	if c.dashboardInterval > 0 {
+		fmt.Fprintf(&b, "dashboard_interval = %q\n", c.dashboardInterval)
+	}
+	b.WriteString("\n")
 	b.WriteString(`[delivery]
 timeout = "2s"
 connect_timeout = "1s"

@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 			MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge, RedeliverOn: r.RedeliverOn, MaxInFlight: r.MaxInFlight})
 	}
 	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 1),
-		rollups: rollup.New(store, rollup.Options{Logger: logger})}
+		rollups: rollup.New(store, rollup.Options{Interval: cfg.Admin.DashboardInterval, Logger: logger})}
 	// Where URLs API callers choose may connect; Validate guarantees the
 	// allowlist parses.
 	callers, err := egress.Parse(cfg.Egress.Allow)
