@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -112,7 +113,9 @@ func defaultNode() string {
 	if len(node) > switchboard.MaxSampleNode {
 		node = node[len(node)-switchboard.MaxSampleNode:]
 	}
-	return node
+	// A cut may split a character of a non-ASCII host name, which
+	// PostgreSQL would refuse in every sample: drop the pieces.
+	return strings.ToValidUTF8(node, "")
 }
 
 // Sampler is where the process's components record their samples.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -123,7 +124,9 @@ func (s *Sampler) Gauge(at time.Time, series switchboard.SampleSeries, v float64
 
 func (s *Sampler) add(at time.Time, series switchboard.SampleSeries, key string, n float64) {
 	if len(key) > switchboard.MaxSampleKey {
-		key = key[:switchboard.MaxSampleKey]
+		// Cut whole characters only: a split one would be refused by
+		// PostgreSQL with the rest of the samples.
+		key = strings.ToValidUTF8(key[:switchboard.MaxSampleKey], "")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

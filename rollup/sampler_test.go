@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard-dev/switchboard"
 )
@@ -99,5 +100,26 @@ func TestSamplerIsBounded(t *testing.T) {
 	}
 	if keys != maxKeys {
 		t.Errorf("%d keys in one minute, want %d", keys, maxKeys)
+	}
+}
+
+// A key cut to its bound keeps whole characters: a split one would make
+// PostgreSQL refuse every sample written with it.
+func TestSamplerCutsKeysAtCharacters(t *testing.T) {
+	s := NewSampler("n1")
+	pool := "p" + strings.Repeat("é", switchboard.MaxSampleKey) // 2 bytes each: the bound falls mid-character
+	s.Throttled(m0, pool)
+	samples, _ := s.Samples(m0.Add(time.Hour))
+	if len(samples) != 1 {
+		t.Fatalf("%d samples, want 1", len(samples))
+	}
+	if k := samples[0].Key; !utf8.ValidString(k) || len(k) > switchboard.MaxSampleKey || !strings.HasPrefix(pool, k) {
+		t.Errorf("key %q (%d bytes): want a valid prefix of the pool's name within %d bytes", k, len(k), switchboard.MaxSampleKey)
+	}
+}
+
+func TestDefaultNodeIsValidText(t *testing.T) {
+	if n := defaultNode(); !utf8.ValidString(n) || n == "" || len(n) > switchboard.MaxSampleNode {
+		t.Errorf("defaultNode() = %q", n)
 	}
 }
