@@ -26,7 +26,7 @@ func TestByNumberMergesTheColumns(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var asked []Query
-			got, err := byNumber("+1555", []Cond{Eq("route", "/sms")}, "", tc.limit, func(s string) string { return s },
+			got, err := byNumber("+1555", []Cond{Eq("route", "/sms")}, listing{limit: tc.limit}, byString,
 				func(q Query) ([]string, error) {
 					asked = append(asked, q)
 					rows := tc.from
@@ -51,8 +51,10 @@ func TestByNumberMergesTheColumns(t *testing.T) {
 		})
 	}
 	failed := errors.New("down")
-	if _, err := byNumber("+1555", nil, "", 5, func(s string) string { return s },
+	if _, err := byNumber("+1555", nil, listing{limit: 5}, byString,
 		func(Query) ([]string, error) { return nil, failed }); !errors.Is(err, failed) {
 		t.Errorf("byNumber with a failing selection: %v, want its error", err)
 	}
 }
+
+func byString(s string) position { return position{id: s} }
