@@ -139,6 +139,13 @@ func (c *conn) Count(ctx context.Context, table string, where []store.Cond) (int
 	return n, c.q.QueryRowContext(ctx, `SELECT count(*) FROM `+table+clause, args...).Scan(&n)
 }
 
+func (c *conn) CountUpTo(ctx context.Context, table string, where []store.Cond, most int) (int64, error) {
+	clause, args := dialect.Where(where)
+	var n int64
+	return n, c.q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM `+table+clause+` LIMIT ?)`,
+		append(args, most)...).Scan(&n)
+}
+
 func (c *conn) InsertJobs(_ context.Context, js []jobs.Scheduled) error {
 	c.scheduled = append(c.scheduled, js...)
 	return nil

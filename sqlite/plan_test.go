@@ -155,6 +155,7 @@ func TestListingsUseTheirIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, p, recording := openPlanned(t)
+	fillCommon(t, s)
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		f    switchboard.EventFilter
@@ -220,6 +221,65 @@ func TestListingsUseTheirIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkPlans(t, s, p, fmt.Sprintf("ListRequests(%+v)", tc.f), tc.want)
+	}
+}
+
+// fillCommon stores enough events, messages and requests with the values
+// the listings above filter by to make them common: a timed listing
+// reads a rare value through its own index (see
+// TestTimedListingsOfRareValuesUseTheirIndexes).
+func fillCommon(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	for _, q := range []string{scaleEvents, scaleMessages} {
+		if _, err := s.write.ExecContext(ctx, q, 6000, now.Add(-time.Hour).UnixMicro(), time.Hour.Microseconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`UPDATE events SET route = '/sms', kind = 'fallback', state = 'dead', last_code = 11200,
+		    from_number = '+15550100', to_number = '+15550100'`,
+		`UPDATE messages SET pool = 'default', purpose = 'otp', state = 'failed', error_code = 30003,
+		    from_number = '+15550100', to_number = '+15550100', template = 'welcome'`,
+		`INSERT INTO requests (id, received_at, route, method, url, header, body, remote_addr, outcome, reason)
+		    SELECT 'r' || id, created_at, route, 'POST', 'https://h.example.com/sms', '{}', X'', '127.0.0.1:1',
+		        'rejected', 'signature' FROM events`,
+	} {
+		if _, err := s.write.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A timed listing of a value with few rows reads them all through the
+// value's own index and sorts them: the time range could hold millions
+// of rows and none of the value's.
+func TestTimedListingsOfRareValuesUseTheirIndexes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, p, recording := openPlanned(t)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		f    switchboard.EventFilter
+		want []string
+	}{
+		{switchboard.EventFilter{Route: "/rare", Since: at}, []string{"USING INDEX events_route (route=?)"}},
+		{switchboard.EventFilter{TwilioCode: 12300, Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX events_last_code (last_code=?)"}},
+		{switchboard.EventFilter{Number: "+15550100", Until: at}, []string{"USING INDEX events_from (from_number=?)", "USING INDEX events_to (to_number=?)"}},
+	} {
+		p.queries, p.args = nil, nil
+		if _, err := recording.ListEvents(ctx, tc.f); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.queries) != len(tc.want) {
+			t.Fatalf("ListEvents(%+v): %d selections, want %d", tc.f, len(p.queries), len(tc.want))
+		}
+		for i, q := range p.queries {
+			if got := queryPlan(t, s, q, p.args[i]...); !strings.Contains(got, tc.want[i]) || strings.Contains(got, "SCAN") {
+				t.Errorf("ListEvents(%+v): query plan %q, want %q", tc.f, got, tc.want[i])
+			}
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 // cursor carries both the row's time and its id, since nothing makes ids
 // and times sort alike.
 type listing struct {
+	table  string
 	column string // the time column of a timed listing; "" for id order
 	order  Order  // the timed listing's order: by column, then id
 	index  string // the timed listing's index, on (column, id)
@@ -74,14 +76,14 @@ func parseTimed(c string) (position, bool) {
 // timeIndex is how a table's rows are listed in a time range: by which
 // column, in which order, through which index on (column, id).
 type timeIndex struct {
-	column, index string
-	order         Order
+	table, column, index string
+	order                Order
 }
 
 var (
-	eventsByTime   = timeIndex{"created_at", "events_created", NewestCreatedFirst}
-	messagesByTime = timeIndex{"created_at", "messages_created", NewestCreatedFirst}
-	requestsByTime = timeIndex{"received_at", "requests_received", NewestReceivedFirst}
+	eventsByTime   = timeIndex{TableEvents, "created_at", "events_created", NewestCreatedFirst}
+	messagesByTime = timeIndex{TableMessages, "created_at", "messages_created", NewestCreatedFirst}
+	requestsByTime = timeIndex{TableRequests, "received_at", "requests_received", NewestReceivedFirst}
 )
 
 // newListing returns the listing of a page after cursor: timed, through
@@ -100,7 +102,7 @@ func newListing(ctx context.Context, ti timeIndex, from, until time.Time, cursor
 		}
 		return l, nil
 	}
-	l.column, l.order, l.index = ti.column, ti.order, ti.index
+	l.table, l.column, l.order, l.index = ti.table, ti.column, ti.order, ti.index
 	switch {
 	case cursor == "":
 	case isTimed:
@@ -129,26 +131,56 @@ func timeOf[T any](list func(Query) ([]T, error), at func(T) time.Time) func(con
 	}
 }
 
+// rareBelow is how few rows a filter's value must have, whatever their
+// time, for a timed listing to read them all through the filter's index
+// and sort them, rather than walk the time range through the time index.
+// Either way a page reads at most about as many rows: this many at most
+// through the filter's index; through the time index, those of the range
+// until the page is full, the page's worth at the density of a value
+// this common or more, about limit*N/rareBelow (N the table's rows).
+const rareBelow = 5000
+
 // query is the selection of the page's rows matching where: newest
 // first, one row past the limit to know whether another page follows,
-// after the cursor. A timed listing reads through its time index, even
-// with another filter: its rows are sought at the range's end and read
-// in order until the page is full, never more than the range holds,
-// where a filter's index would read and sort every row of the value
-// (all of a common route's). Its cursor bounds the time alone too, so
-// that the scan starts there rather than filters up to it.
-func (l listing) query(where []Cond) Query {
+// after the cursor. A timed listing's cursor bounds the time alone too,
+// so that the scan of the time index starts there rather than filters
+// up to it.
+//
+// A timed listing with another filter reads through its time index
+// unless the filter's value is rare (under rareBelow rows, counted
+// through its own index): the range is sought at its end and read in
+// order until the page is full, where the filter's index would read
+// and sort every row of the value (all of a common route's); a rare
+// value is read whole and sorted instead, where the range could hold
+// millions of rows and none of the value's.
+func (l listing) query(ctx context.Context, r Reader, where []Cond) (Query, error) {
 	if l.column == "" {
 		if l.after.id != "" {
 			where = append(where, Lt("id", l.after.id))
 		}
-		return Query{Where: where, Order: NewestFirst, Limit: l.limit + 1}
+		return Query{Where: where, Order: NewestFirst, Limit: l.limit + 1}, nil
+	}
+	index := l.index
+	var filter []Cond
+	for _, c := range where {
+		if c.Column != l.column {
+			filter = append(filter, c)
+		}
+	}
+	if len(filter) > 0 {
+		n, err := r.CountUpTo(ctx, l.table, filter, rareBelow)
+		if err != nil {
+			return Query{}, fmt.Errorf("count the filter's rows: %w", err)
+		}
+		if n < rareBelow {
+			index = ""
+		}
 	}
 	if p := l.after; p.id != "" {
-		where = append(where, Le(l.column, p.at),
+		where = append(slices.Clip(where), Le(l.column, p.at),
 			Any([]Cond{Lt(l.column, p.at)}, []Cond{Eq(l.column, p.at), Lt("id", p.id)}))
 	}
-	return Query{Where: where, Order: l.order, Limit: l.limit + 1, Index: l.index}
+	return Query{Where: where, Order: l.order, Limit: l.limit + 1, Index: index}, nil
 }
 
 // compare orders two rows as the listing does: the newer first.

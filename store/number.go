@@ -8,7 +8,7 @@ import (
 // index of its own that yields its rows newest first.
 var numberColumns = []string{"from_number", "to_number"}
 
-// byNumber selects the rows of a listing page (see listing.query) matching
+// byNumber selects, with sel, the rows of a listing page l matching
 // where whose from_number or to_number is number, newest first: one
 // selection per column, each cut at the page, merged. A single selection
 // with OR would read every row of a common number (a sender's own, which
@@ -18,11 +18,10 @@ var numberColumns = []string{"from_number", "to_number"}
 //
 // Each selection repeats its partial index's predicate (the column is not
 // empty), which number, never empty here, implies.
-func byNumber[T any](number string, where []Cond, l listing, pos func(T) position, list func(Query) ([]T, error)) ([]T, error) {
+func byNumber[T any](number string, where []Cond, l listing, pos func(T) position, sel func([]Cond) ([]T, error)) ([]T, error) {
 	var merged []T
 	for _, column := range numberColumns {
-		w := append(slices.Clip(where), Eq(column, number), NotEmpty(column))
-		items, err := list(l.query(w))
+		items, err := sel(append(slices.Clip(where), Eq(column, number), NotEmpty(column)))
 		if err != nil {
 			return nil, err
 		}

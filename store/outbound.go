@@ -151,10 +151,17 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 	}
 	pos := func(m *switchboard.OutboundMessage) position { return position{at: m.CreatedAt, id: m.ID} }
 	var messages []*switchboard.OutboundMessage
+	sel := func(where []Cond) ([]*switchboard.OutboundMessage, error) {
+		q, err := l.query(ctx, r, where)
+		if err != nil {
+			return nil, err
+		}
+		return list(q)
+	}
 	if f.Number != "" {
-		messages, err = byNumber(f.Number, where, l, pos, list)
+		messages, err = byNumber(f.Number, where, l, pos, sel)
 	} else {
-		messages, err = list(l.query(where))
+		messages, err = sel(where)
 	}
 	return listPage(l, messages, err, "list messages", pos)
 }

@@ -95,10 +95,17 @@ func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*swi
 	}
 	pos := func(e *switchboard.Event) position { return position{at: e.CreatedAt, id: e.ID} }
 	var events []*switchboard.Event
+	sel := func(where []Cond) ([]*switchboard.Event, error) {
+		q, err := l.query(ctx, r, where)
+		if err != nil {
+			return nil, err
+		}
+		return list(q)
+	}
 	if f.Number != "" {
-		events, err = byNumber(f.Number, where, l, pos, list)
+		events, err = byNumber(f.Number, where, l, pos, sel)
 	} else {
-		events, err = list(l.query(where))
+		events, err = sel(where)
 	}
 	return listPage(l, events, err, "list events", pos)
 }
@@ -121,7 +128,11 @@ func (s *Store) ListRequests(ctx context.Context, f switchboard.RequestFilter) (
 	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}
-	requests, err := list(l.query(where))
+	q, err := l.query(ctx, r, where)
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	requests, err := list(q)
 	return listPage(l, requests, err, "list requests", func(r *switchboard.Request) position {
 		return position{at: r.ReceivedAt, id: r.ID}
 	})
