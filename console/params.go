@@ -111,7 +111,8 @@ func pageSize(v string) (int, error) {
 }
 
 // cursorPattern is the form of a list's cursor: the id of the last row of
-// the previous page.
+// the previous page, or, in a time range, its time and id (see
+// store.listing), both letters, digits and dashes.
 var cursorPattern = regexp.MustCompile(`^[0-9A-Za-z-]{1,64}$`)
 
 func cursor(v string) (string, error) {

@@ -131,6 +131,14 @@ func (c *conn) Count(ctx context.Context, table string, where []store.Cond) (int
 	return n, c.q.QueryRow(ctx, `SELECT count(*) FROM `+table+clause, args...).Scan(&n)
 }
 
+func (c *conn) CountUpTo(ctx context.Context, table string, where []store.Cond, most int) (int64, error) {
+	clause, args := dialect.Where(where)
+	args = append(args, most)
+	var n int64
+	return n, c.q.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM `+table+clause+` LIMIT `+dialect.Param(len(args))+`) AS t`,
+		args...).Scan(&n)
+}
+
 func (c *conn) InsertJobs(ctx context.Context, js []jobs.Scheduled) error {
 	return c.queue.InsertTx(ctx, c.tx, js)
 }

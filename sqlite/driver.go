@@ -83,6 +83,10 @@ var dialect = store.Dialect{
 		list, _ := json.Marshal(values) // strings always encode
 		return column + " IN (SELECT value FROM json_each(" + param + "))", string(list)
 	},
+	// Without statistics, SQLite takes an equality on any index for more
+	// selective than a time range: a listing of a common route over an
+	// hour would read and sort every row of the route.
+	Indexed: func(index string) string { return " INDEXED BY " + index },
 }
 
 type rowScanner interface{ Scan(dest ...any) error }
@@ -133,6 +137,13 @@ func (c *conn) Count(ctx context.Context, table string, where []store.Cond) (int
 	clause, args := dialect.Where(where)
 	var n int64
 	return n, c.q.QueryRowContext(ctx, `SELECT count(*) FROM `+table+clause, args...).Scan(&n)
+}
+
+func (c *conn) CountUpTo(ctx context.Context, table string, where []store.Cond, most int) (int64, error) {
+	clause, args := dialect.Where(where)
+	var n int64
+	return n, c.q.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM `+table+clause+` LIMIT ?)`,
+		append(args, most)...).Scan(&n)
 }
 
 func (c *conn) InsertJobs(_ context.Context, js []jobs.Scheduled) error {

@@ -52,6 +52,11 @@ func (c *plannedConn) Events(ctx context.Context, q store.Query) ([]*switchboard
 	return c.conn.Events(ctx, q)
 }
 
+func (c *plannedConn) Requests(ctx context.Context, q store.Query) ([]*switchboard.Request, error) {
+	c.p.record(selectRequest, q)
+	return c.conn.Requests(ctx, q)
+}
+
 func (c *plannedConn) Count(ctx context.Context, table string, where []store.Cond) (int64, error) {
 	c.p.record(`SELECT count(*) FROM `+table, store.Query{Where: where})
 	return c.conn.Count(ctx, table, where)
@@ -141,13 +146,16 @@ func TestSendViewUsesTheIndexes(t *testing.T) {
 
 // Every filter of the console's listings has an index that yields its
 // rows newest first: a page reads one page of rows (no sort of all the
-// matches, no scan of the table), alone or with a time range, so that a
-// rare value is found as fast as a common one. A number is two
-// selections, one per column, each through its own partial index.
+// matches, no scan of the table), so that a rare value is found as fast
+// as a common one. A number is two selections, one per column, each
+// through its own partial index. With a time range, every listing reads
+// through its (time, id) index, whatever its other filter: the range is
+// sought, not reached by walking newer rows, and nothing is sorted.
 func TestListingsUseTheirIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, p, recording := openPlanned(t)
+	fillCommon(t, s)
 	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		f    switchboard.EventFilter
@@ -162,9 +170,13 @@ func TestListingsUseTheirIndexes(t *testing.T) {
 		{switchboard.EventFilter{Number: "+15550100"}, []string{"USING INDEX events_from (from_number=?)", "USING INDEX events_to (to_number=?)"}},
 		{switchboard.EventFilter{Number: "+15550100", Cursor: "x"},
 			[]string{"USING INDEX events_from (from_number=? AND id<?)", "USING INDEX events_to (to_number=? AND id<?)"}},
-		{switchboard.EventFilter{Route: "/sms", Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX events_route (route=?)"}},
-		{switchboard.EventFilter{TwilioCode: 11200, Since: at}, []string{"USING INDEX events_last_code (last_code=?)"}},
-		{switchboard.EventFilter{Number: "+15550100", Until: at}, []string{"USING INDEX events_from (from_number=?)", "USING INDEX events_to (to_number=?)"}},
+		{switchboard.EventFilter{Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX events_created (created_at>? AND created_at<?)"}},
+		{switchboard.EventFilter{Since: at, Cursor: "t1-x"}, []string{"USING INDEX events_created (created_at>? AND created_at<?)"}},
+		{switchboard.EventFilter{Route: "/sms", Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX events_created (created_at>? AND created_at<?)"}},
+		{switchboard.EventFilter{Kind: switchboard.KindFallback, Until: at}, []string{"USING INDEX events_created (created_at<?)"}},
+		{switchboard.EventFilter{State: switchboard.StateDead, Since: at}, []string{"USING INDEX events_created (created_at>?)"}},
+		{switchboard.EventFilter{TwilioCode: 11200, Since: at}, []string{"USING INDEX events_created (created_at>?)"}},
+		{switchboard.EventFilter{Number: "+15550100", Until: at}, []string{"USING INDEX events_created (created_at<?)", "USING INDEX events_created (created_at<?)"}},
 	} {
 		p.queries, p.args = nil, nil
 		if _, err := recording.ListEvents(ctx, tc.f); err != nil {
@@ -184,13 +196,90 @@ func TestListingsUseTheirIndexes(t *testing.T) {
 		{switchboard.OutboundFilter{Template: "welcome"}, []string{"USING INDEX messages_template (template=?)"}},
 		{switchboard.OutboundFilter{ErrorCode: 30003}, []string{"USING INDEX messages_error_code (error_code=?)"}},
 		{switchboard.OutboundFilter{Number: "+15550100"}, []string{"USING INDEX messages_from (from_number=?)", "USING INDEX messages_to (to_number=?)"}},
-		{switchboard.OutboundFilter{ErrorCode: 30003, Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX messages_error_code (error_code=?)"}},
+		{switchboard.OutboundFilter{Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX messages_created (created_at>? AND created_at<?)"}},
+		{switchboard.OutboundFilter{ErrorCode: 30003, Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX messages_created (created_at>? AND created_at<?)"}},
+		{switchboard.OutboundFilter{Pool: "default", Since: at}, []string{"USING INDEX messages_created (created_at>?)"}},
+		{switchboard.OutboundFilter{To: "+15550100", Since: at, Cursor: "t1-x"}, []string{"USING INDEX messages_created (created_at>? AND created_at<?)"}},
+		{switchboard.OutboundFilter{Number: "+15550100", Since: at}, []string{"USING INDEX messages_created (created_at>?)", "USING INDEX messages_created (created_at>?)"}},
 	} {
 		p.queries, p.args = nil, nil
 		if _, err := recording.ListOutboundMessages(ctx, tc.f); err != nil {
 			t.Fatal(err)
 		}
 		checkPlans(t, s, p, fmt.Sprintf("ListOutboundMessages(%+v)", tc.f), tc.want)
+	}
+	for _, tc := range []struct {
+		f    switchboard.RequestFilter
+		want []string
+	}{
+		{switchboard.RequestFilter{Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX requests_received (received_at>? AND received_at<?)"}},
+		{switchboard.RequestFilter{Outcome: switchboard.OutcomeRejected, Since: at}, []string{"USING INDEX requests_received (received_at>?)"}},
+		{switchboard.RequestFilter{Until: at, Cursor: "t1-x"}, []string{"USING INDEX requests_received (received_at<?)"}},
+	} {
+		p.queries, p.args = nil, nil
+		if _, err := recording.ListRequests(ctx, tc.f); err != nil {
+			t.Fatal(err)
+		}
+		checkPlans(t, s, p, fmt.Sprintf("ListRequests(%+v)", tc.f), tc.want)
+	}
+}
+
+// fillCommon stores enough events, messages and requests with the values
+// the listings above filter by to make them common: a timed listing
+// reads a rare value through its own index (see
+// TestTimedListingsOfRareValuesUseTheirIndexes).
+func fillCommon(t *testing.T, s *Store) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	for _, q := range []string{scaleEvents, scaleMessages} {
+		if _, err := s.write.ExecContext(ctx, q, 6000, now.Add(-time.Hour).UnixMicro(), time.Hour.Microseconds()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		`UPDATE events SET route = '/sms', kind = 'fallback', state = 'dead', last_code = 11200,
+		    from_number = '+15550100', to_number = '+15550100'`,
+		`UPDATE messages SET pool = 'default', purpose = 'otp', state = 'failed', error_code = 30003,
+		    from_number = '+15550100', to_number = '+15550100', template = 'welcome'`,
+		`INSERT INTO requests (id, received_at, route, method, url, header, body, remote_addr, outcome, reason)
+		    SELECT 'r' || id, created_at, route, 'POST', 'https://h.example.com/sms', '{}', X'', '127.0.0.1:1',
+		        'rejected', 'signature' FROM events`,
+	} {
+		if _, err := s.write.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A timed listing of a value with few rows reads them all through the
+// value's own index and sorts them: the time range could hold millions
+// of rows and none of the value's.
+func TestTimedListingsOfRareValuesUseTheirIndexes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, p, recording := openPlanned(t)
+	at := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		f    switchboard.EventFilter
+		want []string
+	}{
+		{switchboard.EventFilter{Route: "/rare", Since: at}, []string{"USING INDEX events_route (route=?)"}},
+		{switchboard.EventFilter{TwilioCode: 12300, Since: at, Until: at.Add(time.Hour)}, []string{"USING INDEX events_last_code (last_code=?)"}},
+		{switchboard.EventFilter{Number: "+15550100", Until: at}, []string{"USING INDEX events_from (from_number=?)", "USING INDEX events_to (to_number=?)"}},
+	} {
+		p.queries, p.args = nil, nil
+		if _, err := recording.ListEvents(ctx, tc.f); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.queries) != len(tc.want) {
+			t.Fatalf("ListEvents(%+v): %d selections, want %d", tc.f, len(p.queries), len(tc.want))
+		}
+		for i, q := range p.queries {
+			if got := queryPlan(t, s, q, p.args[i]...); !strings.Contains(got, tc.want[i]) || strings.Contains(got, "SCAN") {
+				t.Errorf("ListEvents(%+v): query plan %q, want %q", tc.f, got, tc.want[i])
+			}
+		}
 	}
 }
 

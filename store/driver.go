@@ -45,6 +45,9 @@ type Reader interface {
 	// to serve, an engine is free to find them through the index of
 	// their most selective condition.
 	Count(ctx context.Context, table string, where []Cond) (int64, error)
+	// CountUpTo counts the rows of table matching where, up to most: it
+	// reads no more than most of them.
+	CountUpTo(ctx context.Context, table string, where []Cond, most int) (int64, error)
 	// OldestDue is the earliest next_attempt_at of the events waiting
 	// (pending or retrying) that are due at now; zero when none is.
 	OldestDue(ctx context.Context, now time.Time) (time.Time, error)

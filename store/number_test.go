@@ -25,15 +25,15 @@ func TestByNumberMergesTheColumns(t *testing.T) {
 		{"none", nil, nil, 5, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var asked []Query
-			got, err := byNumber("+1555", []Cond{Eq("route", "/sms")}, "", tc.limit, func(s string) string { return s },
-				func(q Query) ([]string, error) {
-					asked = append(asked, q)
+			var asked [][]Cond
+			got, err := byNumber("+1555", []Cond{Eq("route", "/sms")}, listing{limit: tc.limit}, byString,
+				func(where []Cond) ([]string, error) {
+					asked = append(asked, where)
 					rows := tc.from
-					if q.Where[1].Column == "to_number" {
+					if where[1].Column == "to_number" {
 						rows = tc.to
 					}
-					return rows[:min(len(rows), q.Limit)], nil
+					return rows[:min(len(rows), tc.limit+1)], nil
 				})
 			if err != nil || !slices.Equal(got, tc.want) {
 				t.Errorf("byNumber = %v, %v; want %v", got, err, tc.want)
@@ -41,18 +41,20 @@ func TestByNumberMergesTheColumns(t *testing.T) {
 			if len(asked) != 2 {
 				t.Fatalf("%d selections, want one per column", len(asked))
 			}
-			for i, q := range asked {
+			for i, where := range asked {
 				col := numberColumns[i]
 				want := []Cond{Eq("route", "/sms"), Eq(col, "+1555"), NotEmpty(col)}
-				if q.Order != NewestFirst || q.Limit != tc.limit+1 || !reflect.DeepEqual(q.Where, want) {
-					t.Errorf("selection %d = %+v, want %v newest first, limit %d", i, q, want, tc.limit+1)
+				if !reflect.DeepEqual(where, want) {
+					t.Errorf("selection %d = %+v, want %v", i, where, want)
 				}
 			}
 		})
 	}
 	failed := errors.New("down")
-	if _, err := byNumber("+1555", nil, "", 5, func(s string) string { return s },
-		func(Query) ([]string, error) { return nil, failed }); !errors.Is(err, failed) {
+	if _, err := byNumber("+1555", nil, listing{limit: 5}, byString,
+		func([]Cond) ([]string, error) { return nil, failed }); !errors.Is(err, failed) {
 		t.Errorf("byNumber with a failing selection: %v, want its error", err)
 	}
 }
+
+func byString(s string) position { return position{id: s} }

@@ -124,7 +124,8 @@ func (s *Store) MessageBySID(ctx context.Context, accountSID, sid string) (*swit
 	return s.OutboundMessageBySID(ctx, accountSID, sid)
 }
 
-// ListOutboundMessages returns a page of messages, newest first. A filter
+// ListOutboundMessages returns a page of messages, newest first: by id,
+// or, with a time range, by creation time and id (see listing). A filter
 // value no stored text can equal matches nothing, as in ListEvents.
 func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.OutboundFilter) (*switchboard.Page[*switchboard.OutboundMessage], error) {
 	if !allText(f.Pool, string(f.Purpose), string(f.State), f.To, f.Template, f.Number, f.Cursor) {
@@ -141,20 +142,28 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 	}
 	where = code(where, "error_code", f.ErrorCode)
 	where = since(where, "created_at", f.Since, f.Until)
-	limit := switchboard.LimitOrDefault(f.Limit)
 	r := s.driver.Read()
 	list := func(q Query) ([]*switchboard.OutboundMessage, error) { return r.Messages(ctx, q) }
-	id := func(m *switchboard.OutboundMessage) string { return m.ID }
-	var (
-		messages []*switchboard.OutboundMessage
-		err      error
-	)
-	if f.Number != "" {
-		messages, err = byNumber(f.Number, where, f.Cursor, limit, id, list)
-	} else {
-		messages, err = list(listQuery(where, f.Cursor, limit))
+	l, err := newListing(ctx, messagesByTime, f.Since, f.Until, f.Cursor, switchboard.LimitOrDefault(f.Limit),
+		timeOf(list, func(m *switchboard.OutboundMessage) time.Time { return m.CreatedAt }))
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
 	}
-	return page(messages, err, "list messages", limit, id)
+	pos := func(m *switchboard.OutboundMessage) position { return position{at: m.CreatedAt, id: m.ID} }
+	var messages []*switchboard.OutboundMessage
+	sel := func(where []Cond) ([]*switchboard.OutboundMessage, error) {
+		q, err := l.query(ctx, r, where)
+		if err != nil {
+			return nil, err
+		}
+		return list(q)
+	}
+	if f.Number != "" {
+		messages, err = byNumber(f.Number, where, l, pos, sel)
+	} else {
+		messages, err = sel(where)
+	}
+	return listPage(l, messages, err, "list messages", pos)
 }
 
 // held selects the message with id for a read-modify-write.

@@ -12,11 +12,16 @@ type Query struct {
 	Order Order
 	Limit int // 0: no limit
 	Lock  Lock
+	// Index names the index the selection reads through, for an engine
+	// that cannot tell on its own which of two indexes reads fewer rows
+	// (SQLite keeps no statistics); an engine that can ignores it. The
+	// index must be able to serve the selection.
+	Index string
 }
 
 // Order is the order of a selection's rows: by id (which is creation
-// order), or, for messages listed by account, by creation time and then
-// id.
+// order), or, for messages listed by account and listings with a time
+// range, by creation (or receipt) time and then id.
 type Order int
 
 const (
@@ -25,6 +30,8 @@ const (
 	OldestFirst
 	NewestCreatedFirst
 	OldestCreatedFirst
+	// NewestReceivedFirst is the requests' NewestCreatedFirst.
+	NewestReceivedFirst
 )
 
 // Lock is how the rows a transaction selects are held until it ends, on
@@ -112,6 +119,9 @@ type Dialect struct {
 	In func(column, param string, values []string) (term string, value any)
 	// Lock returns the clause that holds selected rows; nil for none.
 	Lock func(Lock) string
+	// Indexed returns the clause that names the index a selection reads
+	// through, written after its table; nil to let the engine choose.
+	Indexed func(index string) string
 }
 
 // Where returns conds as a WHERE clause (empty for none) and its
@@ -125,12 +135,15 @@ func (d Dialect) Where(conds []Cond) (string, []any) {
 	return " WHERE " + clause, args
 }
 
-// Select returns base (a SELECT without WHERE) with q's conditions, order,
-// limit and lock, and its arguments.
+// Select returns base (a SELECT without WHERE, ending with its one table)
+// with q's index, conditions, order, limit and lock, and its arguments.
 func (d Dialect) Select(base string, q Query) (string, []any) {
 	where, args := d.Where(q.Where)
 	var b strings.Builder
 	b.WriteString(base)
+	if q.Index != "" && d.Indexed != nil {
+		b.WriteString(d.Indexed(q.Index))
+	}
 	b.WriteString(where)
 	switch q.Order {
 	case NewestFirst:
@@ -141,6 +154,8 @@ func (d Dialect) Select(base string, q Query) (string, []any) {
 		b.WriteString(" ORDER BY created_at DESC, id DESC")
 	case OldestCreatedFirst:
 		b.WriteString(" ORDER BY created_at, id")
+	case NewestReceivedFirst:
+		b.WriteString(" ORDER BY received_at DESC, id DESC")
 	}
 	if q.Limit > 0 {
 		args = append(args, q.Limit)

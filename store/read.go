@@ -65,16 +65,8 @@ func (s *Store) Attempts(ctx context.Context, eventID string) ([]*switchboard.At
 	return attempts, nil
 }
 
-// listQuery is the selection of a listing page: newest first, one row past
-// limit to know whether another page follows, after the cursor.
-func listQuery(where []Cond, cursor string, limit int) Query {
-	if cursor != "" {
-		where = append(where, Lt("id", cursor))
-	}
-	return Query{Where: where, Order: NewestFirst, Limit: limit + 1}
-}
-
-// ListEvents returns a page of events, newest first. A filter value no
+// ListEvents returns a page of events, newest first: by id, or, with a
+// time range, by creation time and id (see listing). A filter value no
 // stored text can equal (a NUL, bytes that are not UTF-8) matches
 // nothing, on every engine: PostgreSQL could not even compare it.
 func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*switchboard.Page[*switchboard.Event], error) {
@@ -94,32 +86,56 @@ func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*swi
 	}
 	where = code(where, "last_code", f.TwilioCode)
 	where = since(where, "created_at", f.Since, f.Until)
-	limit := switchboard.LimitOrDefault(f.Limit)
 	r := s.driver.Read()
 	list := func(q Query) ([]*switchboard.Event, error) { return r.Events(ctx, q) }
-	id := func(e *switchboard.Event) string { return e.ID }
-	var (
-		events []*switchboard.Event
-		err    error
-	)
-	if f.Number != "" {
-		events, err = byNumber(f.Number, where, f.Cursor, limit, id, list)
-	} else {
-		events, err = list(listQuery(where, f.Cursor, limit))
+	l, err := newListing(ctx, eventsByTime, f.Since, f.Until, f.Cursor, switchboard.LimitOrDefault(f.Limit),
+		timeOf(list, func(e *switchboard.Event) time.Time { return e.CreatedAt }))
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
 	}
-	return page(events, err, "list events", limit, id)
+	pos := func(e *switchboard.Event) position { return position{at: e.CreatedAt, id: e.ID} }
+	var events []*switchboard.Event
+	sel := func(where []Cond) ([]*switchboard.Event, error) {
+		q, err := l.query(ctx, r, where)
+		if err != nil {
+			return nil, err
+		}
+		return list(q)
+	}
+	if f.Number != "" {
+		events, err = byNumber(f.Number, where, l, pos, sel)
+	} else {
+		events, err = sel(where)
+	}
+	return listPage(l, events, err, "list events", pos)
 }
 
-// ListRequests returns a page of requests, newest first.
+// ListRequests returns a page of requests, newest first: by id, or, with
+// a time range, by receipt time and id (see listing).
 func (s *Store) ListRequests(ctx context.Context, f switchboard.RequestFilter) (*switchboard.Page[*switchboard.Request], error) {
+	if !allText(f.Route, string(f.Outcome), f.EventID, f.Cursor) {
+		return &switchboard.Page[*switchboard.Request]{}, nil
+	}
 	var where []Cond
 	where = eq(where, "route", f.Route)
 	where = eq(where, "outcome", f.Outcome)
 	where = eq(where, "event_id", f.EventID)
 	where = since(where, "received_at", f.Since, f.Until)
-	limit := switchboard.LimitOrDefault(f.Limit)
-	requests, err := s.driver.Read().Requests(ctx, listQuery(where, f.Cursor, limit))
-	return page(requests, err, "list requests", limit, func(r *switchboard.Request) string { return r.ID })
+	r := s.driver.Read()
+	list := func(q Query) ([]*switchboard.Request, error) { return r.Requests(ctx, q) }
+	l, err := newListing(ctx, requestsByTime, f.Since, f.Until, f.Cursor, switchboard.LimitOrDefault(f.Limit),
+		timeOf(list, func(r *switchboard.Request) time.Time { return r.ReceivedAt }))
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	q, err := l.query(ctx, r, where)
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	requests, err := list(q)
+	return listPage(l, requests, err, "list requests", func(r *switchboard.Request) position {
+		return position{at: r.ReceivedAt, id: r.ID}
+	})
 }
 
 // Stats counts events by state, finds the oldest due delivery and counts

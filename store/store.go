@@ -85,20 +85,6 @@ func first[T any](items []T, err error, what string) (T, error) {
 	return items[0], nil
 }
 
-// page cuts a selection of limit+1 items to a page of limit, whose Next is
-// the last item's id when another page follows.
-func page[T any](items []T, err error, what string, limit int, id func(T) string) (*switchboard.Page[T], error) {
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	p := &switchboard.Page[T]{Items: items}
-	if len(items) > limit {
-		p.Items = items[:limit]
-		p.Next = id(p.Items[limit-1])
-	}
-	return p, nil
-}
-
 // since adds the conditions of a time range on column to where.
 func since(where []Cond, column string, from, until time.Time) []Cond {
 	if !from.IsZero() {

@@ -95,6 +95,8 @@ func TimeListings(t *testing.T, s switchboard.Store, now time.Time, rows int) {
 	ctx := context.Background()
 	hourAgo, dayAgo := now.Add(-time.Hour), now.Add(-24*time.Hour)
 	oldFrom, oldUntil := now.Add(-15*24*time.Hour), now.Add(-15*24*time.Hour+time.Hour)
+	from18h, until17h := now.Add(-18*time.Hour), now.Add(-17*time.Hour)
+	weekAgo := now.Add(-7 * 24 * time.Hour)
 	customer, business := ScaleCustomer(12345), ScaleBusiness(0)
 	sid := fmt.Sprintf("SM%032x", rows/2+500) // an /sms event's
 
@@ -125,6 +127,11 @@ func TimeListings(t *testing.T, s switchboard.Store, now time.Time, rows int) {
 		t.Fatalf("no event halfway: %v", err)
 	}
 	cursor := middle.Items[0].ID
+	// The second page of an old hour: a timed cursor.
+	old, err := s.ListEvents(ctx, switchboard.EventFilter{Since: oldFrom, Until: oldUntil})
+	if err != nil || old.Next == "" {
+		t.Fatalf("no second page of an old hour: %v", err)
+	}
 
 	cases := []scaleCase{
 		{"events: no filter", events(switchboard.EventFilter{})},
@@ -144,10 +151,20 @@ func TimeListings(t *testing.T, s switchboard.Store, now time.Time, rows int) {
 		{"events: code, none", events(switchboard.EventFilter{TwilioCode: 99999})},
 		{"events: last hour", events(switchboard.EventFilter{Since: hourAgo})},
 		{"events: an hour 15 days ago", events(switchboard.EventFilter{Since: oldFrom, Until: oldUntil})},
+		{"events: an hour 15 days ago, second page", events(switchboard.EventFilter{Since: oldFrom, Until: oldUntil, Cursor: old.Next})},
+		{"events: since 18h until 17h ago", events(switchboard.EventFilter{Since: from18h, Until: until17h})},
+		{"events: until 15 days ago", events(switchboard.EventFilter{Until: oldFrom})},
 		{"events: route common, last 24h", events(switchboard.EventFilter{Route: "/sms", Since: dayAgo})},
 		{"events: route rare, last 24h", events(switchboard.EventFilter{Route: "/rare", Since: dayAgo})},
 		{"events: route common, an hour 15 days ago", events(switchboard.EventFilter{Route: "/sms", Since: oldFrom, Until: oldUntil})},
 		{"events: route rare, an hour 15 days ago", events(switchboard.EventFilter{Route: "/rare", Since: oldFrom, Until: oldUntil})},
+		{"events: route common, since 18h until 17h ago", events(switchboard.EventFilter{Route: "/sms", Since: from18h, Until: until17h})},
+		{"events: route rare, last 7 days", events(switchboard.EventFilter{Route: "/rare", Since: weekAgo})},
+		{"events: kind fallback, an hour 15 days ago", events(switchboard.EventFilter{Kind: switchboard.KindFallback, Since: oldFrom, Until: oldUntil})},
+		{"events: state dead, an hour 15 days ago", events(switchboard.EventFilter{State: switchboard.StateDead, Since: oldFrom, Until: oldUntil})},
+		{"events: number business, an hour 15 days ago", events(switchboard.EventFilter{Number: business, Since: oldFrom, Until: oldUntil})},
+		{"events: number customer, an hour 15 days ago", events(switchboard.EventFilter{Number: customer, Since: oldFrom, Until: oldUntil})},
+		{"events: code 12300, last 24h", events(switchboard.EventFilter{TwilioCode: 12300, Since: dayAgo})},
 		{"events: state dead, last 24h", events(switchboard.EventFilter{State: switchboard.StateDead, Since: dayAgo})},
 		{"events: number business, last 24h", events(switchboard.EventFilter{Number: business, Since: dayAgo})},
 		{"events: number customer, last 24h", events(switchboard.EventFilter{Number: customer, Since: dayAgo})},
@@ -172,6 +189,12 @@ func TimeListings(t *testing.T, s switchboard.Store, now time.Time, rows int) {
 		{"messages: last hour", messages(switchboard.OutboundFilter{Since: hourAgo})},
 		{"messages: error 30003, last 24h", messages(switchboard.OutboundFilter{ErrorCode: 30003, Since: dayAgo})},
 		{"messages: number business, last 24h", messages(switchboard.OutboundFilter{Number: business, Since: dayAgo})},
+		{"messages: an hour 15 days ago", messages(switchboard.OutboundFilter{Since: oldFrom, Until: oldUntil})},
+		{"messages: since 18h until 17h ago", messages(switchboard.OutboundFilter{Since: from18h, Until: until17h})},
+		{"messages: pool marketing, an hour 15 days ago", messages(switchboard.OutboundFilter{Pool: "marketing", Since: oldFrom, Until: oldUntil})},
+		{"messages: template rare, an hour 15 days ago", messages(switchboard.OutboundFilter{Template: "rare", Since: oldFrom, Until: oldUntil})},
+		{"messages: number customer, last 24h", messages(switchboard.OutboundFilter{Number: customer, Since: dayAgo})},
+		{"messages: error 21610, last 24h", messages(switchboard.OutboundFilter{ErrorCode: 21610, Since: dayAgo})},
 		{"messages: state failed, an hour 15 days ago", messages(switchboard.OutboundFilter{State: switchboard.MessageFailed, Since: oldFrom, Until: oldUntil})},
 
 		{"replay count: route rare", replayCount(switchboard.ReplayFilter{Route: "/rare"})},

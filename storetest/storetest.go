@@ -59,6 +59,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeliveredWithErrorKeepsLastError", testDeliveredWithError},
 		{"ListEventsFiltersAndPages", testListEvents},
 		{"ListRequestsFilters", testListRequests},
+		{"TimedListingsHoldTheRangeInTimeOrder", testTimedListings},
 		{"ReplayOnlyTerminalEvents", testReplay},
 		{"PreviewReplayCountsWithoutScheduling", testPreviewReplay},
 		{"StatsCountsAndLag", testStats},
