@@ -182,9 +182,8 @@ func phoneNumber(q string) string {
 // eventQuery is the inspector's filters, as typed (to fill the form and
 // build links) and as the store takes them.
 type eventQuery struct {
-	Route, Kind, State, Code, Since, Until, Q string
-	Limit                                     int
-	Cursor                                    string
+	Route, Kind, State, Code, Q string
+	window
 
 	filter switchboard.EventFilter
 	search search
@@ -207,23 +206,47 @@ func parseEventQuery(v url.Values) (*eventQuery, error) {
 	if f.TwilioCode, err = errorCode("code", q.Code); err != nil {
 		return nil, err
 	}
-	if f.Since, f.Until, err = timeRange(v); err != nil {
+	if q.window, f.Since, f.Until, err = parseWindow(v); err != nil {
 		return nil, err
 	}
-	q.Since, q.Until = inputValue(f.Since), inputValue(f.Until)
-	if f.Limit, err = pageSize(v.Get("limit")); err != nil {
-		return nil, err
-	}
-	q.Limit = f.Limit
-	if f.Cursor, err = cursor(v.Get("cursor")); err != nil {
-		return nil, err
-	}
-	q.Cursor = f.Cursor
+	f.Limit, f.Cursor = q.Limit, q.Cursor
 	if q.search, err = parseSearch(q.Q); err != nil {
 		return nil, err
 	}
 	f.SID, f.Number = q.search.SID, q.search.Number
 	return q, nil
+}
+
+// window is what every list page takes besides its filters: a time
+// range, as the page's inputs show it, a page size and a cursor.
+type window struct {
+	Since, Until string
+	Limit        int
+	Cursor       string
+}
+
+// parseWindow reads a list page's range, size and cursor, and returns the
+// range as the store's filters take it.
+func parseWindow(v url.Values) (w window, since, until time.Time, err error) {
+	if since, until, err = timeRange(v); err != nil {
+		return window{}, since, until, err
+	}
+	w.Since, w.Until = inputValue(since), inputValue(until)
+	if w.Limit, err = pageSize(v.Get("limit")); err != nil {
+		return window{}, since, until, err
+	}
+	w.Cursor, err = cursor(v.Get("cursor"))
+	return w, since, until, err
+}
+
+// put writes w's range and a page size other than the default into v;
+// the cursor is the pager's own.
+func (w window) put(v url.Values) {
+	set(v, "since", w.Since)
+	set(v, "until", w.Until)
+	if w.Limit != defaultPageSize {
+		v.Set("limit", strconv.Itoa(w.Limit))
+	}
 }
 
 func inputValue(t time.Time) string {
@@ -241,12 +264,8 @@ func (q *eventQuery) values() url.Values {
 	set(v, "kind", q.Kind)
 	set(v, "state", q.State)
 	set(v, "code", q.Code)
-	set(v, "since", q.Since)
-	set(v, "until", q.Until)
 	set(v, "q", q.Q)
-	if q.Limit != defaultPageSize {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
+	q.window.put(v)
 	return v
 }
 
@@ -276,10 +295,9 @@ func (q *eventQuery) replayFilter() (switchboard.ReplayFilter, string) {
 
 // requestQuery is the requests tab's filters.
 type requestQuery struct {
-	Route, Outcome, Since, Until string
-	Limit                        int
-	Cursor                       string
-	filter                       switchboard.RequestFilter
+	Route, Outcome string
+	window
+	filter switchboard.RequestFilter
 }
 
 func parseRequestQuery(v url.Values) (*requestQuery, error) {
@@ -292,18 +310,10 @@ func parseRequestQuery(v url.Values) (*requestQuery, error) {
 		return nil, badRequest("outcome: %q is not accepted, duplicate or rejected.", q.Outcome)
 	}
 	var err error
-	if f.Since, f.Until, err = timeRange(v); err != nil {
+	if q.window, f.Since, f.Until, err = parseWindow(v); err != nil {
 		return nil, err
 	}
-	q.Since, q.Until = inputValue(f.Since), inputValue(f.Until)
-	if f.Limit, err = pageSize(v.Get("limit")); err != nil {
-		return nil, err
-	}
-	q.Limit = f.Limit
-	if f.Cursor, err = cursor(v.Get("cursor")); err != nil {
-		return nil, err
-	}
-	q.Cursor = f.Cursor
+	f.Limit, f.Cursor = q.Limit, q.Cursor
 	return q, nil
 }
 
@@ -311,20 +321,15 @@ func (q *requestQuery) values() url.Values {
 	v := url.Values{}
 	set(v, "route", q.Route)
 	set(v, "outcome", q.Outcome)
-	set(v, "since", q.Since)
-	set(v, "until", q.Until)
-	if q.Limit != defaultPageSize {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
+	q.window.put(v)
 	return v
 }
 
 // messageQuery is the messages page's filters.
 type messageQuery struct {
-	Pool, Purpose, Template, Status, Code, Number, Since, Until string
-	Limit                                                       int
-	Cursor                                                      string
-	filter                                                      switchboard.OutboundFilter
+	Pool, Purpose, Template, Status, Code, Number string
+	window
+	filter switchboard.OutboundFilter
 }
 
 func parseMessageQuery(v url.Values) (*messageQuery, error) {
@@ -352,18 +357,10 @@ func parseMessageQuery(v url.Values) (*messageQuery, error) {
 			return nil, badRequest("number: want a phone number such as +15551234567.")
 		}
 	}
-	if f.Since, f.Until, err = timeRange(v); err != nil {
+	if q.window, f.Since, f.Until, err = parseWindow(v); err != nil {
 		return nil, err
 	}
-	q.Since, q.Until = inputValue(f.Since), inputValue(f.Until)
-	if f.Limit, err = pageSize(v.Get("limit")); err != nil {
-		return nil, err
-	}
-	q.Limit = f.Limit
-	if f.Cursor, err = cursor(v.Get("cursor")); err != nil {
-		return nil, err
-	}
-	q.Cursor = f.Cursor
+	f.Limit, f.Cursor = q.Limit, q.Cursor
 	return q, nil
 }
 
@@ -375,11 +372,7 @@ func (q *messageQuery) values() url.Values {
 	set(v, "status", q.Status)
 	set(v, "code", q.Code)
 	set(v, "number", q.Number)
-	set(v, "since", q.Since)
-	set(v, "until", q.Until)
-	if q.Limit != defaultPageSize {
-		v.Set("limit", strconv.Itoa(q.Limit))
-	}
+	q.window.put(v)
 	return v
 }
 
