@@ -208,3 +208,38 @@ func listPage[T any](l listing, items []T, err error, what string, pos func(T) p
 	}
 	return p, nil
 }
+
+// listed is one kind of row as a listing reads it: its selection and the
+// time it is listed by.
+type listed[T any] struct {
+	what  string // "list events", for errors
+	index timeIndex
+	list  func(Query) ([]T, error)
+	at    func(T) time.Time
+	id    func(T) string
+}
+
+// page lists a page of rows matching where, newest first, from f's range
+// and cursor: by id, or by time when there is a range (see listing); by
+// number, two selections merged (see byNumber), when number is set.
+func (k listed[T]) page(ctx context.Context, r Reader, where []Cond, number string, from, until time.Time, cursor string, limit int) (*switchboard.Page[T], error) {
+	l, err := newListing(ctx, k.index, from, until, cursor, switchboard.LimitOrDefault(limit), timeOf(k.list, k.at))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k.what, err)
+	}
+	pos := func(item T) position { return position{at: k.at(item), id: k.id(item)} }
+	sel := func(where []Cond) ([]T, error) {
+		q, err := l.query(ctx, r, where)
+		if err != nil {
+			return nil, err
+		}
+		return k.list(q)
+	}
+	var items []T
+	if number != "" {
+		items, err = byNumber(number, where, l, pos, sel)
+	} else {
+		items, err = sel(where)
+	}
+	return listPage(l, items, err, k.what, pos)
+}

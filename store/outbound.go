@@ -143,27 +143,11 @@ func (s *Store) ListOutboundMessages(ctx context.Context, f switchboard.Outbound
 	where = code(where, "error_code", f.ErrorCode)
 	where = since(where, "created_at", f.Since, f.Until)
 	r := s.driver.Read()
-	list := func(q Query) ([]*switchboard.OutboundMessage, error) { return r.Messages(ctx, q) }
-	l, err := newListing(ctx, messagesByTime, f.Since, f.Until, f.Cursor, switchboard.LimitOrDefault(f.Limit),
-		timeOf(list, func(m *switchboard.OutboundMessage) time.Time { return m.CreatedAt }))
-	if err != nil {
-		return nil, fmt.Errorf("list messages: %w", err)
-	}
-	pos := func(m *switchboard.OutboundMessage) position { return position{at: m.CreatedAt, id: m.ID} }
-	var messages []*switchboard.OutboundMessage
-	sel := func(where []Cond) ([]*switchboard.OutboundMessage, error) {
-		q, err := l.query(ctx, r, where)
-		if err != nil {
-			return nil, err
-		}
-		return list(q)
-	}
-	if f.Number != "" {
-		messages, err = byNumber(f.Number, where, l, pos, sel)
-	} else {
-		messages, err = sel(where)
-	}
-	return listPage(l, messages, err, "list messages", pos)
+	return listed[*switchboard.OutboundMessage]{what: "list messages", index: messagesByTime,
+		list: func(q Query) ([]*switchboard.OutboundMessage, error) { return r.Messages(ctx, q) },
+		at:   func(m *switchboard.OutboundMessage) time.Time { return m.CreatedAt },
+		id:   func(m *switchboard.OutboundMessage) string { return m.ID },
+	}.page(ctx, r, where, f.Number, f.Since, f.Until, f.Cursor, f.Limit)
 }
 
 // held selects the message with id for a read-modify-write.

@@ -87,27 +87,11 @@ func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*swi
 	where = code(where, "last_code", f.TwilioCode)
 	where = since(where, "created_at", f.Since, f.Until)
 	r := s.driver.Read()
-	list := func(q Query) ([]*switchboard.Event, error) { return r.Events(ctx, q) }
-	l, err := newListing(ctx, eventsByTime, f.Since, f.Until, f.Cursor, switchboard.LimitOrDefault(f.Limit),
-		timeOf(list, func(e *switchboard.Event) time.Time { return e.CreatedAt }))
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	pos := func(e *switchboard.Event) position { return position{at: e.CreatedAt, id: e.ID} }
-	var events []*switchboard.Event
-	sel := func(where []Cond) ([]*switchboard.Event, error) {
-		q, err := l.query(ctx, r, where)
-		if err != nil {
-			return nil, err
-		}
-		return list(q)
-	}
-	if f.Number != "" {
-		events, err = byNumber(f.Number, where, l, pos, sel)
-	} else {
-		events, err = sel(where)
-	}
-	return listPage(l, events, err, "list events", pos)
+	return listed[*switchboard.Event]{what: "list events", index: eventsByTime,
+		list: func(q Query) ([]*switchboard.Event, error) { return r.Events(ctx, q) },
+		at:   func(e *switchboard.Event) time.Time { return e.CreatedAt },
+		id:   func(e *switchboard.Event) string { return e.ID },
+	}.page(ctx, r, where, f.Number, f.Since, f.Until, f.Cursor, f.Limit)
 }
 
 // ListRequests returns a page of requests, newest first: by id, or, with
@@ -122,20 +106,11 @@ func (s *Store) ListRequests(ctx context.Context, f switchboard.RequestFilter) (
 	where = eq(where, "event_id", f.EventID)
 	where = since(where, "received_at", f.Since, f.Until)
 	r := s.driver.Read()
-	list := func(q Query) ([]*switchboard.Request, error) { return r.Requests(ctx, q) }
-	l, err := newListing(ctx, requestsByTime, f.Since, f.Until, f.Cursor, switchboard.LimitOrDefault(f.Limit),
-		timeOf(list, func(r *switchboard.Request) time.Time { return r.ReceivedAt }))
-	if err != nil {
-		return nil, fmt.Errorf("list requests: %w", err)
-	}
-	q, err := l.query(ctx, r, where)
-	if err != nil {
-		return nil, fmt.Errorf("list requests: %w", err)
-	}
-	requests, err := list(q)
-	return listPage(l, requests, err, "list requests", func(r *switchboard.Request) position {
-		return position{at: r.ReceivedAt, id: r.ID}
-	})
+	return listed[*switchboard.Request]{what: "list requests", index: requestsByTime,
+		list: func(q Query) ([]*switchboard.Request, error) { return r.Requests(ctx, q) },
+		at:   func(r *switchboard.Request) time.Time { return r.ReceivedAt },
+		id:   func(r *switchboard.Request) string { return r.ID },
+	}.page(ctx, r, where, "", f.Since, f.Until, f.Cursor, f.Limit)
 }
 
 // Stats counts events by state, finds the oldest due delivery and counts
