@@ -263,7 +263,12 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 	m := metrics.New()
 	h := ingest.New(ingest.Options{
 		Store: store, PublicURL: public, MaxBodyBytes: 4096, MaxBodyMemory: 8192, BodyWait: 20 * time.Millisecond,
-		AckTimeout: 5 * time.Second, Metrics: m,
+		// The slow senders hold their share until they leave, however
+		// slowly a busy machine runs the genuine sends meanwhile: past
+		// the read deadline their shares would come back, and the 503
+		// this test waits for would never come.
+		BodyReadTimeout: 10 * time.Minute,
+		AckTimeout:      5 * time.Second, Metrics: m,
 		Routes: []ingest.Route{{Path: "/sms", AccountSID: account, Tokens: []string{token}, TwiML: []byte("<Response/>")}},
 	})
 	srv := httptest.NewServer(h)
@@ -278,6 +283,10 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		conns = append(conns, conn)
+		// Closed before the server is (cleanups run last first): a server
+		// waits for its open connections, and a failure below would
+		// otherwise hang until the test binary's timeout.
+		t.Cleanup(func() { conn.Close() })
 		head := "POST /sms HTTP/1.1\r\nHost: hooks.example.com\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
 			"X-Twilio-Signature: forged\r\nContent-Length: 4096\r\n\r\nBody="
 		if _, err := io.WriteString(conn, head); err != nil {
@@ -286,8 +295,9 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 	}
 	// A genuine webhook meanwhile: 503 once the budget is taken (polled,
 	// since nothing signals when the slow requests have reserved it).
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	start := time.Now()
+	deadline := start.Add(30 * time.Second)
+	for tries := 1; ; tries++ {
 		resp, _ := f.send(t, webhook{path: "/sms", body: smsBody})
 		if resp.StatusCode == http.StatusServiceUnavailable {
 			if resp.Header.Get("Retry-After") == "" {
@@ -298,7 +308,8 @@ func TestBodyMemoryIsBounded(t *testing.T) {
 		// 200 (or a duplicate's 200): sent before the slow ones had
 		// reserved their share. Again.
 		if resp.StatusCode != http.StatusOK || time.Now().After(deadline) {
-			t.Fatalf("genuine webhook: %d while slow bodies hold the budget, want 503", resp.StatusCode)
+			t.Fatalf("genuine webhook: %d while slow bodies hold the budget, want 503 (try %d, after %v)",
+				resp.StatusCode, tries, time.Since(start))
 		}
 	}
 	if got := metricstest.Sample(t, m, "switchboard_requests_total", "route", "/sms", "outcome", "busy").GetCounter().GetValue(); got < 1 {
