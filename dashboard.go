@@ -93,7 +93,7 @@ type Dashboard struct {
 	Accepted, Duplicate, Rejected []float64
 	// AckP50 and AckP99 are the time to answer Twilio, in milliseconds, as
 	// the processes that answered measured it.
-	AckP50, AckP99 []float64
+	AckP50, AckP95, AckP99 []float64
 	// Routes are the delivery signals per route.
 	Routes []RouteSeries
 	// QueueDepth is the events waiting for delivery (pending or retrying)
@@ -121,6 +121,12 @@ type Dashboard struct {
 	MessageCodes    []CodeCount
 	// OptOuts is how many numbers opted out in the range.
 	OptOuts int64
+	// OptOutSeries is opt-outs per bucket (a count, not a rate).
+	OptOutSeries []float64
+	// DebuggerCodes counts the error codes of Twilio's Debugger webhooks
+	// (see DebuggerAlert) received in the range, most first (code 0 as
+	// for TwilioCodes).
+	DebuggerCodes []CodeCount
 }
 
 // RouteSeries is one route's delivery over a dashboard's buckets.
@@ -131,8 +137,10 @@ type RouteSeries struct {
 	Attempts, Failed, SuccessRate []float64
 	// P50 and P95 are the attempts' latency in milliseconds.
 	P50, P95 []float64
+	// Dead is events dead-lettered per bucket (a count, not a rate).
+	Dead []float64
 	// Totals over the range.
-	TotalAttempts, TotalFailed int64
+	TotalAttempts, TotalFailed, TotalDead int64
 	TotalP50, TotalP95         time.Duration
 }
 

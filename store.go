@@ -122,6 +122,24 @@ type Store interface {
 	// them, is ErrInvalid, and nothing is stored.
 	RecordSamples(ctx context.Context, samples []Sample) error
 
+	// AlertStates returns every stored alert state (see AlertState),
+	// ordered by rule and key.
+	AlertStates(ctx context.Context) ([]AlertState, error)
+	// PutAlertState stores st if the stored state's Version is still
+	// st.Version (0: none stored yet), with Version then one more, and
+	// appends ev to the alert's history (nil: none) in the same
+	// transaction; otherwise it returns ErrConflict and changes nothing.
+	// History is kept for RollupRetention and at most MaxAlertHistory
+	// entries per alert.
+	PutAlertState(ctx context.Context, st *AlertState, ev *AlertEvent) error
+	// AlertHistory returns an alert's history (key "" for every key of
+	// the rule), newest first, at most limit entries.
+	AlertHistory(ctx context.Context, rule, key string, limit int) ([]AlertEvent, error)
+
+	// DebuggerAlerts lists the stored Debugger alerts, newest first
+	// (ErrInvalid for a bad cursor).
+	DebuggerAlerts(ctx context.Context, f DebuggerFilter) (*Page[*DebuggerAlert], error)
+
 	// CreateMessage stores an outbound message before anything is sent
 	// (store before send) and, in the same transaction, schedules its first
 	// send job, due at m.NextAttemptAt, or now when that is zero. The

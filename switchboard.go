@@ -29,10 +29,17 @@ const (
 	KindClientNotification Kind = "client-notification" // Voice SDK notification (JSON)
 	KindFallback           Kind = "fallback"            // Twilio's fallback URL request
 	KindOther              Kind = "other"
+	// KindDebugger is Twilio's Debugger webhook (see DebuggerAlert); only
+	// a route configured with kind debugger takes it.
+	KindDebugger Kind = "debugger"
+	// KindNotification is an alert's notification to a notifier (see
+	// Notification), made by Switchboard itself, never received.
+	KindNotification Kind = "notification"
 )
 
 // Kinds lists every Kind, in a stable order.
-var Kinds = []Kind{KindMessage, KindMessageStatus, KindVoice, KindCallStatus, KindClientNotification, KindFallback, KindOther}
+var Kinds = []Kind{KindMessage, KindMessageStatus, KindVoice, KindCallStatus, KindClientNotification, KindFallback, KindOther,
+	KindDebugger, KindNotification}
 
 // Valid reports whether k is one of Kinds.
 func (k Kind) Valid() bool {

@@ -44,6 +44,13 @@ type Config struct {
 	// Switchboard sends nothing.
 	Providers []Provider `koanf:"providers"`
 	Pools     []Pool     `koanf:"pools"`
+	// Alerting, Alerts and Notifiers say what Switchboard watches and who
+	// it tells (see config/alerts.go and config/notifiers.go).
+	Alerting  Alerting   `koanf:"alerting"`
+	Alerts    []Alert    `koanf:"alerts"`
+	Notifiers []Notifier `koanf:"notifiers"`
+	// TLS makes serve terminate TLS itself (see config/tls.go).
+	TLS TLS `koanf:"tls"`
 }
 
 // Log configures logging.
@@ -84,6 +91,10 @@ type Admin struct {
 	// are at most that far behind. Each pass reads the last few minutes'
 	// rows again, so a shorter interval costs more.
 	DashboardInterval time.Duration `koanf:"dashboard_interval"`
+	// Listen, when set, serves the admin API, the console and /metrics
+	// on their own address, and the public listener carries only
+	// webhooks (and /healthz, /readyz for load balancers).
+	Listen string `koanf:"listen"`
 }
 
 // ExampleAdminToken is the admin token switchboard.example.toml ships
@@ -309,7 +320,8 @@ func Default() Config {
 		Listen:  "127.0.0.1:8080",
 		Log:     Log{Level: "info"},
 		Storage: Storage{URL: "switchboard-data/switchboard.db", IntegrityCheck: "quick"},
-		Admin:   Admin{Console: true, SessionTTL: 12 * time.Hour, DashboardInterval: time.Minute},
+		Admin:    Admin{Console: true, SessionTTL: 12 * time.Hour, DashboardInterval: time.Minute},
+		Alerting: Alerting{Enabled: true, Defaults: true, Interval: 30 * time.Second},
 		Ingest: Ingest{
 			MaxBodyBytes:    64 << 10,
 			MaxBodyMemory:   32 << 20,
@@ -401,6 +413,7 @@ func Load(path string, environ []string) (*Config, error) {
 	}
 	c.applyRouteDefaults()
 	c.applyOutboundDefaults()
+	c.applyNotifierDefaults()
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -456,11 +469,11 @@ func (t tomlTree) ReadBytes() ([]byte, error) {
 }
 
 // listKeys are the keys of lists of tables, which come from the file only.
-var listKeys = map[string]bool{"accounts": true, "routes": true, "providers": true, "pools": true}
+var listKeys = map[string]bool{"accounts": true, "routes": true, "providers": true, "pools": true, "alerts": true, "notifiers": true}
 
 // stringLists are the keys of lists of strings outside those tables, which
 // a variable sets as a comma-separated list.
-var stringLists = map[string]bool{"egress.allow": true}
+var stringLists = map[string]bool{"egress.allow": true, "tls.acme.domains": true}
 
 // notConfig reports whether a SWITCHBOARD_ variable is not a config key:
 // the config file's own path and the test suite's settings.
@@ -766,6 +779,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateOutbound(bad, accounts, paths)
+	c.validateAlerts(bad)
+	c.validateNotifiers(bad)
+	c.validateTLS(bad)
 	if _, err := egress.Parse(c.Egress.Allow); err != nil {
 		bad("egress.allow: %v", err)
 	}
