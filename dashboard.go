@@ -141,7 +141,7 @@ type RouteSeries struct {
 	Dead []float64
 	// Totals over the range.
 	TotalAttempts, TotalFailed, TotalDead int64
-	TotalP50, TotalP95         time.Duration
+	TotalP50, TotalP95                    time.Duration
 }
 
 // PoolSeries is one outbound pool over a dashboard's buckets.

@@ -317,9 +317,9 @@ var DefaultRedeliverOn = []string{"connect", "dns", "tls"}
 // silent.
 func Default() Config {
 	return Config{
-		Listen:  "127.0.0.1:8080",
-		Log:     Log{Level: "info"},
-		Storage: Storage{URL: "switchboard-data/switchboard.db", IntegrityCheck: "quick"},
+		Listen:   "127.0.0.1:8080",
+		Log:      Log{Level: "info"},
+		Storage:  Storage{URL: "switchboard-data/switchboard.db", IntegrityCheck: "quick"},
 		Admin:    Admin{Console: true, SessionTTL: 12 * time.Hour, DashboardInterval: time.Minute},
 		Alerting: Alerting{Enabled: true, Defaults: true, Interval: 30 * time.Second},
 		Ingest: Ingest{
