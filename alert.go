@@ -1,7 +1,9 @@
 package switchboard
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"time"
@@ -271,3 +273,30 @@ func NotificationKey(notifier, rule, key string, seq int64, status AlertStatus) 
 
 // MaxAlertHistory bounds the history kept per alert.
 const MaxAlertHistory = 1000
+
+// NotificationItem is what Store.Ingest is given to deliver n to one
+// notifier durably: a request made by Switchboard itself (never
+// received, so never signed) whose body is n as JSON, and its event on
+// the notifier's route (NotifierRoute), keyed by NotificationKey so that
+// the same transition stored twice, by a retry or another replica, is one
+// notification. id is the new request's and event's id (ids are UUIDv7s).
+func NotificationItem(notifier string, n *Notification, id string, now time.Time) (*Ingest, error) {
+	if n.ID == "" {
+		n.ID = NotificationKey(notifier, n.Rule, n.Key, n.Seq, n.Status)
+	}
+	body, err := json.Marshal(n)
+	if err != nil {
+		return nil, fmt.Errorf("encode notification %s: %w", n.ID, err)
+	}
+	route := NotifierRoute(notifier)
+	return &Ingest{
+		Request: Request{
+			ID: id, ReceivedAt: now, Route: route, Method: http.MethodPost, URL: "switchboard:" + route,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: body, Outcome: OutcomeAccepted,
+		},
+		Event: &Event{
+			ID: id, RequestID: id, Route: route, Kind: KindNotification, IdempotencyKey: n.ID,
+			State: StatePending, CreatedAt: now, UpdatedAt: now,
+		},
+	}, nil
+}
