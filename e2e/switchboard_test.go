@@ -91,6 +91,9 @@ type config struct {
 	// dashboardInterval is [admin] dashboard_interval; 0 leaves the
 	// default.
 	dashboardInterval time.Duration
+	// extra is TOML appended to the file as it is, after everything
+	// else: further tables such as [alerting] or [[notifiers]].
+	extra string
 }
 
 // writeConfig writes c as a TOML file in a temporary directory and returns
@@ -155,6 +158,9 @@ max_attempts = 1000
 	}
 	if c.egressAllow != nil {
 		fmt.Fprintf(&b, "\n[egress]\nallow = [\"%s\"]\n", strings.Join(c.egressAllow, `", "`))
+	}
+	if c.extra != "" {
+		b.WriteString("\n" + c.extra + "\n")
 	}
 	path := filepath.Join(t.TempDir(), "switchboard.toml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
