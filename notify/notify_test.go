@@ -111,7 +111,9 @@ func TestPostJudgesAnswers(t *testing.T) {
 		{"404", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(404) }, false, false, false, twilio.ClassHTTPStatus},
 		{"429", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(429) }, false, false, true, twilio.ClassHTTPStatus},
 		{"503", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }, false, false, true, twilio.ClassHTTPStatus},
-		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "https://elsewhere.example/", http.StatusFound) },
+		{"redirect", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://elsewhere.example/", http.StatusFound)
+		},
 			false, false, false, twilio.ClassHTTPStatus},
 	}
 	for _, tt := range tests {
