@@ -225,7 +225,7 @@ func (s *SMTP) message(n *switchboard.Notification) []byte {
 	header := [][2]string{
 		{"From", s.from.String()},
 		{"To", strings.Join(to, ", ")},
-		{"Subject", mime.QEncoding.Encode("utf-8", headerText(fmt.Sprintf("[%s] %s %s", statusWord(n.Status), n.Rule, n.Key)))},
+		{"Subject", mime.QEncoding.Encode("utf-8", cut(headerText(fmt.Sprintf("[%s] %s %s", statusWord(n.Status), n.Rule, n.Key)), subjectMax))},
 		{"Date", s.now().Format(time.RFC1123Z)},
 		{"Message-ID", "<" + hex.EncodeToString(sum[:16]) + ".switchboard@" + headerText(domain) + ">"},
 		{"MIME-Version", "1.0"},
@@ -238,10 +238,13 @@ func (s *SMTP) message(n *switchboard.Notification) []byte {
 	}
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b)
-	_, _ = qp.Write([]byte(strings.ReplaceAll(mailBody(n), "\n", "\r\n")))
+	_, _ = qp.Write([]byte(mailBody(n))) // text mode: line breaks become CRLF
 	_ = qp.Close()
 	return b.Bytes()
 }
+
+// subjectMax bounds a subject, whose key may be long.
+const subjectMax = 200
 
 // headerText replaces control characters, line breaks among them, with
 // spaces: a value from a notification can never start a header of its own.
