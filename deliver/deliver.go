@@ -37,6 +37,41 @@ type Route struct {
 	// most proxied requests in flight to Target (0: no limit).
 	RedeliverOn []string
 	MaxInFlight int
+
+	// Notify, when set, makes the route a notifier's (see package
+	// notify): each attempt of an event is a call of Notify instead of a
+	// forward to Target, under the same breaker, retry policy, limits,
+	// metrics and attempt records. Target then names the notifier's
+	// destination without secrets (an origin, or smtp://host:port): its
+	// breaker's key.
+	Notify func(ctx context.Context, ev *switchboard.Event, req *switchboard.Request, attempt int) NotifyOutcome
+}
+
+// NotifyOutcome is what one attempt of a Route.Notify produced.
+type NotifyOutcome struct {
+	// Target is where the attempt went, without secrets (recorded as the
+	// attempt's TargetURL); empty: the route's Target.
+	Target string
+	// Status is the answer's HTTP status or SMTP reply code; 0 when there
+	// was no answer.
+	Status int
+	// Header is an HTTP answer's header: a Retry-After with a 429 or 503
+	// is heeded.
+	Header http.Header
+	// Excerpt is the start of the answer (recorded, cut to 4 KiB).
+	Excerpt []byte
+	// Err is nil when the notification was delivered; otherwise what went
+	// wrong, with no secret in it.
+	Err error
+	// Class is the kind of failure, as deliveries classify theirs
+	// (twilio.ClassConnect, ClassHTTPStatus, …); empty when none fits.
+	Class twilio.ErrorClass
+	// Permanent says the target refused this notification for good (an
+	// HTTP 410, an SMTP 5xx): it is dead-lettered without retry.
+	Permanent bool
+	// Unhealthy says the failure is the target's (no answer, an HTTP 5xx
+	// or 429, an SMTP 4xx): it counts towards the target's breaker.
+	Unhealthy bool
 }
 
 // Options configure a Deliverer.
@@ -223,7 +258,7 @@ func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, re
 		// route's retry policy and token.
 		route.Target, breaker = ev.Target, d.breakers.get(ev.Target)
 	}
-	if route.Target == "" {
+	if route.Target == "" && route.Notify == nil {
 		// A static route with no app: stored and answered is all there is.
 		return d.record(ctx, &switchboard.AttemptResult{
 			Attempt:  switchboard.Attempt{EventID: ev.ID, StartedAt: d.now()},
@@ -240,7 +275,12 @@ func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, re
 
 	number := ev.Attempts + 1
 	out, err := breaker.Execute(func() (*outcome, error) {
-		o := d.send(ctx, route, ev, req, number)
+		var o *outcome
+		if route.Notify != nil {
+			o = d.notify(ctx, route, ev, req, number)
+		} else {
+			o = d.send(ctx, route, ev, req, number)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return o, errInterrupted
@@ -368,6 +408,13 @@ func (d *Deliverer) decide(route Route, ev *switchboard.Event, o *outcome) *swit
 	a := o.attempt
 	r := &switchboard.AttemptResult{Attempt: a, Attempts: a.Number}
 	switch {
+	case o.notify != nil && o.notify.Err == nil:
+		r.State = switchboard.StateDelivered
+		return r
+	case o.notify != nil && o.notify.Permanent:
+		r.State = switchboard.StateDead
+		r.Attempt.Error += "; refused for good: not retried"
+		return r
 	case o.err == nil && o.status >= 200 && o.status < 300:
 		r.State = switchboard.StateDelivered
 		return r
@@ -418,11 +465,16 @@ type outcome struct {
 	// carries content its signature did not cover: it is never sent, and
 	// says nothing about the target.
 	unsigned bool
+	// notify is a notifier's outcome (Route.Notify), which judges itself.
+	notify *NotifyOutcome
 }
 
 func (o *outcome) unhealthy() bool {
-	if o.unsigned {
+	switch {
+	case o.unsigned:
 		return false
+	case o.notify != nil:
+		return o.notify.Unhealthy && !o.notify.Permanent
 	}
 	return o.err != nil || o.status >= 500 || o.status == http.StatusTooManyRequests
 }
@@ -433,6 +485,28 @@ func (d *Deliverer) send(ctx context.Context, route Route, ev *switchboard.Event
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	return d.forward(ctx, route, ev, req, number, 0, excerptBytes)
+}
+
+// notify makes one attempt of a notifier's event (Route.Notify), within
+// the delivery timeout.
+func (d *Deliverer) notify(ctx context.Context, route Route, ev *switchboard.Event, req *switchboard.Request, number int) *outcome {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	start := d.now()
+	n := route.Notify(ctx, ev, req, number)
+	if n.Target == "" {
+		n.Target = route.Target
+	}
+	o := &outcome{notify: &n, status: n.Status, header: n.Header, err: n.Err, latency: d.now().Sub(start)}
+	o.attempt = switchboard.Attempt{
+		EventID: ev.ID, Number: number, StartedAt: start, TargetURL: n.Target, StatusCode: n.Status,
+		Latency: o.latency, ResponseHeader: n.Header, ResponseExcerpt: n.Excerpt[:min(len(n.Excerpt), excerptBytes)],
+	}
+	if n.Err != nil {
+		o.attempt.Error = n.Err.Error()
+		o.attempt.ErrorClass, o.attempt.TwilioCode = string(n.Class), int(n.Class.Code())
+	}
+	return o
 }
 
 // forward sends the stored request to the route's target: same method and

@@ -53,7 +53,7 @@ type Live struct {
 // Live.Result with Answer as the event's response.
 func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switchboard.Request, budget time.Duration, x twilio.Expectation) *Live {
 	rt, ok := d.routes[ev.Route]
-	if !ok || rt.Target == "" {
+	if !ok || rt.Target == "" || rt.Notify != nil {
 		return &Live{Error: &twilio.AnswerError{Code: twilio.CodeHTTPRetrievalFailure, Reason: "route has no target to proxy to"}}
 	}
 	if rt.slots != nil {

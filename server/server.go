@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/ingest"
 	"github.com/switchboard-dev/switchboard/metrics"
+	"github.com/switchboard-dev/switchboard/notify"
 	"github.com/switchboard-dev/switchboard/outbound"
 	"github.com/switchboard-dev/switchboard/postgres"
 	"github.com/switchboard-dev/switchboard/retention"
@@ -109,6 +110,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		outRoutes = append(outRoutes, deliver.Route{Path: r.Path, Target: r.Target, SignToken: acct.AuthTokens[0],
 			MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge, RedeliverOn: r.RedeliverOn, MaxInFlight: r.MaxInFlight})
 	}
+	notifiers, err := notifierRoutes(cfg, notify.Options{ConnectTimeout: cfg.Delivery.ConnectTimeout})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	outRoutes = append(outRoutes, notifiers...)
 	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 1),
 		rollups: rollup.New(store, rollup.Options{Interval: cfg.Admin.DashboardInterval, Logger: logger})}
 	// Where URLs API callers choose may connect; Validate guarantees the
