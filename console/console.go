@@ -1,7 +1,8 @@
 // Package console serves Switchboard's web console under /console/: an
 // inspector of the webhooks received and their deliveries, an event page
 // with every attempt, the outbound messages with their status timelines,
-// replays, and a dashboard of the golden signals. Pages are rendered on
+// replays, a dashboard of the golden signals, and the alerts with their
+// history, to acknowledge and silence. Pages are rendered on
 // the server with html/template; htmx and its SSE extension add live rows
 // and in-page actions, uPlot draws the charts. Every asset is embedded:
 // the console loads nothing from elsewhere, and its Content-Security-Policy
@@ -50,6 +51,9 @@ type Store interface {
 	ListOutboundMessages(ctx context.Context, f switchboard.OutboundFilter) (*switchboard.Page[*switchboard.OutboundMessage], error)
 	OutboundMessage(ctx context.Context, id string) (*switchboard.OutboundMessage, error)
 	MessageHistory(ctx context.Context, messageID string) ([]switchboard.StatusChange, error)
+
+	switchboard.AlertActions
+	AlertHistory(ctx context.Context, rule, key string, limit int) ([]switchboard.AlertEvent, error)
 }
 
 // Messages replays failed outbound messages (web.Messages and
@@ -129,6 +133,12 @@ type Options struct {
 	Messages Messages // replays failed messages; nil hides the button
 	Prober   Prober   // probes a route's target; nil hides the button
 	Live     Live     // breakers and pools on the dashboard; nil shows none
+
+	// Alerts are the configured alert rules the alerts page lists.
+	Alerts []switchboard.AlertRule
+	// RunbookBase is the runbooks' page, each rule's runbook an anchor
+	// of it; default DefaultRunbookBase.
+	RunbookBase string
 
 	Logger *slog.Logger
 	// Now and Rand default to time.Now and crypto/rand.Reader.
@@ -250,6 +260,11 @@ func New(store Store, o Options) *Console {
 	c.page("messages/{id}", c.message)
 	c.post("messages/{id}/replay", c.replayMessage)
 	c.page("dashboard", c.dashboard)
+	c.page("alerts", c.alerts)
+	c.page("alerts/{rule}", c.alert)
+	c.post("alerts/{rule}/ack", c.ackAlert)
+	c.post("alerts/{rule}/silence", c.silenceAlert)
+	c.post("alerts/{rule}/unsilence", c.unsilenceAlert)
 	c.mux.HandleFunc("GET "+Prefix+"dashboard.json", c.withSession(timed(o.RequestTimeout, c.checked(c.dashboardJSON)), false))
 	c.mux.Handle("GET "+Prefix+"static/{file...}", c.assets)
 	c.page("", func(w http.ResponseWriter, r *http.Request, s *session) error {

@@ -41,6 +41,7 @@ type fakeStore struct {
 	history   map[string][]switchboard.StatusChange
 	sessions  map[string]switchboard.ConsoleSession
 	dashboard *switchboard.Dashboard
+	*fakeAlerts
 
 	// ignoreExpiry makes Session return expired sessions, as a store
 	// that does not check would.
@@ -57,7 +58,7 @@ type fakeStore struct {
 
 func newFakeStore() *fakeStore {
 	return &fakeStore{attempts: map[string][]*switchboard.Attempt{}, history: map[string][]switchboard.StatusChange{},
-		sessions: map[string]switchboard.ConsoleSession{}}
+		sessions: map[string]switchboard.ConsoleSession{}, fakeAlerts: &fakeAlerts{}}
 }
 
 func (s *fakeStore) addEvent(e *switchboard.Event) {

@@ -21,7 +21,8 @@ import (
 
 // Store is what the admin API needs of switchboard.Store: the webhook
 // history it shows and replays, the outbound messages it shows, and what
-// the messages service it builds unless given one (WithMessages) needs.
+// the messages service it builds unless given one (WithMessages) needs,
+// and the alert states it lists and acts on.
 type Store interface {
 	ListEvents(ctx context.Context, f switchboard.EventFilter) (*switchboard.Page[*switchboard.Event], error)
 	Event(ctx context.Context, id string) (*switchboard.Event, error)
@@ -34,6 +35,8 @@ type Store interface {
 	ListOutboundMessages(ctx context.Context, f switchboard.OutboundFilter) (*switchboard.Page[*switchboard.OutboundMessage], error)
 	MessageHistory(ctx context.Context, messageID string) ([]switchboard.StatusChange, error)
 	Ping(ctx context.Context) error
+	switchboard.AlertActions
+	AlertHistory(ctx context.Context, rule, key string, limit int) ([]switchboard.AlertEvent, error)
 	outbound.ServiceStore
 	twilioMessageStore
 }
@@ -61,7 +64,8 @@ type Server struct {
 	// twilioCreds authenticate the Twilio-compatible API
 	// (WithTwilioAccounts).
 	twilioCreds []twilioCredential
-	passThrough *passThrough // nil: nothing is passed through (WithPassThrough)
+	passThrough *passThrough            // nil: nothing is passed through (WithPassThrough)
+	alertRules  []switchboard.AlertRule // WithAlerts
 }
 
 // Option adjusts the admin API.
@@ -113,6 +117,10 @@ func New(store Store, token string, metrics http.Handler, logger *slog.Logger, o
 	s.api("GET /api/v1/messages", s.listMessages)
 	s.api("GET /api/v1/messages/{id}", s.getMessage)
 	s.api("POST /api/v1/messages/{id}/replay", s.replayMessage)
+	s.api("GET /api/v1/alerts", s.listAlerts)
+	s.api("GET /api/v1/alerts/{rule}/history", s.alertHistory)
+	s.api("POST /api/v1/alerts/{rule}/ack", s.ackAlert)
+	s.api("POST /api/v1/alerts/{rule}/silence", s.silenceAlert)
 	s.api("POST /api/v1/doctor", s.probe)
 	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
 	s.twilioAPI("POST "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioCreate)
@@ -192,6 +200,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, switchboard.ErrInvalid):
 		status, msg = http.StatusBadRequest, err.Error()
 	case errors.As(err, new(*notReplayable)):
+		status, msg = http.StatusConflict, err.Error()
+	case errors.As(err, new(*alertConflict)):
 		status, msg = http.StatusConflict, err.Error()
 	case errors.Is(err, switchboard.ErrConflict):
 		status, msg = http.StatusConflict, "idempotency key already used with a different payload"
