@@ -71,6 +71,9 @@ type Reader interface {
 	// SuppressionsByMinute counts the suppressions created, by minute and
 	// reason (Key).
 	SuppressionsByMinute(ctx context.Context, from, until time.Time) ([]MinuteCount, error)
+	// DeadByMinute counts the events dead-lettered, by minute of their
+	// updated time and route (Key).
+	DeadByMinute(ctx context.Context, from, until time.Time) ([]MinuteCount, error)
 	// AttemptFacts calls fn with each attempt started, in no particular
 	// order; an error from fn ends the selection and is returned.
 	AttemptFacts(ctx context.Context, from, until time.Time, fn func(AttemptFact) error) error
