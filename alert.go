@@ -3,9 +3,12 @@ package switchboard
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math"
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -299,4 +302,322 @@ func NotificationItem(notifier string, n *Notification, id string, now time.Time
 			State: StatePending, CreatedAt: now, UpdatedAt: now,
 		},
 	}, nil
+}
+
+// BreakerOpen is a delivery target whose circuit breaker is not closed
+// (open or half-open), as this process sees it, and since when.
+type BreakerOpen struct {
+	Target    string // scheme and host
+	OpenSince time.Time
+}
+
+// AlertObservation is what one evaluation of a rule saw of one key.
+type AlertObservation struct {
+	Key   string
+	Value float64 // always a finite number
+	// Breaching reports that the condition holds.
+	Breaching bool
+	// Judged is false when there was too little volume to judge (below
+	// the rule's MinCount): the alert's state is left as it is.
+	Judged  bool
+	Summary string
+}
+
+// Span is how far back an evaluation of r reads the dashboard: its
+// window, or For when longer for the latency conditions, which look at
+// each minute of For.
+func (r *AlertRule) Span() time.Duration {
+	if r.perMinute() {
+		return max(r.Window, r.For)
+	}
+	return r.Window
+}
+
+// perMinute reports whether r's condition is judged minute by minute
+// over For (the latency SLOs): For is then part of what is observed, not
+// a hold after it.
+func (r *AlertRule) perMinute() bool {
+	return r.Condition == AlertAckLatency || r.Condition == AlertDeliveryLatency
+}
+
+// Hold is how long an observation must keep breaching before the alert
+// fires: For, except for the conditions whose observation already spans
+// For (ack_latency and delivery_latency look at every minute of For,
+// breaker_open at how long the breaker has been open), which fire as
+// soon as they breach.
+func (r *AlertRule) Hold() time.Duration {
+	if r.perMinute() || r.Condition == AlertBreakerOpen {
+		return 0
+	}
+	return r.For
+}
+
+// Observe judges r over d, a dashboard of the last r.Span() up to now,
+// and breakers, this process's breakers not closed. It returns one
+// observation per key it sees (none for a disabled rule); keys limited to
+// r.Match when set. A key it does not return (a route or pool without
+// traffic in the window) is, to the caller, judged and not breaching, so
+// that an alert firing on it resolves.
+//
+// Per condition:
+//   - error_code: with Code set, that code's count (key the code), 0
+//     when unseen; with Code 0, each code seen (key the code, "0" for
+//     the rarest counted together). Source picks TwilioCodes (delivery),
+//     MessageCodes (message), DebuggerCodes (debugger) or all of them.
+//   - throttled: each pool's TotalThrottled.
+//   - delivery_failure: each route's TotalFailed/TotalAttempts, judged
+//     from MinCount attempts (at least one).
+//   - delivery_rate: delivered/(delivered+failed) per pool, template or
+//     country (By), judged from MinCount outcomes (at least one);
+//     breaches below Threshold.
+//   - ack_latency and delivery_latency: the p95 of every minute
+//     overlapping the last For (For 0: the whole window) that has any
+//     data; the value is the lowest of them, so it breaches when every
+//     such minute is above Threshold. Minutes without data are skipped;
+//     none at all is not breaching.
+//   - dead_letters: each route's TotalDead.
+//   - queue_lag: the highest QueueLag sample of the window (0 without
+//     any).
+//   - breaker_open: each target, its value the seconds it has been open;
+//     breaches once open longer than For.
+//   - opt_outs: OptOuts.
+//
+// Every condition but delivery_rate breaches above Threshold.
+func (r *AlertRule) Observe(d *Dashboard, breakers []BreakerOpen, now time.Time) []AlertObservation {
+	if r.Disabled {
+		return nil
+	}
+	var out []AlertObservation
+	add := func(key string, value float64, judged bool, summary string) {
+		if r.Match != "" && key != r.Match {
+			return
+		}
+		if math.IsNaN(value) || math.IsInf(value, 0) {
+			value, judged = 0, false
+		}
+		breaching := value > r.Threshold
+		if r.Condition == AlertDeliveryRate {
+			breaching = value < r.Threshold
+		}
+		out = append(out, AlertObservation{Key: key, Value: value, Breaching: judged && breaching, Judged: judged, Summary: summary})
+	}
+	window := r.Window.String()
+	switch r.Condition {
+	case AlertErrorCode:
+		counts := map[int]int64{}
+		for _, src := range []struct {
+			source string
+			codes  []CodeCount
+		}{{CodeSourceDelivery, d.TwilioCodes}, {CodeSourceMessage, d.MessageCodes}, {CodeSourceDebugger, d.DebuggerCodes}} {
+			if r.Source == CodeSourceAny || r.Source == src.source {
+				for _, c := range src.codes {
+					counts[c.Code] += c.Count
+				}
+			}
+		}
+		from := "seen"
+		if r.Source != CodeSourceAny {
+			from = "from " + r.Source
+		}
+		if r.Code != 0 {
+			n := counts[r.Code]
+			add(strconv.Itoa(r.Code), float64(n), true, fmt.Sprintf("error %d %s %d times in %s (threshold %v)", r.Code, from, n, window, r.Threshold))
+			break
+		}
+		for _, code := range slices.Sorted(maps.Keys(counts)) {
+			n := counts[code]
+			add(strconv.Itoa(code), float64(n), true, fmt.Sprintf("error %d %s %d times in %s (threshold %v)", code, from, n, window, r.Threshold))
+		}
+	case AlertThrottled:
+		for _, p := range d.Pools {
+			add(p.Pool, float64(p.TotalThrottled), true,
+				fmt.Sprintf("pool %s: %d sends throttled (429) in %s (threshold %v)", p.Pool, p.TotalThrottled, window, r.Threshold))
+		}
+	case AlertDeliveryFailure:
+		for _, rs := range d.Routes {
+			add(rs.Route, ratioOf(rs.TotalFailed, rs.TotalAttempts), rs.TotalAttempts >= max(r.MinCount, 1),
+				fmt.Sprintf("route %s: %d of %d delivery attempts failed in %s (threshold %s)", rs.Route, rs.TotalFailed, rs.TotalAttempts,
+					window, percent(r.Threshold)))
+		}
+	case AlertDeliveryRate:
+		rate := func(key string, delivered, failed int64) {
+			n := delivered + failed
+			add(key, ratioOf(delivered, n), n >= max(r.MinCount, 1),
+				fmt.Sprintf("%s %s: %d of %d messages delivered in %s (floor %s)", r.By, key, delivered, n, window, percent(r.Threshold)))
+		}
+		switch r.By {
+		case ByPool:
+			for _, p := range d.Pools {
+				rate(p.Pool, p.TotalDelivered, p.TotalFailed)
+			}
+		case ByTemplate, ByCountry:
+			breakdown := d.Templates
+			if r.By == ByCountry {
+				breakdown = d.Countries
+			}
+			for _, b := range breakdown {
+				rate(b.Key, b.Delivered, b.Failed)
+			}
+		}
+	case AlertAckLatency:
+		v, minutes := r.lowestOverFor(d, d.AckP95, now)
+		add("", v, true, fmt.Sprintf("p95 time to answer Twilio %s over %d minutes (SLO %vms)", ms(v), minutes, r.Threshold))
+	case AlertDeliveryLatency:
+		for _, rs := range d.Routes {
+			v, minutes := r.lowestOverFor(d, rs.P95, now)
+			add(rs.Route, v, true, fmt.Sprintf("route %s: p95 delivery latency %s over %d minutes (SLO %vms)", rs.Route, ms(v), minutes, r.Threshold))
+		}
+	case AlertDeadLetters:
+		for _, rs := range d.Routes {
+			add(rs.Route, float64(rs.TotalDead), true,
+				fmt.Sprintf("route %s: %d events dead-lettered in %s (threshold %v)", rs.Route, rs.TotalDead, window, r.Threshold))
+		}
+	case AlertQueueLag:
+		lag := 0.0
+		for _, v := range d.QueueLag {
+			if !math.IsNaN(v) {
+				lag = max(lag, v)
+			}
+		}
+		add("", lag, true, fmt.Sprintf("oldest due delivery waited %s in %s (threshold %vs)",
+			(time.Duration(lag)*time.Second).String(), window, r.Threshold))
+	case AlertBreakerOpen:
+		for _, b := range breakers {
+			if r.Match != "" && b.Target != r.Match {
+				continue
+			}
+			open := now.Sub(b.OpenSince)
+			out = append(out, AlertObservation{Key: b.Target, Value: open.Seconds(), Judged: true, Breaching: open > r.For,
+				Summary: fmt.Sprintf("circuit breaker of %s open for %s (longer than %s fires)", b.Target, open.Truncate(time.Second), r.For)})
+		}
+	case AlertOptOuts:
+		add("", float64(d.OptOuts), true, fmt.Sprintf("%d numbers opted out in %s (threshold %v)", d.OptOuts, window, r.Threshold))
+	}
+	return out
+}
+
+// lowestOverFor is the lowest value of series, one per bucket of d, over
+// the buckets overlapping the last For before now (the whole dashboard
+// for For 0), skipping those without data (NaN), and how many it read;
+// 0 and 0 when none had data.
+func (r *AlertRule) lowestOverFor(d *Dashboard, series []float64, now time.Time) (float64, int) {
+	from := d.Since
+	if r.For > 0 {
+		from = now.Add(-r.For)
+	}
+	lowest, n := math.Inf(1), 0
+	for i, v := range series {
+		if i >= len(d.Times) || math.IsNaN(v) || !d.Times[i].Add(d.Step).After(from) {
+			continue
+		}
+		lowest, n = min(lowest, v), n+1
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return lowest, n
+}
+
+func ratioOf(part, whole int64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return float64(part) / float64(whole)
+}
+
+func percent(share float64) string { return strconv.FormatFloat(share*100, 'f', -1, 64) + "%" }
+
+func ms(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + "ms" }
+
+// Alert history entries' What.
+const (
+	AlertWhatFiring       = "firing"
+	AlertWhatResolved     = "resolved"
+	AlertWhatAcknowledged = "acknowledged"
+	AlertWhatSilenced     = "silenced"
+)
+
+// MaxFlapClearFor caps the clear time flap damping stretches to.
+const MaxFlapClearFor = time.Hour
+
+// ClearForAt is how long the condition must stay clear, at now, before
+// the firing alert resolves: r.ClearFor times the number of firings in
+// the hour before now (this one included), capped at MaxFlapClearFor
+// (or at r.ClearFor when that is longer). An alert that fired once in
+// the hour waits ClearFor; one that fired three times waits three times
+// as long, so that a condition that keeps crossing its threshold pages
+// less and less often instead of on every crossing. A ClearFor of 0 is
+// not damped.
+func (st *AlertState) ClearForAt(r *AlertRule, now time.Time) time.Duration {
+	n := 0
+	for _, f := range st.Firings {
+		if now.Sub(f) < time.Hour {
+			n++
+		}
+	}
+	n = max(n, 1)
+	capped := max(r.ClearFor, MaxFlapClearFor)
+	if r.ClearFor > capped/time.Duration(n) {
+		return capped
+	}
+	return r.ClearFor * time.Duration(n)
+}
+
+// Step moves the alert through its lifecycle with one observation of its
+// key at now, and returns the transition it made (What "firing" or
+// "resolved"; Notified true, for the caller to clear when a silence holds
+// the notification back), or nil when it made none:
+//
+//   - An unjudged observation changes nothing.
+//   - A breaching one starts BreachSince (when not set) and clears
+//     ClearSince; the alert fires once the breach has held r.Hold(): Status
+//     firing, Seq one more, FiredAt now, now added to Firings (the newest
+//     MaxRecentFirings kept), the acknowledgement cleared.
+//   - A clear one clears BreachSince; while firing it starts ClearSince
+//     (when not set), and the alert resolves once clear has held
+//     ClearForAt: Status ok, ResolvedAt now.
+//
+// A transition happens once per change of the condition: evaluations
+// that see the same thing again change only Value and Summary.
+func (st *AlertState) Step(r *AlertRule, obs AlertObservation, now time.Time) *AlertEvent {
+	if !obs.Judged {
+		return nil
+	}
+	if st.Status == "" {
+		st.Status = AlertOK
+	}
+	st.Rule, st.Key = r.Name, obs.Key
+	st.Value, st.Summary = obs.Value, obs.Summary
+	event := func(what string) *AlertEvent {
+		return &AlertEvent{Rule: st.Rule, Key: st.Key, Seq: st.Seq, What: what, Value: obs.Value, At: now, Notified: true, Note: obs.Summary}
+	}
+	if obs.Breaching {
+		st.ClearSince = time.Time{}
+		if st.BreachSince.IsZero() {
+			st.BreachSince = now
+		}
+		if st.Status == AlertFiring || now.Sub(st.BreachSince) < r.Hold() {
+			return nil
+		}
+		st.Status, st.Seq, st.FiredAt = AlertFiring, st.Seq+1, now
+		st.Firings = append(st.Firings, now)
+		if len(st.Firings) > MaxRecentFirings {
+			st.Firings = slices.Clone(st.Firings[len(st.Firings)-MaxRecentFirings:])
+		}
+		st.AckedAt, st.AckedBy = time.Time{}, ""
+		return event(AlertWhatFiring)
+	}
+	st.BreachSince = time.Time{}
+	if st.Status != AlertFiring {
+		st.ClearSince = time.Time{}
+		return nil
+	}
+	if st.ClearSince.IsZero() {
+		st.ClearSince = now
+	}
+	if now.Sub(st.ClearSince) < st.ClearForAt(r, now) {
+		return nil
+	}
+	st.Status, st.ResolvedAt, st.ClearSince = AlertOK, now, time.Time{}
+	return event(AlertWhatResolved)
 }

@@ -120,6 +120,7 @@ type Deliverer struct {
 	policy   switchboard.RetryPolicy
 	openFor  time.Duration
 	breakers *breakers
+	opened   openSince // when each breaker not closed left closed
 	metrics  *metrics.Metrics
 	logger   *slog.Logger
 	now      func() time.Time
@@ -155,6 +156,7 @@ func New(store Store, o Options) *Deliverer {
 	d.callers = newClient(o, o.Egress.Dialer(dialer))
 	d.breakers = newBreakers(o.BreakerFailures, o.BreakerOpenFor, func(target string, from, to gobreaker.State) {
 		d.logger.Warn("circuit breaker", "target", target, "from", from.String(), "to", to.String())
+		d.opened.change(target, to, d.now())
 	})
 	slots := map[string]chan struct{}{}
 	for _, r := range o.Routes {

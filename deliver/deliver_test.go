@@ -889,6 +889,10 @@ func TestDeliverCircuitBreaker(t *testing.T) {
 		if states[downURL] != "open" || states[upURL] != "closed" || len(states) != 2 {
 			t.Errorf("Breakers() = %v, want %s open and %s closed", states, downURL, upURL)
 		}
+		// What alerts read: the open one, since the clock's time it opened.
+		if open := h.d.BreakersOpen(); len(open) != 1 || open[0].Target != downURL || !open[0].OpenSince.Equal(h.clock.Now()) {
+			t.Errorf("BreakersOpen() = %v, want %s open since %s", open, downURL, h.clock.Now())
+		}
 		wantState(t, h.event(t, other), switchboard.StateDelivered, 1, time.Time{})
 	})
 

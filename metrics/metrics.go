@@ -88,6 +88,10 @@ type Metrics struct {
 	// to a provider (see ObservePassThrough), by method, path class and
 	// the status class of the provider's answer.
 	PassThrough *prometheus.CounterVec
+	// AlertsFiring is, by rule, how many of its alerts (one per key) are
+	// firing, as the store held them after this process's last
+	// evaluation: every replica reports the same alerts (take the max).
+	AlertsFiring *prometheus.GaugeVec
 
 	templates templateLabels
 	paths     templateLabels
@@ -252,6 +256,10 @@ func New() *Metrics {
 		Help: "Requests of the Twilio-compatible API passed through to a provider, by method, path class and status class (2xx..5xx, or error when none came).",
 	}, []string{"method", "path", "status"})
 	reg.MustRegister(m.RetentionPruned, m.RetentionErrors, m.RetentionLastRun, m.RetentionRunSeconds, m.PassThrough)
+	m.AlertsFiring = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "switchboard_alerts_firing", Help: "Alerts firing, by rule, as the store held them after the last evaluation.",
+	}, []string{"rule"})
+	reg.MustRegister(m.AlertsFiring)
 	return m
 }
 

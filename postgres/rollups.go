@@ -41,6 +41,12 @@ func (c *conn) SuppressionsByMinute(ctx context.Context, from, until time.Time) 
         WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2`, from, until)
 }
 
+// DeadByMinute walks events_terminal (state, updated_at).
+func (c *conn) DeadByMinute(ctx context.Context, from, until time.Time) ([]store.MinuteCount, error) {
+	return c.countByMinute(ctx, `SELECT `+minuteOf("updated_at")+`, route, count(*) FROM events
+        WHERE state = 'dead' AND updated_at >= $1 AND updated_at < $2 GROUP BY 1, 2`, from, until)
+}
+
 // each runs a query and calls scan on each of its rows, until one fails.
 func (c *conn) each(ctx context.Context, query string, args []any, dest []any, fn func() error) error {
 	rows, err := c.q.Query(ctx, query, args...)
@@ -104,7 +110,8 @@ func (c *conn) FirstFact(ctx context.Context, from time.Time) (time.Time, error)
         (SELECT min(at) FROM message_status WHERE at >= $1),
         (SELECT min(sent_at) FROM messages WHERE sent_at >= $1),
         (SELECT min(updated_at) FROM messages WHERE state = 'failed' AND twilio_sid = '' AND updated_at >= $1),
-        (SELECT min(created_at) FROM suppressions WHERE created_at >= $1))`, from).Scan(&first)
+        (SELECT min(created_at) FROM suppressions WHERE created_at >= $1),
+        (SELECT min(updated_at) FROM events WHERE state = 'dead' AND updated_at >= $1))`, from).Scan(&first)
 	return utc(first), err
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard"
+	"github.com/switchboard-dev/switchboard/alerting"
 	"github.com/switchboard-dev/switchboard/config"
 	"github.com/switchboard-dev/switchboard/deliver"
 	"github.com/switchboard-dev/switchboard/egress"
@@ -70,7 +71,8 @@ type Server struct {
 	sender    *outbound.Sender // nil without pools: nothing is sent
 	stopBeat  func()           // ends the sender's heartbeat
 	pruner    *retention.Pruner
-	rollups   *rollup.Worker // the dashboard's aggregates and samples
+	rollups   *rollup.Worker      // the dashboard's aggregates and samples
+	alerts    *alerting.Evaluator // nil when alerting.enabled is off
 	http      *http.Server
 	listener  net.Listener
 	served    chan error
@@ -132,6 +134,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
 		Egress: callers,
 	})
+	if cfg.Alerting.Enabled {
+		s.alerts = newAlerts(cfg, store, s.deliverer, m, logger)
+	}
 	var routes []outbound.PoolRoute
 	if len(cfg.Pools) > 0 {
 		if s.sender, routes, err = newSender(cfg, store, logger, m, s.rollups.Sampler()); err != nil {
@@ -180,6 +185,18 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// newAlerts builds the evaluator of the configured alert rules; their
+// notifications go to every [[notifiers]] entry a rule names (all when
+// it names none).
+func newAlerts(cfg *config.Config, store switchboard.Store, d *deliver.Deliverer, m *metrics.Metrics, logger *slog.Logger) *alerting.Evaluator {
+	notifiers := make([]string, len(cfg.Notifiers))
+	for i, n := range cfg.Notifiers {
+		notifiers[i] = n.Name
+	}
+	return alerting.New(alerting.Options{Store: store, Rules: cfg.AlertRules(), Notifiers: notifiers, Breakers: d.BreakersOpen,
+		Interval: cfg.Alerting.Interval, PublicURL: cfg.PublicURL, Metrics: m, Logger: logger})
 }
 
 // writeTimeout bounds writing an answer, from the end of the request's
@@ -280,6 +297,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.ingest.StartRecovery(context.WithoutCancel(ctx))
 	s.pruner.Start()
 	s.rollups.Start()
+	if s.alerts != nil {
+		s.alerts.Start()
+	}
 	go func() { s.served <- s.http.Serve(ln) }()
 	if s.cfg.Doctor.CheckAtStartup {
 		go s.doctor.logRouteChecks(context.WithoutCancel(ctx))
@@ -321,6 +341,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	s.pruner.Stop()
+	if s.alerts != nil {
+		s.alerts.Stop()
+	}
 	if err := s.rollups.Stop(ctx); err != nil {
 		errs = append(errs, err)
 	}

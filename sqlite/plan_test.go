@@ -339,11 +339,12 @@ func TestRollupSelectionsUseTheTimeIndexes(t *testing.T) {
 	}{
 		{"requests", requestsByMinute, []string{"COVERING INDEX requests_received"}},
 		{"suppressions", suppressionsByMinute, []string{"suppressions_created"}},
+		{"dead letters", deadByMinute, []string{"events_terminal (state=? AND updated_at>? AND updated_at<?)"}},
 		{"attempts", attemptFacts, []string{"attempts_started", "SEARCH e USING INDEX sqlite_autoindex_events_1 (id=?)"}},
 		{"statuses", statusFacts, []string{"message_status_at", "SEARCH m USING INDEX sqlite_autoindex_messages_1 (id=?)"}},
 		{"sends", sendFacts, []string{"messages_sent", "messages_refused"}},
 		{"first fact", firstFact, []string{"requests_received", "attempts_started", "message_status_at", "messages_sent",
-			"messages_refused", "suppressions_created"}},
+			"messages_refused", "suppressions_created", "events_terminal"}},
 		{"rollups", selectRollups, []string{"SEARCH rollups USING PRIMARY KEY (minute>? AND minute<?)"}},
 		{"samples", selectSamples, []string{"SEARCH samples USING PRIMARY KEY (minute>? AND minute<?)"}},
 	} {

@@ -53,12 +53,13 @@ type board struct {
 	attemptCodes, messageCodes    map[string]int64
 	statuses                      map[string]int64
 	optOuts                       int64
+	optOutSeries                  []int64
 	depth, lag                    []float64
 }
 
 type routeSums struct {
-	attempts, failed []int64
-	latency          []switchboard.LatencyHistogram
+	attempts, failed, dead []int64
+	latency                []switchboard.LatencyHistogram
 }
 
 type poolSums struct {
@@ -77,7 +78,7 @@ func newBoard(since, until time.Time, step time.Duration, n int) *board {
 		ack: make([]switchboard.LatencyHistogram, n), routes: map[string]*routeSums{}, pools: map[string]*poolSums{},
 		templates: map[string]*breakdownSums{}, countries: map[string]*breakdownSums{},
 		attemptCodes: map[string]int64{}, messageCodes: map[string]int64{}, statuses: map[string]int64{},
-		depth: nan(n), lag: nan(n)}
+		optOutSeries: make([]int64, n), depth: nan(n), lag: nan(n)}
 	return b
 }
 
@@ -138,6 +139,9 @@ func (b *board) addRow(row *RollupRow) {
 		b.messageCodes[row.Key] += row.N
 	case seriesOptOuts:
 		b.optOuts += row.N
+		b.optOutSeries[i] += row.N
+	case seriesDead:
+		b.route(row.Key).dead[i] += row.N
 	}
 }
 
@@ -172,7 +176,7 @@ func (b *board) addSamples(samples []switchboard.Sample) {
 func (b *board) route(name string) *routeSums {
 	rs, ok := b.routes[name]
 	if !ok {
-		rs = &routeSums{attempts: make([]int64, b.n), failed: make([]int64, b.n), latency: make([]switchboard.LatencyHistogram, b.n)}
+		rs = &routeSums{attempts: make([]int64, b.n), failed: make([]int64, b.n), dead: make([]int64, b.n), latency: make([]switchboard.LatencyHistogram, b.n)}
 		b.routes[name] = rs
 	}
 	return rs
@@ -205,15 +209,18 @@ func (b *board) dashboard() *switchboard.Dashboard {
 		return out
 	}
 	d.Accepted, d.Duplicate, d.Rejected = rate(b.accepted), rate(b.duplicate), rate(b.rejected)
-	d.AckP50, d.AckP99 = quantiles(b.ack, 0.5), quantiles(b.ack, 0.99)
+	d.AckP50, d.AckP95, d.AckP99 = quantiles(b.ack, 0.5), quantiles(b.ack, 0.95), quantiles(b.ack, 0.99)
 	d.QueueDepth, d.QueueLag = b.depth, b.lag
 
 	for _, name := range sortedKeys(b.routes) {
 		rs := b.routes[name]
 		total := switchboard.NewLatencyHistogram()
 		series := switchboard.RouteSeries{Route: name, Attempts: rate(rs.attempts), Failed: rate(rs.failed),
-			SuccessRate: make([]float64, b.n), P50: quantiles(rs.latency, 0.5), P95: quantiles(rs.latency, 0.95)}
+			SuccessRate: make([]float64, b.n), P50: quantiles(rs.latency, 0.5), P95: quantiles(rs.latency, 0.95),
+			Dead: make([]float64, b.n)}
 		for i := range b.n {
+			series.Dead[i] = float64(rs.dead[i])
+			series.TotalDead += rs.dead[i]
 			series.SuccessRate[i] = ratio(rs.attempts[i]-rs.failed[i], rs.attempts[i])
 			series.TotalAttempts += rs.attempts[i]
 			series.TotalFailed += rs.failed[i]
@@ -244,6 +251,10 @@ func (b *board) dashboard() *switchboard.Dashboard {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Key, b.Key))
 	})
 	d.OptOuts = b.optOuts
+	d.OptOutSeries = make([]float64, b.n)
+	for i, c := range b.optOutSeries {
+		d.OptOutSeries[i] = float64(c)
+	}
 	return d
 }
 

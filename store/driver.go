@@ -62,6 +62,13 @@ type Reader interface {
 	// when there is no such session.
 	Session(ctx context.Context, id string, now time.Time) (*switchboard.ConsoleSession, error)
 
+	// AlertStates returns every stored alert state, in no particular
+	// order.
+	AlertStates(ctx context.Context) ([]AlertStateRow, error)
+	// AlertHistory returns the history of rule's alert key (every key of
+	// rule when all), newest first, at most limit entries.
+	AlertHistory(ctx context.Context, rule, key string, all bool, limit int) ([]switchboard.AlertEvent, error)
+
 	// The selections of the rollups (Store.RollUp). Each takes the rows
 	// whose time falls in [from, until), through an index on that time.
 
@@ -71,6 +78,9 @@ type Reader interface {
 	// SuppressionsByMinute counts the suppressions created, by minute and
 	// reason (Key).
 	SuppressionsByMinute(ctx context.Context, from, until time.Time) ([]MinuteCount, error)
+	// DeadByMinute counts the events dead-lettered, by minute of their
+	// updated time and route (Key).
+	DeadByMinute(ctx context.Context, from, until time.Time) ([]MinuteCount, error)
 	// AttemptFacts calls fn with each attempt started, in no particular
 	// order; an error from fn ends the selection and is returned.
 	AttemptFacts(ctx context.Context, from, until time.Time, fn func(AttemptFact) error) error
@@ -187,6 +197,20 @@ type Tx interface {
 	// and deletes each of drop.
 	WriteStickySenders(ctx context.Context, touch, drop []StickyUse) error
 
+	// The primitives of the alerts' writes.
+
+	// PutAlertState inserts row when expect is 0 and none is stored for
+	// its rule and key, or replaces the stored one whose version is
+	// expect; ok reports whether it did (false: another writer changed
+	// it first, and nothing was written).
+	PutAlertState(ctx context.Context, row AlertStateRow, expect int64) (ok bool, err error)
+	// InsertAlertEvent appends ev to its alert's history and returns its
+	// id.
+	InsertAlertEvent(ctx context.Context, ev *switchboard.AlertEvent) (int64, error)
+	// TrimAlertHistory deletes the history of rule's alert key past its
+	// keep newest entries, and every alert's entries from before before.
+	TrimAlertHistory(ctx context.Context, rule, key string, keep int, before time.Time) error
+
 	// The primitives of the rollups' writes.
 
 	// LockRollups holds the rollups until the transaction ends, so that
@@ -251,6 +275,15 @@ type RollupRow struct {
 	Series, Key   string
 	N, OK, Failed int64
 	Latency       switchboard.LatencyHistogram // nil for none
+}
+
+// AlertStateRow is an alert state as stored: its switchboard.AlertState
+// as JSON, with its version and update time beside it.
+type AlertStateRow struct {
+	Rule, Key string
+	Version   int64
+	State     []byte
+	UpdatedAt time.Time
 }
 
 // NewEvent is an event to insert for a stored request.

@@ -37,6 +37,10 @@ const (
 	seriesMessageCodes = "message_codes"
 	// seriesOptOuts: numbers that opted out (Key empty); N.
 	seriesOptOuts = "opt_outs"
+	// seriesDead: events dead-lettered, by route, in the minute they died
+	// (their updated time, which a dead event keeps until it is replayed
+	// or deleted); N.
+	seriesDead = "dead"
 )
 
 // Facts are stored up to a few minutes after their time: an attempt when
@@ -225,6 +229,13 @@ func (s *Store) aggregate(ctx context.Context, r Reader, from, until time.Time) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read messages sent: %w", err)
+	}
+	dead, err := r.DeadByMinute(ctx, from, until)
+	if err != nil {
+		return nil, fmt.Errorf("count dead letters: %w", err)
+	}
+	for _, c := range dead {
+		agg.row(c.Minute, seriesDead, c.Key).N += c.N
 	}
 	optOuts, err := r.SuppressionsByMinute(ctx, from, until)
 	if err != nil {

@@ -234,6 +234,7 @@ func checkScenario(t *testing.T, d *switchboard.Dashboard, m0 time.Time, late in
 	checkSeries(t, "Duplicate", d.Duplicate, 0, perMinute(1+4))
 	checkSeries(t, "Rejected", d.Rejected, 0, perMinute(1))
 	checkSeries(t, "AckP50", d.AckP50, nan, ms(0.5, 2*time.Millisecond))
+	checkSeries(t, "AckP95", d.AckP95, nan, ms(0.5, 100*time.Millisecond))
 	checkSeries(t, "AckP99", d.AckP99, nan, ms(0.5, 100*time.Millisecond))
 	checkSeries(t, "QueueDepth", d.QueueDepth, nan, 12)
 	checkSeries(t, "QueueLag", d.QueueLag, nan, 1.5)
@@ -254,6 +255,12 @@ func checkScenario(t *testing.T, d *switchboard.Dashboard, m0 time.Time, late in
 	}
 	checkSeries(t, "/voice Attempts", voice.Attempts, 0, 0, perMinute(1))
 	checkSeries(t, "/voice SuccessRate", voice.SuccessRate, nan, nan, 0)
+	// /voice's event died at the end of its attempt, in minute 1.
+	checkSeries(t, "/voice Dead", voice.Dead, 0, 0, 1)
+	checkSeries(t, "/sms Dead", sms.Dead, 0)
+	if voice.TotalDead != 1 || sms.TotalDead != 0 {
+		t.Errorf("dead totals: /voice %d, /sms %d; want 1 and 0", voice.TotalDead, sms.TotalDead)
+	}
 	if voice.TotalAttempts != 1 || voice.TotalFailed != 1 || voice.TotalP50 != quantileOf(0.5, 3*time.Second) {
 		t.Errorf("/voice totals: %+v", voice)
 	}
@@ -293,6 +300,18 @@ func checkScenario(t *testing.T, d *switchboard.Dashboard, m0 time.Time, late in
 	}
 	if d.OptOuts != 1 {
 		t.Errorf("OptOuts = %d, want 1", d.OptOuts)
+	}
+	// The opt-out took the store's clock: about 30 minutes after m0, in
+	// one bucket.
+	var optOuts float64
+	for i, n := range d.OptOutSeries {
+		if n != 0 && (i < 29 || n != 1) {
+			t.Errorf("OptOutSeries[%d] = %v, want the opt-out about 30 minutes in", i, n)
+		}
+		optOuts += n
+	}
+	if len(d.OptOutSeries) != 40 || optOuts != 1 {
+		t.Errorf("OptOutSeries = %v, want one opt-out in 40 buckets", d.OptOutSeries)
 	}
 }
 

@@ -123,6 +123,11 @@ func Run(t *testing.T, open Opener) {
 		{"RollUpBoundsKeys", testRollUpBoundsKeys},
 		{"DashboardRefusesInvalid", testDashboardRefusesInvalid},
 		{"RecordSamplesRefusesInvalid", testRecordSamplesRefusesInvalid},
+		{"AlertStateCompareAndSet", testAlertStateCompareAndSet},
+		{"AlertStateRaceHasOneWinner", testAlertStateRace},
+		{"AlertHistoryOrderAndLimits", testAlertHistoryOrderAndLimits},
+		{"AlertHostileKeys", testAlertHostileKeys},
+		{"AlertStateSurvivesRestart", testAlertStateSurvivesRestart},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
