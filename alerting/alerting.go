@@ -150,7 +150,8 @@ func (e *Evaluator) RunOnce(ctx context.Context) error {
 			errs = append(errs, e.step(ctx, states, r, obs, now))
 		}
 		for id, st := range states {
-			if id.rule == r.Name && !observed[id.key] && (st.Status == switchboard.AlertFiring || !st.BreachSince.IsZero()) {
+			// A state under AlertAllKeys is the rule's silence, not an alert.
+			if id.rule == r.Name && id.key != switchboard.AlertAllKeys && !observed[id.key] && (st.Status == switchboard.AlertFiring || !st.BreachSince.IsZero()) {
 				errs = append(errs, e.step(ctx, states, r, switchboard.AlertObservation{Key: id.key, Judged: true,
 					Summary: "nothing seen in " + r.Window.String()}, now))
 			}
@@ -204,7 +205,7 @@ func (e *Evaluator) step(ctx context.Context, states map[alertID]*switchboard.Al
 	}
 	st.UpdatedAt = now
 	if ev != nil {
-		notified, err := e.notify(ctx, r, &st, now)
+		notified, err := e.notify(ctx, r, &st, silencedUntil(states, id), now)
 		if err != nil {
 			return err
 		}
@@ -226,6 +227,18 @@ func (e *Evaluator) step(ctx context.Context, states map[alertID]*switchboard.Al
 	return nil
 }
 
+// silencedUntil is when the silence of alert id ends: its own, or its
+// rule's (a state under switchboard.AlertAllKeys), whichever is later.
+func silencedUntil(states map[alertID]*switchboard.AlertState, id alertID) time.Time {
+	var until time.Time
+	for _, k := range []string{id.key, switchboard.AlertAllKeys} {
+		if st, ok := states[alertID{id.rule, k}]; ok && st.SilencedUntil.After(until) {
+			until = st.SilencedUntil
+		}
+	}
+	return until
+}
+
 // changed reports whether st, stepped from stored (nil: none stored),
 // has changed enough to be written: a breach or a clear started or
 // ended, or a new value while firing. An alert never stored that is not
@@ -242,8 +255,9 @@ func changed(stored, st *switchboard.AlertState) bool {
 // notify ingests the notifications of st's transition, one per notifier
 // of r, unless a silence holds them back; notified reports whether any
 // went out.
-func (e *Evaluator) notify(ctx context.Context, r *switchboard.AlertRule, st *switchboard.AlertState, now time.Time) (bool, error) {
-	if st.SilencedUntil.After(now) {
+func (e *Evaluator) notify(ctx context.Context, r *switchboard.AlertRule, st *switchboard.AlertState, silenced time.Time,
+	now time.Time) (bool, error) {
+	if silenced.After(now) {
 		return false, nil
 	}
 	names := r.Notify

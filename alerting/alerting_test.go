@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -249,6 +250,36 @@ func TestSilenceHoldsNotificationsBack(t *testing.T) {
 	run(t, e)
 	if got := notifications(t, st, "slack"); len(got) != 1 || !strings.HasSuffix(got[0], ":ok:/sms") {
 		t.Errorf("notifications after the silence = %v, want the resolve", got)
+	}
+}
+
+// A rule-wide silence (switchboard.SilenceAlert with no key) holds back
+// the notifications of every key of the rule, and is no alert itself.
+func TestRuleSilenceHoldsEveryKeyBack(t *testing.T) {
+	st := openStore(t)
+	c := &clock{}
+	e := newEvaluator(st, c, nil, "slack")
+	ctx := context.Background()
+	if _, err := switchboard.SilenceAlert(ctx, st, failing.Name, "", t0.Add(time.Hour), "ops", t0); err != nil {
+		t.Fatal(err)
+	}
+	st.set(15, nil)
+	run(t, e)
+	if got := notifications(t, st, "slack"); len(got) != 0 {
+		t.Errorf("notifications under the rule's silence: %v", got)
+	}
+	states, err := st.AlertStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firing []string
+	for _, s := range states {
+		if s.Status == switchboard.AlertFiring {
+			firing = append(firing, s.Key)
+		}
+	}
+	if !slices.Equal(firing, []string{"/sms"}) {
+		t.Errorf("firing keys = %v, want only /sms (the silence is no alert)", firing)
 	}
 }
 

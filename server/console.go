@@ -24,18 +24,8 @@ func (s *Server) newConsole(cfg *config.Config, messages console.Messages) *cons
 	return console.New(s.store, console.Options{
 		Token: cfg.Admin.Token, Redact: cfg.Admin.Redact, PublicURL: cfg.PublicURL, SessionTTL: cfg.Admin.SessionTTL,
 		Routes: routes, Messages: messages, Prober: s.doctor, Live: liveState{s}, Logger: s.logger,
-		Alerts: alertRules(cfg),
+		Alerts: cfg.AlertRules(),
 	})
-}
-
-// alertRules are the alert rules the console and admin API list: the
-// defaults unless alerting.defaults is off.
-// [[alerts]] entries are not applied here yet: only the defaults are.
-func alertRules(cfg *config.Config) []switchboard.AlertRule {
-	if !cfg.Alerting.Defaults {
-		return nil
-	}
-	return switchboard.DefaultAlertRules()
 }
 
 // ProbeRoute probes the target of the route at path as its deliveries

@@ -166,7 +166,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	s.pruner = retention.New(store, retention.Options{Retention: cfg.Retention.Policy(), Interval: cfg.Retention.Interval,
 		BatchSize: cfg.Retention.BatchSize, Pacing: pacing, Metrics: m, Logger: logger})
 	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts)), web.WithEgress(callers),
-		web.WithMessages(messages), web.WithPassThrough(passThrough(cfg, m)), web.WithAlerts(alertRules(cfg))}
+		web.WithMessages(messages), web.WithPassThrough(passThrough(cfg, m)), web.WithAlerts(cfg.AlertRules())}
 	if cfg.Admin.Redact {
 		adminOpts = append(adminOpts, web.WithRedaction())
 	}
