@@ -336,6 +336,14 @@ type Ingest struct {
 	// one captured request can write.
 	RecordDuplicate func() bool
 
+	// Debugger, for a Debugger webhook (a route of kind debugger), is its
+	// parsed alert: stored in the same transaction as the event when the
+	// item is accepted, with its EventID and ReceivedAt set to the
+	// event's and the request's; nothing of it is stored for a duplicate.
+	// An alert whose account and Sid are stored already (its event pruned
+	// since) is kept as it was.
+	Debugger *DebuggerAlert
+
 	// Set by Store.Ingest for accepted requests. Duplicate is true when an
 	// event with the same idempotency key already existed; Event is then
 	// replaced by that existing event (with its stored response) and
