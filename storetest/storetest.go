@@ -123,6 +123,11 @@ func Run(t *testing.T, open Opener) {
 		{"RollUpBoundsKeys", testRollUpBoundsKeys},
 		{"DashboardRefusesInvalid", testDashboardRefusesInvalid},
 		{"RecordSamplesRefusesInvalid", testRecordSamplesRefusesInvalid},
+		{"DebuggerAlertStoredOnceUnderConcurrency", debuggerConcurrent},
+		{"DebuggerAlertSameSidInTwoAccounts", debuggerAccounts},
+		{"DebuggerAlertsListFiltersAndPages", debuggerListing},
+		{"DebuggerAlertsRolledUpByCode", debuggerRollup},
+		{"DebuggerAlertPrunedWithItsEvent", debuggerPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
