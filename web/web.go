@@ -114,6 +114,7 @@ func New(store Store, token string, metrics http.Handler, logger *slog.Logger, o
 	s.api("GET /api/v1/messages/{id}", s.getMessage)
 	s.api("POST /api/v1/messages/{id}/replay", s.replayMessage)
 	s.api("POST /api/v1/doctor", s.probe)
+	s.api("GET /api/v1/debugger", s.listDebugger)
 	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
 	s.twilioAPI("POST "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioCreate)
 	s.twilioAPI("GET "+TwilioPrefix+"Accounts/{account}/Messages/{file}", s.twilioFetch)
