@@ -250,6 +250,7 @@ func New(store Store, o Options) *Console {
 	c.page("messages/{id}", c.message)
 	c.post("messages/{id}/replay", c.replayMessage)
 	c.page("dashboard", c.dashboard)
+	c.page("debugger", c.debugger)
 	c.mux.HandleFunc("GET "+Prefix+"dashboard.json", c.withSession(timed(o.RequestTimeout, c.checked(c.dashboardJSON)), false))
 	c.mux.Handle("GET "+Prefix+"static/{file...}", c.assets)
 	c.page("", func(w http.ResponseWriter, r *http.Request, s *session) error {

@@ -71,6 +71,7 @@ var navOf = map[string]string{
 	"requests": "requests", "request": "requests",
 	"messages": "messages", "message": "messages",
 	"dashboard": "dashboard",
+	"debugger":  "debugger",
 }
 
 // render writes page name whole, or nothing when it fails to render.
