@@ -136,8 +136,11 @@ type Store interface {
 	// the rule), newest first, at most limit entries.
 	AlertHistory(ctx context.Context, rule, key string, limit int) ([]AlertEvent, error)
 
-	// DebuggerAlerts lists the stored Debugger alerts, newest first
-	// (ErrInvalid for a bad cursor).
+	// DebuggerAlerts lists the stored Debugger alerts (see
+	// Ingest.Debugger), newest first by the time they were received: by
+	// id without a time range, by (time, id) with one, as ListEvents
+	// pages. A bad cursor or a negative code is ErrInvalid. An alert is
+	// deleted with its event (Prune), in the same transaction.
 	DebuggerAlerts(ctx context.Context, f DebuggerFilter) (*Page[*DebuggerAlert], error)
 
 	// CreateMessage stores an outbound message before anything is sent
