@@ -1,6 +1,10 @@
 package switchboard
 
-import "time"
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
 
 // DebuggerAlert is one of Twilio's Debugger webhooks (a route of kind
 // debugger): an error or warning Twilio logged, whoever's URL it was
@@ -34,4 +38,52 @@ type DebuggerFilter struct {
 	Until       time.Time
 	Limit       int
 	Cursor      string
+}
+
+// Redact returns a copy of a with what admin.redact hides hidden: the
+// query of the URL Twilio called and, in the payload, the webhook's
+// parameters, headers and answer bodies, and every phone number or URL
+// query in the rest (see RedactText). A payload that is not JSON is
+// hidden whole.
+func (a *DebuggerAlert) Redact() *DebuggerAlert {
+	out := *a
+	out.URL = RedactQuery(a.URL)
+	var doc any
+	if err := json.Unmarshal(a.Payload, &doc); err != nil {
+		out.Payload = []byte(`"` + Redacted + `"`)
+		return &out
+	}
+	b, err := json.Marshal(redactJSON(doc))
+	if err != nil {
+		b = []byte(`"` + Redacted + `"`)
+	}
+	out.Payload = b
+	return &out
+}
+
+// redactedFields are the payload's fields that carry a person's data
+// whole: a webhook's parameters (From, To, Body …), its headers, and the
+// bodies of its request and answer.
+var redactedFields = map[string]bool{"parameters": true, "headers": true, "body": true}
+
+func redactJSON(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if redactedFields[strings.ToLower(k)] {
+				v[k] = Redacted
+			} else {
+				v[k] = redactJSON(x)
+			}
+		}
+		return v
+	case []any:
+		for i, x := range v {
+			v[i] = redactJSON(x)
+		}
+		return v
+	case string:
+		return RedactText(v)
+	}
+	return v
 }

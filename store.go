@@ -136,8 +136,11 @@ type Store interface {
 	// the rule), newest first, at most limit entries.
 	AlertHistory(ctx context.Context, rule, key string, limit int) ([]AlertEvent, error)
 
-	// DebuggerAlerts lists the stored Debugger alerts, newest first
-	// (ErrInvalid for a bad cursor).
+	// DebuggerAlerts lists the stored Debugger alerts (see
+	// Ingest.Debugger), newest first by the time they were received: by
+	// id without a time range, by (time, id) with one, as ListEvents
+	// pages. A bad cursor or a negative code is ErrInvalid. An alert is
+	// deleted with its event (Prune), in the same transaction.
 	DebuggerAlerts(ctx context.Context, f DebuggerFilter) (*Page[*DebuggerAlert], error)
 
 	// CreateMessage stores an outbound message before anything is sent
@@ -335,6 +338,14 @@ type Ingest struct {
 	// original holds the content. This bounds what a flood of replays of
 	// one captured request can write.
 	RecordDuplicate func() bool
+
+	// Debugger, for a Debugger webhook (a route of kind debugger), is its
+	// parsed alert: stored in the same transaction as the event when the
+	// item is accepted, with its EventID and ReceivedAt set to the
+	// event's and the request's; nothing of it is stored for a duplicate.
+	// An alert whose account and Sid are stored already (its event pruned
+	// since) is kept as it was.
+	Debugger *DebuggerAlert
 
 	// Set by Store.Ingest for accepted requests. Duplicate is true when an
 	// event with the same idempotency key already existed; Event is then

@@ -263,7 +263,7 @@ type Route struct {
 	Path    string `koanf:"path"`    // exact path
 	Account string `koanf:"account"` // account SID
 	Mode    string `koanf:"mode"`    // ack, proxy or static
-	Target  string `koanf:"target"`  // the app's URL; optional for static routes
+	Target  string `koanf:"target"`  // the app's URL; optional for static and debugger routes
 	// Kind forces the event kind; "auto" (default) classifies each request.
 	Kind string `koanf:"kind"`
 	// TwiML is the answer to messages and voice in ack mode, the fallback
@@ -753,7 +753,13 @@ func (c *Config) Validate() error {
 		default:
 			bad("routes[%d].mode %q: want %q, %q or %q", i, r.Mode, ModeAck, ModeProxy, ModeStatic)
 		}
-		if u, err := url.Parse(r.Target); (r.Target != "" || r.Mode != ModeStatic) &&
+		debugger := r.Kind == string(switchboard.KindDebugger)
+		if debugger && r.Mode == ModeProxy {
+			bad("routes[%d].mode: a debugger route answers Twilio an empty 200 itself; want %q or %q", i, ModeAck, ModeStatic)
+		}
+		// A static route, or a debugger route (its alerts are stored
+		// whatever), may have no app to deliver to.
+		if u, err := url.Parse(r.Target); (r.Target != "" || (r.Mode != ModeStatic && !debugger)) &&
 			(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 			bad("routes[%d].target %q: want an absolute http(s) URL", i, r.Target)
 		}

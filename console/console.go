@@ -265,6 +265,7 @@ func New(store Store, o Options) *Console {
 	c.post("alerts/{rule}/ack", c.ackAlert)
 	c.post("alerts/{rule}/silence", c.silenceAlert)
 	c.post("alerts/{rule}/unsilence", c.unsilenceAlert)
+	c.page("debugger", c.debugger)
 	c.mux.HandleFunc("GET "+Prefix+"dashboard.json", c.withSession(timed(o.RequestTimeout, c.checked(c.dashboardJSON)), false))
 	c.mux.Handle("GET "+Prefix+"static/{file...}", c.assets)
 	c.page("", func(w http.ResponseWriter, r *http.Request, s *session) error {

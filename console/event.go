@@ -37,6 +37,9 @@ type eventPage struct {
 	// Notice is the outcome of an action; Report a probe's.
 	Notice string
 	Report *reportView
+	// Debugger is what Twilio's Debugger said of the event (debugger.go);
+	// nil for nothing.
+	Debugger *debuggerPanel
 }
 
 func (c *Console) event(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -95,6 +98,9 @@ func (c *Console) loadEvent(ctx context.Context, id string) (*eventPage, error) 
 		p.Duplicates = append(p.Duplicates, rd.requestRow(d))
 	}
 	p.Answer = c.answer(ev, req, atts)
+	if p.Debugger, err = c.debuggerPanel(ctx, ev, req); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -58,6 +58,9 @@ type messagePage struct {
 	CanReplay bool
 	ReplayWhy string
 	Notice    string
+	// Debugger is what Twilio's Debugger reported about the message
+	// (debugger.go); nil for nothing.
+	Debugger *reportedView
 }
 
 func (c *Console) message(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -90,6 +93,9 @@ func (c *Console) loadMessage(ctx context.Context, id string) (*messagePage, err
 		if m.TwilioSID != "" {
 			p.ReplayWhy = "Twilio accepted this message (it has a Twilio SID): sending it again could deliver it twice."
 		}
+	}
+	if p.Debugger, err = c.reported(ctx, m.AccountSID, m.TwilioSID); err != nil {
+		return nil, err
 	}
 	p.Timeline = timeline(m, hist)
 	if n := len(p.Timeline); n > 0 {

@@ -72,6 +72,7 @@ var navOf = map[string]string{
 	"messages": "messages", "message": "messages",
 	"dashboard": "dashboard",
 	"alerts":    "alerts", "alert": "alerts",
+	"debugger": "debugger",
 }
 
 // render writes page name whole, or nothing when it fails to render.

@@ -300,8 +300,8 @@ func New(o Options) *Handler {
 		rejectLog:  summaryLog{interval: time.Second},
 	}
 	for _, r := range o.Routes {
-		if r.Mode == "" {
-			r.Mode = ModeAck
+		if r.Mode == "" || (r.Kind == switchboard.KindDebugger && r.Mode == ModeProxy) {
+			r.Mode = ModeAck // a Debugger webhook's answer is always an empty 200
 		}
 		h.routes[r.Path] = r
 	}
@@ -538,6 +538,17 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 		kind = route.Kind
 	}
 
+	var alert *switchboard.DebuggerAlert
+	if kind == switchboard.KindDebugger {
+		if alert, err = debuggerAlert(r, mediaType, form, route); err != nil {
+			return nil, nil, err
+		}
+		// Twilio gives every Debugger event its own Sid and sends it
+		// again with that Sid: it alone names it.
+		key = twilio.DebuggerKey(route.AccountSID, alert.Sid)
+		eventSID, fields.CallSID = resourceSIDs(alert.ResourceSID)
+	}
+
 	response := ackResponse(kind, route.TwiML)
 	var firstDelivery time.Time
 	switch route.Mode {
@@ -550,9 +561,16 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request, route Route, kno
 		firstDelivery = req.ReceivedAt.Add(budget(route, kind) + safetyNet)
 	}
 
+	if alert != nil {
+		// Twilio reads nothing of the answer: an empty 200, whatever the
+		// route's mode (configuration refuses proxy).
+		response, firstDelivery = switchboard.Response{Status: http.StatusOK}, time.Time{}
+	}
+
 	req.Outcome = switchboard.OutcomeAccepted
 	return &switchboard.Ingest{
-		Request: *req,
+		Debugger: alert,
+		Request:  *req,
 		Event: &switchboard.Event{
 			ID:             newID(),
 			RequestID:      req.ID,

@@ -103,6 +103,10 @@ type Account struct {
 	Services []Service `koanf:"services"`
 	// OptOuts are numbers that have already replied STOP.
 	OptOuts []string `koanf:"opt_outs"`
+	// DebuggerURL is the Console's "Debugger webhook" URL: when set, each
+	// alert of the account's debugger log is also POSTed there as Twilio
+	// sends it (see debuggerhook.go), signed with the first auth token.
+	DebuggerURL string `koanf:"debugger_url"`
 }
 
 // Number is a phone number (or short code) an account owns, with its
@@ -267,6 +271,11 @@ func (a *Account) validate(owners map[string]string) error {
 	}
 	if len(a.AuthTokens) == 0 || a.AuthTokens[0] == "" {
 		return fmt.Errorf("account %s: no auth token", a.SID)
+	}
+	if a.DebuggerURL != "" {
+		if u, err := url.Parse(a.DebuggerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("account %s: debugger_url %q: want an http(s) URL", a.SID, a.DebuggerURL)
+		}
 	}
 	for i := range a.Numbers {
 		n := &a.Numbers[i]

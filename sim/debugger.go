@@ -25,6 +25,7 @@ type Alert struct {
 	Method      string    `json:"request_method"`
 	RequestURL  string    `json:"request_url"`
 	ResourceSID string    `json:"resource_sid"`
+	ServiceSID  string    `json:"service_sid,omitempty"`
 	Response    string    `json:"response_body,omitempty"` // the start of the answer, if any
 	Status      int       `json:"response_status,omitempty"`
 	Created     time.Time `json:"-"`
@@ -52,7 +53,7 @@ func (s *Sim) alertOn(wh Webhook, r *WebhookResult) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := &Alert{
+	s.recordAlert(&Alert{
 		SID:         s.newSID("NO"),
 		AccountSID:  wh.AccountSID,
 		ErrorCode:   strconv.Itoa(int(r.Error.Code)),
@@ -65,12 +66,39 @@ func (s *Sim) alertOn(wh Webhook, r *WebhookResult) {
 		Response:    excerpt(r.Body, 1024),
 		Status:      r.Status,
 		Created:     time.Now(),
+	})
+	s.log.Warn("webhook failed", "account", wh.AccountSID, "code", int(r.Error.Code), "url", redactURL(r.URL), "reason", r.Error.Reason, "resource", wh.ResourceSID)
+}
+
+// alertOnStatus records an alert for a message the carrier failed or did
+// not deliver, with its code, as Twilio's debugger logs 30007 and the
+// like. s.mu must be held.
+func (s *Sim) alertOnStatus(m *Message, status string, code twilio.Code, now time.Time) {
+	if code == 0 || (status != StatusFailed && status != StatusUndelivered) {
+		return
 	}
+	s.recordAlert(&Alert{
+		SID:         s.newSID("NO"),
+		AccountSID:  m.AccountSID,
+		ErrorCode:   strconv.Itoa(int(code)),
+		LogLevel:    "error",
+		AlertText:   url.Values{"Msg": {code.String()}, "status": {status}}.Encode(),
+		MoreInfo:    code.MoreInfo(),
+		ResourceSID: m.SID,
+		ServiceSID:  m.ServiceSID,
+		Created:     now,
+	})
+}
+
+// recordAlert appends a to the debugger log, the oldest going past
+// maxAlerts, and queues it for its account's Debugger webhook. s.mu must
+// be held.
+func (s *Sim) recordAlert(a *Alert) {
 	if len(s.alerts) == maxAlerts {
 		s.alerts = append(s.alerts[:0], s.alerts[1:]...)
 	}
 	s.alerts = append(s.alerts, a)
-	s.log.Warn("webhook failed", "account", wh.AccountSID, "code", a.ErrorCode, "url", redactURL(r.URL), "reason", r.Error.Reason, "resource", wh.ResourceSID)
+	s.queueDebugger(a)
 }
 
 // Alerts returns the debugger log of an account, oldest first ("" for

@@ -238,6 +238,7 @@ func (s *Sim) setStatus(m *Message, status string, code twilio.Code, now time.Ti
 		m.Sent = now
 	}
 	m.History = append(m.History, StatusChange{Status: status, At: now})
+	s.alertOnStatus(m, status, code, now)
 	if !first && m.StatusCallback != "" {
 		s.queueCallback(m)
 	}

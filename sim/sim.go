@@ -52,6 +52,9 @@ type Sim struct {
 	numbers  map[string]*ownedNumber
 	messages map[string]*Message // by SID
 	alerts   []*Alert
+	// debugger holds the alerts waiting to be POSTed to their accounts'
+	// Debugger webhook URLs (Account.DebuggerURL); nil when none has one.
+	debugger chan debuggerPost
 }
 
 // account is an account's state.
@@ -115,6 +118,10 @@ func New(cfg Config, log *slog.Logger) (*Sim, error) {
 			acct.services[sv.SID] = svc
 		}
 		s.accounts[a.SID] = acct
+		if a.DebuggerURL != "" && s.debugger == nil {
+			s.debugger = make(chan debuggerPost, debuggerQueue)
+			s.wg.Go(s.postDebugger)
+		}
 	}
 	return s, nil
 }

@@ -52,6 +52,7 @@ type board struct {
 	templates, countries          map[string]*breakdownSums
 	attemptCodes, messageCodes    map[string]int64
 	statuses                      map[string]int64
+	debuggerCodes                 map[string]int64 // Twilio's Debugger alerts
 	optOuts                       int64
 	optOutSeries                  []int64
 	depth, lag                    []float64
@@ -78,7 +79,7 @@ func newBoard(since, until time.Time, step time.Duration, n int) *board {
 		ack: make([]switchboard.LatencyHistogram, n), routes: map[string]*routeSums{}, pools: map[string]*poolSums{},
 		templates: map[string]*breakdownSums{}, countries: map[string]*breakdownSums{},
 		attemptCodes: map[string]int64{}, messageCodes: map[string]int64{}, statuses: map[string]int64{},
-		optOutSeries: make([]int64, n), depth: nan(n), lag: nan(n)}
+		optOutSeries: make([]int64, n), debuggerCodes: map[string]int64{}, depth: nan(n), lag: nan(n)}
 	return b
 }
 
@@ -137,6 +138,8 @@ func (b *board) addRow(row *RollupRow) {
 		b.statuses[row.Key] += row.N
 	case seriesMessageCodes:
 		b.messageCodes[row.Key] += row.N
+	case seriesDebuggerCodes:
+		b.debuggerCodes[row.Key] += row.N
 	case seriesOptOuts:
 		b.optOuts += row.N
 		b.optOutSeries[i] += row.N
@@ -244,6 +247,7 @@ func (b *board) dashboard() *switchboard.Dashboard {
 	}
 	d.Templates, d.Countries = breakdown(b.templates), breakdown(b.countries)
 	d.TwilioCodes, d.MessageCodes = codeCounts(b.attemptCodes), codeCounts(b.messageCodes)
+	d.DebuggerCodes = codeCounts(b.debuggerCodes)
 	for k, c := range b.statuses {
 		d.MessageStatuses = append(d.MessageStatuses, switchboard.KeyCount{Key: k, Count: c})
 	}

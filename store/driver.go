@@ -108,6 +108,8 @@ type Reader interface {
 	// histograms summed. Each one's Minute is its bucket's start, and its
 	// Node empty.
 	Samples(ctx context.Context, from, until time.Time, step time.Duration) ([]switchboard.Sample, error)
+
+	DebuggerReader
 }
 
 // Tx is the primitives of a write transaction; it reads too.
@@ -228,6 +230,8 @@ type Tx interface {
 	// UpsertSamples inserts samples, each replacing one stored for its
 	// minute, series, key and node.
 	UpsertSamples(ctx context.Context, samples []switchboard.Sample) error
+
+	DebuggerWriter
 }
 
 // MinuteCount is a count of rows of one minute with one value of a
@@ -325,4 +329,5 @@ const (
 	TableRequests     = "requests"
 	TableMessages     = "messages"
 	TableSuppressions = "suppressions"
+	TableDebugger     = "debugger_alerts"
 )

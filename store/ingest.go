@@ -155,6 +155,9 @@ func ingestTx(ctx context.Context, tx Tx, items []*switchboard.Ingest) ([]jobs.S
 	if err := tx.InsertRequests(ctx, recordedRequests(items, originals)); err != nil {
 		return nil, nil, err
 	}
+	if err := debuggerAlertsTx(ctx, tx, items, originals); err != nil {
+		return nil, nil, err
+	}
 	publish := func() {
 		for i, it := range items {
 			if it.Request.Outcome != switchboard.OutcomeAccepted {

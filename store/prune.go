@@ -54,6 +54,11 @@ func pruneEvents(ctx context.Context, tx Tx, state switchboard.State, before tim
 	if err := tx.DeleteOrphanRequests(ctx, requests, events); err != nil {
 		return 0, fmt.Errorf("delete requests of the events: %w", err)
 	}
+	// A Debugger alert goes with its event: its retention is its
+	// route's, and its Sid is recognised as long as the event's key is.
+	if err := tx.DeleteDebuggerAlertsOf(ctx, events); err != nil {
+		return 0, fmt.Errorf("delete debugger alerts of the events: %w", err)
+	}
 	return len(events), nil
 }
 

@@ -41,6 +41,9 @@ const (
 	// (their updated time, which a dead event keeps until it is replayed
 	// or deleted); N.
 	seriesDead = "dead"
+	// seriesDebuggerCodes: Twilio's Debugger alerts received, by error
+	// code ("0" for none, or the others past the cap); N.
+	seriesDebuggerCodes = "debugger_codes"
 )
 
 // Facts are stored up to a few minutes after their time: an attempt when
@@ -246,6 +249,13 @@ func (s *Store) aggregate(ctx context.Context, r Reader, from, until time.Time) 
 			agg.row(c.Minute, seriesOptOuts, "").N += c.N
 		}
 	}
+	debugger, err := r.DebuggerByMinute(ctx, from, until)
+	if err != nil {
+		return nil, fmt.Errorf("count debugger alerts: %w", err)
+	}
+	for _, c := range debugger {
+		agg.row(c.Minute, seriesDebuggerCodes, c.Key).N += c.N
+	}
 	rows := make([]RollupRow, 0, len(agg))
 	for _, row := range agg {
 		rows = append(rows, *row)
@@ -253,6 +263,7 @@ func (s *Store) aggregate(ctx context.Context, r Reader, from, until time.Time) 
 	rows = capKeys(rows, seriesTemplates, switchboard.OtherKey)
 	rows = capKeys(rows, seriesMessageCodes, "0")
 	rows = capKeys(rows, seriesAttemptCodes, "0")
+	rows = capKeys(rows, seriesDebuggerCodes, "0")
 	slices.SortFunc(rows, func(a, b RollupRow) int {
 		return cmp.Or(a.Minute.Compare(b.Minute), cmp.Compare(a.Series, b.Series), cmp.Compare(a.Key, b.Key))
 	})

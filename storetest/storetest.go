@@ -128,6 +128,11 @@ func Run(t *testing.T, open Opener) {
 		{"AlertHistoryOrderAndLimits", testAlertHistoryOrderAndLimits},
 		{"AlertHostileKeys", testAlertHostileKeys},
 		{"AlertStateSurvivesRestart", testAlertStateSurvivesRestart},
+		{"DebuggerAlertStoredOnceUnderConcurrency", debuggerConcurrent},
+		{"DebuggerAlertSameSidInTwoAccounts", debuggerAccounts},
+		{"DebuggerAlertsListFiltersAndPages", debuggerListing},
+		{"DebuggerAlertsRolledUpByCode", debuggerRollup},
+		{"DebuggerAlertPrunedWithItsEvent", debuggerPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

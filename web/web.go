@@ -122,6 +122,7 @@ func New(store Store, token string, metrics http.Handler, logger *slog.Logger, o
 	s.api("POST /api/v1/alerts/{rule}/ack", s.ackAlert)
 	s.api("POST /api/v1/alerts/{rule}/silence", s.silenceAlert)
 	s.api("POST /api/v1/doctor", s.probe)
+	s.api("GET /api/v1/debugger", s.listDebugger)
 	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
 	s.twilioAPI("POST "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioCreate)
 	s.twilioAPI("GET "+TwilioPrefix+"Accounts/{account}/Messages/{file}", s.twilioFetch)

@@ -1,0 +1,32 @@
+-- +goose Up
+-- Twilio's Debugger webhooks (routes of kind debugger): one row per
+-- alert, stored with the event of the webhook that carried it and
+-- deleted with that event. id is that event's id; (account_sid, sid) is
+-- Twilio's name of the alert, what its retries share. occurred_at is
+-- Twilio's Timestamp, received_at when Switchboard stored it. payload is
+-- the Payload field as received.
+CREATE TABLE debugger_alerts (
+    id           text PRIMARY KEY,
+    account_sid  text NOT NULL,
+    sid          text NOT NULL,
+    level        text NOT NULL,
+    occurred_at  timestamptz NOT NULL,
+    payload_type text NOT NULL,
+    resource_sid text NOT NULL DEFAULT '',
+    error_code   integer NOT NULL DEFAULT 0,
+    method       text NOT NULL DEFAULT '',
+    url          text NOT NULL DEFAULT '',
+    status       integer NOT NULL DEFAULT 0,
+    more_info    text NOT NULL DEFAULT '',
+    payload      bytea NOT NULL,
+    received_at  timestamptz NOT NULL,
+    UNIQUE (account_sid, sid)
+);
+-- The listings: by time (and the rollups' count by minute), by resource
+-- (a message's or call's alerts), by code over time.
+CREATE INDEX debugger_alerts_received ON debugger_alerts (received_at, id);
+CREATE INDEX debugger_alerts_resource ON debugger_alerts (resource_sid, id) WHERE resource_sid <> '';
+CREATE INDEX debugger_alerts_code ON debugger_alerts (error_code, received_at, id);
+
+-- +goose Down
+DROP TABLE debugger_alerts;
