@@ -88,6 +88,9 @@ type Metrics struct {
 	// to a provider (see ObservePassThrough), by method, path class and
 	// the status class of the provider's answer.
 	PassThrough *prometheus.CounterVec
+	// OptOuts counts the opt-outs applied from recipients' keywords
+	// (STOP and the like).
+	OptOuts prometheus.Counter
 
 	templates templateLabels
 	paths     templateLabels
@@ -251,7 +254,10 @@ func New() *Metrics {
 		Name: "switchboard_passthrough_requests_total",
 		Help: "Requests of the Twilio-compatible API passed through to a provider, by method, path class and status class (2xx..5xx, or error when none came).",
 	}, []string{"method", "path", "status"})
-	reg.MustRegister(m.RetentionPruned, m.RetentionErrors, m.RetentionLastRun, m.RetentionRunSeconds, m.PassThrough)
+	m.OptOuts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_opt_outs_total", Help: "Opt-outs applied from recipients' keywords (STOP and the like).",
+	})
+	reg.MustRegister(m.RetentionPruned, m.RetentionErrors, m.RetentionLastRun, m.RetentionRunSeconds, m.PassThrough, m.OptOuts)
 	return m
 }
 

@@ -124,6 +124,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
 		Egress: callers,
 	})
+	m.WatchBreakers(s.deliverer.Breakers)
 	var routes []outbound.PoolRoute
 	if len(cfg.Pools) > 0 {
 		if s.sender, routes, err = newSender(cfg, store, logger, m, s.rollups.Sampler()); err != nil {
