@@ -91,6 +91,8 @@ type config struct {
 	// dashboardInterval is [admin] dashboard_interval; 0 leaves the
 	// default.
 	dashboardInterval time.Duration
+	// adminListen is [admin] listen: the admin endpoints' own address.
+	adminListen string
 }
 
 // writeConfig writes c as a TOML file in a temporary directory and returns
@@ -105,6 +107,9 @@ func writeConfig(t testing.TB, c config) string {
 	fmt.Fprintf(&b, "[admin]\ntoken = %q\nredact = %v\n", adminToken, c.redact)
 	if c.dashboardInterval > 0 {
 		fmt.Fprintf(&b, "dashboard_interval = %q\n", c.dashboardInterval)
+	}
+	if c.adminListen != "" {
+		fmt.Fprintf(&b, "listen = %q\n", c.adminListen)
 	}
 	b.WriteString("\n")
 	b.WriteString(`[delivery]
