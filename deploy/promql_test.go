@@ -17,6 +17,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -259,7 +260,26 @@ func TestAnchorOf(t *testing.T) {
 // running is a switchboard serve process.
 type running struct {
 	addr string
-	log  *bytes.Buffer
+	log  *syncBuffer
+	db   string // the SQLite database's path
+}
+
+// syncBuffer is a buffer written by one goroutine and read by another.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 const (
@@ -358,7 +378,7 @@ rate = 10
 		cancel()
 		pw.Close()
 	})
-	r := &running{log: &bytes.Buffer{}}
+	r := &running{log: &syncBuffer{}, db: filepath.Join(dir, "sb.db")}
 	addrs := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
