@@ -41,9 +41,10 @@ type certReloader struct {
 	certPEM, keyPEM []byte
 	readErr         string // the last read failure logged
 
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	stop    chan struct{}
+	done    chan struct{}
+	started atomic.Bool
+	once    sync.Once
 }
 
 // newCertReloader loads the pair: an error here stops serve from starting.
@@ -123,6 +124,7 @@ func (r *certReloader) reload() {
 
 // start reads the files every interval until close.
 func (r *certReloader) start() {
+	r.started.Store(true)
 	go func() {
 		defer close(r.done)
 		t := time.NewTicker(r.interval)
@@ -138,11 +140,14 @@ func (r *certReloader) start() {
 	}()
 }
 
-// close stops the reloading started by start and waits for it.
+// close stops the reloading started by start, if it was, and waits for
+// it.
 func (r *certReloader) close() {
 	r.once.Do(func() {
 		close(r.stop)
-		<-r.done
+		if r.started.Load() {
+			<-r.done
+		}
 	})
 }
 

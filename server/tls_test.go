@@ -192,6 +192,14 @@ func TestCertReloader(t *testing.T) {
 	r.start()
 	r.close()
 	r.close() // twice is fine
+
+	// A server built and shut down without starting does not wait for a
+	// reloader that never ran.
+	idle, err := newCertReloader(certFile, keyFile, time.Hour, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle.close()
 }
 
 // tlsConfigTOML is a configuration serving TLS from certFile and keyFile,
