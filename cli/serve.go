@@ -34,7 +34,13 @@ route's target. SIGINT or SIGTERM stops it gracefully.`,
 				return err
 			}
 			logger := c.logger(cfg)
-			warning, err := checkAdminToken(cfg.Listen, cfg.Admin.Token)
+			// The admin API is reachable where it listens: its own
+			// address when admin.listen is set.
+			adminAddr := cfg.Listen
+			if cfg.Admin.Listen != "" {
+				adminAddr = cfg.Admin.Listen
+			}
+			warning, err := checkAdminToken(adminAddr, cfg.Admin.Token)
 			if err != nil {
 				return err
 			}

@@ -94,6 +94,8 @@ type config struct {
 	// extra is TOML appended to the file as it is, after everything
 	// else: further tables such as [alerting] or [[notifiers]].
 	extra string
+	// adminListen is [admin] listen: the admin endpoints' own address.
+	adminListen string
 }
 
 // writeConfig writes c as a TOML file in a temporary directory and returns
@@ -108,6 +110,9 @@ func writeConfig(t testing.TB, c config) string {
 	fmt.Fprintf(&b, "[admin]\ntoken = %q\nredact = %v\n", adminToken, c.redact)
 	if c.dashboardInterval > 0 {
 		fmt.Fprintf(&b, "dashboard_interval = %q\n", c.dashboardInterval)
+	}
+	if c.adminListen != "" {
+		fmt.Fprintf(&b, "listen = %q\n", c.adminListen)
 	}
 	b.WriteString("\n")
 	b.WriteString(`[delivery]

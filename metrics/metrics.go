@@ -92,6 +92,9 @@ type Metrics struct {
 	// firing, as the store held them after this process's last
 	// evaluation: every replica reports the same alerts (take the max).
 	AlertsFiring *prometheus.GaugeVec
+	// OptOuts counts the opt-outs applied from recipients' keywords
+	// (STOP and the like).
+	OptOuts prometheus.Counter
 
 	templates templateLabels
 	paths     templateLabels
@@ -255,7 +258,10 @@ func New() *Metrics {
 		Name: "switchboard_passthrough_requests_total",
 		Help: "Requests of the Twilio-compatible API passed through to a provider, by method, path class and status class (2xx..5xx, or error when none came).",
 	}, []string{"method", "path", "status"})
-	reg.MustRegister(m.RetentionPruned, m.RetentionErrors, m.RetentionLastRun, m.RetentionRunSeconds, m.PassThrough)
+	m.OptOuts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_opt_outs_total", Help: "Opt-outs applied from recipients' keywords (STOP and the like).",
+	})
+	reg.MustRegister(m.RetentionPruned, m.RetentionErrors, m.RetentionLastRun, m.RetentionRunSeconds, m.PassThrough, m.OptOuts)
 	m.AlertsFiring = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "switchboard_alerts_firing", Help: "Alerts firing, by rule, as the store held them after the last evaluation.",
 	}, []string{"rule"})

@@ -210,3 +210,19 @@ func TestPassThroughLabelsBounded(t *testing.T) {
 	var nilMetrics *metrics.Metrics
 	nilMetrics.ObservePassThrough("GET", "/x", 200) // counts nothing, does not panic
 }
+
+// The breaker gauge is 1 for a target whose circuit is open or half-open
+// and 0 for a closed one, as the deliverer reports them at the scrape.
+func TestBreakerGauge(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	states := []switchboard.BreakerState{{Target: "https://a.example", State: "closed"},
+		{Target: "https://b.example", State: "open"}, {Target: "https://c.example", State: "half-open"}}
+	m.WatchBreakers(func() []switchboard.BreakerState { return states })
+	for target, want := range map[string]float64{"https://a.example": 0, "https://b.example": 1, "https://c.example": 1} {
+		s := metricstest.Sample(t, m, "switchboard_breaker_open", "target", target)
+		if s == nil || s.GetGauge().GetValue() != want {
+			t.Errorf("breaker of %s = %v, want %v", target, s.GetGauge().GetValue(), want)
+		}
+	}
+}

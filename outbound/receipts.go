@@ -131,6 +131,9 @@ func (s *Service) ApplyKeyword(ctx context.Context, account, number string, acti
 	if err != nil {
 		return err
 	}
+	if action == twilio.OptOut {
+		s.metrics.OptOuts.Inc()
+	}
 	if o.last == nil {
 		o.last = map[string]time.Time{}
 	}

@@ -325,7 +325,8 @@ func TestServiceRefusesSuppressedRecipients(t *testing.T) {
 // refusal Twilio gave for good.
 func TestServiceOptInReversesOnlyOptOuts(t *testing.T) {
 	t.Parallel()
-	s, st, clock := newService(t, nil)
+	counted := metrics.New()
+	s, st, clock := newService(t, counted)
 	ctx := t.Context()
 	tests := []struct {
 		number, reason string
@@ -355,6 +356,10 @@ func TestServiceOptInReversesOnlyOptOuts(t *testing.T) {
 		if tc.refusedAfter && reason != tc.reason {
 			t.Errorf("%s after STOP and START: reason %q, %v; want it kept", tc.reason, reason, err)
 		}
+	}
+	// Every STOP applied is counted, whatever the number's reason.
+	if got := metricstest.Sample(t, counted, "switchboard_opt_outs_total").GetCounter().GetValue(); got != float64(len(tests)) {
+		t.Errorf("opt-outs counted %v, want %d", got, len(tests))
 	}
 }
 

@@ -73,8 +73,7 @@ type Server struct {
 	pruner    *retention.Pruner
 	rollups   *rollup.Worker      // the dashboard's aggregates and samples
 	alerts    *alerting.Evaluator // nil when alerting.enabled is off
-	http      *http.Server
-	listener  net.Listener
+	ls        listeners           // see listen.go
 	served    chan error
 }
 
@@ -118,7 +117,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		return nil, err
 	}
 	outRoutes = append(outRoutes, notifiers...)
-	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 1),
+	s := &Server{cfg: cfg, logger: logger, store: store, metrics: m, served: make(chan error, 2),
 		rollups: rollup.New(store, rollup.Options{Interval: cfg.Admin.DashboardInterval, Logger: logger})}
 	// Where URLs API callers choose may connect; Validate guarantees the
 	// allowlist parses.
@@ -137,6 +136,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	if cfg.Alerting.Enabled {
 		s.alerts = newAlerts(cfg, store, s.deliverer, m, logger)
 	}
+	m.WatchBreakers(s.deliverer.Breakers)
 	var routes []outbound.PoolRoute
 	if len(cfg.Pools) > 0 {
 		if s.sender, routes, err = newSender(cfg, store, logger, m, s.rollups.Sampler()); err != nil {
@@ -175,14 +175,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	if c := s.newConsole(cfg, messages); c != nil {
 		consoleHandler = c
 	}
-	s.http = &http.Server{
-		Handler:           s.routeRequest(admin, consoleHandler),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	if err := s.setupHTTP(admin, consoleHandler); err != nil {
+		store.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -269,11 +264,9 @@ func (s *Server) Store() switchboard.Store { return s.store }
 
 // Start listens on the configured address and starts the delivery workers.
 func (s *Server) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", s.cfg.Listen, err)
+	if err := s.listen(); err != nil {
+		return err
 	}
-	s.listener = ln
 	d := s.cfg.Delivery
 	// Workers outlive ctx: Shutdown stops them gracefully instead.
 	// A job's deliveries run in parallel, so one normally lasts about one
@@ -290,7 +283,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if !d.Enabled {
 		s.logger.Warn("delivery disabled (delivery.enabled = false): webhooks are stored and messages taken, but nothing is delivered or sent by this process")
 	} else if err := s.startDelivery(ctx, dc); err != nil {
-		ln.Close()
+		s.ls.publicLn.Close()
+		if s.ls.adminLn != nil {
+			s.ls.adminLn.Close()
+		}
 		return err
 	}
 	// Status callbacks a crash kept from their messages are applied again.
@@ -300,11 +296,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.alerts != nil {
 		s.alerts.Start()
 	}
-	go func() { s.served <- s.http.Serve(ln) }()
+	s.serve()
 	if s.cfg.Doctor.CheckAtStartup {
 		go s.doctor.logRouteChecks(context.WithoutCancel(ctx))
 	}
-	s.logger.Info("switchboard listening", "addr", ln.Addr().String(), "routes", len(s.cfg.Routes),
+	s.logger.Info("switchboard listening", "addr", s.Addr(), "admin_addr", s.AdminAddr(), "scheme", s.Scheme(), "routes", len(s.cfg.Routes),
 		"pools", len(s.cfg.Pools), "store", storeKind(s.cfg.Storage), "version", switchboard.Version)
 	return nil
 }
@@ -324,15 +320,15 @@ func (s *Server) startDelivery(ctx context.Context, dc switchboard.DeliveryConfi
 }
 
 // Addr is the address the server listens on, once started.
-func (s *Server) Addr() string { return s.listener.Addr().String() }
+func (s *Server) Addr() string { return s.ls.publicLn.Addr().String() }
 
 // Shutdown stops gracefully: it stops accepting connections and finishes the
 // acks in flight (each is stored before it is answered), flushes intake,
 // lets running deliveries finish until ctx ends, then closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
-	if err := s.http.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop HTTP: %w", err))
+	if err := s.shutdownHTTP(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	// Proxy outcomes answered but not yet recorded, and outbound
 	// follow-ups; status callbacks still retrying for an SID not yet
@@ -401,9 +397,7 @@ func (s *Server) abandon(ctx context.Context, grace time.Duration, err error) er
 		"err", err)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
-	if serr := s.http.Shutdown(sctx); serr != nil {
-		_ = s.http.Close()
-	}
+	_ = s.shutdownHTTP(sctx)
 	return fmt.Errorf("store failed: %w", err)
 }
 
