@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -267,6 +268,9 @@ type Notification struct {
 // delivers: not a URL path, so no webhook can land on it.
 func NotifierRoute(notifier string) string { return "notify:" + notifier }
 
+// IsNotifierRoute reports whether route is a notifier's (NotifierRoute).
+func IsNotifierRoute(route string) bool { return strings.HasPrefix(route, "notify:") }
+
 // NotificationKey is the idempotency key of the notification of one
 // transition to one notifier: replicas making the same transition store
 // it once.
@@ -389,7 +393,7 @@ func (r *AlertRule) Observe(d *Dashboard, breakers []BreakerOpen, now time.Time)
 	}
 	var out []AlertObservation
 	add := func(key string, value float64, judged bool, summary string) {
-		if r.Match != "" && key != r.Match {
+		if !r.watches(key) {
 			return
 		}
 		if math.IsNaN(value) || math.IsInf(value, 0) {
@@ -483,7 +487,7 @@ func (r *AlertRule) Observe(d *Dashboard, breakers []BreakerOpen, now time.Time)
 			(time.Duration(lag)*time.Second).String(), window, r.Threshold))
 	case AlertBreakerOpen:
 		for _, b := range breakers {
-			if r.Match != "" && b.Target != r.Match {
+			if !r.watches(b.Target) {
 				continue
 			}
 			open := now.Sub(b.OpenSince)
@@ -494,6 +498,19 @@ func (r *AlertRule) Observe(d *Dashboard, breakers []BreakerOpen, now time.Time)
 		add("", float64(d.OptOuts), true, fmt.Sprintf("%d numbers opted out in %s (threshold %v)", d.OptOuts, window, r.Threshold))
 	}
 	return out
+}
+
+// watches reports whether r observes key: its Match, or any key when it
+// has none, except a notifier's route or breaker (IsNotifierRoute),
+// watched only when Match names it. Otherwise a notifier that is down
+// would raise an alert about itself, notified through itself among
+// others, and again at each of its flaps: its failures show in the
+// inspector, the dashboard and the delivery metrics instead.
+func (r *AlertRule) watches(key string) bool {
+	if r.Match != "" {
+		return key == r.Match
+	}
+	return !IsNotifierRoute(key)
 }
 
 // lowestOverFor is the lowest value of series, one per bucket of d, over

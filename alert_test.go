@@ -24,6 +24,7 @@ func board() *Dashboard {
 	d.Routes = []RouteSeries{
 		{Route: "/sms", TotalAttempts: 40, TotalFailed: 30, TotalDead: 2, P95: []float64{10, 10, 10, 10, 10, nan}},
 		{Route: "/voice", TotalAttempts: 4, TotalFailed: 4, P95: []float64{nan, nan, 900, 2000, 3000, nan}},
+		{Route: "notify:ops", TotalAttempts: 20, TotalFailed: 20, TotalDead: 1, P95: []float64{5000, 5000, 5000, 5000, 5000, nan}},
 	}
 	d.Pools = []PoolSeries{
 		{Pool: "p1", TotalThrottled: 11, TotalDelivered: 18, TotalFailed: 4},
@@ -60,7 +61,7 @@ func render(obs []AlertObservation) string {
 
 func TestObserveEachCondition(t *testing.T) {
 	breakers := []BreakerOpen{{Target: "https://a.example", OpenSince: t0.Add(-6 * time.Minute)},
-		{Target: "https://b.example", OpenSince: t0.Add(-time.Minute)}}
+		{Target: "https://b.example", OpenSince: t0.Add(-time.Minute)}, {Target: "notify:ops", OpenSince: t0.Add(-time.Hour)}}
 	rule := func(c AlertCondition, threshold float64, f func(*AlertRule)) AlertRule {
 		r := AlertRule{Name: "r", Condition: c, Window: 5 * time.Minute, Threshold: threshold, Severity: "warning"}
 		if f != nil {
@@ -93,6 +94,11 @@ func TestObserveEachCondition(t *testing.T) {
 		{"delivery latency", rule(AlertDeliveryLatency, 1000, func(r *AlertRule) { r.For = 2 * time.Minute }), "/sms=10 /voice=2000!"},
 		{"delivery latency longer For", rule(AlertDeliveryLatency, 1000, func(r *AlertRule) { r.For = 5 * time.Minute }), "/sms=10 /voice=900"},
 		{"dead letters", rule(AlertDeadLetters, 0, nil), "/sms=2! /voice=0"},
+		// A notifier's route and breaker only when named: no alert about
+		// a notifier notified through itself.
+		{"a notifier's failures named", rule(AlertDeliveryFailure, 0.5, func(r *AlertRule) { r.Match = "notify:ops" }), "notify:ops=1!"},
+		{"a notifier's dead letters named", rule(AlertDeadLetters, 0, func(r *AlertRule) { r.Match = "notify:ops" }), "notify:ops=1!"},
+		{"a notifier's breaker named", rule(AlertBreakerOpen, 0, func(r *AlertRule) { r.Match = "notify:ops" }), "notify:ops=3600!"},
 		{"queue lag", rule(AlertQueueLag, 300, nil), "=400!"},
 		{"breaker open", rule(AlertBreakerOpen, 0, func(r *AlertRule) { r.For = 5 * time.Minute }), "https://a.example=360! https://b.example=60"},
 		{"breaker matched", rule(AlertBreakerOpen, 0, func(r *AlertRule) { r.Match = "https://b.example" }), "https://b.example=60!"},

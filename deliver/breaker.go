@@ -30,6 +30,15 @@ func (b *breakers) get(target string) *gobreaker.CircuitBreaker[*outcome] {
 	if u, err := url.Parse(target); err == nil {
 		key = u.Scheme + "://" + u.Host
 	}
+	return b.named(key)
+}
+
+// named returns the breaker of key, made on first use. A notifier's
+// breaker is named after its route (switchboard.NotifierRoute), not its
+// target's origin: a notifier that fails trips no app's breaker, two
+// notifiers on one host (two Slack webhooks) do not stop each other, and
+// its state says which notifier is down.
+func (b *breakers) named(key string) *gobreaker.CircuitBreaker[*outcome] {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	cb, ok := b.m[key]

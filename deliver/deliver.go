@@ -165,7 +165,13 @@ func New(store Store, o Options) *Deliverer {
 		}
 	}
 	for _, r := range o.Routes {
-		d.routes[r.Path] = routeTarget{Route: r, breaker: d.breakers.get(r.Target), slots: slots[r.Target]}
+		var breaker *gobreaker.CircuitBreaker[*outcome]
+		if r.Notify != nil {
+			breaker = d.breakers.named(r.Path)
+		} else {
+			breaker = d.breakers.get(r.Target)
+		}
+		d.routes[r.Path] = routeTarget{Route: r, breaker: breaker, slots: slots[r.Target]}
 	}
 	return d
 }
