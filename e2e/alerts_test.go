@@ -184,6 +184,7 @@ starttls = "none"
 	hook.waitFor(t, patience, firing, "firing")
 
 	// Recovery: the app answers again, and new webhooks are delivered.
+	recovered := time.Now()
 	down.Store(false)
 	for i := range 12 {
 		inboundThroughStorm(t, tw, fmt.Sprintf("recovered %d", i))
@@ -193,6 +194,7 @@ starttls = "none"
 	}
 	for _, s := range []*notificationSink{hook, slack, mailbox.sink} {
 		s.checkExactlyOnce(t, firing)
+		s.checkResolvedAfter(t, recovered)
 	}
 	if err := hook.signatureErr(); err != nil {
 		t.Error(err)
@@ -232,6 +234,7 @@ func writeStormSimConfig(t *testing.T, switchboard string) string {
 // notification is what a sink made of one notification it received.
 type notification struct {
 	rule, key, status string
+	at                time.Time // when it was received
 }
 
 // notificationSink takes one notifier's notifications: as JSON (webhook,
@@ -267,7 +270,7 @@ func (s *notificationSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		n = notification{doc.Rule, doc.Key, doc.Status}
+		n = notification{rule: doc.Rule, key: doc.Key, status: doc.Status}
 	} else {
 		var doc struct{ Text string }
 		if err := json.Unmarshal(body, &doc); err != nil || doc.Text == "" {
@@ -286,6 +289,7 @@ func (s *notificationSink) add(n notification) {
 	if n.status == "ok" {
 		n.status = "resolved"
 	}
+	n.at = time.Now()
 	s.got = append(s.got, n)
 	if s.changed != nil {
 		close(s.changed)
@@ -355,6 +359,19 @@ func (s *notificationSink) checkExactlyOnce(t *testing.T, want map[string]string
 			if c := counts[notification{rule: rule, status: st}]; c != 1 {
 				t.Errorf("%s notifier: %d %s notifications of %s, want exactly 1", s.name, c, st, rule)
 			}
+		}
+	}
+}
+
+// checkResolvedAfter checks that no alert was told resolved before the
+// app recovered.
+func (s *notificationSink) checkResolvedAfter(t *testing.T, recovered time.Time) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.got {
+		if n.status == "resolved" && n.at.Before(recovered) {
+			t.Errorf("%s notifier: %s resolved %v before the app recovered", s.name, n.rule, recovered.Sub(n.at))
 		}
 	}
 }

@@ -40,13 +40,37 @@ func testDebuggerFeed(t *testing.T, st store) {
 	}})
 	t.Cleanup(front.Close)
 	tw := startSim(t, writeDebuggerSimConfig(t, front.URL))
+	// An alert on the Debugger's 30007, told to a webhook notifier.
+	hook := &notificationSink{name: "webhook", secret: notifierSecret}
+	hookSrv := httptest.NewServer(hook)
+	t.Cleanup(hookSrv.Close)
 
 	cfgPath := writeConfig(t, config{
-		storage:     st.url,
-		routes:      []route{{path: "/status", mode: "static"}},
-		provider:    tw.url(""),
-		pools:       []pool{{name: "main", senders: []string{outboundSender}, rate: 10}},
-		statusRoute: "/status",
+		storage:           st.url,
+		routes:            []route{{path: "/status", mode: "static"}},
+		provider:          tw.url(""),
+		pools:             []pool{{name: "main", senders: []string{outboundSender}, rate: 10}},
+		statusRoute:       "/status",
+		dashboardInterval: time.Second,
+		extra: fmt.Sprintf(`[alerting]
+interval = "1s"
+
+[[alerts]]
+name = "carrier-30007"
+condition = "error_code"
+source = "debugger"
+code = 30007
+window = "5m"
+threshold = 0
+severity = "critical"
+runbook = "twilio-debugger-errors"
+
+[[notifiers]]
+name = "ops"
+type = "webhook"
+url = %q
+secret = %q
+`, hookSrv.URL+"/alerts", notifierSecret),
 	})
 	// The debugger route: no target, its alerts are stored only.
 	appendFile(t, cfgPath, fmt.Sprintf("\n[[routes]]\npath = %q\naccount = %q\nkind = \"debugger\"\n", debuggerRoute, accountSID))
@@ -114,6 +138,24 @@ func testDebuggerFeed(t *testing.T, st store) {
 	page = consolePage(t, p, "/console/events/"+a.EventID, cookie)
 	if !strings.Contains(page, `id="debugger-alert"`) || !strings.Contains(page, `href="/console/messages/`+created.ID+`"`) {
 		t.Errorf("the alert's event page does not show it with its message %s:\n%s", created.ID, page)
+	}
+
+	// The alert rule on its code fires, once, signed, and the console's
+	// alerts page shows it firing.
+	want := map[string]string{"carrier-30007": "30007"}
+	hook.waitFor(t, 2*time.Minute, want, "firing")
+	hook.mu.Lock()
+	got := append([]notification(nil), hook.got...)
+	hook.mu.Unlock()
+	if len(got) != 1 || got[0].rule != "carrier-30007" || got[0].key != "30007" || got[0].status != "firing" {
+		t.Errorf("notifications %+v, want one firing of carrier-30007 for 30007", got)
+	}
+	if err := hook.signatureErr(); err != nil {
+		t.Error(err)
+	}
+	page = consolePage(t, p, "/console/alerts", cookie)
+	if !strings.Contains(page, "carrier-30007") || !strings.Contains(strings.ToLower(page), "firing") {
+		t.Errorf("the console's alerts page does not show carrier-30007 firing:\n%s", page)
 	}
 }
 
