@@ -32,6 +32,10 @@ type DebuggerAlert struct {
 
 // DebuggerFilter selects debugger alerts, newest first.
 type DebuggerFilter struct {
+	// AccountSID, when set, selects that account's alerts only: a
+	// resource SID names one account's resource, and another account's
+	// alerts naming it are not about it.
+	AccountSID  string
 	ResourceSID string // only about this resource
 	ErrorCode   int    // only with this code (0: any)
 	Since       time.Time

@@ -439,10 +439,12 @@ type Page[T any] struct {
 
 // EventFilter selects events. Zero fields do not filter.
 type EventFilter struct {
-	Route string
-	Kind  Kind
-	State State
-	SID   string // a MessageSid or CallSid
+	// AccountSID, when set, selects that account's events only.
+	AccountSID string
+	Route      string
+	Kind       Kind
+	State      State
+	SID        string // a MessageSid or CallSid
 	// Number matches an event whose webhook's From or To is this number
 	// (as Twilio sent it, E.164 for phones).
 	Number string

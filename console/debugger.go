@@ -73,22 +73,24 @@ type reportedView struct {
 }
 
 // reported returns the alerts of account about resource; nil when there
-// are none, or no store of them.
+// are none, or no store of them, or no account to scope them to.
 func (c *Console) reported(ctx context.Context, account, resource string) (*reportedView, error) {
 	ds := c.debuggerStore()
-	if ds == nil || resource == "" {
+	if ds == nil || resource == "" || account == "" {
 		return nil, nil
 	}
-	page, err := ds.DebuggerAlerts(ctx, switchboard.DebuggerFilter{ResourceSID: resource, Limit: maxLinked})
+	// An SID names one account's resource: another account's alert is
+	// not about it. The store selects by account, so that another
+	// account's alerts naming this SID can neither show here nor crowd
+	// this account's out of the page.
+	page, err := ds.DebuggerAlerts(ctx, switchboard.DebuggerFilter{AccountSID: account, ResourceSID: resource, Limit: maxLinked})
 	if err != nil {
 		return nil, fmt.Errorf("list the Debugger's alerts about %s: %w", resource, err)
 	}
 	v := &reportedView{ResourceSID: resource, More: page.Next != ""}
 	rd := c.redactor()
 	for _, a := range page.Items {
-		// An SID names one account's resource: another account's alert
-		// is not about it.
-		if account == "" || a.AccountSID == account {
+		if a.AccountSID == account { // the store's selection, checked again
 			v.Alerts = append(v.Alerts, rd.alert(a))
 		}
 	}
@@ -140,7 +142,9 @@ func (c *Console) debuggerPanel(ctx context.Context, ev *switchboard.Event, req 
 	if a.ResourceSID == "" {
 		return p, nil
 	}
-	events, err := c.store.ListEvents(ctx, switchboard.EventFilter{SID: a.ResourceSID, Limit: maxLinked + 1})
+	// The account's events only, selected by the store: another account's
+	// events naming the SID are not about it, and must not crowd these out.
+	events, err := c.store.ListEvents(ctx, switchboard.EventFilter{AccountSID: ev.AccountSID, SID: a.ResourceSID, Limit: maxLinked + 1})
 	if err != nil {
 		return nil, fmt.Errorf("list the events of %s: %w", a.ResourceSID, err)
 	}

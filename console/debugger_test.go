@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -172,4 +173,55 @@ func hrefs(n *html.Node) map[string]bool {
 		out[attr(a, "href")] = true
 	}
 	return out
+}
+
+// Another account's alerts and events naming this account's message SID
+// (its own signed webhooks can name any SID) are not about the message:
+// they never show on its pages, and however many there are, they do not
+// crowd out the account's own.
+func TestDebuggerPagesIgnoreOtherAccountsNamingTheSID(t *testing.T) {
+	t.Parallel()
+	f := newDebuggerFixture(t, false)
+	const other = "AC00000000000000000000000000000002"
+	var items []*switchboard.Ingest
+	var foreign []string
+	now := f.clock.Now()
+	for i := range 25 {
+		a := storetest.DebuggerItem(other, fmt.Sprintf("NO%032x", 900+i), dbgMessage, 21610, now.Add(-10*time.Second+time.Duration(i)*time.Millisecond))
+		ev := storetest.NewItem("/sms", fmt.Sprintf("other-%d", i), now.Add(-10*time.Second+time.Duration(i)*time.Millisecond))
+		ev.Event.AccountSID, ev.Event.MessageSID = other, dbgMessage
+		items = append(items, a, ev)
+		foreign = append(foreign, "/console/events/"+a.Event.ID, "/console/events/"+ev.Event.ID)
+	}
+	if err := f.store.Ingest(context.Background(), items); err != nil {
+		t.Fatal(err)
+	}
+	s := f.signIn()
+	for _, path := range []string{"/console/messages/" + f.message.ID, "/console/events/" + f.inboundEv.ID} {
+		page := f.get(s, path, http.StatusOK)
+		rep := byID(parseHTML(t, page), "debugger-reported")
+		if rep == nil {
+			t.Fatalf("%s: the account's own alerts crowded out by another account's:\n%s", path, page)
+		}
+		links := hrefs(rep)
+		if !links["/console/events/"+f.alertEv.ID] || !strings.Contains(text(rep), "reported 2 alerts") {
+			t.Errorf("%s: Debugger section %q links %v, want the account's 2 alerts", path, text(rep), links)
+		}
+		if strings.Contains(page, "21610") {
+			t.Errorf("%s shows another account's alert", path)
+		}
+	}
+	about := byID(parseHTML(t, f.get(s, "/console/events/"+f.alertEv.ID, http.StatusOK)), "debugger-about")
+	if about == nil {
+		t.Fatal("no section about the alert's resource")
+	}
+	links := hrefs(about)
+	if !links["/console/events/"+f.inboundEv.ID] {
+		t.Errorf("the account's own event crowded out of the alert's page by another account's: links %v", links)
+	}
+	for _, l := range foreign {
+		if links[l] {
+			t.Errorf("the alert's page links another account's event %s", l)
+		}
+	}
 }

@@ -310,3 +310,45 @@ func TestDockerfile(t *testing.T) {
 		t.Fatalf("docker build: %v\n%s", err, out)
 	}
 }
+
+// Every service of compose.yaml is bounded in memory and CPU, and no
+// secret (a password, token or key) has a value written in the file:
+// each must come from the operator's environment, with no default to
+// fall back on.
+func TestComposeSecretsAndLimits(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Services map[string]struct {
+			Environment map[string]string `json:"environment"`
+			Deploy      struct {
+				Resources struct {
+					Limits struct {
+						Memory string `json:"memory"`
+						CPUs   string `json:"cpus"`
+					} `json:"limits"`
+				} `json:"resources"`
+			} `json:"deploy"`
+		} `json:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	required := regexp.MustCompile(`^\$\{[A-Z0-9_]+:\?[^}]*\}$`)
+	for name, s := range c.Services {
+		if l := s.Deploy.Resources.Limits; l.Memory == "" || l.CPUs == "" {
+			t.Errorf("service %s: no deploy.resources.limits (memory %q, cpus %q)", name, l.Memory, l.CPUs)
+		}
+		for k, v := range s.Environment {
+			if !strings.Contains(k, "PASSWORD") && !strings.Contains(k, "TOKEN") && !strings.Contains(k, "SECRET") {
+				continue
+			}
+			if !required.MatchString(v) {
+				t.Errorf("service %s: %s = %q: a secret must be ${VAR:?message}, required from the environment", name, k, v)
+			}
+		}
+	}
+}

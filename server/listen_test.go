@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -58,6 +61,33 @@ func TestAdminListenerSplit(t *testing.T) {
 		"/2010-04-01/Accounts/" + testAccount + "/Messages.json", "/verify.twilio.com/v2/Services"} {
 		if code := get(public, p, true); code != http.StatusNotFound {
 			t.Errorf("public GET %s: %d, want 404", p, code)
+		}
+	}
+	// Path tricks, written on the wire as they are (no client cleans
+	// them): none reaches the admin API, the console or the metrics on
+	// the public port.
+	for _, target := range []string{"//api/v1/events", "/API/v1/events", "/api%2Fv1%2Fevents", "/%61pi/v1/events",
+		"/console/../api/v1/events", "/./metrics", "//metrics", "/metrics/", "/healthz/../metrics", "/healthz/../api/v1/events",
+		"http://" + admin + "/api/v1/events", "http://" + admin + "/metrics", "/Console/", "//console/", "/console%2F",
+		"/%2E%2E/api/v1/events", "/healthz%2F..%2Fmetrics"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			conn, err := net.Dial("tcp", public)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer secret\r\nConnection: close\r\n\r\n", method, target, admin)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+			if err != nil {
+				conn.Close()
+				t.Fatalf("public %s %s: %v", method, target, err)
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			conn.Close()
+			if resp.StatusCode/100 == 2 || resp.StatusCode/100 == 3 || bytes.Contains(body, []byte("switchboard_")) ||
+				bytes.Contains(body, []byte(`"items"`)) || bytes.Contains(body, []byte("<html")) {
+				t.Errorf("public %s %s: %d %q, want no admin endpoint", method, target, resp.StatusCode, body[:min(len(body), 200)])
+			}
 		}
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {

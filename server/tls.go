@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,7 +62,24 @@ func newCertReloader(certFile, keyFile string, interval time.Duration, logger *s
 	}
 	r.cert.Store(&cert)
 	r.certPEM, r.keyPEM = certPEM, keyPEM
+	r.checkKeyMode()
 	return r, nil
+}
+
+// checkKeyMode warns when the key file can be read by other users than
+// its owner (and its group, as a mounted Kubernetes Secret's may be): a
+// private key anyone on the machine reads is anyone's certificate. It
+// warns and goes on, since the file's access is the operator's to set;
+// the key itself is never logged.
+func (r *certReloader) checkKeyMode() {
+	fi, err := os.Stat(r.keyFile)
+	if err != nil || runtime.GOOS == "windows" {
+		return
+	}
+	if mode := fi.Mode().Perm(); mode&0o007 != 0 {
+		r.logger.Warn("tls: the key file is readable by every user of this machine; restrict it (chmod 600 or 640)",
+			"key_file", r.keyFile, "mode", fmt.Sprintf("%#o", mode))
+	}
 }
 
 func (r *certReloader) read() (certPEM, keyPEM []byte, err error) {
@@ -120,6 +138,7 @@ func (r *certReloader) reload() {
 	}
 	r.cert.Store(&cert)
 	r.logger.Info("tls: certificate reloaded", "cert_file", r.certFile)
+	r.checkKeyMode()
 }
 
 // start reads the files every interval until close.

@@ -384,3 +384,34 @@ func newPool(certs ...testCert) *x509.CertPool {
 	}
 	return p
 }
+
+// A key file others can read is loaded (its access is the operator's to
+// set) with a warning naming the file, never its content; one only its
+// owner reads is not warned of.
+func TestCertReloaderWarnsOfAKeyOthersCanRead(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, false}, {0o644, true}, {0o666, true}} {
+		dir := t.TempDir()
+		c := newTestCert(t, 7)
+		certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		writeAtomic(t, certFile, c.certPEM)
+		writeAtomic(t, keyFile, c.keyPEM)
+		if err := os.Chmod(keyFile, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := newCertReloader(certFile, keyFile, time.Hour, slog.New(slog.NewTextHandler(&buf, nil))); err != nil {
+			t.Fatalf("mode %#o: %v", tc.mode, err)
+		}
+		logged := buf.String()
+		if got := strings.Contains(logged, "readable by every user") && strings.Contains(logged, keyFile); got != tc.warn {
+			t.Errorf("mode %#o: warned %v, want %v: %s", tc.mode, got, tc.warn, logged)
+		}
+		if strings.Contains(logged, "PRIVATE KEY") || strings.Contains(logged, string(c.keyPEM[40:80])) {
+			t.Errorf("mode %#o: the key logged: %s", tc.mode, logged)
+		}
+	}
+}

@@ -39,6 +39,9 @@ func (s *Store) DebuggerAlerts(ctx context.Context, f switchboard.DebuggerFilter
 		return nil, fmt.Errorf("%w: debugger alerts by code %d: codes are positive", switchboard.ErrInvalid, f.ErrorCode)
 	}
 	var where []Cond
+	if f.AccountSID != "" {
+		where = append(where, Eq("account_sid", f.AccountSID))
+	}
 	if f.ResourceSID != "" {
 		where = append(where, Eq("resource_sid", f.ResourceSID), NotEmpty("resource_sid"))
 	}

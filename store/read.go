@@ -70,10 +70,11 @@ func (s *Store) Attempts(ctx context.Context, eventID string) ([]*switchboard.At
 // stored text can equal (a NUL, bytes that are not UTF-8) matches
 // nothing, on every engine: PostgreSQL could not even compare it.
 func (s *Store) ListEvents(ctx context.Context, f switchboard.EventFilter) (*switchboard.Page[*switchboard.Event], error) {
-	if !allText(f.Route, string(f.Kind), string(f.State), f.SID, f.Number, f.Cursor) {
+	if !allText(f.AccountSID, f.Route, string(f.Kind), string(f.State), f.SID, f.Number, f.Cursor) {
 		return &switchboard.Page[*switchboard.Event]{}, nil
 	}
 	var where []Cond
+	where = eq(where, "account_sid", f.AccountSID)
 	where = eq(where, "route", f.Route)
 	where = eq(where, "kind", f.Kind)
 	where = eq(where, "state", f.State)

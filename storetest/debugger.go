@@ -109,6 +109,26 @@ func debuggerAccounts(t *testing.T, o Opened) {
 	if len(got) != 2 || got[0].AccountSID != "AC2" || got[1].AccountSID != "AC1" {
 		t.Fatalf("alerts of the Sid in two accounts: %d, want AC2's then AC1's", len(got))
 	}
+	// Selected by account, each account's alerts only.
+	for _, acct := range []string{"AC1", "AC2"} {
+		got := listDebugger(t, s, switchboard.DebuggerFilter{AccountSID: acct, ResourceSID: "SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", Limit: 1})
+		if len(got) != 1 || got[0].AccountSID != acct {
+			t.Errorf("alerts of %s about the SID: %d, want its own one", acct, len(got))
+		}
+	}
+	// And events: an account's events of a SID, never another's.
+	for _, acct := range []string{"AC1", "AC2"} {
+		p, err := s.ListEvents(context.Background(), switchboard.EventFilter{AccountSID: acct, SID: "SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"})
+		if err != nil {
+			t.Fatalf("ListEvents of %s: %v", acct, err)
+		}
+		if len(p.Items) != 1 || p.Items[0].AccountSID != acct {
+			t.Errorf("events of %s about the SID: %d, want its own one", acct, len(p.Items))
+		}
+	}
+	if p, err := s.ListEvents(context.Background(), switchboard.EventFilter{AccountSID: "AC9", SID: "SMbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}); err != nil || len(p.Items) != 0 {
+		t.Errorf("events of an account with none: %v, %v; want none", p, err)
+	}
 }
 
 func debuggerListing(t *testing.T, o Opened) {
