@@ -208,7 +208,10 @@ type AlertState struct {
 	// (zero while it does not); ClearSince when it began to stay clear
 	// while firing.
 	BreachSince, ClearSince time.Time
-	// Seq counts the firings; a notification's idempotency key holds it.
+	// Seq numbers the firings: each firing of any alert of the rule takes
+	// a number above every one the rule has stored, so that an alert
+	// forgotten (see QuietAlertRetention) and firing again never reuses
+	// one. A notification's idempotency key holds it.
 	Seq                 int64
 	FiredAt, ResolvedAt time.Time
 	// Firings are the times of the recent firings (at most
@@ -224,6 +227,17 @@ type AlertState struct {
 	Version       int64
 	UpdatedAt     time.Time
 }
+
+// MaxAlertsPerRule bounds the alerts (keys) stored per rule. Keys come
+// from outside (error codes in signed Debugger webhooks, templates an app
+// names): past the bound, a new key is not tracked until quiet ones are
+// forgotten.
+const MaxAlertsPerRule = 200
+
+// QuietAlertRetention is how long an alert stays stored once it is
+// resolved (or never fired), not breaching and not silenced; then its
+// state is forgotten and its history kept, trimmed by age.
+const QuietAlertRetention = 24 * time.Hour
 
 // MaxRecentFirings bounds AlertState.Firings.
 const MaxRecentFirings = 10

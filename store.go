@@ -132,6 +132,10 @@ type Store interface {
 	// History is kept for RollupRetention and at most MaxAlertHistory
 	// entries per alert.
 	PutAlertState(ctx context.Context, st *AlertState, ev *AlertEvent) error
+	// DeleteAlertState deletes an alert's state if its Version is still
+	// version (ErrConflict otherwise, or when there is none); its history
+	// stays. For alerts long quiet: see alerting's pruning.
+	DeleteAlertState(ctx context.Context, rule, key string, version int64) error
 	// AlertHistory returns an alert's history (key "" for every key of
 	// the rule), newest first, at most limit entries.
 	AlertHistory(ctx context.Context, rule, key string, limit int) ([]AlertEvent, error)

@@ -30,6 +30,7 @@ type Store interface {
 	Dashboard(ctx context.Context, q switchboard.DashboardQuery) (*switchboard.Dashboard, error)
 	AlertStates(ctx context.Context) ([]switchboard.AlertState, error)
 	PutAlertState(ctx context.Context, st *switchboard.AlertState, ev *switchboard.AlertEvent) error
+	DeleteAlertState(ctx context.Context, rule, key string, version int64) error
 	Ingest(ctx context.Context, items []*switchboard.Ingest) error
 }
 
@@ -127,10 +128,8 @@ func (e *Evaluator) RunOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("alerting: read the alerts: %w", err)
 	}
-	states := make(map[alertID]*switchboard.AlertState, len(list))
-	for i := range list {
-		states[alertID{list[i].Rule, list[i].Key}] = &list[i]
-	}
+	p := newPass(list)
+	states := p.states
 	boards := map[time.Duration]*switchboard.Dashboard{}
 	breakers := e.opts.Breakers()
 	var errs []error
@@ -147,17 +146,66 @@ func (e *Evaluator) RunOnce(ctx context.Context) error {
 		observed := map[string]bool{}
 		for _, obs := range r.Observe(d, breakers, now) {
 			observed[obs.Key] = true
-			errs = append(errs, e.step(ctx, states, r, obs, now))
+			errs = append(errs, e.step(ctx, p, r, obs, now))
 		}
 		for id, st := range states {
 			// A state under AlertAllKeys is the rule's silence, not an alert.
 			if id.rule == r.Name && id.key != switchboard.AlertAllKeys && !observed[id.key] && (st.Status == switchboard.AlertFiring || !st.BreachSince.IsZero()) {
-				errs = append(errs, e.step(ctx, states, r, switchboard.AlertObservation{Key: id.key, Judged: true,
+				errs = append(errs, e.step(ctx, p, r, switchboard.AlertObservation{Key: id.key, Judged: true,
 					Summary: "nothing seen in " + r.Window.String()}, now))
 			}
 		}
 	}
 	e.gauge(states)
+	errs = append(errs, e.forget(ctx, p, now))
+	return errors.Join(errs...)
+}
+
+// pass is what one evaluation knows of the stored alerts, kept up to date
+// as it changes them.
+type pass struct {
+	states map[alertID]*switchboard.AlertState
+	keys   map[string]int   // alerts stored per rule
+	seq    map[string]int64 // the highest Seq stored per rule
+	capped map[string]bool  // rules that met MaxAlertsPerRule this pass
+}
+
+func newPass(list []switchboard.AlertState) *pass {
+	p := &pass{states: make(map[alertID]*switchboard.AlertState, len(list)), keys: map[string]int{},
+		seq: map[string]int64{}, capped: map[string]bool{}}
+	for i := range list {
+		st := &list[i]
+		p.states[alertID{st.Rule, st.Key}] = st
+		p.keys[st.Rule]++
+		p.seq[st.Rule] = max(p.seq[st.Rule], st.Seq)
+	}
+	return p
+}
+
+// forget deletes the alerts quiet for QuietAlertRetention: resolved or
+// never fired, not breaching, not silenced. The one holding its rule's
+// highest Seq stays, so that the next firing of any alert of the rule,
+// forgotten ones included, takes a number never used (its notifications'
+// idempotency keys are new). A state changed meanwhile (by another
+// replica, or an acknowledgement) is left for the next pass.
+func (e *Evaluator) forget(ctx context.Context, p *pass, now time.Time) error {
+	var errs []error
+	for id, st := range p.states {
+		quiet := st.Status == switchboard.AlertOK && st.BreachSince.IsZero() && st.ClearSince.IsZero() &&
+			!st.SilencedUntil.After(now) && now.Sub(st.UpdatedAt) > switchboard.QuietAlertRetention
+		if !quiet || (st.Seq > 0 && st.Seq == p.seq[id.rule]) {
+			continue
+		}
+		err := e.opts.Store.DeleteAlertState(ctx, id.rule, id.key, st.Version)
+		switch {
+		case errors.Is(err, switchboard.ErrConflict):
+		case err != nil:
+			errs = append(errs, fmt.Errorf("alerting: forget %s %q: %w", id.rule, id.key, err))
+		default:
+			delete(p.states, id)
+			p.keys[id.rule]--
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -190,8 +238,9 @@ func (e *Evaluator) board(ctx context.Context, boards map[time.Duration]*switchb
 // (switchboard.NotificationKey), and the store keeps the first of each;
 // a replica that made the transition first (our put then fails with
 // ErrConflict) ingested the same keys too.
-func (e *Evaluator) step(ctx context.Context, states map[alertID]*switchboard.AlertState, r *switchboard.AlertRule,
+func (e *Evaluator) step(ctx context.Context, p *pass, r *switchboard.AlertRule,
 	obs switchboard.AlertObservation, now time.Time) error {
+	states := p.states
 	id := alertID{r.Name, obs.Key}
 	stored, ok := states[id]
 	st := switchboard.AlertState{Rule: r.Name, Key: obs.Key, Status: switchboard.AlertOK}
@@ -202,6 +251,19 @@ func (e *Evaluator) step(ctx context.Context, states map[alertID]*switchboard.Al
 	ev := st.Step(r, obs, now)
 	if ev == nil && !changed(stored, &st) {
 		return nil
+	}
+	if !ok && p.keys[r.Name] >= switchboard.MaxAlertsPerRule {
+		// Bounded: keys come from outside. Said once per pass.
+		if !p.capped[r.Name] {
+			p.capped[r.Name] = true
+			e.opts.Logger.Warn("alert rule has as many alerts as it keeps; new keys are not tracked until quiet ones are forgotten",
+				"rule", r.Name, "max", switchboard.MaxAlertsPerRule)
+		}
+		return nil
+	}
+	if ev != nil && ev.What == switchboard.AlertWhatFiring && st.Seq <= p.seq[r.Name] {
+		st.Seq = p.seq[r.Name] + 1 // see switchboard.AlertState.Seq
+		ev.Seq = st.Seq
 	}
 	st.UpdatedAt = now
 	if ev != nil {
@@ -224,6 +286,10 @@ func (e *Evaluator) step(ctx context.Context, states map[alertID]*switchboard.Al
 		return fmt.Errorf("alerting: %w", err)
 	}
 	states[id] = &st
+	if !ok {
+		p.keys[r.Name]++
+	}
+	p.seq[r.Name] = max(p.seq[r.Name], st.Seq)
 	return nil
 }
 

@@ -26,7 +26,8 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 type boardStore struct {
 	switchboard.Store
 	mu         sync.Mutex
-	failures   int64 // /sms's failed attempts of 20
+	failures   int64                   // /sms's failed attempts of 20
+	codes      []switchboard.CodeCount // the Debugger's codes
 	reads      int
 	failIngest error
 }
@@ -36,7 +37,8 @@ func (b *boardStore) Dashboard(ctx context.Context, q switchboard.DashboardQuery
 	defer b.mu.Unlock()
 	b.reads++
 	return &switchboard.Dashboard{Since: q.Since, Until: q.Until, Step: time.Minute,
-		Routes: []switchboard.RouteSeries{{Route: "/sms", TotalAttempts: 20, TotalFailed: b.failures}}}, nil
+		Routes:        []switchboard.RouteSeries{{Route: "/sms", TotalAttempts: 20, TotalFailed: b.failures}},
+		DebuggerCodes: slices.Clone(b.codes)}, nil
 }
 
 func (b *boardStore) Ingest(ctx context.Context, items []*switchboard.Ingest) error {
@@ -358,6 +360,8 @@ type fakeStore struct {
 	hang  bool
 }
 
+func (f *fakeStore) DeleteAlertState(context.Context, string, string, int64) error { return nil }
+
 func (f *fakeStore) Dashboard(ctx context.Context, q switchboard.DashboardQuery) (*switchboard.Dashboard, error) {
 	return &switchboard.Dashboard{}, nil
 }
@@ -413,4 +417,91 @@ func TestEvaluationIsBounded(t *testing.T) {
 			t.Errorf("%d evaluations in 35s with a store hanging, want 2", len(f.reads))
 		}
 	})
+}
+
+// Keys come from outside (here, codes in signed Debugger webhooks): a
+// rule keeps at most MaxAlertsPerRule alerts, forgets quiet ones after
+// QuietAlertRetention, and an alert forgotten that fires again is
+// notified again, under a Seq its rule never used.
+func TestAlertKeysAreBoundedAndQuietOnesForgotten(t *testing.T) {
+	st := openStore(t)
+	c := &clock{}
+	c.Set(0)
+	codes := switchboard.AlertRule{Name: "debugger-codes", Condition: switchboard.AlertErrorCode, Source: switchboard.CodeSourceDebugger,
+		Window: 5 * time.Minute, ClearFor: time.Minute, Severity: "warning", Runbook: "twilio-debugger-errors"}
+	e := New(Options{Store: st, Rules: []switchboard.AlertRule{codes}, Notifiers: []string{"slack"}, Now: c.Now,
+		Logger: slog.New(slog.DiscardHandler)})
+	var many []switchboard.CodeCount
+	for i := range switchboard.MaxAlertsPerRule + 50 {
+		many = append(many, switchboard.CodeCount{Code: 30000 + i, Count: 1})
+	}
+	st.mu.Lock()
+	st.codes = many
+	st.mu.Unlock()
+	run(t, e)
+	if n := len(states(t, st)); n != switchboard.MaxAlertsPerRule {
+		t.Fatalf("%d alerts stored for %d codes, want the bound %d", n, len(many), switchboard.MaxAlertsPerRule)
+	}
+	if n := len(allNotifications(t, st, "slack")); n != switchboard.MaxAlertsPerRule {
+		t.Fatalf("%d notifications, want %d", n, switchboard.MaxAlertsPerRule)
+	}
+	// Quiet: every alert resolves, and a day later is forgotten, but for
+	// the one holding the rule's highest Seq.
+	st.mu.Lock()
+	st.codes = nil
+	st.mu.Unlock()
+	c.Set(1)
+	run(t, e)
+	c.Set(3)
+	run(t, e)
+	c.Set(3 + switchboard.QuietAlertRetention.Minutes() + 1)
+	run(t, e)
+	left := states(t, st)
+	if len(left) != 1 || left[0].Seq != switchboard.MaxAlertsPerRule {
+		t.Fatalf("%d alerts left after a quiet day, want only the one with Seq %d", len(left), switchboard.MaxAlertsPerRule)
+	}
+	// A forgotten code fires again: a new notification, not a duplicate
+	// of its first.
+	st.mu.Lock()
+	st.codes = many[:1]
+	st.mu.Unlock()
+	run(t, e)
+	var again []string
+	for _, k := range allNotifications(t, st, "slack") {
+		if strings.HasSuffix(k, ":firing:30000") {
+			again = append(again, k)
+		}
+	}
+	if len(again) != 2 || again[0] == again[1] {
+		t.Errorf("firings of 30000 notified: %v, want two, under different keys", again)
+	}
+}
+
+func states(t *testing.T, st switchboard.Store) []switchboard.AlertState {
+	t.Helper()
+	list, err := st.AlertStates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list
+}
+
+// allNotifications is notifications over every page.
+func allNotifications(t *testing.T, st switchboard.Store, notifier string) []string {
+	t.Helper()
+	var keys []string
+	f := switchboard.EventFilter{Route: switchboard.NotifierRoute(notifier), Limit: 100}
+	for {
+		page, err := st.ListEvents(context.Background(), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range page.Items {
+			keys = append(keys, ev.IdempotencyKey)
+		}
+		if page.Next == "" {
+			return keys
+		}
+		f.Cursor = page.Next
+	}
 }

@@ -56,6 +56,11 @@ func (c *conn) PutAlertState(ctx context.Context, row store.AlertStateRow, expec
 	return tag.RowsAffected() == 1, err
 }
 
+func (c *conn) DeleteAlertState(ctx context.Context, rule, key string, version int64) (bool, error) {
+	tag, err := c.q.Exec(ctx, `DELETE FROM alert_states WHERE rule = $1 AND key = $2 AND version = $3`, rule, key, version)
+	return tag.RowsAffected() == 1, err
+}
+
 func (c *conn) InsertAlertEvent(ctx context.Context, ev *switchboard.AlertEvent) (int64, error) {
 	var id int64
 	err := c.q.QueryRow(ctx, `INSERT INTO alert_events (rule, key, seq, what, value, at, notified, note)

@@ -64,6 +64,15 @@ func (c *conn) PutAlertState(ctx context.Context, row store.AlertStateRow, expec
 	return n == 1, err
 }
 
+func (c *conn) DeleteAlertState(ctx context.Context, rule, key string, version int64) (bool, error) {
+	res, err := c.q.ExecContext(ctx, `DELETE FROM alert_states WHERE rule = ? AND key = ? AND version = ?`, rule, key, version)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 func (c *conn) InsertAlertEvent(ctx context.Context, ev *switchboard.AlertEvent) (int64, error) {
 	var id int64
 	err := c.q.QueryRowContext(ctx, `INSERT INTO alert_events (rule, key, seq, what, value, at, notified, note)

@@ -121,6 +121,25 @@ func (s *Store) PutAlertState(ctx context.Context, st *switchboard.AlertState, e
 	return nil
 }
 
+// DeleteAlertState implements switchboard.Store: a compare-and-delete on
+// version. The alert's history stays, trimmed by age as ever.
+func (s *Store) DeleteAlertState(ctx context.Context, rule, key string, version int64) error {
+	if err := validAlert(rule, key); err != nil {
+		return fmt.Errorf("delete alert state: %w", err)
+	}
+	err := s.driver.InTx(ctx, func(tx Tx) error {
+		ok, err := tx.DeleteAlertState(ctx, rule, key, version)
+		if err == nil && !ok {
+			err = switchboard.ErrConflict
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete alert state %s %q (version %d): %w", rule, key, version, err)
+	}
+	return nil
+}
+
 // AlertHistory implements switchboard.Store. A limit outside 1 to
 // MaxAlertHistory is MaxAlertHistory.
 func (s *Store) AlertHistory(ctx context.Context, rule, key string, limit int) ([]switchboard.AlertEvent, error) {

@@ -209,6 +209,9 @@ type Tx interface {
 	// InsertAlertEvent appends ev to its alert's history and returns its
 	// id.
 	InsertAlertEvent(ctx context.Context, ev *switchboard.AlertEvent) (int64, error)
+	// DeleteAlertState deletes rule's alert key if its version is still
+	// version, and reports whether it did.
+	DeleteAlertState(ctx context.Context, rule, key string, version int64) (ok bool, err error)
 	// TrimAlertHistory deletes the history of rule's alert key past its
 	// keep newest entries, and every alert's entries from before before.
 	TrimAlertHistory(ctx context.Context, rule, key string, keep int, before time.Time) error

@@ -246,3 +246,31 @@ func testAlertStateSurvivesRestart(t *testing.T, o Opened) {
 		t.Errorf("version after a put = %d, want 2", got.Version)
 	}
 }
+
+// A state is deleted only at the version it was read at; its history
+// stays, and the alert can be stored again from nothing.
+func testAlertStateDelete(t *testing.T, o Opened) {
+	ctx := context.Background()
+	st := firingState("queue-lag", "", 3, base)
+	putAlert(t, o.Store, &st, &switchboard.AlertEvent{Seq: 3, What: "firing", At: base, Notified: true})
+	if err := o.Store.DeleteAlertState(ctx, "queue-lag", "", st.Version+1); !errors.Is(err, switchboard.ErrConflict) {
+		t.Fatalf("delete at a version not stored = %v, want ErrConflict", err)
+	}
+	if err := o.Store.DeleteAlertState(ctx, "queue-lag", "", st.Version); err != nil {
+		t.Fatalf("delete at the stored version: %v", err)
+	}
+	if err := o.Store.DeleteAlertState(ctx, "queue-lag", "", st.Version); !errors.Is(err, switchboard.ErrConflict) {
+		t.Fatalf("delete of a deleted state = %v, want ErrConflict", err)
+	}
+	if states, err := o.Store.AlertStates(ctx); err != nil || len(states) != 0 {
+		t.Fatalf("AlertStates after the delete = %v, %v; want none", states, err)
+	}
+	if h, err := o.Store.AlertHistory(ctx, "queue-lag", "", 10); err != nil || len(h) != 1 {
+		t.Fatalf("history after the delete = %v, %v; want the firing kept", h, err)
+	}
+	again := firingState("queue-lag", "", 4, base.Add(time.Hour))
+	putAlert(t, o.Store, &again, nil)
+	if again.Version != 1 {
+		t.Errorf("the alert stored again has version %d, want 1", again.Version)
+	}
+}

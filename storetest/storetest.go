@@ -128,6 +128,7 @@ func Run(t *testing.T, open Opener) {
 		{"AlertHistoryOrderAndLimits", testAlertHistoryOrderAndLimits},
 		{"AlertHostileKeys", testAlertHostileKeys},
 		{"AlertStateSurvivesRestart", testAlertStateSurvivesRestart},
+		{"AlertStateDeletedAtItsVersion", testAlertStateDelete},
 		{"DebuggerAlertStoredOnceUnderConcurrency", debuggerConcurrent},
 		{"DebuggerAlertSameSidInTwoAccounts", debuggerAccounts},
 		{"DebuggerAlertsListFiltersAndPages", debuggerListing},
