@@ -228,6 +228,10 @@ type AlertState struct {
 	UpdatedAt     time.Time
 }
 
+// RunbooksURL is where a rule's runbook is read by default: the
+// repository's docs/runbooks.md, one heading per AlertRule.Runbook.
+const RunbooksURL = "https://github.com/switchboard-dev/switchboard/blob/main/docs/runbooks.md"
+
 // MaxAlertsPerRule bounds the alerts (keys) stored per rule. Keys come
 // from outside (error codes in signed Debugger webhooks, templates an app
 // names): past the bound, a new key is not tracked until quiet ones are

@@ -42,7 +42,7 @@ const DefaultTimeout = time.Minute
 
 // DefaultRunbookBase is where runbook links point without RunbookBase:
 // the runbooks' document, relative to the repository.
-const DefaultRunbookBase = "docs/runbooks.md"
+const DefaultRunbookBase = switchboard.RunbooksURL
 
 // Options configure an Evaluator.
 type Options struct {

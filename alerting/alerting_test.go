@@ -186,7 +186,7 @@ func TestOneNotificationPerTransition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{`"status":"firing"`, `"runbook":"docs/runbooks.md#webhook-error-spike"`,
+	for _, w := range []string{`"status":"firing"`, `"runbook":"https://github.com/switchboard-dev/switchboard/blob/main/docs/runbooks.md#webhook-error-spike"`,
 		`"console":"https://sb.example/console/alerts"`, `"severity":"critical"`, `"seq":1`} {
 		if !strings.Contains(string(req.Body), w) {
 			t.Errorf("notification body %s lacks %s", req.Body, w)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"slices"
 	"time"
 
@@ -17,6 +18,10 @@ type Alerting struct {
 	// Interval is how often the rules are evaluated (default 30s, 1s to
 	// 10m).
 	Interval time.Duration `koanf:"interval"`
+	// RunbookBase is the runbooks' document that notifications and the
+	// console link to, as RunbookBase#anchor (default the repository's
+	// docs/runbooks.md): point it at a copy of your own to add your steps.
+	RunbookBase string `koanf:"runbook_base"`
 }
 
 // Alert is one [[alerts]] entry: a switchboard.AlertRule. Unset, window
@@ -104,6 +109,9 @@ func (c *Config) AlertRules() []switchboard.AlertRule {
 func (c *Config) validateAlerts(bad func(string, ...any)) {
 	if c.Alerting.Interval < time.Second || c.Alerting.Interval > 10*time.Minute {
 		bad("alerting.interval %s: want 1s to 10m", c.Alerting.Interval)
+	}
+	if u, err := url.Parse(c.Alerting.RunbookBase); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+		bad("alerting.runbook_base %q: want an absolute http(s) URL without a fragment", c.Alerting.RunbookBase)
 	}
 	defaults := map[string]bool{}
 	for _, r := range switchboard.DefaultAlertRules() {

@@ -321,7 +321,7 @@ func Default() Config {
 		Log:      Log{Level: "info"},
 		Storage:  Storage{URL: "switchboard-data/switchboard.db", IntegrityCheck: "quick"},
 		Admin:    Admin{Console: true, SessionTTL: 12 * time.Hour, DashboardInterval: time.Minute},
-		Alerting: Alerting{Enabled: true, Defaults: true, Interval: 30 * time.Second},
+		Alerting: Alerting{Enabled: true, Defaults: true, Interval: 30 * time.Second, RunbookBase: switchboard.RunbooksURL},
 		Ingest: Ingest{
 			MaxBodyBytes:    64 << 10,
 			MaxBodyMemory:   32 << 20,

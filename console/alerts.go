@@ -14,7 +14,7 @@ import (
 
 // DefaultRunbookBase is where the runbooks are read without
 // Options.RunbookBase: the repository's docs/runbooks.md.
-const DefaultRunbookBase = "https://github.com/switchboard-dev/switchboard/blob/main/docs/runbooks.md"
+const DefaultRunbookBase = switchboard.RunbooksURL
 
 // alertHistoryRows is how much of an alert's history its page shows.
 const alertHistoryRows = 100

@@ -24,7 +24,7 @@ func (s *Server) newConsole(cfg *config.Config, messages console.Messages) *cons
 	return console.New(s.store, console.Options{
 		Token: cfg.Admin.Token, Redact: cfg.Admin.Redact, PublicURL: cfg.PublicURL, SessionTTL: cfg.Admin.SessionTTL,
 		Routes: routes, Messages: messages, Prober: s.doctor, Live: liveState{s}, Logger: s.logger,
-		Alerts: cfg.AlertRules(),
+		Alerts: cfg.AlertRules(), RunbookBase: cfg.Alerting.RunbookBase,
 	})
 }
 

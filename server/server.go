@@ -191,7 +191,7 @@ func newAlerts(cfg *config.Config, store switchboard.Store, d *deliver.Deliverer
 		notifiers[i] = n.Name
 	}
 	return alerting.New(alerting.Options{Store: store, Rules: cfg.AlertRules(), Notifiers: notifiers, Breakers: d.BreakersOpen,
-		Interval: cfg.Alerting.Interval, PublicURL: cfg.PublicURL, Metrics: m, Logger: logger})
+		Interval: cfg.Alerting.Interval, PublicURL: cfg.PublicURL, RunbookBase: cfg.Alerting.RunbookBase, Metrics: m, Logger: logger})
 }
 
 // writeTimeout bounds writing an answer, from the end of the request's
@@ -295,6 +295,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.rollups.Start()
 	if s.alerts != nil {
 		s.alerts.Start()
+		s.logAlerting()
 	}
 	s.serve()
 	if s.cfg.Doctor.CheckAtStartup {
@@ -460,4 +461,22 @@ func storeKind(s config.Storage) string {
 		return "postgres"
 	}
 	return "sqlite"
+}
+
+// logAlerting says at start what is watched and who is told: the default
+// rules ship enabled, and without [[notifiers]] their alerts reach only
+// the console, the API and the metrics.
+func (s *Server) logAlerting() {
+	rules := s.cfg.AlertRules()
+	enabled := 0
+	for _, r := range rules {
+		if !r.Disabled {
+			enabled++
+		}
+	}
+	s.logger.Info("alerting", "rules", enabled, "defaults", s.cfg.Alerting.Defaults, "notifiers", len(s.cfg.Notifiers),
+		"interval", s.cfg.Alerting.Interval)
+	if len(s.cfg.Notifiers) == 0 && enabled > 0 {
+		s.logger.Warn("alerts are evaluated but nobody is notified: add [[notifiers]] (see docs/notifiers.md); meanwhile they show in the console and at /api/v1/alerts")
+	}
 }
