@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/switchboard-dev/switchboard"
 )
 
 // The console in a real browser, against the real binary, with the
@@ -132,6 +134,16 @@ func testConsoleInABrowser(t *testing.T, st store) {
 	})
 	b.screenshot(t, "7-dashboard")
 
+	// The alerts (the default rules, listed) and the Debugger feed's page
+	// render under the console's policy.
+	b.run(t, "open the alerts", chromedp.Navigate(p.url("/console/alerts")), chromedp.WaitVisible(chromedp.ID("alerts-table")))
+	if rules := get(t, b, "count the rules", chromedp.Evaluate[int](`document.querySelectorAll('#alerts-table tbody tr').length`)); rules < len(switchboard.DefaultAlertRules()) {
+		t.Errorf("the alerts page lists %d rows, want at least the %d default rules", rules, len(switchboard.DefaultAlertRules()))
+	}
+	b.screenshot(t, "8-alerts")
+	b.run(t, "open the Debugger feed", chromedp.Navigate(p.url("/console/debugger")), chromedp.WaitVisible(chromedp.ID("debugger-table")))
+	b.screenshot(t, "9-debugger")
+
 	// Sign out: back at the sign-in form, and the old cookie is worth
 	// nothing.
 	cookie := sessionCookie(t, b)
@@ -242,7 +254,8 @@ var noRedirects = &http.Client{Timeout: 10 * time.Second,
 // streams answer 401, and the admin token as a bearer is not a session.
 func checkNoAccessWithoutSession(t *testing.T, p *proc) {
 	t.Helper()
-	for _, path := range []string{"/console/", "/console/events", "/console/requests", "/console/messages", "/console/dashboard"} {
+	for _, path := range []string{"/console/", "/console/events", "/console/requests", "/console/messages", "/console/dashboard",
+		"/console/alerts", "/console/alerts/circuit-open", "/console/debugger"} {
 		if status := consoleGet(t, p, path, nil); status != http.StatusSeeOther && status != http.StatusFound {
 			t.Errorf("GET %s without a session = %d, want a redirect to sign in", path, status)
 		}
