@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/ingest"
+	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/sqlite"
 )
 
@@ -24,8 +27,10 @@ func newDebuggerFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := metrics.New()
 	h := ingest.New(ingest.Options{
 		Store:        store,
+		Metrics:      m,
 		PublicURL:    public,
 		MaxBodyBytes: 64 << 10,
 		AckTimeout:   5 * time.Second,
@@ -39,7 +44,7 @@ func newDebuggerFixture(t *testing.T) *fixture {
 		srv.Close()
 		store.Close()
 	})
-	return &fixture{store: store, srv: srv, path: path}
+	return &fixture{store: store, srv: srv, path: path, metrics: m}
 }
 
 // debuggerForm is a Debugger webhook as Twilio sends it, with fields
@@ -106,6 +111,9 @@ func TestDebuggerWebhookIsStoredOnceAndAnsweredEmpty(t *testing.T) {
 	dups, _ := f.store.ListRequests(ctx, switchboard.RequestFilter{Outcome: switchboard.OutcomeDuplicate})
 	if len(dups.Items) != 4 {
 		t.Errorf("%d duplicates recorded, want 4", len(dups.Items))
+	}
+	if n := testutil.ToFloat64(f.metrics.DebuggerAlerts); n != 1 {
+		t.Errorf("switchboard_debugger_alerts_total = %v, want 1: duplicates are not counted", n)
 	}
 }
 

@@ -355,6 +355,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.recording.Go(follow) // likewise
 		}
 		h.metrics.Requests.WithLabelValues(label, string(item.Request.Outcome)).Inc()
+		if item.Debugger != nil && !item.Duplicate {
+			h.metrics.DebuggerAlerts.Inc()
+		}
 		// Debug only, and duplicates too: replays of one captured request
 		// must not flood the log (they are counted in
 		// switchboard_requests_total{outcome="duplicate"}). The check

@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/ingest"
+	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/sqlite"
 	"github.com/switchboard-dev/switchboard/twilio"
 )
@@ -30,6 +31,8 @@ type fixture struct {
 	store switchboard.Store
 	srv   *httptest.Server
 	path  string // the SQLite file
+	// metrics are the handler's, where a fixture sets them.
+	metrics *metrics.Metrics
 }
 
 func newFixture(t *testing.T) *fixture {

@@ -92,6 +92,9 @@ type Metrics struct {
 	// firing, as the store held them after this process's last
 	// evaluation: every replica reports the same alerts (take the max).
 	AlertsFiring *prometheus.GaugeVec
+	// DebuggerAlerts counts the Twilio Debugger alerts stored (routes of
+	// kind debugger), duplicates not counted.
+	DebuggerAlerts prometheus.Counter
 	// OptOuts counts the opt-outs applied from recipients' keywords
 	// (STOP and the like).
 	OptOuts prometheus.Counter
@@ -265,7 +268,10 @@ func New() *Metrics {
 	m.AlertsFiring = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "switchboard_alerts_firing", Help: "Alerts firing, by rule, as the store held them after the last evaluation.",
 	}, []string{"rule"})
-	reg.MustRegister(m.AlertsFiring)
+	m.DebuggerAlerts = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_debugger_alerts_total", Help: "Twilio Debugger alerts stored (duplicates not counted).",
+	})
+	reg.MustRegister(m.AlertsFiring, m.DebuggerAlerts)
 	return m
 }
 
