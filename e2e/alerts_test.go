@@ -169,16 +169,19 @@ starttls = "none"
 		s.waitFor(t, patience, firing, "firing")
 	}
 	// The webhook notifier's notifications wait, retried, while its
-	// target is down: they are events of its route, with attempts.
+	// target is down: they are events of its route, with attempts (a
+	// circuit open meanwhile holds some back without one).
 	eventually(t, time.Minute, func() (bool, string) {
 		evs := apiEvents(t, p, "route=notify:ops-webhook")
-		retried := 0
+		attempts, waiting := 0, 0
 		for _, e := range evs {
-			if e.Attempts >= 2 && e.State == "retrying" {
-				retried++
+			attempts += e.Attempts
+			if e.State == "retrying" || e.State == "pending" {
+				waiting++
 			}
 		}
-		return retried >= len(firing), fmt.Sprintf("%d of the webhook notifier's %d notifications retried (%+v)", retried, len(evs), evs)
+		return waiting >= len(firing) && waiting == len(evs) && attempts >= 2*len(evs),
+			fmt.Sprintf("the webhook notifier's notifications: %d waiting of %d, %d attempts (%+v)", waiting, len(evs), attempts, evs)
 	})
 	startSinkAt(t, hookAt, hook)
 	hook.waitFor(t, patience, firing, "firing")
