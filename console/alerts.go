@@ -208,6 +208,9 @@ func valueText(cond switchboard.AlertCondition, v float64) string {
 // thresholdText is how a rule's value breaches: above its threshold, or
 // below it for a floor.
 func thresholdText(rule *switchboard.AlertRule) string {
+	if rule.Condition == switchboard.AlertBreakerOpen {
+		return "open > " + rule.For.String() // its threshold is a time: For
+	}
 	op := "> "
 	if rule.Condition == switchboard.AlertDeliveryRate {
 		op = "< "
