@@ -22,5 +22,8 @@ benchmarks and demos. See docs/simulator.md.`,
 	// Traffic: webhooks sent to a local endpoint as Twilio sends them.
 	cmd.AddCommand(c.simTrafficCmd())
 
+	// Sms and call: a handset texting or calling one of its numbers.
+	cmd.AddCommand(c.simSMSCmd(), c.simCallCmd())
+
 	return cmd
 }
