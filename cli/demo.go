@@ -199,17 +199,7 @@ wait:
 	if ctx.Err() != nil {
 		return fmt.Errorf("demo: interrupted before --duration %s", o.duration)
 	}
-	var problems []error
-	if final.delivered == 0 {
-		problems = append(problems, errors.New("no event was delivered to the app"))
-	}
-	if final.sent == 0 {
-		problems = append(problems, errors.New("no message was sent"))
-	}
-	if len(problems) > 0 {
-		return fmt.Errorf("demo failed: %w", errors.Join(problems...))
-	}
-	return nil
+	return final.verdict()
 }
 
 // demoAddr is the gateway's address: listen, or, for port 0, a free port
@@ -292,6 +282,23 @@ type demoSummary struct {
 func (s demoSummary) String() string {
 	return fmt.Sprintf("events delivered %d · inbound messages %d · messages created %d, sent %d, delivered %d · traffic errors %d",
 		s.delivered, s.inbound, s.created, s.sent, s.deliveredMessages, s.failures)
+}
+
+// verdict is nil when the demo showed the product working: at least one
+// event reached the app and one message was sent; otherwise it says what
+// did not happen.
+func (s demoSummary) verdict() error {
+	var problems []error
+	if s.delivered == 0 {
+		problems = append(problems, errors.New("no event was delivered to the app"))
+	}
+	if s.sent == 0 {
+		problems = append(problems, errors.New("no message was sent"))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("demo failed: %w", errors.Join(problems...))
+	}
+	return nil
 }
 
 // summarize reads the counters and the simulator's outbound messages:
