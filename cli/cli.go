@@ -48,7 +48,7 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 	root.SetArgs(args)
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", c.getenv("SWITCHBOARD_CONFIG"),
 		"TOML configuration file (default $SWITCHBOARD_CONFIG)")
-	root.AddCommand(c.serveCmd(), c.migrateCmd(), c.eventsCmd(), c.replayCmd(), c.messagesCmd(), c.doctorCmd(), c.sendCmd(), c.simCmd(), c.versionCmd(), c.healthcheckCmd())
+	root.AddCommand(c.serveCmd(), c.migrateCmd(), c.eventsCmd(), c.replayCmd(), c.messagesCmd(), c.doctorCmd(), c.sendCmd(), c.simCmd(), c.versionCmd(), c.healthcheckCmd(), c.demoCmd())
 	return root.ExecuteContext(ctx)
 }
 
