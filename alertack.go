@@ -1,6 +1,7 @@
 package switchboard
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -187,4 +188,19 @@ func SilenceAlert(ctx context.Context, store AlertActions, rule, key string, unt
 		key = AlertAllKeys
 	}
 	return ActOnAlert(ctx, store, rule, key, func(st *AlertState) (*AlertEvent, error) { return st.Silence(until, now, by) })
+}
+
+// CompareAlertListing orders alerts (or rules) as they are listed: firing
+// first, then critical, then by name (a rule's name or an alert's key).
+func CompareAlertListing(aFiring bool, aSeverity, aName string, bFiring bool, bSeverity, bName string) int {
+	firstIf := func(a, b bool) int {
+		switch {
+		case a == b:
+			return 0
+		case a:
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(firstIf(aFiring, bFiring), firstIf(aSeverity == "critical", bSeverity == "critical"), cmp.Compare(aName, bName))
 }

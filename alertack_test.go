@@ -336,3 +336,22 @@ func TestActOnAlert(t *testing.T) {
 		}
 	})
 }
+
+func TestCompareAlertListing(t *testing.T) {
+	type item struct {
+		firing   bool
+		severity string
+		name     string
+	}
+	items := []item{{false, "warning", "a"}, {false, "critical", "z"}, {true, "warning", "b"}, {true, "critical", "c"}, {false, "critical", "m"}}
+	slices.SortFunc(items, func(a, b item) int {
+		return CompareAlertListing(a.firing, a.severity, a.name, b.firing, b.severity, b.name)
+	})
+	var got []string
+	for _, it := range items {
+		got = append(got, it.name)
+	}
+	if want := []string{"c", "b", "m", "z", "a"}; !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v (firing, then critical, then name)", got, want)
+	}
+}

@@ -117,21 +117,9 @@ func (c *Console) alerts(w http.ResponseWriter, r *http.Request, s *session) err
 	}
 	// Firing first, then critical before warning, then by name.
 	slices.SortStableFunc(p.Rules, func(a, b ruleView) int {
-		return cmp.Or(firstIf(a.Status == "firing", b.Status == "firing"), firstIf(a.Severity == "critical", b.Severity == "critical"),
-			cmp.Compare(a.Name, b.Name))
+		return switchboard.CompareAlertListing(a.Status == "firing", a.Severity, a.Name, b.Status == "firing", b.Severity, b.Name)
 	})
 	return c.render(w, s, http.StatusOK, "alerts", "Alerts", p)
-}
-
-// firstIf orders what has a property before what has not.
-func firstIf(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return -1
-	}
-	return 1
 }
 
 func (c *Console) ruleView(rule *switchboard.AlertRule, states []switchboard.AlertState, now time.Time) ruleView {
@@ -170,7 +158,7 @@ func (c *Console) ruleView(rule *switchboard.AlertRule, states []switchboard.Ale
 		}
 	}
 	slices.SortStableFunc(v.Alerts, func(a, b alertView) int {
-		return cmp.Or(firstIf(a.Status == "firing", b.Status == "firing"), cmp.Compare(a.Key, b.Key))
+		return switchboard.CompareAlertListing(a.Status == "firing", "", a.Key, b.Status == "firing", "", b.Key)
 	})
 	return v
 }

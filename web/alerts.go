@@ -147,22 +147,10 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Firing first, then critical before warning, then by name.
 	slices.SortStableFunc(out.Rules, func(a, b AlertRuleJSON) int {
-		return cmp.Or(firstIf(a.Status == string(switchboard.AlertFiring), b.Status == string(switchboard.AlertFiring)),
-			firstIf(a.Severity == "critical", b.Severity == "critical"), cmp.Compare(a.Name, b.Name))
+		return switchboard.CompareAlertListing(a.Status == string(switchboard.AlertFiring), a.Severity, a.Name, b.Status == string(switchboard.AlertFiring), b.Severity, b.Name)
 	})
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// firstIf orders what has a property before what has not.
-func firstIf(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case a:
-		return -1
-	}
-	return 1
 }
 
 func (s *Server) alertRuleJSON(rule *switchboard.AlertRule, states []switchboard.AlertState, now time.Time) AlertRuleJSON {
@@ -192,7 +180,7 @@ func (s *Server) alertRuleJSON(rule *switchboard.AlertRule, states []switchboard
 		}
 	}
 	slices.SortStableFunc(out.Alerts, func(a, b AlertJSON) int {
-		return cmp.Or(firstIf(a.Status == string(switchboard.AlertFiring), b.Status == string(switchboard.AlertFiring)), cmp.Compare(a.Key, b.Key))
+		return switchboard.CompareAlertListing(a.Status == string(switchboard.AlertFiring), "", a.Key, b.Status == string(switchboard.AlertFiring), "", b.Key)
 	})
 	return out
 }
