@@ -59,7 +59,20 @@ type Store interface {
 	// the request but answered badly) keeps it; an empty Error leaves
 	// LastError as it was. A result's non-nil Response replaces the event's
 	// stored response in the same transaction.
+	//
+	// A result whose Attempt.Number is 0 (no request was made: an open
+	// circuit, an event parked for a listener) records no attempt and is
+	// applied only if the event still has result.Attempts attempts and is
+	// not terminal; otherwise it is stale (another delivery moved the event
+	// on meanwhile) and is ignored, so it cannot undo that delivery.
 	RecordAttempts(ctx context.Context, results []*AttemptResult) error
+
+	// WaitingEvents returns a page of the events of f.Routes still to be
+	// delivered (pending or retrying, whatever their next attempt time)
+	// that have no Target of their own, in the order they were created: by
+	// ID, which is time-ordered (UUIDv7), after f.After. A listener's
+	// session reads them to deliver each in order (see package listener).
+	WaitingEvents(ctx context.Context, f WaitingFilter) ([]*Event, error)
 
 	// Event returns the event with the given id, or ErrNotFound.
 	Event(ctx context.Context, id string) (*Event, error)

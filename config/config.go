@@ -51,6 +51,9 @@ type Config struct {
 	Notifiers []Notifier `koanf:"notifiers"`
 	// TLS makes serve terminate TLS itself (see config/tls.go).
 	TLS TLS `koanf:"tls"`
+	// Listeners give listeners (switchboard listen) keys of their own
+	// (see config/listeners.go).
+	Listeners []Listener `koanf:"listeners"`
 }
 
 // Log configures logging.
@@ -284,6 +287,10 @@ type Route struct {
 	// it Twilio gets the fallback at once and the event is delivered
 	// asynchronously. Default 64.
 	MaxInFlight int `koanf:"max_in_flight"`
+	// Listener, instead of Target, names the listener (switchboard
+	// listen) the route's events go through: they wait while none of that
+	// name is connected (see config/listeners.go).
+	Listener string `koanf:"listener"`
 }
 
 // Modes a route can have.
@@ -759,7 +766,9 @@ func (c *Config) Validate() error {
 		}
 		// A static route, or a debugger route (its alerts are stored
 		// whatever), may have no app to deliver to.
-		if u, err := url.Parse(r.Target); (r.Target != "" || (r.Mode != ModeStatic && !debugger)) &&
+		if r.Listener != "" {
+			validateRouteListener(bad, i, r)
+		} else if u, err := url.Parse(r.Target); (r.Target != "" || (r.Mode != ModeStatic && !debugger)) &&
 			(err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 			bad("routes[%d].target %q: want an absolute http(s) URL", i, r.Target)
 		}
@@ -788,6 +797,7 @@ func (c *Config) Validate() error {
 	c.validateAlerts(bad)
 	c.validateNotifiers(bad)
 	c.validateTLS(bad)
+	c.validateListeners(bad)
 	if _, err := egress.Parse(c.Egress.Allow); err != nil {
 		bad("egress.allow: %v", err)
 	}

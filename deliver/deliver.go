@@ -45,6 +45,13 @@ type Route struct {
 	// destination without secrets (an origin, or smtp://host:port): its
 	// breaker's key.
 	Notify func(ctx context.Context, ev *switchboard.Event, req *switchboard.Request, attempt int) NotifyOutcome
+
+	// Listener, when set, names the listener (switchboard listen) the
+	// route's events go through instead of a Target: they wait, parked,
+	// while none of that name is connected, and its session delivers them
+	// in order (DeliverThrough). A proxy route answers Twilio with what
+	// the app behind a connected listener answers.
+	Listener string
 }
 
 // NotifyOutcome is what one attempt of a Route.Notify produced.
@@ -91,6 +98,9 @@ type Options struct {
 	// every internal address; route targets, the operator's own
 	// configuration, are not subject to it.
 	Egress egress.Policy
+	// Listeners are the listeners connected to this process, for routes
+	// with a Listener; nil: none ever is.
+	Listeners Listeners
 }
 
 // Headers forwarded from Twilio's request as they arrived. Everything else

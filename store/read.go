@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -178,3 +179,9 @@ func (c *terminalCounts) get(ctx context.Context, r Reader, now time.Time) (map[
 
 // unsent selects the messages still to be sent: queued or sending.
 var unsent = OneOf("state", switchboard.MessageQueued, switchboard.MessageSending)
+
+// WaitingEvents returns the events a listener is to deliver, oldest first
+// (see switchboard.Store.WaitingEvents).
+func (s *Store) WaitingEvents(ctx context.Context, f switchboard.WaitingFilter) ([]*switchboard.Event, error) {
+	return nil, errors.New("waiting events: not implemented yet")
+}
