@@ -98,6 +98,10 @@ type Admin struct {
 	// on their own address, and the public listener carries only
 	// webhooks (and /healthz, /readyz for load balancers).
 	Listen string `koanf:"listen"`
+	// SimulatorURL, when set, is a Twilio simulator (switchboard sim) the
+	// console's phone sends inbound messages and calls through, to act as
+	// a handset in local work; switchboard dev sets it. Empty: no phone.
+	SimulatorURL string `koanf:"simulator_url"`
 }
 
 // ExampleAdminToken is the admin token switchboard.example.toml ships
