@@ -52,6 +52,10 @@ type Route struct {
 	// in order (DeliverThrough). A proxy route answers Twilio with what
 	// the app behind a connected listener answers.
 	Listener string
+
+	// via, when set, makes the requests instead of the Deliverer's own
+	// clients: a listener's tunnel (DeliverThrough, Proxy).
+	via *http.Client
 }
 
 // NotifyOutcome is what one attempt of a Route.Notify produced.
@@ -122,18 +126,19 @@ type Store interface {
 
 // Deliverer implements switchboard.Deliverer over HTTP.
 type Deliverer struct {
-	store    Store
-	routes   map[string]routeTarget
-	client   *http.Client // to route targets
-	callers  *http.Client // to events' own Targets, URLs API callers chose: under Options.Egress
-	timeout  time.Duration
-	policy   switchboard.RetryPolicy
-	openFor  time.Duration
-	breakers *breakers
-	opened   openSince // when each breaker not closed left closed
-	metrics  *metrics.Metrics
-	logger   *slog.Logger
-	now      func() time.Time
+	store     Store
+	routes    map[string]routeTarget
+	client    *http.Client // to route targets
+	callers   *http.Client // to events' own Targets, URLs API callers chose: under Options.Egress
+	timeout   time.Duration
+	policy    switchboard.RetryPolicy
+	openFor   time.Duration
+	breakers  *breakers
+	listeners Listeners // nil: no listener ever connects
+	opened    openSince // when each breaker not closed left closed
+	metrics   *metrics.Metrics
+	logger    *slog.Logger
+	now       func() time.Time
 }
 
 var _ switchboard.Deliverer = (*Deliverer)(nil)
@@ -151,14 +156,15 @@ func New(store Store, o Options) *Deliverer {
 		o.Now = time.Now
 	}
 	d := &Deliverer{
-		store:   store,
-		routes:  map[string]routeTarget{},
-		timeout: o.Timeout,
-		policy:  o.Policy,
-		openFor: o.BreakerOpenFor,
-		metrics: o.Metrics,
-		logger:  o.Logger,
-		now:     o.Now,
+		store:     store,
+		routes:    map[string]routeTarget{},
+		timeout:   o.Timeout,
+		policy:    o.Policy,
+		openFor:   o.BreakerOpenFor,
+		metrics:   o.Metrics,
+		logger:    o.Logger,
+		now:       o.Now,
+		listeners: o.Listeners,
 	}
 
 	dialer := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
@@ -176,9 +182,12 @@ func New(store Store, o Options) *Deliverer {
 	}
 	for _, r := range o.Routes {
 		var breaker *gobreaker.CircuitBreaker[*outcome]
-		if r.Notify != nil {
+		switch {
+		case r.Notify != nil:
 			breaker = d.breakers.named(r.Path)
-		} else {
+		case r.Listener != "":
+			breaker = d.breakers.named(ListenerBreaker(r.Listener))
+		default:
 			breaker = d.breakers.get(r.Target)
 		}
 		d.routes[r.Path] = routeTarget{Route: r, breaker: breaker, slots: slots[r.Target]}
@@ -275,6 +284,11 @@ func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, re
 		// re-signed for it, with its own circuit breaker, under the
 		// route's retry policy and token.
 		route.Target, breaker = ev.Target, d.breakers.get(ev.Target)
+	}
+	if route.Listener != "" && ev.Target == "" {
+		// Only the listener's session delivers these, in order
+		// (DeliverThrough); a worker parks them.
+		return d.park(ctx, route, ev)
 	}
 	if route.Target == "" && route.Notify == nil {
 		// A static route with no app: stored and answered is all there is.
@@ -546,7 +560,10 @@ func (d *Deliverer) forward(ctx context.Context, route Route, ev *switchboard.Ev
 	}
 
 	client := d.client
-	if ev.Target != "" {
+	switch {
+	case route.via != nil:
+		client = route.via
+	case ev.Target != "":
 		// Fails closed: any event with a URL of its own connects under
 		// the egress policy, whoever stored it.
 		client = d.callers

@@ -53,6 +53,18 @@ type Live struct {
 // Live.Result with Answer as the event's response.
 func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switchboard.Request, budget time.Duration, x twilio.Expectation) *Live {
 	rt, ok := d.routes[ev.Route]
+	if ok && rt.Listener != "" {
+		route, connected := d.listenerRoute(rt, ev)
+		if !connected {
+			// Fails toward the fallback; the event's delayed first
+			// delivery parks it for the listener, which gets it later.
+			d.metrics.Attempts.WithLabelValues(ev.Route, "listener_wait", "0").Inc()
+			return &Live{Error: &twilio.AnswerError{Code: twilio.CodeHTTPConnectionFailure,
+				Reason: fmt.Sprintf("not forwarded: no listener %q is connected", rt.Listener)}}
+		}
+		rt.Route = route
+		ctx = context.WithValue(ctx, tunnelRequestKey{}, TunnelRequest{Event: ev, Live: true})
+	}
 	if !ok || rt.Target == "" || rt.Notify != nil {
 		return &Live{Error: &twilio.AnswerError{Code: twilio.CodeHTTPRetrievalFailure, Reason: "route has no target to proxy to"}}
 	}

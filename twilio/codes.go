@@ -205,6 +205,12 @@ func ClassifyError(err error) ErrorClass {
 	if err == nil {
 		return ClassNone
 	}
+	// An error that knows its class, such as a failure a listener
+	// reports from the far side of its connection (package listener).
+	var classed interface{ ErrorClass() ErrorClass }
+	if errors.As(err, &classed) {
+		return classed.ErrorClass()
+	}
 	// DNS first: a failed lookup comes wrapped in a dial error.
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
