@@ -92,6 +92,9 @@ type Metrics struct {
 	// firing, as the store held them after this process's last
 	// evaluation: every replica reports the same alerts (take the max).
 	AlertsFiring *prometheus.GaugeVec
+	// ListenersConnected is, by name, how many listeners are connected to
+	// this process (0 or 1: a new connection replaces the old).
+	ListenersConnected *prometheus.GaugeVec
 	// DebuggerAlerts counts the Twilio Debugger alerts stored (routes of
 	// kind debugger), duplicates not counted.
 	DebuggerAlerts prometheus.Counter
@@ -272,6 +275,10 @@ func New() *Metrics {
 		Name: "switchboard_debugger_alerts_total", Help: "Twilio Debugger alerts stored (duplicates not counted).",
 	})
 	reg.MustRegister(m.AlertsFiring, m.DebuggerAlerts)
+	m.ListenersConnected = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "switchboard_listeners_connected", Help: "Listeners (switchboard listen) connected to this process, by name.",
+	}, []string{"listener"})
+	reg.MustRegister(m.ListenersConnected)
 	return m
 }
 

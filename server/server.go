@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-dev/switchboard/egress"
 	"github.com/switchboard-dev/switchboard/groupcommit"
 	"github.com/switchboard-dev/switchboard/ingest"
+	"github.com/switchboard-dev/switchboard/listener"
 	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/notify"
 	"github.com/switchboard-dev/switchboard/outbound"
@@ -74,6 +75,7 @@ type Server struct {
 	rollups   *rollup.Worker      // the dashboard's aggregates and samples
 	alerts    *alerting.Evaluator // nil when alerting.enabled is off
 	ls        listeners           // see listen.go
+	listeners *listener.Hub       // the connected listeners (switchboard listen); see listeners.go
 	served    chan error
 }
 
@@ -109,7 +111,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		inRoutes = append(inRoutes, ingest.Route{Path: r.Path, AccountSID: acct.SID, Tokens: acct.AuthTokens, Kind: kind,
 			Mode: ingest.Mode(r.Mode), TwiML: []byte(r.TwiML), Budget: r.Budget})
 		outRoutes = append(outRoutes, deliver.Route{Path: r.Path, Target: r.Target, SignToken: acct.AuthTokens[0],
-			MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge, RedeliverOn: r.RedeliverOn, MaxInFlight: r.MaxInFlight})
+			MaxAttempts: r.MaxAttempts, MaxAge: r.MaxAge, RedeliverOn: r.RedeliverOn, MaxInFlight: r.MaxInFlight,
+			Listener: r.Listener})
 	}
 	notifiers, err := notifierRoutes(cfg, notify.Options{ConnectTimeout: cfg.Delivery.ConnectTimeout})
 	if err != nil {
@@ -126,12 +129,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		store.Close()
 		return nil, fmt.Errorf("egress.allow: %w", err)
 	}
+	s.listeners = newListenerHub(cfg, store, &s.deliverer, m, logger)
 	d := cfg.Delivery
 	s.deliverer = deliver.New(store, deliver.Options{
 		Routes: outRoutes, ConnectTimeout: d.ConnectTimeout, Timeout: d.Timeout,
 		Policy:          switchboard.RetryPolicy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
-		Egress: callers,
+		Egress: callers, Listeners: s.listeners,
 	})
 	if cfg.Alerting.Enabled {
 		s.alerts = newAlerts(cfg, store, s.deliverer, m, logger)
@@ -166,7 +170,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	s.pruner = retention.New(store, retention.Options{Retention: cfg.Retention.Policy(), Interval: cfg.Retention.Interval,
 		BatchSize: cfg.Retention.BatchSize, Pacing: pacing, Metrics: m, Logger: logger})
 	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts)), web.WithEgress(callers),
-		web.WithMessages(messages), web.WithPassThrough(passThrough(cfg, m)), web.WithAlerts(cfg.AlertRules())}
+		web.WithMessages(messages), web.WithPassThrough(passThrough(cfg, m)), web.WithAlerts(cfg.AlertRules()),
+		web.WithListeners(s.listeners, listenerKeys(cfg))}
 	if cfg.Admin.Redact {
 		adminOpts = append(adminOpts, web.WithRedaction())
 	}
@@ -331,6 +336,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.shutdownHTTP(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	// Listeners' connections are hijacked, so the HTTP shutdown neither
+	// waits for nor ends them; their sessions record attempts, so they
+	// end before the store closes.
+	s.listeners.Close()
 	// Proxy outcomes answered but not yet recorded, and outbound
 	// follow-ups; status callbacks still retrying for an SID not yet
 	// recorded give up when ctx ends.

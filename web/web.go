@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/egress"
+	"github.com/switchboard-dev/switchboard/listener"
 	"github.com/switchboard-dev/switchboard/outbound"
 )
 
@@ -66,6 +67,9 @@ type Server struct {
 	twilioCreds []twilioCredential
 	passThrough *passThrough            // nil: nothing is passed through (WithPassThrough)
 	alertRules  []switchboard.AlertRule // WithAlerts
+	// listeners serves listener.Path (WithListeners); nil: 404.
+	listeners    ListenerServer
+	listenerKeys map[string][32]byte // name → hash of its key
 }
 
 // Option adjusts the admin API.
@@ -124,6 +128,8 @@ func New(store Store, token string, metrics http.Handler, logger *slog.Logger, o
 	s.api("POST /api/v1/doctor", s.probe)
 	s.api("GET /api/v1/debugger", s.listDebugger)
 	s.api("POST /api/v1/doctor/routes", s.checkRoutes)
+	// Authorized by the handler: a listener's own key opens it too.
+	s.mux.HandleFunc("GET "+listener.Path, s.listen)
 	s.twilioAPI("POST "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioCreate)
 	s.twilioAPI("GET "+TwilioPrefix+"Accounts/{account}/Messages/{file}", s.twilioFetch)
 	s.twilioAPI("GET "+TwilioPrefix+"Accounts/{account}/Messages.json", s.twilioList)
@@ -194,7 +200,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, errUnauthorized):
 		status, msg = http.StatusUnauthorized, err.Error()
-	case errors.Is(err, errNoEndpoint):
+	case errors.Is(err, errNoEndpoint), errors.Is(err, errNoListeners):
 		status, msg = http.StatusNotFound, err.Error()
 	case errors.Is(err, switchboard.ErrNotFound):
 		status, msg = http.StatusNotFound, "not found"
