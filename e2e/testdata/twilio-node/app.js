@@ -40,7 +40,16 @@ const server = http.createServer((req, res) => {
       event_id: req.headers["x-switchboard-event-id"] || "" });
     res.statusCode = valid ? 200 : 403;
     res.setHeader("Content-Type", "application/xml");
-    res.end("<Response/>");
+    // A path under /laptop/ is a developer's app behind a listener: its
+    // voice route answers a call, and /slow/ answers 25 ms late so that a
+    // test can stop a listener while requests are in flight.
+    const answer = req.url.startsWith("/laptop/voice")
+      ? "<Response><Say>Hello from the laptop</Say></Response>" : "<Response/>";
+    if (req.url.startsWith("/slow/")) {
+      setTimeout(() => res.end(answer), 25);
+      return;
+    }
+    res.end(answer);
   });
 });
 
