@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -19,11 +18,6 @@ import (
 	"github.com/switchboard-dev/switchboard/twilio"
 )
 
-// maxSimAnswer bounds what is read of the simulator's answer: a webhook
-// body is cut at 64 kB by the simulator, and JSON escaping at most
-// sextuples it.
-const maxSimAnswer = 1 << 20
-
 // phoneRun is what one sim sms or sim call asks for.
 type phoneRun struct {
 	simURL, account, token string
@@ -33,25 +27,8 @@ type phoneRun struct {
 	timeout                time.Duration
 }
 
-// simAnswer is the simulator's InboundResult as its JSON has it.
-type simAnswer struct {
-	SID     string      `json:"sid"`
-	Webhook *simWebhook `json:"webhook"`
-	OptOut  string      `json:"opt_out"`
-	Replies []string    `json:"replies"`
-}
-
-type simWebhook struct {
-	Method      string              `json:"method"`
-	URL         string              `json:"url"`
-	Status      int                 `json:"status"`
-	ContentType string              `json:"content_type"`
-	Body        string              `json:"body"`
-	Tries       int                 `json:"tries"`
-	LatencyMS   float64             `json:"latency_ms"`
-	Error       *twilio.AnswerError `json:"error"`
-	Fallback    *simWebhook         `json:"fallback"`
-}
+// simAnswer is the simulator's answer as sim.PhoneClient reads it.
+type simAnswer = sim.PhoneAnswer
 
 func (c *CLI) simSMSCmd() *cobra.Command {
 	var run phoneRun
@@ -198,33 +175,8 @@ func (c *CLI) phoneDefaults(cmd *cobra.Command, run *phoneRun) error {
 // postSim posts form to the simulator's control endpoint for the account
 // and returns the answer's JSON, or the simulator's error.
 func postSim(ctx context.Context, run *phoneRun, endpoint string, form url.Values) ([]byte, error) {
-	u := strings.TrimSuffix(run.simURL, "/") + "/sim/v1/Accounts/" + url.PathEscape(run.account) + "/" + endpoint
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, fmt.Errorf("sim: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(run.account, run.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("sim: is sim serve running at %s? %w", run.simURL, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxSimAnswer))
-	if err != nil {
-		return nil, fmt.Errorf("sim: read the answer: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(raw, &e) == nil && e.Message != "" {
-			return nil, fmt.Errorf("sim answered %d: %d %s", resp.StatusCode, e.Code, cell(e.Message, 200))
-		}
-		return nil, fmt.Errorf("sim answered %s", resp.Status)
-	}
-	return raw, nil
+	pc := &sim.PhoneClient{URL: run.simURL, Account: run.account, Token: run.token}
+	return pc.Post(ctx, endpoint, form)
 }
 
 // writePhone prints one readable block: what was sent, each webhook try

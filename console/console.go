@@ -1,8 +1,9 @@
 // Package console serves Switchboard's web console under /console/: an
 // inspector of the webhooks received and their deliveries, an event page
 // with every attempt, the outbound messages with their status timelines,
-// replays, a dashboard of the golden signals, and the alerts with their
-// history, to acknowledge and silence. Pages are rendered on
+// replays, a dashboard of the golden signals, the alerts with their
+// history, to acknowledge and silence, and, with a Twilio simulator, a
+// phone that texts and calls the app through it. Pages are rendered on
 // the server with html/template; htmx and its SSE extension add live rows
 // and in-page actions, uPlot draws the charts. Every asset is embedded:
 // the console loads nothing from elsewhere, and its Content-Security-Policy
@@ -26,6 +27,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/doctor"
+	"github.com/switchboard-dev/switchboard/sim"
 )
 
 // Prefix is the path the console is served under: mount the Console at it
@@ -134,6 +136,14 @@ type Options struct {
 	Prober   Prober   // probes a route's target; nil hides the button
 	Live     Live     // breakers and pools on the dashboard; nil shows none
 
+	// Phones act as a handset through the Twilio simulator
+	// (admin.simulator_url), one per account the phone may use, the first
+	// by default. None: no Phone page, and no link to it.
+	Phones []*sim.PhoneClient
+	// PhoneTimeout bounds the wait for the simulator's answer to a text
+	// or call; default DefaultPhoneTimeout.
+	PhoneTimeout time.Duration
+
 	// Alerts are the configured alert rules the alerts page lists.
 	Alerts []switchboard.AlertRule
 	// RunbookBase is the runbooks' page, each rule's runbook an anchor
@@ -197,6 +207,9 @@ func New(store Store, o Options) *Console {
 	}
 	if o.ProbeTimeout <= 0 {
 		o.ProbeTimeout = DefaultProbeTimeout
+	}
+	if o.PhoneTimeout <= 0 {
+		o.PhoneTimeout = DefaultPhoneTimeout
 	}
 	if o.MaxStreams <= 0 {
 		o.MaxStreams = DefaultMaxStreams
@@ -266,6 +279,11 @@ func New(store Store, o Options) *Console {
 	c.post("alerts/{rule}/silence", c.silenceAlert)
 	c.post("alerts/{rule}/unsilence", c.unsilenceAlert)
 	c.page("debugger", c.debugger)
+	c.page("phone", c.phoneForm)
+	// The phone waits for the simulator, then looks for the event; its
+	// form's text is longer than checked lets through (phoneChecked).
+	c.mux.Handle("POST "+Prefix+"phone", c.cop.Handler(http.HandlerFunc(c.withSession(
+		timed(o.PhoneTimeout+phoneLookupTimeout, c.phoneChecked(c.csrfChecked(c.phoneSend))), true))))
 	c.mux.HandleFunc("GET "+Prefix+"dashboard.json", c.withSession(timed(o.RequestTimeout, c.checked(c.dashboardJSON)), false))
 	c.mux.Handle("GET "+Prefix+"static/{file...}", c.assets)
 	c.page("", func(w http.ResponseWriter, r *http.Request, s *session) error {

@@ -62,7 +62,9 @@ type view struct {
 	CSRF      string
 	HXHeaders string
 	Redact    bool
-	Page      any
+	// Phone is whether the Phone page exists (Options.Phones).
+	Phone bool
+	Page  any
 }
 
 // navOf is the navigation section of a page.
@@ -73,6 +75,7 @@ var navOf = map[string]string{
 	"dashboard": "dashboard",
 	"alerts":    "alerts", "alert": "alerts",
 	"debugger": "debugger",
+	"phone":    "phone",
 }
 
 // render writes page name whole, or nothing when it fails to render.
@@ -81,7 +84,7 @@ func (c *Console) render(w http.ResponseWriter, s *session, status int, name, ti
 	if !ok {
 		return fmt.Errorf("render: no page %q", name)
 	}
-	v := view{Title: title, Nav: navOf[name], Redact: c.o.Redact, Page: data}
+	v := view{Title: title, Nav: navOf[name], Redact: c.o.Redact, Phone: c.phoneOn(), Page: data}
 	if s != nil {
 		v.CSRF = s.csrf
 		h, _ := json.Marshal(map[string]string{"X-CSRF-Token": s.csrf})

@@ -9,6 +9,7 @@ import (
 	"github.com/switchboard-dev/switchboard/console"
 	"github.com/switchboard-dev/switchboard/doctor"
 	"github.com/switchboard-dev/switchboard/ingest"
+	"github.com/switchboard-dev/switchboard/sim"
 )
 
 // newConsole builds the web console over the server's store, or returns
@@ -24,8 +25,26 @@ func (s *Server) newConsole(cfg *config.Config, messages console.Messages) *cons
 	return console.New(s.store, console.Options{
 		Token: cfg.Admin.Token, Redact: cfg.Admin.Redact, PublicURL: cfg.PublicURL, SessionTTL: cfg.Admin.SessionTTL,
 		Routes: routes, Messages: messages, Prober: s.doctor, Live: liveState{s}, Logger: s.logger,
-		Alerts: cfg.AlertRules(), RunbookBase: cfg.Alerting.RunbookBase,
+		Alerts: cfg.AlertRules(), RunbookBase: cfg.Alerting.RunbookBase, Phones: phones(cfg),
 	})
+}
+
+// phones are the console's way to act as a handset through the simulator
+// at admin.simulator_url, one per account, authenticated with the
+// account's first token (the simulator switchboard dev runs shares the
+// accounts). No simulator URL: no phone.
+func phones(cfg *config.Config) []*sim.PhoneClient {
+	if cfg.Admin.SimulatorURL == "" {
+		return nil
+	}
+	var out []*sim.PhoneClient
+	for _, a := range cfg.Accounts {
+		if len(a.AuthTokens) == 0 {
+			continue
+		}
+		out = append(out, &sim.PhoneClient{URL: cfg.Admin.SimulatorURL, Account: a.SID, Token: a.AuthTokens[0]})
+	}
+	return out
 }
 
 // ProbeRoute probes the target of the route at path as its deliveries
