@@ -38,11 +38,13 @@ func TestListenLine(t *testing.T) {
 			d.Route, d.Kind, d.SID, d.Live, d.Status = "/voice", "voice", "CA0123456789abcdef0123456789abcdef", true, 503
 		}), true,
 			"14:03:07  /voice  voice                CA0123456789abcdef0123456789abcdef              live  \x1b[31m503\x1b[0m  12 ms"},
-		{"no answer, error red", with(func(d *listener.Delivery) { d.Status, d.Error, d.Latency = 0, "dial tcp 127.0.0.1:3000: connection refused", 0 }), true,
+		{"no answer, error red", with(func(d *listener.Delivery) {
+			d.Status, d.Error, d.Latency = 0, "dial tcp 127.0.0.1:3000: connection refused", 0
+		}), true,
 			"14:03:07  /sms    message              SM0123456789abcdef0123456789abcdef                    \x1b[31merror: dial tcp 127.0.0.1:3000: connection refused\x1b[0m  0 ms"},
 		{"no answer, plain", with(func(d *listener.Delivery) { d.Status, d.Error = 0, "" }), false,
 			"14:03:07  /sms    message              SM0123456789abcdef0123456789abcdef                    no answer  12 ms"},
-		{"no SID, long latency", with(func(d *listener.Delivery) { d.SID, d.Latency = "", 14800 * time.Millisecond }), false,
+		{"no SID, long latency", with(func(d *listener.Delivery) { d.SID, d.Latency = "", 14800*time.Millisecond }), false,
 			"14:03:07  /sms    message              -                                                     200  14.8s"},
 		{"control characters in the error are escaped", with(func(d *listener.Delivery) { d.Status, d.Error = 0, "bad\x1b[2Jthing\nnext" }), false,
 			"14:03:07  /sms    message              SM0123456789abcdef0123456789abcdef                    error: bad\\x1b[2Jthing next  12 ms"},
