@@ -1,6 +1,6 @@
 // Package cli is Switchboard's command line: serve, migrate, events,
-// replay, doctor, send, sim, version and healthcheck. cmd/switchboard runs
-// it; end-to-end tests can run it in-process.
+// replay, doctor, send, sim, version, healthcheck, demo, dev and listen.
+// cmd/switchboard runs it; end-to-end tests can run it in-process.
 package cli
 
 import (
@@ -48,7 +48,7 @@ func (c *CLI) Run(ctx context.Context, args []string) error {
 	root.SetArgs(args)
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", c.getenv("SWITCHBOARD_CONFIG"),
 		"TOML configuration file (default $SWITCHBOARD_CONFIG)")
-	root.AddCommand(c.serveCmd(), c.migrateCmd(), c.eventsCmd(), c.replayCmd(), c.messagesCmd(), c.doctorCmd(), c.sendCmd(), c.simCmd(), c.versionCmd(), c.healthcheckCmd(), c.demoCmd())
+	root.AddCommand(c.serveCmd(), c.migrateCmd(), c.eventsCmd(), c.replayCmd(), c.messagesCmd(), c.doctorCmd(), c.sendCmd(), c.simCmd(), c.versionCmd(), c.healthcheckCmd(), c.demoCmd(), c.listenCmd(), c.devCmd())
 	return root.ExecuteContext(ctx)
 }
 

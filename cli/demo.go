@@ -88,7 +88,7 @@ func (c *CLI) runDemo(ctx context.Context, o demoOptions) (err error) {
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("demo: --dir: %w", err)
 	}
-	gatewayAddr, err := demoAddr(o.listen)
+	gatewayAddr, err := freeAddr("demo: --listen", o.listen)
 	if err != nil {
 		return err
 	}
@@ -202,22 +202,22 @@ wait:
 	return final.verdict()
 }
 
-// demoAddr is the gateway's address: listen, or, for port 0, a free port
-// on its host. The gateway's public URL must be known before it starts (it
+// freeAddr is the gateway's address: listen, or, for port 0, a free port
+// on its host; errors start with what, the flag's name. The gateway's public URL must be known before it starts (it
 // is in the simulator's webhook URL and the status callback URL), so the
 // port is found by listening once; another process taking it in between
 // makes the start fail with a clear error rather than misroute anything.
-func demoAddr(listen string) (string, error) {
+func freeAddr(what, listen string) (string, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return "", fmt.Errorf("demo: --listen %q: %w", listen, err)
+		return "", fmt.Errorf("%s %q: %w", what, listen, err)
 	}
 	if port != "0" {
 		return loopbackAddr(listen), nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		return "", fmt.Errorf("demo: --listen %q: %w", listen, err)
+		return "", fmt.Errorf("%s %q: %w", what, listen, err)
 	}
 	addr := ln.Addr().String()
 	ln.Close()
