@@ -802,6 +802,7 @@ func (c *Config) Validate() error {
 	c.validateNotifiers(bad)
 	c.validateTLS(bad)
 	c.validateListeners(bad)
+	c.validateSimulatorURL(bad)
 	if _, err := egress.Parse(c.Egress.Allow); err != nil {
 		bad("egress.allow: %v", err)
 	}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"net/url"
+
 	"github.com/switchboard-dev/switchboard"
 )
 
@@ -52,6 +54,18 @@ func (c *Config) validateListeners(bad func(string, ...any)) {
 		if len(l.Key) < MinListenerKeyBytes {
 			bad("listeners[%d].key: at least %d characters (openssl rand -hex 16)", i, MinListenerKeyBytes)
 		}
+	}
+}
+
+// validateSimulatorURL checks admin.simulator_url: the console's phone
+// posts to it.
+func (c *Config) validateSimulatorURL(bad func(string, ...any)) {
+	if c.Admin.SimulatorURL == "" {
+		return
+	}
+	u, err := url.Parse(c.Admin.SimulatorURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		bad("admin.simulator_url %q: want an absolute http(s) URL without user info", c.Admin.SimulatorURL)
 	}
 }
 

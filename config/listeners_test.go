@@ -52,6 +52,7 @@ func TestListenerValidation(t *testing.T) {
 		{"key missing", "key = \"0123456789abcdef0123456789abcdef\"\n", "", `listeners[0].key: at least 32 characters`},
 		{"name shape", `name = "laptop"`, `name = "../laptop"`, `listeners[0].name "../laptop": want 1 to 63`},
 		{"name of no route", `name = "laptop"`, `name = "desk"`, `listeners[0].name "desk": no route names this listener`},
+		{"simulator url", "[admin]\ntoken = \"secret\"\n", "[admin]\ntoken = \"secret\"\nsimulator_url = \"file:///etc/passwd\"\n", `admin.simulator_url "file:///etc/passwd": want an absolute http(s) URL`},
 		{"name twice", "[[listeners]]\nname = \"laptop\"", "[[listeners]]\nname = \"laptop\"\nkey = \"0123456789abcdef0123456789abcdef\"\n[[listeners]]\nname = \"laptop\"", `listeners[1].name "laptop": listed twice`},
 	}
 	for _, tt := range tests {
