@@ -161,7 +161,12 @@ const insertAttempt = `INSERT INTO attempts
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 
 // The response columns take NULL for "unchanged", and so does last_code,
-// which only an attempt made sets.
+// which only an attempt made sets. A result with no attempt made ($11 is
+// its number, 0) applies only to the event as it was read: the same
+// attempt count, not terminal; otherwise a delivery recorded meanwhile
+// would be undone by it (see switchboard.Store.RecordAttempts). Under READ
+// COMMITTED, an update that waited on a concurrent one checks this again
+// on the row that one left.
 const updateEventAfterAttempt = `UPDATE events SET
     state = $1, attempts = GREATEST(attempts, $2), updated_at = $3, next_attempt_at = $4,
     delivered_at = CASE WHEN $1 = 'delivered' THEN $3 ELSE delivered_at END,
@@ -170,7 +175,7 @@ const updateEventAfterAttempt = `UPDATE events SET
     response_status = COALESCE($7::integer, response_status),
     response_content_type = COALESCE($8::text, response_content_type),
     response_body = COALESCE($9::bytea, response_body)
-    WHERE id = $6`
+    WHERE id = $6 AND ($11::integer > 0 OR (attempts = $2 AND state NOT IN ('delivered', 'dead')))`
 
 // ApplyAttempts writes the attempts and event updates in one round trip.
 // A delivery records one for every attempt, so the names of the
@@ -202,7 +207,7 @@ func (c *conn) ApplyAttempts(ctx context.Context, writes []store.AttemptWrite) e
 			code = a.TwilioCode
 		}
 		b.Queue(updateEventAfterAttempt, string(r.State), r.AttemptsAfter(), w.UpdatedAt, nullTime(w.NextAttemptAt),
-			a.Error, a.EventID, status, contentType, body, code)
+			a.Error, a.EventID, status, contentType, body, code, a.Number)
 		queued = append(queued, statement{a, false})
 	}
 	return sendBatch(ctx, c.q, b, func(i int) string {

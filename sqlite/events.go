@@ -165,7 +165,10 @@ const insertAttempt = `INSERT INTO attempts
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // The response columns take NULL for "unchanged", and so does last_code,
-// which only an attempt made sets.
+// which only an attempt made sets. A result with no attempt made (?11 is
+// its number, 0) applies only to the event as it was read: the same
+// attempt count, not terminal; otherwise a delivery recorded meanwhile
+// would be undone by it (see switchboard.Store.RecordAttempts).
 const updateEventAfterAttempt = `UPDATE events SET
     state = ?1, attempts = max(attempts, ?2), updated_at = ?3, next_attempt_at = ?4,
     delivered_at = CASE WHEN ?1 = 'delivered' THEN ?3 ELSE delivered_at END,
@@ -174,7 +177,7 @@ const updateEventAfterAttempt = `UPDATE events SET
     response_status = coalesce(?7, response_status),
     response_content_type = coalesce(?8, response_content_type),
     response_body = coalesce(?9, response_body)
-    WHERE id = ?6`
+    WHERE id = ?6 AND (?11 > 0 OR (attempts = ?2 AND state NOT IN ('delivered', 'dead')))`
 
 func (c *conn) ApplyAttempts(ctx context.Context, writes []store.AttemptWrite) error {
 	for _, w := range writes {
@@ -199,7 +202,7 @@ func (c *conn) ApplyAttempts(ctx context.Context, writes []store.AttemptWrite) e
 			code = a.TwilioCode
 		}
 		if _, err := c.q.ExecContext(ctx, updateEventAfterAttempt, string(r.State), r.AttemptsAfter(), micros(w.UpdatedAt),
-			nullMicrosOf(w.NextAttemptAt), a.Error, a.EventID, status, contentType, body, code); err != nil {
+			nullMicrosOf(w.NextAttemptAt), a.Error, a.EventID, status, contentType, body, code, a.Number); err != nil {
 			return fmt.Errorf("update event %s after attempt %d: %w", a.EventID, a.Number, err)
 		}
 	}

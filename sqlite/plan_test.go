@@ -359,3 +359,34 @@ func TestRollupSelectionsUseTheTimeIndexes(t *testing.T) {
 		}
 	}
 }
+
+// A listener's read of its waiting events searches events_state for the
+// pending and retrying events after its cursor: it never reads the routes'
+// delivered history, whose size has no bound.
+func TestWaitingEventsUseTheStateIndex(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		f    switchboard.WaitingFilter
+		want string
+	}{
+		{"first page", switchboard.WaitingFilter{Routes: []string{"/sms"}}, "SEARCH events USING INDEX events_state (state=?)"},
+		{"next page", switchboard.WaitingFilter{Routes: []string{"/sms", "/voice"}, Kinds: []switchboard.Kind{switchboard.KindMessage}, After: "0190"},
+			"SEARCH events USING INDEX events_state (state=? AND id>?)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, p, recording := openPlanned(t)
+			if _, err := recording.WaitingEvents(ctx, tc.f); err != nil {
+				t.Fatal(err)
+			}
+			if len(p.queries) != 1 {
+				t.Fatalf("recorded %d selections, want 1: %q", len(p.queries), p.queries)
+			}
+			got := queryPlan(t, s, p.queries[0], p.args[0]...)
+			if !strings.Contains(got, tc.want) || strings.Contains(got, "SCAN events") {
+				t.Errorf("%s: query plan %q, want %q", p.queries[0], got, tc.want)
+			}
+		})
+	}
+}

@@ -128,7 +128,10 @@ type Tx interface {
 	// event: state, attempts (never lowered), updated and next-attempt
 	// time, delivered time when delivered, last error when non-empty, last
 	// code (the attempt's TwilioCode) when an attempt was made, and the
-	// stored response when a new one is given.
+	// stored response when a new one is given. A result with no attempt
+	// made (Number 0) updates its event only if the event still has
+	// Result.Attempts attempts and is not terminal, checked on the row as
+	// concurrent writers left it; otherwise it changes nothing.
 	ApplyAttempts(ctx context.Context, writes []AttemptWrite) error
 	// MarkForReplay sets the events matching where to pending, due now,
 	// and returns them with their attempt counts.

@@ -292,7 +292,10 @@ func (s *Store) IngestFanout(ctx context.Context, events []*switchboard.Event) e
 // attemptsTx stores attempts, event states and replaced responses, and
 // returns the deliveries still to be made. The attempt count only moves
 // forward, so a stale result (from a job rescued while a newer one ran)
-// cannot undo a newer one.
+// cannot undo a newer one; a result with no attempt made applies only to
+// the event it was decided on (see Tx.ApplyAttempts). The job of a stale
+// one is scheduled all the same: it carries an attempt count the event
+// no longer has, or finds it terminal, and does nothing.
 func attemptsTx(ctx context.Context, tx Tx, results []*switchboard.AttemptResult) ([]jobs.Scheduled, error) {
 	if len(results) == 0 {
 		return nil, nil

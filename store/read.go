@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -181,7 +180,45 @@ func (c *terminalCounts) get(ctx context.Context, r Reader, now time.Time) (map[
 var unsent = OneOf("state", switchboard.MessageQueued, switchboard.MessageSending)
 
 // WaitingEvents returns the events a listener is to deliver, oldest first
-// (see switchboard.Store.WaitingEvents).
+// (see switchboard.Store.WaitingEvents). A route or kind no stored text
+// can equal (a NUL, bytes that are not UTF-8) matches nothing, and so
+// does such a cursor, on every engine, as in ListEvents.
 func (s *Store) WaitingEvents(ctx context.Context, f switchboard.WaitingFilter) ([]*switchboard.Event, error) {
-	return nil, errors.New("waiting events: not implemented yet")
+	routes, kinds := textOnly(f.Routes), textOnly(f.Kinds)
+	if len(routes) == 0 || (len(f.Kinds) > 0 && len(kinds) == 0) || !isText(f.After) {
+		return nil, nil
+	}
+	where := []Cond{
+		In("route", routes),
+		OneOf("state", switchboard.StatePending, switchboard.StateRetrying),
+		Eq("target", ""), // a fan-out event goes to its own target, not the listener
+	}
+	if len(kinds) > 0 {
+		where = append(where, In("kind", kinds))
+	}
+	if f.After != "" {
+		where = append(where, Gt("id", f.After))
+	}
+	// Through the waiting events of every route, from the cursor on, and
+	// not the routes' rows: those are mostly delivered history, unbounded,
+	// while waiting events are the dispatcher's working set. SQLite, which
+	// keeps no statistics, would take the route's index.
+	q := Query{Where: where, Order: OldestFirst, Limit: switchboard.LimitOrDefault(f.Limit), Index: "events_state"}
+	events, err := s.driver.Read().Events(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("waiting events of %d routes: %w", len(routes), err)
+	}
+	return events, nil
+}
+
+// textOnly returns the values of vs that are text (isText), as strings:
+// the others equal nothing stored.
+func textOnly[T ~string](vs []T) []string {
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if isText(string(v)) {
+			out = append(out, string(v))
+		}
+	}
+	return out
 }
