@@ -54,6 +54,12 @@ func TunnelRequestOf(ctx context.Context) (TunnelRequest, bool) {
 	return tr, ok
 }
 
+// WithTunnelRequest returns ctx carrying what a request sent through a
+// Tunnel with it is about.
+func WithTunnelRequest(ctx context.Context, tr TunnelRequest) context.Context {
+	return context.WithValue(ctx, tunnelRequestKey{}, tr)
+}
+
 // ListenerBreaker names the circuit breaker of the deliveries through the
 // listener name: one per listener, whatever its local URL, so a laptop's
 // app that is down stops the attempts through that listener only.
@@ -121,7 +127,7 @@ func (d *Deliverer) DeliverThrough(ctx context.Context, ev *switchboard.Event, t
 	route := rt.Route
 	route.Target, route.via = t.Target(ev.Route), tunnelClient(t)
 	number := ev.Attempts + 1
-	sendCtx := context.WithValue(ctx, tunnelRequestKey{}, TunnelRequest{Event: ev})
+	sendCtx := WithTunnelRequest(ctx, TunnelRequest{Event: ev})
 	out, err := rt.breaker.Execute(func() (*outcome, error) {
 		o := d.send(sendCtx, route, ev, req, number)
 		switch {

@@ -63,7 +63,7 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 				Reason: fmt.Sprintf("not forwarded: no listener %q is connected", rt.Listener)}}
 		}
 		rt.Route = route
-		ctx = context.WithValue(ctx, tunnelRequestKey{}, TunnelRequest{Event: ev, Live: true})
+		ctx = WithTunnelRequest(ctx, TunnelRequest{Event: ev, Live: true})
 	}
 	if !ok || rt.Target == "" || rt.Notify != nil {
 		return &Live{Error: &twilio.AnswerError{Code: twilio.CodeHTTPRetrievalFailure, Reason: "route has no target to proxy to"}}

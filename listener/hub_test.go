@@ -86,7 +86,7 @@ func (d *fakeDeliverer) DeliverThrough(ctx context.Context, ev *switchboard.Even
 	d.tries[ev.ID]++
 	n := d.tries[ev.ID]
 	d.mu.Unlock()
-	req, err := http.NewRequestWithContext(WithEvent(ctx, ev), http.MethodPost, t.Target(ev.Route), strings.NewReader("Body=hello"))
+	req, err := http.NewRequestWithContext(deliver.WithTunnelRequest(ctx, deliver.TunnelRequest{Event: ev}), http.MethodPost, t.Target(ev.Route), strings.NewReader("Body=hello"))
 	if err != nil {
 		return nil, err
 	}
@@ -465,7 +465,7 @@ func TestKindFilterAndConcurrentLiveRequest(t *testing.T) {
 	if !ok {
 		t.Fatal("no tunnel")
 	}
-	ctx, cancel := context.WithTimeout(WithLive(context.Background()), 20*time.Second)
+	ctx, cancel := context.WithTimeout(deliver.WithTunnelRequest(context.Background(), deliver.TunnelRequest{Live: true}), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, a.URL+"/live", strings.NewReader("x=1"))
 	resp, err := tun.RoundTrip(req)

@@ -40,27 +40,6 @@ const (
 	writeTimeout = 10 * time.Second
 )
 
-type ctxKey int
-
-const (
-	eventKey ctxKey = iota
-	liveKey
-)
-
-// WithEvent returns ctx carrying ev, the event a request made with it
-// delivers: a Tunnel's RoundTrip sends ev's route, kind and SID with the
-// request for the listener to show. The deliver package sets it on each
-// request it sends through a Tunnel.
-func WithEvent(ctx context.Context, ev *switchboard.Event) context.Context {
-	return context.WithValue(ctx, eventKey, ev)
-}
-
-// WithLive returns ctx marking a request made with it as live: a proxy
-// route's request whose answer Twilio is waiting for.
-func WithLive(ctx context.Context) context.Context {
-	return context.WithValue(ctx, liveKey, true)
-}
-
 // AppError is what kept the app from answering a request sent through a
 // listener (connection refused, timeout, …), as the listener reported it,
 // or what kept the request from being sent at all. Its ErrorClass says
@@ -298,7 +277,8 @@ func (t *tunnel) requestFrame(req *http.Request) (*Frame, error) {
 		Body:    body,
 	}
 	f.Attempt, _ = strconv.Atoi(req.Header.Get("X-Switchboard-Attempt"))
-	if ev, ok := req.Context().Value(eventKey).(*switchboard.Event); ok && ev != nil {
+	tr, _ := deliver.TunnelRequestOf(req.Context())
+	if ev := tr.Event; ev != nil {
 		f.Route, f.Kind = ev.Route, string(ev.Kind)
 		f.SID = ev.MessageSID
 		if f.SID == "" {
@@ -308,7 +288,7 @@ func (t *tunnel) requestFrame(req *http.Request) (*Frame, error) {
 			f.EventID = ev.ID
 		}
 	}
-	f.Live, _ = req.Context().Value(liveKey).(bool)
+	f.Live = tr.Live
 	return f, nil
 }
 
