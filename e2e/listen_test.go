@@ -65,7 +65,9 @@ func testListenerGetsWhatItMissed(t *testing.T, st store) {
 	}
 
 	l := startListener(t, p, app.base)
+	connected := time.Now()
 	got := waitReceived(t, app, 201) // the messages, and the call's event
+	t.Logf("the listener delivered the 201 waiting events within %v of connecting", time.Since(connected).Round(time.Millisecond))
 	wantInOrder(t, got[:200], "/sms", missed)
 	if last := got[200]; !strings.HasPrefix(last.URL, app.base+"/laptop/voice") || !last.Valid {
 		t.Errorf("after the messages the app got %s (valid %v), want the call's webhook", last.URL, last.Valid)
