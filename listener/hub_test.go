@@ -532,3 +532,39 @@ func TestHubCloseEndsSessions(t *testing.T) {
 		return len(rg.serveEr) > 0
 	})
 }
+
+// A proxy route's event is stored before it is proxied live through the
+// listener, with its first delivery delayed past the proxy's budget. Until
+// then the live request is the event's delivery: a session that delivered
+// it too would make the app take the same webhook twice.
+func TestSessionLeavesAnEventBeingProxiedToTheProxy(t *testing.T) {
+	var now atomic.Int64
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now.Store(start.UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	rg := newRig(t, func(o *HubOptions) { o.Now = clock; o.PollInterval = 5 * time.Millisecond })
+	rg.del.now = clock
+	a := newApp(t)
+	proxied := rg.store.add("/voice", switchboard.KindVoice)
+	proxied.CreatedAt, proxied.UpdatedAt, proxied.NextAttemptAt = start, start, start.Add(time.Minute)
+	parked := rg.store.add("/sms", switchboard.KindMessage) // parked: touched since it was stored
+	parked.CreatedAt, parked.UpdatedAt, parked.NextAttemptAt = start, start.Add(time.Second), start.Add(time.Hour)
+	fresh := rg.store.add("/sms", switchboard.KindMessage)
+	fresh.CreatedAt, fresh.UpdatedAt, fresh.NextAttemptAt = start, start, start
+
+	c, _ := rg.client(a.URL)
+	runClient(t, c)
+	waitFor(t, "the parked and fresh events", func() bool { return len(a.received()) >= 2 })
+	reads := rg.store.reads.Load()
+	waitFor(t, "more passes", func() bool { return rg.store.reads.Load() > reads+5 })
+	if got := a.received(); !slices.Equal(got, []string{parked.ID, fresh.ID}) {
+		t.Fatalf("received %v while %s was being proxied, want only %s and %s", got, proxied.ID, parked.ID, fresh.ID)
+	}
+	// Past its delayed first delivery, the proxy did not record it: the
+	// session delivers it.
+	now.Add(int64(2 * time.Minute))
+	waitFor(t, "the proxied event's own delivery", func() bool { return len(a.received()) == 3 })
+	if got := a.received()[2]; got != proxied.ID {
+		t.Fatalf("third delivery %s, want %s", got, proxied.ID)
+	}
+}
