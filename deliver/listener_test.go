@@ -211,3 +211,31 @@ func TestProxyThroughAListener(t *testing.T) {
 		t.Errorf("result %+v, want delivered", live.Result)
 	}
 }
+
+// A listener that goes away before answering a proxied request has lost
+// the app's answer, and may never have passed the request on: Twilio gets
+// the fallback, and the event is due again at once, for the next listener,
+// rather than marked delivered; the listener's breaker does not move.
+func TestProxyThroughAVanishedListener(t *testing.T) {
+	t.Parallel()
+	ls := &fakeListeners{tunnel: &fakeTunnel{target: "http://127.0.0.1:1/voice", gone: true}}
+	h := newHarness(t, nil, []deliver.Route{listenerRoute("/voice", "laptop")}, func(o *deliver.Options) {
+		o.Listeners, o.BreakerFailures = ls, 1
+	})
+	for range 3 {
+		live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
+		if live.Error == nil {
+			t.Fatalf("no answer through a vanished listener, yet no error: %+v", live)
+		}
+		r := live.Result
+		if r == nil || r.State != switchboard.StateRetrying || r.Attempt.ErrorClass != deliver.ClassInterrupted ||
+			!r.NextAttemptAt.Equal(h.clock.Now()) {
+			t.Fatalf("result %+v, want retrying now, interrupted", r)
+		}
+	}
+	a := newApp(t, answer(http.StatusOK, "text/xml", `<Response/>`))
+	ls.tunnel = &fakeTunnel{target: a.URL + "/voice"}
+	if live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML); live.Error != nil {
+		t.Errorf("after vanished listeners: %v; want the app's answer (breaker closed)", live.Error)
+	}
+}

@@ -85,6 +85,9 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 	out, err := rt.breaker.Execute(func() (*outcome, error) {
 		o := d.forward(ctx, rt.Route, ev, req, number, MaxRedirects, twilio.MaxTwiMLBytes+1)
 		judged = judge(o, x)
+		if errors.Is(o.err, switchboard.ErrListenerGone) {
+			return o, errInterrupted // the listener's doing: nothing about the app
+		}
 		if o.unhealthy() || (judged != nil && o.err == nil && o.status >= 500) {
 			return o, errUnhealthy
 		}
@@ -95,6 +98,15 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 		return &Live{Error: &twilio.AnswerError{Code: twilio.CodeHTTPConnectionFailure, Reason: "not forwarded: the target's circuit is open"}}
 	}
 	live := &Live{Error: judged}
+	if errors.Is(err, errInterrupted) {
+		// The listener went away with the request: the app may never have
+		// got it, so it is due again at once (parked for the next
+		// listener), as DeliverThrough does; never marked delivered.
+		live.Result = d.interrupted(out)
+		live.Result.Attempt.Error = "listener went away before the app's answer reached it: " + out.err.Error()
+		d.metrics.Attempts.WithLabelValues(ev.Route, "proxy_"+resultLabel(live.Result.State), "0").Inc()
+		return live
+	}
 	a := out.attempt
 	r := &switchboard.AttemptResult{Attempt: a, Attempts: a.Number, State: switchboard.StateDelivered}
 	switch {
