@@ -239,3 +239,30 @@ func TestProxyThroughAVanishedListener(t *testing.T) {
 		t.Errorf("after vanished listeners: %v; want the app's answer (breaker closed)", live.Error)
 	}
 }
+
+// Attempts a vanished listener interrupted are not the app's failures:
+// they do not count toward the route's max_attempts, so a developer
+// restarting a listener while the app hangs does not dead-letter events.
+func TestVanishedListenerSpendsNoAttempts(t *testing.T) {
+	t.Parallel()
+	r := listenerRoute("/sms", "laptop")
+	r.MaxAttempts = 2
+	h := newHarness(t, nil, []deliver.Route{r}, nil)
+	id := h.ingest(t, "/sms", nil)
+	gone := &fakeTunnel{target: "http://127.0.0.1:1/sms", gone: true}
+	for range 3 {
+		if _, err := h.d.DeliverThrough(t.Context(), h.event(t, id), gone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newApp(t, answer(http.StatusInternalServerError, "text/plain", "boom"))
+	for i, want := range []switchboard.State{switchboard.StateRetrying, switchboard.StateDead} {
+		res, err := h.d.DeliverThrough(t.Context(), h.event(t, id), &fakeTunnel{target: a.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.State != want {
+			t.Fatalf("the app's failure %d of max_attempts 2, after 3 interrupted: %s (%s), want %s", i+1, res.State, res.Attempt.Error, want)
+		}
+	}
+}
