@@ -568,3 +568,23 @@ func TestSessionLeavesAnEventBeingProxiedToTheProxy(t *testing.T) {
 		t.Fatalf("third delivery %s, want %s", got, proxied.ID)
 	}
 }
+
+// A connection is offered for live requests only once its hello is sent:
+// the listener takes a request before the hello as a protocol violation
+// and drops the connection, with the request.
+func TestTunnelOfferedOnlyAfterHello(t *testing.T) {
+	h := NewHub(HubOptions{Store: newFakeStore(), Routes: map[string][]string{"dev": {"/sms"}}})
+	defer h.Close()
+	s := newSession(h, "dev", []string{"/sms"}, nil, newTunnel(nil, "http://localhost:3000"))
+	if _, ok := h.register(s); !ok {
+		t.Fatal("register refused")
+	}
+	defer func() { h.unregister(s); h.running.Done() }()
+	if _, ok := h.Tunnel("dev"); ok {
+		t.Fatal("tunnel offered before the hello was sent")
+	}
+	s.tun.markReady()
+	if _, ok := h.Tunnel("dev"); !ok {
+		t.Fatal("tunnel not offered after the hello")
+	}
+}

@@ -66,6 +66,9 @@ func (s *session) run(prev *session) error {
 	go func() { defer wg.Done(); s.keepAlive() }()
 
 	err := s.hello()
+	if err == nil {
+		s.tun.markReady()
+	}
 	if err == nil && prev != nil {
 		select {
 		case <-prev.stopped:
