@@ -194,8 +194,9 @@ func TestProxyThroughAListener(t *testing.T) {
 	h := newHarness(t, nil, []deliver.Route{r}, func(o *deliver.Options) { o.Listeners = ls })
 
 	live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
-	if live.Error == nil || live.Result != nil {
-		t.Fatalf("no listener connected: %+v, want a failure and nothing to record", live)
+	if live.Error == nil || live.Result == nil || live.Result.Attempt.Number != 0 || live.Result.State != switchboard.StatePending ||
+		!live.Result.NextAttemptAt.Equal(h.clock.Now().Add(switchboard.ListenerPark)) {
+		t.Fatalf("no listener connected: %+v, want a failure and a park to record (no attempt)", live)
 	}
 
 	ls.tunnel = &fakeTunnel{target: a.URL + "/voice"}
