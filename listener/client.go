@@ -309,6 +309,15 @@ func (l *clientConn) send(ctx context.Context, f *Frame) {
 	if err != nil {
 		return
 	}
+	if len(data) > MaxFrameBytes {
+		// The server would close the connection on it, and be sent the
+		// same answer again on the next: an app's failure instead.
+		data, err = json.Marshal(&Frame{Type: TypeResponse, ID: f.ID, Class: string(twilio.ClassProtocol), LatencyMS: f.LatencyMS,
+			Error: fmt.Sprintf("the app's answer (status %d) is over %d bytes with its headers", f.Status, MaxFrameBytes)})
+		if err != nil {
+			return
+		}
+	}
 	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
 	// A failed write closes the connection; serve's read then returns.

@@ -588,3 +588,25 @@ func TestTunnelOfferedOnlyAfterHello(t *testing.T) {
 		t.Fatal("tunnel not offered after the hello")
 	}
 }
+
+// An app's answer whose headers make a frame over MaxFrameBytes is
+// answered as a failure of the app: sent as is, it would close the
+// connection, and the event, due again at once, would close the next one.
+func TestOversizedAnswerIsTheAppsFailure(t *testing.T) {
+	rg := newRig(t, nil)
+	a := newApp(t)
+	a.handle = func(w http.ResponseWriter, r *http.Request) {
+		for i := range 48 {
+			w.Header().Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("x", 60<<10))
+		}
+	}
+	rg.store.add("/sms", switchboard.KindMessage)
+	c, connected := rg.client(a.URL)
+	runClient(t, c)
+	receive(t, "connect", connected)
+	err := receive(t, "the delivery to fail", rg.del.errs)
+	var classed interface{ ErrorClass() twilio.ErrorClass }
+	if errors.Is(err, switchboard.ErrListenerGone) || !errors.As(err, &classed) || classed.ErrorClass() != twilio.ClassProtocol {
+		t.Fatalf("error = %v, want the app's protocol failure, the connection kept", err)
+	}
+}
