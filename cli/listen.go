@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -138,7 +139,7 @@ func (c *CLI) runListen(ctx context.Context, client *listener.Client, o *listenO
 	}
 	client.OnDisconnect = func(err error) {
 		if ctx.Err() == nil {
-			fmt.Fprintf(c.Stderr, "Disconnected (%v); reconnecting…\n", err)
+			fmt.Fprintf(c.Stderr, "Disconnected (%s); reconnecting…\n", clean(err.Error()))
 		}
 	}
 	fmt.Fprintf(c.Stderr, "Connecting to %s as listener %s…\n", client.Server, o.listener)
@@ -155,6 +156,11 @@ func (c *CLI) runListen(ctx context.Context, client *listener.Client, o *listenO
 
 // readyLine says where the events of routes go.
 func readyLine(name, forwardTo string, routes []string) string {
+	// The routes are the server's word: shown, never obeyed as escapes.
+	routes = slices.Clone(routes)
+	for i, r := range routes {
+		routes[i] = clean(r)
+	}
 	if len(routes) == 0 {
 		return fmt.Sprintf("Connected as listener %s, but no route names it: add listener = %q to a route in the server's configuration.", name, name)
 	}

@@ -115,6 +115,10 @@ func TestListenReadyLine(t *testing.T) {
 			"Ready! Forwarding events of routes /sms to http://localhost:3000/sms (listener dev). Ctrl-C to stop."},
 		{"http://localhost:3000", nil,
 			`Connected as listener dev, but no route names it: add listener = "dev" to a route in the server's configuration.`},
+		// The routes come from the server: a hostile one's escape codes
+		// are shown, not obeyed by the terminal.
+		{"http://localhost:3000/hooks", []string{"/sms\x1b]0;pwned\x07\x1b[2J"},
+			`Ready! Forwarding events of routes /sms\x1b]0;pwned\a\x1b[2J to http://localhost:3000/hooks (listener dev). Ctrl-C to stop.`},
 	} {
 		if got := readyLine("dev", tc.forwardTo, tc.routes); got != tc.want {
 			t.Errorf("%s %v:\n got %q\nwant %q", tc.forwardTo, tc.routes, got, tc.want)

@@ -122,6 +122,7 @@ type Store interface {
 	Event(ctx context.Context, id string) (*switchboard.Event, error)
 	Request(ctx context.Context, id string) (*switchboard.Request, error)
 	RecordAttempts(ctx context.Context, results []*switchboard.AttemptResult) error
+	Attempts(ctx context.Context, eventID string) ([]*switchboard.Attempt, error)
 }
 
 // Deliverer implements switchboard.Deliverer over HTTP.

@@ -148,6 +148,9 @@ func (d *Deliverer) DeliverThrough(ctx context.Context, ev *switchboard.Event, t
 			result.Attempt.Error = "listener went away before the app's answer reached it: " + out.err.Error()
 		}
 	default:
+		if number >= route.MaxAttempts {
+			route.MaxAttempts += d.interruptions(ctx, ev.ID)
+		}
 		result = d.decide(route, ev, out)
 	}
 	if result.Attempt.Number > 0 {
@@ -158,6 +161,25 @@ func (d *Deliverer) DeliverThrough(ctx context.Context, ev *switchboard.Event, t
 		return nil, err
 	}
 	return result, nil
+}
+
+// interruptions counts the attempts of an event that were interrupted
+// (a listener gone, a shutdown): not the app's failures, so they do not
+// spend the route's max_attempts. It is read only when an event reaches
+// its limit. A store error counts none: the limit stands as numbered.
+func (d *Deliverer) interruptions(ctx context.Context, eventID string) int {
+	attempts, err := d.store.Attempts(ctx, eventID)
+	if err != nil {
+		d.logger.Warn("count interrupted attempts", "event", eventID, "err", err)
+		return 0
+	}
+	n := 0
+	for _, a := range attempts {
+		if a.ErrorClass == ClassInterrupted {
+			n++
+		}
+	}
+	return n
 }
 
 // listenerCircuitOpen is the result of a delivery the listener's breaker

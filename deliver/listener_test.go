@@ -194,8 +194,9 @@ func TestProxyThroughAListener(t *testing.T) {
 	h := newHarness(t, nil, []deliver.Route{r}, func(o *deliver.Options) { o.Listeners = ls })
 
 	live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
-	if live.Error == nil || live.Result != nil {
-		t.Fatalf("no listener connected: %+v, want a failure and nothing to record", live)
+	if live.Error == nil || live.Result == nil || live.Result.Attempt.Number != 0 || live.Result.State != switchboard.StatePending ||
+		!live.Result.NextAttemptAt.Equal(h.clock.Now().Add(switchboard.ListenerPark)) {
+		t.Fatalf("no listener connected: %+v, want a failure and a park to record (no attempt)", live)
 	}
 
 	ls.tunnel = &fakeTunnel{target: a.URL + "/voice"}
@@ -209,5 +210,60 @@ func TestProxyThroughAListener(t *testing.T) {
 	}
 	if live.Result == nil || live.Result.State != switchboard.StateDelivered {
 		t.Errorf("result %+v, want delivered", live.Result)
+	}
+}
+
+// A listener that goes away before answering a proxied request has lost
+// the app's answer, and may never have passed the request on: Twilio gets
+// the fallback, and the event is due again at once, for the next listener,
+// rather than marked delivered; the listener's breaker does not move.
+func TestProxyThroughAVanishedListener(t *testing.T) {
+	t.Parallel()
+	ls := &fakeListeners{tunnel: &fakeTunnel{target: "http://127.0.0.1:1/voice", gone: true}}
+	h := newHarness(t, nil, []deliver.Route{listenerRoute("/voice", "laptop")}, func(o *deliver.Options) {
+		o.Listeners, o.BreakerFailures = ls, 1
+	})
+	for range 3 {
+		live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
+		if live.Error == nil {
+			t.Fatalf("no answer through a vanished listener, yet no error: %+v", live)
+		}
+		r := live.Result
+		if r == nil || r.State != switchboard.StateRetrying || r.Attempt.ErrorClass != deliver.ClassInterrupted ||
+			!r.NextAttemptAt.Equal(h.clock.Now()) {
+			t.Fatalf("result %+v, want retrying now, interrupted", r)
+		}
+	}
+	a := newApp(t, answer(http.StatusOK, "text/xml", `<Response/>`))
+	ls.tunnel = &fakeTunnel{target: a.URL + "/voice"}
+	if live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML); live.Error != nil {
+		t.Errorf("after vanished listeners: %v; want the app's answer (breaker closed)", live.Error)
+	}
+}
+
+// Attempts a vanished listener interrupted are not the app's failures:
+// they do not count toward the route's max_attempts, so a developer
+// restarting a listener while the app hangs does not dead-letter events.
+func TestVanishedListenerSpendsNoAttempts(t *testing.T) {
+	t.Parallel()
+	r := listenerRoute("/sms", "laptop")
+	r.MaxAttempts = 2
+	h := newHarness(t, nil, []deliver.Route{r}, nil)
+	id := h.ingest(t, "/sms", nil)
+	gone := &fakeTunnel{target: "http://127.0.0.1:1/sms", gone: true}
+	for range 3 {
+		if _, err := h.d.DeliverThrough(t.Context(), h.event(t, id), gone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := newApp(t, answer(http.StatusInternalServerError, "text/plain", "boom"))
+	for i, want := range []switchboard.State{switchboard.StateRetrying, switchboard.StateDead} {
+		res, err := h.d.DeliverThrough(t.Context(), h.event(t, id), &fakeTunnel{target: a.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.State != want {
+			t.Fatalf("the app's failure %d of max_attempts 2, after 3 interrupted: %s (%s), want %s", i+1, res.State, res.Attempt.Error, want)
+		}
 	}
 }

@@ -29,6 +29,7 @@ type Live struct {
 	// Result is the attempt and the event's next state, to be recorded;
 	// nil when no request was made (the target's circuit is open, or its
 	// proxy slots are full): the event's delayed first delivery stands.
+	// With no listener connected it is a park (no attempt: Number 0).
 	Result *switchboard.AttemptResult
 }
 
@@ -56,11 +57,22 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 	if ok && rt.Listener != "" {
 		route, connected := d.listenerRoute(rt, ev)
 		if !connected {
-			// Fails toward the fallback; the event's delayed first
-			// delivery parks it for the listener, which gets it later.
+			// Fails toward the fallback, and parks the event for the
+			// listener at once: a listener's session leaves alone an
+			// event still within its delayed first delivery (it may be
+			// being proxied), so one that connects now gets it now.
 			d.metrics.Attempts.WithLabelValues(ev.Route, "listener_wait", "0").Inc()
-			return &Live{Error: &twilio.AnswerError{Code: twilio.CodeHTTPConnectionFailure,
-				Reason: fmt.Sprintf("not forwarded: no listener %q is connected", rt.Listener)}}
+			now := d.now()
+			next := now.Add(switchboard.ListenerPark)
+			if deadline := ev.CreatedAt.Add(rt.MaxAge); deadline.Before(next) {
+				next = deadline
+			}
+			return &Live{
+				Error: &twilio.AnswerError{Code: twilio.CodeHTTPConnectionFailure,
+					Reason: fmt.Sprintf("not forwarded: no listener %q is connected", rt.Listener)},
+				Result: &switchboard.AttemptResult{Attempt: switchboard.Attempt{EventID: ev.ID, StartedAt: now},
+					State: ev.State, Attempts: ev.Attempts, NextAttemptAt: next},
+			}
 		}
 		rt.Route = route
 		ctx = WithTunnelRequest(ctx, TunnelRequest{Event: ev, Live: true})
@@ -85,6 +97,9 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 	out, err := rt.breaker.Execute(func() (*outcome, error) {
 		o := d.forward(ctx, rt.Route, ev, req, number, MaxRedirects, twilio.MaxTwiMLBytes+1)
 		judged = judge(o, x)
+		if errors.Is(o.err, switchboard.ErrListenerGone) {
+			return o, errInterrupted // the listener's doing: nothing about the app
+		}
 		if o.unhealthy() || (judged != nil && o.err == nil && o.status >= 500) {
 			return o, errUnhealthy
 		}
@@ -95,6 +110,15 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 		return &Live{Error: &twilio.AnswerError{Code: twilio.CodeHTTPConnectionFailure, Reason: "not forwarded: the target's circuit is open"}}
 	}
 	live := &Live{Error: judged}
+	if errors.Is(err, errInterrupted) {
+		// The listener went away with the request: the app may never have
+		// got it, so it is due again at once (parked for the next
+		// listener), as DeliverThrough does; never marked delivered.
+		live.Result = d.interrupted(out)
+		live.Result.Attempt.Error = "listener went away before the app's answer reached it: " + out.err.Error()
+		d.metrics.Attempts.WithLabelValues(ev.Route, "proxy_"+resultLabel(live.Result.State), "0").Inc()
+		return live
+	}
 	a := out.attempt
 	r := &switchboard.AttemptResult{Attempt: a, Attempts: a.Number, State: switchboard.StateDelivered}
 	switch {

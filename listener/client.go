@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/coder/websocket"
 
@@ -184,7 +185,16 @@ func (c *Client) connection(ctx context.Context, origin string, hc *http.Client)
 			case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
 				// Dial keeps the start of the refusal's body.
 				b, _ := io.ReadAll(io.LimitReader(resp.Body, maxRefusalBytes))
-				return fmt.Errorf("%w: %s: %s", ErrRefused, resp.Status, strings.TrimSpace(string(b)))
+				// Control characters dropped: the refusal is printed on a
+				// terminal, and escape codes are the server's to show, not
+				// to play.
+				why := strings.Map(func(r rune) rune {
+					if unicode.IsControl(r) {
+						return ' '
+					}
+					return r
+				}, string(b))
+				return fmt.Errorf("%w: %s: %s", ErrRefused, resp.Status, strings.TrimSpace(why))
 			}
 		}
 		return fmt.Errorf("connect to %s: %w", c.Server, err)
@@ -298,6 +308,15 @@ func (l *clientConn) send(ctx context.Context, f *Frame) {
 	data, err := json.Marshal(f)
 	if err != nil {
 		return
+	}
+	if len(data) > MaxFrameBytes {
+		// The server would close the connection on it, and be sent the
+		// same answer again on the next: an app's failure instead.
+		data, err = json.Marshal(&Frame{Type: TypeResponse, ID: f.ID, Class: string(twilio.ClassProtocol), LatencyMS: f.LatencyMS,
+			Error: fmt.Sprintf("the app's answer (status %d) is over %d bytes with its headers", f.Status, MaxFrameBytes)})
+		if err != nil {
+			return
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()

@@ -249,3 +249,18 @@ func TestOriginOf(t *testing.T) {
 		}
 	}
 }
+
+// A refusal's text is printed on the developer's terminal: a hostile
+// server's escape codes in it are not passed on.
+func TestClientRefusalDropsControlCharacters(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no\x1b]0;pwned\x07\x1b[2J entry", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	c := &Client{Server: srv.URL, Token: "t", Listener: "dev", ForwardTo: "http://localhost:3000"}
+	_, done := runClient(t, c)
+	err := receive(t, "Run to give up", done)
+	if !errors.Is(err, ErrRefused) || strings.ContainsAny(err.Error(), "\x1b\x07") || !strings.Contains(err.Error(), "entry") {
+		t.Fatalf("Run = %q, want ErrRefused with the server's text, without control characters", err)
+	}
+}

@@ -94,7 +94,9 @@ func (h *Hub) Tunnel(name string) (deliver.Tunnel, bool) {
 	h.mu.Lock()
 	s := h.sessions[name]
 	h.mu.Unlock()
-	if s == nil || s.tun.isGone() {
+	// Not before the hello: the listener would take a request first as a
+	// protocol violation and drop the connection.
+	if s == nil || s.tun.isGone() || !s.tun.isReady() {
 		return nil, false
 	}
 	return s.tun, true

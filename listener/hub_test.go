@@ -532,3 +532,81 @@ func TestHubCloseEndsSessions(t *testing.T) {
 		return len(rg.serveEr) > 0
 	})
 }
+
+// A proxy route's event is stored before it is proxied live through the
+// listener, with its first delivery delayed past the proxy's budget. Until
+// then the live request is the event's delivery: a session that delivered
+// it too would make the app take the same webhook twice.
+func TestSessionLeavesAnEventBeingProxiedToTheProxy(t *testing.T) {
+	var now atomic.Int64
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now.Store(start.UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	rg := newRig(t, func(o *HubOptions) { o.Now = clock; o.PollInterval = 5 * time.Millisecond })
+	rg.del.now = clock
+	a := newApp(t)
+	proxied := rg.store.add("/voice", switchboard.KindVoice)
+	proxied.CreatedAt, proxied.UpdatedAt, proxied.NextAttemptAt = start, start, start.Add(time.Minute)
+	parked := rg.store.add("/sms", switchboard.KindMessage) // parked: touched since it was stored
+	parked.CreatedAt, parked.UpdatedAt, parked.NextAttemptAt = start, start.Add(time.Second), start.Add(time.Hour)
+	fresh := rg.store.add("/sms", switchboard.KindMessage)
+	fresh.CreatedAt, fresh.UpdatedAt, fresh.NextAttemptAt = start, start, start
+
+	c, _ := rg.client(a.URL)
+	runClient(t, c)
+	waitFor(t, "the parked and fresh events", func() bool { return len(a.received()) >= 2 })
+	reads := rg.store.reads.Load()
+	waitFor(t, "more passes", func() bool { return rg.store.reads.Load() > reads+5 })
+	if got := a.received(); !slices.Equal(got, []string{parked.ID, fresh.ID}) {
+		t.Fatalf("received %v while %s was being proxied, want only %s and %s", got, proxied.ID, parked.ID, fresh.ID)
+	}
+	// Past its delayed first delivery, the proxy did not record it: the
+	// session delivers it.
+	now.Add(int64(2 * time.Minute))
+	waitFor(t, "the proxied event's own delivery", func() bool { return len(a.received()) == 3 })
+	if got := a.received()[2]; got != proxied.ID {
+		t.Fatalf("third delivery %s, want %s", got, proxied.ID)
+	}
+}
+
+// A connection is offered for live requests only once its hello is sent:
+// the listener takes a request before the hello as a protocol violation
+// and drops the connection, with the request.
+func TestTunnelOfferedOnlyAfterHello(t *testing.T) {
+	h := NewHub(HubOptions{Store: newFakeStore(), Routes: map[string][]string{"dev": {"/sms"}}})
+	defer h.Close()
+	s := newSession(h, "dev", []string{"/sms"}, nil, newTunnel(nil, "http://localhost:3000"))
+	if _, ok := h.register(s); !ok {
+		t.Fatal("register refused")
+	}
+	defer func() { h.unregister(s); h.running.Done() }()
+	if _, ok := h.Tunnel("dev"); ok {
+		t.Fatal("tunnel offered before the hello was sent")
+	}
+	s.tun.markReady()
+	if _, ok := h.Tunnel("dev"); !ok {
+		t.Fatal("tunnel not offered after the hello")
+	}
+}
+
+// An app's answer whose headers make a frame over MaxFrameBytes is
+// answered as a failure of the app: sent as is, it would close the
+// connection, and the event, due again at once, would close the next one.
+func TestOversizedAnswerIsTheAppsFailure(t *testing.T) {
+	rg := newRig(t, nil)
+	a := newApp(t)
+	a.handle = func(w http.ResponseWriter, r *http.Request) {
+		for i := range 48 {
+			w.Header().Set(fmt.Sprintf("X-Big-%d", i), strings.Repeat("x", 60<<10))
+		}
+	}
+	rg.store.add("/sms", switchboard.KindMessage)
+	c, connected := rg.client(a.URL)
+	runClient(t, c)
+	receive(t, "connect", connected)
+	err := receive(t, "the delivery to fail", rg.del.errs)
+	var classed interface{ ErrorClass() twilio.ErrorClass }
+	if errors.Is(err, switchboard.ErrListenerGone) || !errors.As(err, &classed) || classed.ErrorClass() != twilio.ClassProtocol {
+		t.Fatalf("error = %v, want the app's protocol failure, the connection kept", err)
+	}
+}

@@ -66,6 +66,9 @@ func (s *session) run(prev *session) error {
 	go func() { defer wg.Done(); s.keepAlive() }()
 
 	err := s.hello()
+	if err == nil {
+		s.tun.markReady()
+	}
 	if err == nil && prev != nil {
 		select {
 		case <-prev.stopped:
@@ -190,6 +193,9 @@ func (s *session) pass(ctx context.Context, sched *schedule) error {
 			if due, ok := sched.seen(ev.ID); ok && s.h.o.Now().Before(due) {
 				continue
 			}
+			if beingProxied(ev, s.h.o.Now()) {
+				continue
+			}
 			res, err := s.h.o.Deliverer.DeliverThrough(ctx, ev, s.tun)
 			if s.tun.isGone() {
 				return s.tun.goneErr
@@ -212,6 +218,17 @@ func (s *session) pass(ctx context.Context, sched *schedule) error {
 			return nil
 		}
 	}
+}
+
+// beingProxied reports whether ev is a proxy route's event whose live
+// request may still be under way: stored with its first delivery delayed
+// past the proxy's budget, and untouched since (no attempt, no park). The
+// live request is its delivery until then; delivering it here too would
+// make the app take the webhook twice. Past that time a worker parks it or
+// the session delivers it, so it is not lost.
+func beingProxied(ev *switchboard.Event, now time.Time) bool {
+	return ev.Attempts == 0 && ev.State == switchboard.StatePending &&
+		ev.NextAttemptAt.After(now) && !ev.UpdatedAt.After(ev.CreatedAt)
 }
 
 // schedule is when each event a session tried and failed to deliver is

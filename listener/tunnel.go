@@ -76,6 +76,8 @@ type tunnel struct {
 	mu      sync.Mutex
 	pending map[uint64]chan *Frame
 
+	ready chan struct{} // closed once the hello is sent: requests may follow
+
 	goneOnce sync.Once
 	gone     chan struct{} // closed when the connection ended
 	goneErr  error         // why; set before gone is closed
@@ -89,7 +91,21 @@ func newTunnel(conn *websocket.Conn, forwardTo string) *tunnel {
 		forwardTo: forwardTo,
 		slots:     make(chan struct{}, maxInFlight),
 		pending:   make(map[uint64]chan *Frame),
+		ready:     make(chan struct{}),
 		gone:      make(chan struct{}),
+	}
+}
+
+// markReady says the hello is sent; the session calls it once.
+func (t *tunnel) markReady() { close(t.ready) }
+
+// isReady reports whether the hello is sent.
+func (t *tunnel) isReady() bool {
+	select {
+	case <-t.ready:
+		return true
+	default:
+		return false
 	}
 }
 
