@@ -267,3 +267,25 @@ func TestVanishedListenerSpendsNoAttempts(t *testing.T) {
 		}
 	}
 }
+
+// A redirect is not followed through a listener: each hop would be signed
+// with the account's token for a URL the listener's side chose.
+func TestProxyThroughAListenerFollowsNoRedirect(t *testing.T) {
+	t.Parallel()
+	elsewhere := newApp(t, answer(http.StatusOK, "text/xml", "<Response/>"))
+	a := newApp(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/steal?x=1", http.StatusTemporaryRedirect)
+	})
+	ls := &fakeListeners{tunnel: &fakeTunnel{target: a.URL + "/voice"}}
+	h := newHarness(t, nil, []deliver.Route{listenerRoute("/voice", "laptop")}, func(o *deliver.Options) { o.Listeners = ls })
+	live, _, _ := h.proxyOnce(t, "/voice", answerBudget, twilio.ExpectVoiceTwiML)
+	if live.Error == nil {
+		t.Errorf("a redirect through a listener was accepted: %q", live.Answer.Body)
+	}
+	if n := elsewhere.hits.Load(); n != 0 {
+		t.Errorf("the redirect was followed %d times", n)
+	}
+	if n := len(ls.tunnel.got); n != 1 {
+		t.Errorf("%d requests through the tunnel, want 1: no signed hop to the redirect's URL", n)
+	}
+}

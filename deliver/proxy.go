@@ -35,7 +35,7 @@ type Live struct {
 
 // Proxy forwards an event's request to its route's target at once, as
 // Deliver would (re-signed, with Twilio's headers), following up to
-// MaxRedirects redirects, and waits at most budget for the whole answer. It
+// MaxRedirects redirects (none through a listener), and waits at most budget for the whole answer. It
 // judges the answer as Twilio would for expectation x and decides what
 // becomes of the event:
 //
@@ -54,6 +54,7 @@ type Live struct {
 // Live.Result with Answer as the event's response.
 func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switchboard.Request, budget time.Duration, x twilio.Expectation) *Live {
 	rt, ok := d.routes[ev.Route]
+	follow := MaxRedirects
 	if ok && rt.Listener != "" {
 		route, connected := d.listenerRoute(rt, ev)
 		if !connected {
@@ -76,6 +77,10 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 		}
 		rt.Route = route
 		ctx = WithTunnelRequest(ctx, TunnelRequest{Event: ev, Live: true})
+		// No redirect through a listener: each hop is signed with the
+		// account's token for the URL the app named, and a listener's
+		// holder would get Twilio signatures for URLs of their choice.
+		follow = 0
 	}
 	if !ok || rt.Target == "" || rt.Notify != nil {
 		return &Live{Error: &twilio.AnswerError{Code: twilio.CodeHTTPRetrievalFailure, Reason: "route has no target to proxy to"}}
@@ -95,7 +100,7 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 	number := ev.Attempts + 1
 	var judged *twilio.AnswerError
 	out, err := rt.breaker.Execute(func() (*outcome, error) {
-		o := d.forward(ctx, rt.Route, ev, req, number, MaxRedirects, twilio.MaxTwiMLBytes+1)
+		o := d.forward(ctx, rt.Route, ev, req, number, follow, twilio.MaxTwiMLBytes+1)
 		judged = judge(o, x)
 		if errors.Is(o.err, switchboard.ErrListenerGone) {
 			return o, errInterrupted // the listener's doing: nothing about the app

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -22,4 +23,23 @@ func ForwardURL(forwardTo, route string) (string, error) {
 		u.Path = "/" + strings.TrimPrefix(route, "/")
 	}
 	return u.String(), nil
+}
+
+// LoopbackForward reports whether forwardTo names this machine: localhost,
+// or a loopback address. A listener that connects with its own key may
+// forward only there (package web): the server signs each request with
+// the account's auth token for the listener's URL, and a signature for a
+// URL on the internet, query of the holder's choosing, is one the
+// production app would take as Twilio's.
+func LoopbackForward(forwardTo string) bool {
+	u, err := url.Parse(forwardTo)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -40,9 +40,17 @@ var errNoListeners = errors.New("no listener is served here")
 // named listener's own key is refused before anything else is read.
 func (s *Server) listen(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get(listener.ParamListener)
-	if !s.authorized(r) && !s.listenerKey(r, name) {
+	admin := s.authorized(r)
+	if !admin && !s.listenerKey(r, name) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 		s.writeError(w, r, errUnauthorized)
+		return
+	}
+	if forwardTo := r.URL.Query().Get(listener.ParamForwardTo); !admin && !listener.LoopbackForward(forwardTo) {
+		// Fails closed: a listener's key gets signatures only for URLs
+		// on its own machine, never for one the production app serves.
+		s.writeError(w, r, fmt.Errorf("%w: forward_to %q: a listener's key forwards only to localhost or a loopback address (the admin token may forward anywhere)",
+			switchboard.ErrInvalid, forwardTo))
 		return
 	}
 	if s.listeners == nil {

@@ -3,6 +3,7 @@ package web_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 
@@ -42,7 +43,10 @@ func TestListenAuthorization(t *testing.T) {
 	t.Parallel()
 	hub := &fakeHub{}
 	f := newFixtureWith(t, token, nil, web.WithListeners(hub, map[string]string{"laptop": laptopKey, "desk": ""}))
-	path := func(name string) string { return listener.Path + "?" + listener.ParamListener + "=" + name }
+	at := func(name, forwardTo string) string {
+		return listener.Path + "?" + listener.ParamListener + "=" + name + "&" + listener.ParamForwardTo + "=" + url.QueryEscape(forwardTo)
+	}
+	path := func(name string) string { return at(name, "http://127.0.0.1:3000") }
 	tests := []struct {
 		name, path, auth string
 		want             int
@@ -60,6 +64,14 @@ func TestListenAuthorization(t *testing.T) {
 		{"bad name", path("Laptop%00"), bearer, http.StatusBadRequest},
 		{"unknown listener", path("nobody"), bearer, http.StatusNotFound},
 		{"bad forward_to", path("bad-url"), bearer, http.StatusBadRequest},
+		{"key, localhost", at("laptop", "http://localhost:3000/sms"), "Bearer " + laptopKey, http.StatusOK},
+		{"key, IPv6 loopback", at("laptop", "http://[::1]:3000"), "Bearer " + laptopKey, http.StatusOK},
+		{"key, a public URL", at("laptop", "https://app.example.com/sms"), "Bearer " + laptopKey, http.StatusBadRequest},
+		{"key, a name posing as loopback", at("laptop", "http://127.0.0.1.example.com/sms"), "Bearer " + laptopKey, http.StatusBadRequest},
+		{"key, localhost as a subdomain", at("laptop", "http://localhost.example.com/sms"), "Bearer " + laptopKey, http.StatusBadRequest},
+		{"key, a private address", at("laptop", "http://10.0.0.5:3000"), "Bearer " + laptopKey, http.StatusBadRequest},
+		{"key, no forward_to", listener.Path + "?listener=laptop", "Bearer " + laptopKey, http.StatusBadRequest},
+		{"admin token, a public URL", at("laptop", "https://app.example.com/sms"), bearer, http.StatusOK},
 		{"key on another endpoint", "/api/v1/events", "Bearer " + laptopKey, http.StatusUnauthorized},
 	}
 	for _, tc := range tests {
@@ -72,8 +84,8 @@ func TestListenAuthorization(t *testing.T) {
 	}
 	hub.mu.Lock()
 	defer hub.mu.Unlock()
-	if len(hub.served) != 3 {
-		t.Errorf("hub served %q, want laptop three times", hub.served)
+	if len(hub.served) != 6 {
+		t.Errorf("hub served %q, want laptop six times", hub.served)
 	}
 }
 
