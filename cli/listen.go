@@ -25,6 +25,7 @@ type listenOptions struct {
 	kinds                              []string
 	printJSON                          bool
 	timeout                            time.Duration
+	allowHTTP                          bool
 }
 
 // defaultListenServer is the Switchboard listen connects to when neither
@@ -67,6 +68,7 @@ object per line.`,
 		},
 	}
 	f := cmd.Flags()
+	f.BoolVar(&o.allowHTTP, "allow-http", false, "allow a plain http --server beyond this machine (the token then crosses the network unencrypted)")
 	f.StringVar(&o.server, "server", "", "base URL of the Switchboard's admin API (default $SWITCHBOARD_SERVER, else "+defaultListenServer+")")
 	f.StringVar(&o.token, "token", "", "admin token or the listener's key (default $SWITCHBOARD_TOKEN, else $SWITCHBOARD_LISTENER_KEY)")
 	f.StringVar(&o.listener, "listener", "dev", "the listener's name, as routes name it")
@@ -87,8 +89,13 @@ func (c *CLI) listenClient(o *listenOptions) (*listener.Client, error) {
 	if o.server == "" {
 		o.server = defaultListenServer
 	}
-	if u, err := url.Parse(o.server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, err := url.Parse(o.server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("listen: --server %q: want the http(s) URL of the Switchboard, such as %s", o.server, defaultListenServer)
+	}
+	// Fails closed: the token would cross the network in the clear.
+	if u.Scheme == "http" && !listener.LoopbackForward(o.server) && !o.allowHTTP {
+		return nil, fmt.Errorf("listen: --server %q: plain http beyond this machine would send the token unencrypted; use https (or --allow-http on a network you trust)", o.server)
 	}
 	if o.token == "" {
 		o.token = c.getenv("SWITCHBOARD_TOKEN")

@@ -149,6 +149,7 @@ func TestListenRefusesBadFlags(t *testing.T) {
 		{append(ok, "--kind", "message,sms"), []string{"SWITCHBOARD_TOKEN=" + secret}, `--kind "sms"`},
 		{append(ok, "--kind", "message", "--kind", "nope"), []string{"SWITCHBOARD_TOKEN=" + secret}, `--kind "nope"`},
 		{append(ok, "--timeout", "0s"), []string{"SWITCHBOARD_LISTENER_KEY=" + secret}, "--timeout"},
+		{[]string{"listen", "--server", "http://switchboard.example.com", "--forward-to", "http://localhost:3000", "--token", secret}, nil, "unencrypted"},
 		{[]string{"listen", "--server", "localhost:8080", "--forward-to", "http://localhost:3000", "--token", secret}, nil, "--server"},
 		{[]string{"listen", "--forward-to", "http://localhost:3000", "--token", secret}, []string{"SWITCHBOARD_SERVER=nope"}, `--server "nope"`},
 	} {
