@@ -132,12 +132,8 @@ func (c *CLI) runDemo(ctx context.Context, o demoOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	gw, err := server.New(ctx, cfg, gwLog)
+	gw, err := startGateway(ctx, cfg, gwLog)
 	if err != nil {
-		return err
-	}
-	if err := gw.Start(ctx); err != nil {
-		gw.Store().Close()
 		return err
 	}
 	stopped := false
@@ -474,4 +470,18 @@ func (t *demoTraffic) outbound(ctx context.Context, handset, body string, n int)
 	}
 	t.counter.created.Add(1)
 	return nil
+}
+
+// startGateway builds and starts a gateway of cfg in this process, as
+// demo and dev run one; on failure nothing is left open.
+func startGateway(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*server.Server, error) {
+	gw, err := server.New(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := gw.Start(ctx); err != nil {
+		gw.Store().Close()
+		return nil, err
+	}
+	return gw, nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/switchboard-dev/switchboard/config"
-	"github.com/switchboard-dev/switchboard/server"
 	"github.com/switchboard-dev/switchboard/sim"
 )
 
@@ -122,12 +121,8 @@ func (c *CLI) runDev(ctx context.Context, o devOptions) error {
 	if err != nil {
 		return err
 	}
-	gw, err := server.New(ctx, cfg, slog.New(slog.NewJSONHandler(c.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	gw, err := startGateway(ctx, cfg, slog.New(slog.NewJSONHandler(c.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
 	if err != nil {
-		return err
-	}
-	if err := gw.Start(ctx); err != nil {
-		gw.Store().Close()
 		return err
 	}
 	stopped := false
