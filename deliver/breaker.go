@@ -48,7 +48,9 @@ func (b *breakers) named(key string) *gobreaker.CircuitBreaker[*outcome] {
 			MaxRequests: 1, // one trial request when half-open
 			Timeout:     b.openFor,
 			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= b.failures },
-			IsExcluded:  func(err error) bool { return errors.Is(err, errInterrupted) || errors.Is(err, errDenied) },
+			IsExcluded: func(err error) bool {
+				return errors.Is(err, errInterrupted) || errors.Is(err, errDenied) || errors.Is(err, errStalled)
+			},
 			OnStateChange: func(name string, from, to gobreaker.State) {
 				if b.onChange != nil {
 					b.onChange(name, from, to)

@@ -105,6 +105,14 @@ type Options struct {
 	// Listeners are the listeners connected to this process, for routes
 	// with a Listener; nil: none ever is.
 	Listeners Listeners
+	// Pauses says how long this process was not running in a span of
+	// time (a *pausewatch.Watcher); nil: it never stalls.
+	Pauses Pauses
+}
+
+// Pauses measures the time this process was not running.
+type Pauses interface {
+	PausedBetween(from, to time.Time) time.Duration
 }
 
 // Headers forwarded from Twilio's request as they arrived. Everything else
@@ -136,6 +144,7 @@ type Deliverer struct {
 	openFor   time.Duration
 	breakers  *breakers
 	listeners Listeners // nil: no listener ever connects
+	pauses    Pauses    // nil: no stall is ever seen
 	opened    openSince // when each breaker not closed left closed
 	metrics   *metrics.Metrics
 	logger    *slog.Logger
@@ -166,6 +175,7 @@ func New(store Store, o Options) *Deliverer {
 		logger:    o.Logger,
 		now:       o.Now,
 		listeners: o.Listeners,
+		pauses:    o.Pauses,
 	}
 
 	dialer := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
@@ -235,6 +245,10 @@ var (
 	// errDenied tells the breaker the egress policy refused the target's
 	// address: no request was made, which says nothing about its health.
 	errDenied = errors.New("destination denied")
+	// errStalled tells the breaker an attempt timed out because this
+	// process stalled (see stalledThrough), which says nothing about the
+	// target.
+	errStalled = errors.New("process stalled")
 )
 
 const (
@@ -307,6 +321,7 @@ func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, re
 	}
 
 	number := ev.Attempts + 1
+	var paused time.Duration
 	out, err := breaker.Execute(func() (*outcome, error) {
 		var o *outcome
 		if route.Notify != nil {
@@ -319,6 +334,8 @@ func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, re
 			return o, errInterrupted
 		case errors.Is(o.err, egress.ErrDenied):
 			return o, errDenied
+		case d.stalledThrough(o, d.timeout, &paused):
+			return o, errInterrupted // our stall: nothing about the app
 		case o.unhealthy():
 			return o, errUnhealthy
 		}
@@ -331,7 +348,7 @@ func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, re
 	var result *switchboard.AttemptResult
 	switch {
 	case errors.Is(err, errInterrupted):
-		result = d.interrupted(out)
+		result = d.interrupted(out, paused)
 	case errors.Is(err, errDenied):
 		result = denied(out)
 	default:
@@ -371,10 +388,18 @@ func (d *Deliverer) eventLog(ev *switchboard.Event) *slog.Logger {
 // interrupted records an attempt cut short by shutdown. The request may have
 // reached the app, so it is on record; but the failure is ours, so it is
 // due again at once and never dead-letters the event.
-func (d *Deliverer) interrupted(o *outcome) *switchboard.AttemptResult {
+//
+// paused, when positive, says the interruption was a stall of this
+// process (see stalledThrough), not a shutdown.
+func (d *Deliverer) interrupted(o *outcome, paused time.Duration) *switchboard.AttemptResult {
 	a := o.attempt
 	a.ErrorClass, a.TwilioCode = ClassInterrupted, 0
-	a.Error = "interrupted by shutdown: " + a.Error
+	if paused > 0 {
+		a.Error = fmt.Sprintf("this process was not running for %s of the attempt (a stall, not the app's timeout): %s",
+			paused.Round(time.Millisecond), a.Error)
+	} else {
+		a.Error = "interrupted by shutdown: " + a.Error
+	}
 	return &switchboard.AttemptResult{Attempt: a, State: switchboard.StateRetrying, NextAttemptAt: d.now(), Attempts: a.Number}
 }
 
@@ -703,4 +728,28 @@ func withQuery(target, received string) (string, error) {
 		t.RawQuery = u.RawQuery
 	}
 	return t.String(), nil
+}
+
+// stalledThrough reports whether o timed out because this process stalled
+// (a SIGSTOP, a frozen VM, a long pause) rather than because the app was
+// slow: the process was not running for so much of the attempt that the
+// app had less than half of budget of the process's running time to
+// answer (a margin, so that a scheduler's hiccup on a busy machine is
+// still the app's timeout, while a SIGSTOP or a frozen VM is not). It then
+// sets *paused to how long the process was not running. Such a failure is
+// recorded as interrupted, due again at once, and never moves the
+// target's breaker. It fails toward the app: a stall is seen only when
+// Pauses saw it, and an attempt that had its whole budget of running time
+// is the app's timeout.
+func (d *Deliverer) stalledThrough(o *outcome, budget time.Duration, paused *time.Duration) bool {
+	if d.pauses == nil || o.attempt.ErrorClass != string(twilio.ClassTimeout) {
+		return false
+	}
+	start := o.attempt.StartedAt
+	p := d.pauses.PausedBetween(start, start.Add(o.latency))
+	if p <= 0 || o.latency-p >= budget/2 {
+		return false
+	}
+	*paused = p
+	return true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/sony/gobreaker/v2"
 
@@ -128,10 +129,11 @@ func (d *Deliverer) DeliverThrough(ctx context.Context, ev *switchboard.Event, t
 	route.Target, route.via = t.Target(ev.Route), tunnelClient(t)
 	number := ev.Attempts + 1
 	sendCtx := WithTunnelRequest(ctx, TunnelRequest{Event: ev})
+	var paused time.Duration
 	out, err := rt.breaker.Execute(func() (*outcome, error) {
 		o := d.send(sendCtx, route, ev, req, number)
 		switch {
-		case ctx.Err() != nil, errors.Is(o.err, switchboard.ErrListenerGone):
+		case ctx.Err() != nil, errors.Is(o.err, switchboard.ErrListenerGone), d.stalledThrough(o, d.timeout, &paused):
 			return o, errInterrupted // the listener's doing or ours: nothing about the app
 		case o.unhealthy():
 			return o, errUnhealthy
@@ -143,7 +145,7 @@ func (d *Deliverer) DeliverThrough(ctx context.Context, ev *switchboard.Event, t
 	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
 		result = d.listenerCircuitOpen(route, ev)
 	case errors.Is(err, errInterrupted):
-		result = d.interrupted(out)
+		result = d.interrupted(out, paused)
 		if errors.Is(out.err, switchboard.ErrListenerGone) {
 			result.Attempt.Error = "listener went away before the app's answer reached it: " + out.err.Error()
 		}

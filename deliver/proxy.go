@@ -105,6 +105,12 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 		if errors.Is(o.err, switchboard.ErrListenerGone) {
 			return o, errInterrupted // the listener's doing: nothing about the app
 		}
+		var paused time.Duration
+		if d.stalledThrough(o, budget, &paused) {
+			// Our stall: nothing about the app, whose request may well
+			// have been answered, so the outcome is judged as any other.
+			return o, errStalled
+		}
 		if o.unhealthy() || (judged != nil && o.err == nil && o.status >= 500) {
 			return o, errUnhealthy
 		}
@@ -119,7 +125,7 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 		// The listener went away with the request: the app may never have
 		// got it, so it is due again at once (parked for the next
 		// listener), as DeliverThrough does; never marked delivered.
-		live.Result = d.interrupted(out)
+		live.Result = d.interrupted(out, 0)
 		live.Result.Attempt.Error = "listener went away before the app's answer reached it: " + out.err.Error()
 		d.metrics.Attempts.WithLabelValues(ev.Route, "proxy_"+resultLabel(live.Result.State), "0").Inc()
 		return live

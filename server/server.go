@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-dev/switchboard/metrics"
 	"github.com/switchboard-dev/switchboard/notify"
 	"github.com/switchboard-dev/switchboard/outbound"
+	"github.com/switchboard-dev/switchboard/pausewatch"
 	"github.com/switchboard-dev/switchboard/postgres"
 	"github.com/switchboard-dev/switchboard/retention"
 	"github.com/switchboard-dev/switchboard/rollup"
@@ -76,6 +77,7 @@ type Server struct {
 	alerts    *alerting.Evaluator // nil when alerting.enabled is off
 	ls        listeners           // see listen.go
 	listeners *listener.Hub       // the connected listeners (switchboard listen); see listeners.go
+	pauses    *pausewatch.Watcher // this process's stalls, for deliveries
 	served    chan error
 }
 
@@ -130,12 +132,15 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		return nil, fmt.Errorf("egress.allow: %w", err)
 	}
 	s.listeners = newListenerHub(cfg, store, &s.deliverer, m, logger)
+	// A stall of this process (SIGSTOP, a frozen VM) is not the app's
+	// timeout: deliveries ask the watcher how long the process was away.
+	s.pauses = pausewatch.New(pausewatch.DefaultTick)
 	d := cfg.Delivery
 	s.deliverer = deliver.New(store, deliver.Options{
 		Routes: outRoutes, ConnectTimeout: d.ConnectTimeout, Timeout: d.Timeout,
 		Policy:          switchboard.RetryPolicy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
-		Egress: callers, Listeners: s.listeners,
+		Egress: callers, Listeners: s.listeners, Pauses: s.pauses,
 	})
 	if cfg.Alerting.Enabled {
 		s.alerts = newAlerts(cfg, store, s.deliverer, m, logger)
@@ -285,6 +290,7 @@ func (s *Server) Start(ctx context.Context) error {
 		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: jobTimeout, RescueAfter: jobTimeout + 15*time.Second,
 	}
 	s.stopBeat = func() {}
+	s.pauses.Start()
 	if !d.Enabled {
 		s.logger.Warn("delivery disabled (delivery.enabled = false): webhooks are stored and messages taken, but nothing is delivered or sent by this process")
 	} else if err := s.startDelivery(ctx, dc); err != nil {
@@ -362,6 +368,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
+	s.pauses.Stop()
 	s.logger.Info("switchboard stopped")
 	return errors.Join(errs...)
 }
