@@ -423,6 +423,9 @@ type DeliveryConfig struct {
 	// Workers).
 	Sender      Sender
 	SendWorkers int
+	// Rescued, when set, is told of each job taken over from a process
+	// that stopped while running it, by kind ("delivery", "send").
+	Rescued func(kind string)
 }
 
 // Deliverer makes one delivery attempt of an event and records its result

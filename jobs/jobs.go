@@ -20,12 +20,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/switchboard-dev/switchboard"
 )
@@ -219,10 +221,14 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, load Lo
 		return errors.New("delivery already started")
 	}
 	workers := max(cfg.Workers, 1)
+	onRescue := cfg.Rescued
+	if onRescue == nil {
+		onRescue = func(string) {}
+	}
 	registry := river.NewWorkers()
 	queues := map[string]river.QueueConfig{}
 	if d != nil {
-		w := &worker{deliverer: d, timeout: cfg.JobTimeout, slots: make(chan struct{}, workers)}
+		w := &worker{deliverer: d, timeout: cfg.JobTimeout, slots: make(chan struct{}, workers), onRescue: onRescue}
 		if ld, ok := d.(LoadedDeliverer); ok && load != nil {
 			w.load, w.loaded = load, ld
 		}
@@ -236,7 +242,7 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, load Lo
 		if sendWorkers <= 0 {
 			sendWorkers = workers
 		}
-		if err := river.AddWorkerSafely(registry, &sendWorker{sender: cfg.Sender, timeout: cfg.JobTimeout}); err != nil {
+		if err := river.AddWorkerSafely(registry, &sendWorker{sender: cfg.Sender, timeout: cfg.JobTimeout, onRescue: onRescue}); err != nil {
 			return fmt.Errorf("register send worker: %w", err)
 		}
 		queues[SendQueue] = river.QueueConfig{MaxWorkers: sendWorkers}
@@ -297,6 +303,7 @@ type worker struct {
 	deliverer switchboard.Deliverer
 	timeout   time.Duration
 	slots     chan struct{}
+	onRescue  func(kind string)
 	// load and loaded, when set, load a job's events together and deliver
 	// them as loaded.
 	load   Loader
@@ -307,6 +314,9 @@ func (w *worker) Timeout(*river.Job[DeliverArgs]) time.Duration { return w.timeo
 
 // Work fails the job if any delivery failed internally; River then runs it
 // again, and the events already handled are skipped by their attempt count.
+// A job taken over from a process that stopped while running it delivers
+// each event still as it was as a redelivery (RescuedDeliverer), so that
+// the attempt that process may have made is on record.
 func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 	var (
 		wg   sync.WaitGroup
@@ -314,6 +324,10 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		errs []error
 	)
 	deliver := w.deliverFunc(ctx, job.Args.Events)
+	if rd, ok := w.deliverer.(RescuedDeliverer); ok && rescued(job.JobRow) {
+		w.onRescue("delivery")
+		deliver = func(due Due) error { return rd.DeliverRescued(ctx, due.EventID, due.Attempts) }
+	}
 	for _, due := range job.Args.Events {
 		select {
 		case w.slots <- struct{}{}:
@@ -366,11 +380,30 @@ func (w *worker) deliverFunc(ctx context.Context, events []Due) func(Due) error 
 	}
 }
 
+// RescuedDeliverer delivers an event of a job taken over from a process
+// that stopped while running it; *deliver.Deliverer is one.
+type RescuedDeliverer interface {
+	DeliverRescued(ctx context.Context, eventID string, attempts int) error
+}
+
+// rescuedError is the start of the error River's rescuer records on a job
+// it takes over (a job left running past RescueStuckJobsAfter); a test
+// pins it, so that an upgrade that changes it is noticed.
+const rescuedError = "Stuck job rescued"
+
+// rescued reports whether job was taken over from a process that stopped
+// while running it: its last run ended by rescue, not by an error of its
+// own (after which nothing may have been sent).
+func rescued(job *rivertype.JobRow) bool {
+	return len(job.Errors) > 0 && strings.HasPrefix(job.Errors[len(job.Errors)-1].Error, rescuedError)
+}
+
 // sendWorker sends one outbound message per job.
 type sendWorker struct {
 	river.WorkerDefaults[SendArgs]
-	sender  switchboard.Sender
-	timeout time.Duration
+	sender   switchboard.Sender
+	timeout  time.Duration
+	onRescue func(kind string)
 }
 
 func (w *sendWorker) Timeout(*river.Job[SendArgs]) time.Duration { return w.timeout }
@@ -378,6 +411,11 @@ func (w *sendWorker) Timeout(*river.Job[SendArgs]) time.Duration { return w.time
 // Work fails the job on an internal failure; River then runs it again with
 // the same attempt count.
 func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
+	if rescued(job.JobRow) {
+		// The Sender resolves a send left in flight without sending it
+		// twice (see switchboard.Sender); the rescue is only counted.
+		w.onRescue("send")
+	}
 	if err := w.sender.Send(ctx, job.Args.MessageID, job.Args.Attempts); err != nil {
 		return fmt.Errorf("message %s: %w", job.Args.MessageID, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/switchboard-dev/switchboard"
 )
@@ -173,5 +174,32 @@ func TestWorkLoadsAJobsEventsTogether(t *testing.T) {
 				t.Errorf("loads %d, one by one %v, as loaded %v; want 1, %v, %v", b.loads, b.byID, b.asLoaded, tt.wantByID, tt.wantAsLoaded)
 			}
 		})
+	}
+}
+
+// rescued tells a job River's rescuer took over from one whose last run
+// ended with an error of its own, after which nothing may have been sent.
+// The message is River's (internal/maintenance/job_rescuer.go, "Stuck job
+// rescued by JobRescuer"): this pins it.
+func TestRescued(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		errors []string
+		want   bool
+	}{
+		{"first run", nil, false},
+		{"rescued", []string{"Stuck job rescued by JobRescuer"}, true},
+		{"rescued, then failed on its own", []string{"Stuck job rescued by JobRescuer", "event x: load: connection refused"}, false},
+		{"failed, then rescued", []string{"event x: load: connection refused", "Stuck job rescued by JobRescuer"}, true},
+		{"failed", []string{"event x: record attempt 1: database is closed"}, false},
+	} {
+		job := &rivertype.JobRow{}
+		for _, e := range tc.errors {
+			job.Errors = append(job.Errors, rivertype.AttemptError{Error: e})
+		}
+		if got := rescued(job); got != tc.want {
+			t.Errorf("%s: rescued = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -95,6 +95,8 @@ type Metrics struct {
 	// ListenersConnected is, by name, how many listeners are connected to
 	// this process (0 or 1: a new connection replaces the old).
 	ListenersConnected *prometheus.GaugeVec
+	// Rescued counts, by kind, the jobs taken over from a stopped process.
+	Rescued *prometheus.CounterVec
 	// DebuggerAlerts counts the Twilio Debugger alerts stored (routes of
 	// kind debugger), duplicates not counted.
 	DebuggerAlerts prometheus.Counter
@@ -279,6 +281,10 @@ func New() *Metrics {
 		Name: "switchboard_listeners_connected", Help: "Listeners (switchboard listen) connected to this process, by name.",
 	}, []string{"listener"})
 	reg.MustRegister(m.ListenersConnected)
+	m.Rescued = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "switchboard_rescued_total", Help: "Jobs this process took over from a process that stopped while running them, by kind (delivery, send).",
+	}, []string{"kind"})
+	reg.MustRegister(m.Rescued)
 	return m
 }
 

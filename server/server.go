@@ -288,6 +288,10 @@ func (s *Server) Start(ctx context.Context) error {
 	jobTimeout := d.Timeout + 15*time.Second
 	dc := switchboard.DeliveryConfig{
 		Workers: d.Workers, PollInterval: d.PollInterval, JobTimeout: jobTimeout, RescueAfter: jobTimeout + 15*time.Second,
+		Rescued: func(kind string) {
+			s.metrics.Rescued.WithLabelValues(kind).Inc()
+			s.logger.Info("took over a job of a process that stopped while running it", "kind", kind)
+		},
 	}
 	s.stopBeat = func() {}
 	s.pauses.Start()
