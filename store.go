@@ -64,7 +64,11 @@ type Store interface {
 	// circuit, an event parked for a listener) records no attempt and is
 	// applied only if the event still has result.Attempts attempts and is
 	// not terminal; otherwise it is stale (another delivery moved the event
-	// on meanwhile) and is ignored, so it cannot undo that delivery.
+	// on meanwhile) and is ignored, so it cannot undo that delivery. A
+	// result with an attempt applies to the event only while no attempt of
+	// its number or later is on record (its attempt row is kept either
+	// way): a process that stalled past the takeover of its job cannot
+	// undo, when it resumes, what the process that took over recorded.
 	RecordAttempts(ctx context.Context, results []*AttemptResult) error
 
 	// WaitingEvents returns a page of the events of f.Routes still to be

@@ -164,9 +164,12 @@ const insertAttempt = `INSERT INTO attempts
 // which only an attempt made sets. A result with no attempt made ($11 is
 // its number, 0) applies only to the event as it was read: the same
 // attempt count, not terminal; otherwise a delivery recorded meanwhile
-// would be undone by it (see switchboard.Store.RecordAttempts). Under READ
-// COMMITTED, an update that waited on a concurrent one checks this again
-// on the row that one left.
+// would be undone by it (see switchboard.Store.RecordAttempts). An
+// attempt's result applies only while no later attempt is on record (a
+// process that stalled past the takeover of its job, resuming to record
+// what it was doing, must not undo the delivery made meanwhile); its
+// attempt row is kept either way. Under READ COMMITTED, an update that
+// waited on a concurrent one checks this again on the row that one left.
 const updateEventAfterAttempt = `UPDATE events SET
     state = $1, attempts = GREATEST(attempts, $2), updated_at = $3, next_attempt_at = $4,
     delivered_at = CASE WHEN $1 = 'delivered' THEN $3 ELSE delivered_at END,
@@ -175,7 +178,8 @@ const updateEventAfterAttempt = `UPDATE events SET
     response_status = COALESCE($7::integer, response_status),
     response_content_type = COALESCE($8::text, response_content_type),
     response_body = COALESCE($9::bytea, response_body)
-    WHERE id = $6 AND ($11::integer > 0 OR (attempts = $2 AND state NOT IN ('delivered', 'dead')))`
+    WHERE id = $6 AND CASE WHEN $11::integer > 0 THEN attempts < $11::integer
+        ELSE attempts = $2 AND state NOT IN ('delivered', 'dead') END`
 
 // ApplyAttempts writes the attempts and event updates in one round trip.
 // A delivery records one for every attempt, so the names of the

@@ -177,7 +177,8 @@ const updateEventAfterAttempt = `UPDATE events SET
     response_status = coalesce(?7, response_status),
     response_content_type = coalesce(?8, response_content_type),
     response_body = coalesce(?9, response_body)
-    WHERE id = ?6 AND (?11 > 0 OR (attempts = ?2 AND state NOT IN ('delivered', 'dead')))`
+    WHERE id = ?6 AND CASE WHEN ?11 > 0 THEN attempts < ?11
+        ELSE attempts = ?2 AND state NOT IN ('delivered', 'dead') END`
 
 func (c *conn) ApplyAttempts(ctx context.Context, writes []store.AttemptWrite) error {
 	for _, w := range writes {

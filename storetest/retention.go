@@ -254,8 +254,9 @@ func testPruneFanout(t *testing.T, o Opened) {
 		[]string{later.Request.ID, third.Request.ID})
 	kept(t, s, "retrying copy", []string{hook.ID}, []string{it.Request.ID})
 
-	// Delivered at last, the copy takes its request along.
-	finish(t, s, hook, switchboard.StateDelivered, base.Add(time.Hour), 1)
+	// Delivered at last (its second attempt), the copy takes its request
+	// along.
+	finish(t, s, hook, switchboard.StateDelivered, base.Add(time.Hour), 2)
 	if n := prune(t, s, switchboard.PruneDelivered, cutoff, 100); n != 1 {
 		t.Errorf("Prune delivered = %d, want 1", n)
 	}

@@ -110,6 +110,7 @@ func Run(t *testing.T, open Opener) {
 		{"PruneNeverTakesLiveEvents", testPruneNeverLive},
 		{"PruneRejectedByItsOwnCutoff", testPruneRejected},
 		{"PruneFanoutRequestGoesWithItsLastEvent", testPruneFanout},
+		{"StaleAttemptResultKeepsTheLaterRecord", testStaleAttemptResult},
 		{"PruneMessagesOnceSettled", testPruneMessages},
 		{"PruneStickySendersNotInUse", testPruneStickySenders},
 		{"PruneRefusesInvalid", testPruneInvalid},

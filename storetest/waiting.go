@@ -257,3 +257,50 @@ func testParkRacesDelivery(t *testing.T, o Opened) {
 		}
 	}
 }
+
+// A process that stalled past the takeover of its job resumes and records
+// the attempt it was making, numbered as the attempt the process that
+// took over already recorded: the attempt row is kept (it may have reached
+// the app), and the event is left as the later record has it.
+func testStaleAttemptResult(t *testing.T, o Opened) {
+	ctx := context.Background()
+	it := NewItem("/sms", "stale-attempt", base)
+	ingest(t, o.Store, it)
+	id := it.Event.ID
+	takenOver := []*switchboard.AttemptResult{
+		attempt(id, 1, 0, switchboard.StateRetrying, base), // the stalled process's, recorded as interrupted
+		attempt(id, 2, 200, switchboard.StateDelivered, time.Time{}),
+	}
+	if err := o.Store.RecordAttempts(ctx, takenOver); err != nil {
+		t.Fatal(err)
+	}
+	was, err := o.Store.Event(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 2} { // as late as the first attempt, or as the second
+		late := attempt(id, n, 504, switchboard.StateRetrying, base.Add(time.Hour))
+		if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{late}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, err := o.Store.Event(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.State != switchboard.StateDelivered || ev.Attempts != 2 || !ev.UpdatedAt.Equal(was.UpdatedAt) || ev.LastCode != was.LastCode {
+		t.Errorf("a stale attempt's result moved the event: %+v, was %+v", ev, was)
+	}
+	attempts, err := o.Store.Attempts(ctx, id)
+	if err != nil || len(attempts) != 4 {
+		t.Errorf("%d attempts on record (%v), want 4: a stale attempt is still on record", len(attempts), err)
+	}
+	// The next attempt, numbered after every one on record, applies.
+	next := attempt(id, 3, 500, switchboard.StateRetrying, base.Add(2*time.Hour))
+	if err := o.Store.RecordAttempts(ctx, []*switchboard.AttemptResult{next}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := o.Store.Event(ctx, id); err != nil || ev.State != switchboard.StateRetrying || ev.Attempts != 3 {
+		t.Errorf("attempt 3 after 2: %+v, %v; want retrying after 3", ev, err)
+	}
+}
