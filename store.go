@@ -430,6 +430,9 @@ type DeliveryConfig struct {
 	// Rescued, when set, is told of each job taken over from a process
 	// that stopped while running it, by kind ("delivery", "send").
 	Rescued func(kind string)
+	// Node names this process among the replicas sharing the store (its
+	// heartbeats, its jobs' worker); empty: the job queue names it.
+	Node string
 }
 
 // Deliverer makes one delivery attempt of an event and records its result

@@ -108,6 +108,10 @@ type Options struct {
 	// Pauses says how long this process was not running in a span of
 	// time (a *pausewatch.Watcher); nil: it never stalls.
 	Pauses Pauses
+	// Lease, when set, fences deliveries among replicas: none is made
+	// unless the lease was held throughout (ErrLeaseLost). nil: one
+	// process delivers.
+	Lease Lease
 }
 
 // Pauses measures the time this process was not running.
@@ -145,6 +149,7 @@ type Deliverer struct {
 	breakers  *breakers
 	listeners Listeners // nil: no listener ever connects
 	pauses    Pauses    // nil: no stall is ever seen
+	lease     Lease     // nil: this process alone delivers
 	opened    openSince // when each breaker not closed left closed
 	metrics   *metrics.Metrics
 	logger    *slog.Logger
@@ -176,6 +181,7 @@ func New(store Store, o Options) *Deliverer {
 		now:       o.Now,
 		listeners: o.Listeners,
 		pauses:    o.Pauses,
+		lease:     o.Lease,
 	}
 
 	dialer := &net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second}
@@ -283,6 +289,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 // hands over an event it knows to be (see package dispatch). Neither ev
 // nor req is modified.
 func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, req *switchboard.Request) error {
+	begun := time.Now() // the lease's clock, whatever d.now is
 	rt, ok := d.routes[ev.Route]
 	route, breaker := rt.Route, rt.breaker
 	if !ok {
@@ -320,6 +327,11 @@ func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, re
 		}
 	}
 
+	// Fails closed: with the lease lapsed since this delivery began,
+	// another replica may have taken its job; nothing is sent or recorded.
+	if d.lease != nil && !d.lease.HeldSince(begun) {
+		return fmt.Errorf("event %s: %w", ev.ID, ErrLeaseLost)
+	}
 	number := ev.Attempts + 1
 	var paused time.Duration
 	out, err := breaker.Execute(func() (*outcome, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/switchboard-dev/switchboard"
 )
@@ -27,6 +28,9 @@ func (d *Deliverer) DeliverRescued(ctx context.Context, eventID string, attempts
 	}
 	if ev.State.Terminal() || ev.Attempts != attempts {
 		return nil // the stopped process recorded its attempt, or the job is stale
+	}
+	if d.lease != nil && !d.lease.HeldSince(time.Now()) {
+		return fmt.Errorf("event %s: %w", ev.ID, ErrLeaseLost)
 	}
 	if rt, ok := d.routes[ev.Route]; ok && rt.Listener != "" && ev.Target == "" {
 		return d.DeliverLoaded(ctx, ev, nil) // only a listener's session delivers these

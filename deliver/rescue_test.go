@@ -1,6 +1,9 @@
 package deliver_test
 
 import (
+	"errors"
+	"time"
+
 	"testing"
 
 	"github.com/switchboard-dev/switchboard"
@@ -44,5 +47,31 @@ func TestDeliverRescuedLeavesARecordedEventAlone(t *testing.T) {
 	}
 	if n := len(h.attempts(t, id)); n != 1 {
 		t.Errorf("%d attempts on record, want 1", n)
+	}
+}
+
+// lapsed is a lease that lapsed: another replica may have the job.
+type lapsed struct{}
+
+func (lapsed) HeldSince(time.Time) bool { return false }
+
+// Without the lease nothing is sent or recorded: the job fails internally
+// and the attempt count decides later whether it is still due.
+func TestNoDeliveryOnALostLease(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, nil)
+	h := newHarness(t, nil, []deliver.Route{route("/app", a.URL)}, func(o *deliver.Options) { o.Lease = lapsed{} })
+	id := h.ingest(t, "/app", nil)
+	if err := h.deliver(t.Context(), id); !errors.Is(err, deliver.ErrLeaseLost) {
+		t.Errorf("Deliver = %v, want ErrLeaseLost", err)
+	}
+	if err := h.d.DeliverRescued(t.Context(), id, 0); !errors.Is(err, deliver.ErrLeaseLost) {
+		t.Errorf("DeliverRescued = %v, want ErrLeaseLost", err)
+	}
+	if n := a.hits.Load(); n != 0 {
+		t.Errorf("the app got %d requests", n)
+	}
+	if n := len(h.attempts(t, id)); n != 0 {
+		t.Errorf("%d attempts recorded", n)
 	}
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -25,6 +26,7 @@ func startHeldApp(t *testing.T) *heldApp {
 	t.Helper()
 	a := &heldApp{release: make(chan struct{}), cond: make(chan struct{})}
 	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // so that a client gone ends r's context
 		a.mu.Lock()
 		a.held++
 		close(a.cond)

@@ -255,6 +255,9 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, load Lo
 		poll = 50 * time.Millisecond
 	}
 	client, err := river.NewClient(q.driver, &river.Config{
+		// The node's name: a job's last worker (attempted_by) says which
+		// process runs it, for rescue when that process stops beating.
+		ID:                   cfg.Node,
 		Logger:               quiet(q.logger),
 		Workers:              registry,
 		Queues:               queues,
@@ -390,6 +393,11 @@ type RescuedDeliverer interface {
 // it takes over (a job left running past RescueStuckJobsAfter); a test
 // pins it, so that an upgrade that changes it is noticed.
 const rescuedError = "Stuck job rescued"
+
+// RescuedByLiveness is the error recorded on a job taken over from a
+// process that stopped beating (postgres' RescueOrphans): it starts as
+// River's own rescues do, so rescued tells both.
+const RescuedByLiveness = rescuedError + ": the process running it stopped beating"
 
 // rescued reports whether job was taken over from a process that stopped
 // while running it: its last run ended by rescue, not by an error of its

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/alerting"
 	"github.com/switchboard-dev/switchboard/config"
@@ -77,6 +79,8 @@ type Server struct {
 	alerts    *alerting.Evaluator // nil when alerting.enabled is off
 	ls        listeners           // see listen.go
 	listeners *listener.Hub       // the connected listeners (switchboard listen); see listeners.go
+	node      string              // this process among replicas: its heartbeats and its jobs' worker
+	liveness  *liveness           // PostgreSQL: heartbeats, rescue of stopped replicas' jobs, the lease; see liveness.go
 	pauses    *pausewatch.Watcher // this process's stalls, for deliveries
 	served    chan error
 }
@@ -131,6 +135,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		store.Close()
 		return nil, fmt.Errorf("egress.allow: %w", err)
 	}
+	s.node = uuid.NewString()
+	var lease deliver.Lease // nil: one process delivers (SQLite)
+	if ls, ok := store.(livenessStore); ok && cfg.Storage.IsPostgres() {
+		s.liveness = newLiveness(ls, s.node, logger)
+		lease = s.liveness
+	}
 	s.listeners = newListenerHub(cfg, store, &s.deliverer, m, logger)
 	// A stall of this process (SIGSTOP, a frozen VM) is not the app's
 	// timeout: deliveries ask the watcher how long the process was away.
@@ -140,7 +150,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		Routes: outRoutes, ConnectTimeout: d.ConnectTimeout, Timeout: d.Timeout,
 		Policy:          switchboard.RetryPolicy{Base: d.BackoffBase, Max: d.BackoffMax, MaxRetryAfter: max(d.BackoffMax, time.Hour)},
 		BreakerFailures: d.BreakerFailures, BreakerOpenFor: d.BreakerOpenFor, Workers: d.Workers, Metrics: m, Logger: logger,
-		Egress: callers, Listeners: s.listeners, Pauses: s.pauses,
+		Egress: callers, Listeners: s.listeners, Pauses: s.pauses, Lease: lease,
 	})
 	if cfg.Alerting.Enabled {
 		s.alerts = newAlerts(cfg, store, s.deliverer, m, logger)
@@ -148,7 +158,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	m.WatchBreakers(s.deliverer.Breakers)
 	var routes []outbound.PoolRoute
 	if len(cfg.Pools) > 0 {
-		if s.sender, routes, err = newSender(cfg, store, logger, m, s.rollups.Sampler()); err != nil {
+		if s.sender, routes, err = newSender(cfg, store, logger, m, s.rollups.Sampler(), s.node); err != nil {
 			store.Close()
 			return nil, err
 		}
@@ -324,12 +334,20 @@ func (s *Server) Start(ctx context.Context) error {
 // startDelivery starts the delivery and send workers, and the sender's
 // heartbeat.
 func (s *Server) startDelivery(ctx context.Context, dc switchboard.DeliveryConfig) error {
+	dc.Node = s.node
+	if s.liveness != nil {
+		// The lease is held before the first job is fetched.
+		s.liveness.start(context.WithoutCancel(ctx))
+	}
 	if s.sender != nil {
 		dc.Sender, dc.SendWorkers = s.sender, s.cfg.Outbound.SendWorkers
 		s.stopBeat = s.sender.StartHeartbeat(context.WithoutCancel(ctx))
 	}
 	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, dc); err != nil {
 		s.stopBeat()
+		if s.liveness != nil {
+			s.liveness.end()
+		}
 		return fmt.Errorf("start delivery: %w", err)
 	}
 	return nil
@@ -368,6 +386,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.stopBeat != nil {
 		s.stopBeat()
+	}
+	if s.liveness != nil {
+		s.liveness.end()
 	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -428,7 +449,7 @@ func (s *Server) abandon(ctx context.Context, grace time.Duration, err error) er
 // 429s in samples.
 // Validate guarantees every reference exists and that a sender belongs to
 // one pool.
-func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics, samples outbound.Samples) (*outbound.Sender, []outbound.PoolRoute, error) {
+func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics, samples outbound.Samples, node string) (*outbound.Sender, []outbound.PoolRoute, error) {
 	// Replicas share a PostgreSQL store, and each sender's rate with it;
 	// one SQLite file has one process.
 	var heartbeat time.Duration
@@ -457,7 +478,7 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger,
 	sender, err := outbound.New(store, outbound.Options{
 		Pools: pools, StatusCallback: cfg.StatusCallbackURL(), Logger: logger, Metrics: m, Samples: samples,
 		Policy:    outbound.Policy{MaxAttempts: cfg.Outbound.MaxAttempts, MaxAge: cfg.Outbound.MaxAge},
-		Heartbeat: heartbeat,
+		Heartbeat: heartbeat, Node: node,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("outbound: %w", err)

@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Liveness of the replicas sharing a PostgreSQL store.
+//
+// Every replica that delivers beats every livenessBeat (the sender_nodes
+// table the outbound rate share counts) and, on each beat, takes over the
+// running jobs of replicas that have not beaten for livenessTTL: their
+// work resumes within livenessTTL + livenessBeat of their death, plus a
+// job fetch. A replica's lease is its own beats: it makes a delivery only
+// while it has beaten within livenessTTL − livenessBeat, and never one
+// begun before it lost its lease (a pause longer than that, such as a
+// SIGSTOP, after which its jobs may run elsewhere). What it was doing when
+// it paused is recorded, if at all, as a stale attempt that cannot undo
+// the work of the replica that took over (see switchboard.Store's
+// RecordAttempts).
+const (
+	livenessBeat = time.Second
+	livenessTTL  = 3 * time.Second
+)
+
+// livenessStore is what liveness needs of the PostgreSQL store.
+type livenessStore interface {
+	SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error)
+	RescueOrphans(ctx context.Context, aliveSince, now time.Time) (map[string]int, error)
+}
+
+// liveness beats for this process, rescues the jobs of stopped replicas
+// and holds this process's lease (deliver.Lease).
+type liveness struct {
+	store  livenessStore
+	node   string
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu     sync.Mutex
+	lastOK time.Time // the last beat the store took (monotonic)
+	lostAt time.Time // when a beat found the lease had lapsed
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newLiveness(store livenessStore, node string, logger *slog.Logger) *liveness {
+	return &liveness{store: store, node: node, logger: logger, now: time.Now}
+}
+
+// start beats once, so that the lease is held before any delivery, then
+// every livenessBeat until stop.
+func (l *liveness) start(ctx context.Context) {
+	l.beat(ctx)
+	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(l.done)
+		t := time.NewTicker(livenessBeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+				l.beat(ctx)
+			}
+		}
+	}()
+}
+
+// end stops beating; the others take this process's jobs livenessTTL
+// later, when a drain left any.
+func (l *liveness) end() {
+	if l.stop == nil {
+		return
+	}
+	close(l.stop)
+	<-l.done
+}
+
+// beat records this process alive, then rescues what stopped replicas
+// left running.
+func (l *liveness) beat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, livenessBeat)
+	defer cancel()
+	at := l.now()
+	if _, err := l.store.SenderHeartbeat(ctx, l.node, at, livenessTTL); err != nil {
+		l.logger.Warn("heartbeat failed; deliveries stop once the lease lapses", "err", err)
+		return
+	}
+	l.mu.Lock()
+	if !l.lastOK.IsZero() && at.Sub(l.lastOK) >= livenessTTL-livenessBeat {
+		// The others may have taken this process's jobs meanwhile.
+		l.lostAt = at
+		l.logger.Warn("lease lapsed: this process did not beat for a while (paused?); deliveries begun before are not made",
+			"since_last_beat", at.Sub(l.lastOK).Round(time.Millisecond))
+	}
+	l.lastOK = at
+	l.mu.Unlock()
+
+	rescued, err := l.store.RescueOrphans(ctx, at.Add(-livenessTTL), at)
+	if err != nil {
+		l.logger.Warn("rescue of stopped replicas' jobs failed; next beat tries again", "err", err)
+		return
+	}
+	for kind, n := range rescued {
+		// Counted as each is run (switchboard_rescued_total).
+		l.logger.Info("took over the jobs of a replica that stopped beating", "kind", kind, "jobs", n)
+	}
+}
+
+// HeldSince reports whether this process holds its lease now and has held
+// it without a lapse since start: it may make a delivery begun at start.
+func (l *liveness) HeldSince(start time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	return !l.lastOK.IsZero() && now.Sub(l.lastOK) < livenessTTL-livenessBeat && !start.Before(l.lostAt)
+}
