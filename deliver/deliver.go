@@ -434,6 +434,17 @@ func denied(o *outcome) *switchboard.AttemptResult {
 // so no attempt is counted; the event waits for the breaker's next trial,
 // unless it is already past its route's max age.
 func (d *Deliverer) circuitOpen(ctx context.Context, log *slog.Logger, route Route, ev *switchboard.Event) error {
+	result := d.circuitOpenResult(route, ev)
+	if result.State == switchboard.StateDead {
+		log.Warn("dead-lettered: max age reached while the target's circuit is open")
+	}
+	return d.record(ctx, result)
+}
+
+// circuitOpenResult is the result of an attempt a breaker refused: no
+// attempt counted, the event's state kept and its next look spread over
+// the open period (circuitWait), or dead past its route's max age.
+func (d *Deliverer) circuitOpenResult(route Route, ev *switchboard.Event) *switchboard.AttemptResult {
 	d.metrics.Attempts.WithLabelValues(ev.Route, "circuit_open", "0").Inc()
 	now := d.now()
 	result := &switchboard.AttemptResult{
@@ -442,12 +453,11 @@ func (d *Deliverer) circuitOpen(ctx context.Context, log *slog.Logger, route Rou
 		Attempts: ev.Attempts,
 	}
 	if now.Sub(ev.CreatedAt) > route.MaxAge {
-		log.Warn("dead-lettered: max age reached while the target's circuit is open")
 		result.State, result.Attempt.Error = switchboard.StateDead, "circuit open; max age reached"
-		return d.record(ctx, result)
+		return result
 	}
 	result.NextAttemptAt = now.Add(d.circuitWait(now.Sub(ev.CreatedAt)))
-	return d.record(ctx, result)
+	return result
 }
 
 // circuitWait is how long an event refused by an open circuit waits before

@@ -98,11 +98,18 @@ func (d *Deliverer) park(ctx context.Context, route Route, ev *switchboard.Event
 		result.Attempt.Error = fmt.Sprintf("no listener %q delivered it before max age (%s)", route.Listener, route.MaxAge)
 		return d.record(ctx, result)
 	}
-	result.NextAttemptAt = now.Add(switchboard.ListenerPark)
-	if deadline.Before(result.NextAttemptAt) {
-		result.NextAttemptAt = deadline
-	}
+	result.NextAttemptAt = parkedUntil(now, deadline)
 	return d.record(ctx, result)
+}
+
+// parkedUntil is when a worker looks again at an event parked at now for
+// a listener: after switchboard.ListenerPark, or at deadline (its route's
+// max age) if that comes first.
+func parkedUntil(now, deadline time.Time) time.Time {
+	if next := now.Add(switchboard.ListenerPark); next.Before(deadline) {
+		return next
+	}
+	return deadline
 }
 
 // DeliverThrough makes one delivery attempt of ev, an event of a route
@@ -143,7 +150,7 @@ func (d *Deliverer) DeliverThrough(ctx context.Context, ev *switchboard.Event, t
 	var result *switchboard.AttemptResult
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
-		result = d.listenerCircuitOpen(route, ev)
+		result = d.circuitOpenResult(route, ev)
 	case errors.Is(err, errInterrupted):
 		result = d.interrupted(out, paused)
 		if errors.Is(out.err, switchboard.ErrListenerGone) {
@@ -182,25 +189,6 @@ func (d *Deliverer) interruptions(ctx context.Context, eventID string) int {
 		}
 	}
 	return n
-}
-
-// listenerCircuitOpen is the result of a delivery the listener's breaker
-// refused: no request, no attempt counted; the event waits for the
-// breaker's next trial, or is dead past its route's max age.
-func (d *Deliverer) listenerCircuitOpen(route Route, ev *switchboard.Event) *switchboard.AttemptResult {
-	d.metrics.Attempts.WithLabelValues(ev.Route, "circuit_open", "0").Inc()
-	now := d.now()
-	result := &switchboard.AttemptResult{
-		Attempt:  switchboard.Attempt{EventID: ev.ID, StartedAt: now, Error: "circuit open: no request made"},
-		State:    ev.State,
-		Attempts: ev.Attempts,
-	}
-	if now.Sub(ev.CreatedAt) > route.MaxAge {
-		result.State, result.Attempt.Error = switchboard.StateDead, "circuit open; max age reached"
-		return result
-	}
-	result.NextAttemptAt = now.Add(d.circuitWait(now.Sub(ev.CreatedAt)))
-	return result
 }
 
 // listenerRoute is rt made to proxy through its connected listener, or

@@ -64,10 +64,7 @@ func (d *Deliverer) Proxy(ctx context.Context, ev *switchboard.Event, req *switc
 			// being proxied), so one that connects now gets it now.
 			d.metrics.Attempts.WithLabelValues(ev.Route, "listener_wait", "0").Inc()
 			now := d.now()
-			next := now.Add(switchboard.ListenerPark)
-			if deadline := ev.CreatedAt.Add(rt.MaxAge); deadline.Before(next) {
-				next = deadline
-			}
+			next := parkedUntil(now, ev.CreatedAt.Add(rt.MaxAge))
 			return &Live{
 				Error: &twilio.AnswerError{Code: twilio.CodeHTTPConnectionFailure,
 					Reason: fmt.Sprintf("not forwarded: no listener %q is connected", rt.Listener)},
