@@ -327,7 +327,7 @@ func (s *Server) Start(ctx context.Context) error {
 		go s.doctor.logRouteChecks(context.WithoutCancel(ctx))
 	}
 	s.logger.Info("switchboard listening", "addr", s.Addr(), "admin_addr", s.AdminAddr(), "scheme", s.Scheme(), "routes", len(s.cfg.Routes),
-		"pools", len(s.cfg.Pools), "store", storeKind(s.cfg.Storage), "version", switchboard.Version)
+		"pools", len(s.cfg.Pools), "store", storeKind(s.cfg.Storage), "node", s.node, "version", switchboard.Version)
 	return nil
 }
 
