@@ -8,19 +8,35 @@ import (
 	"github.com/switchboard-dev/switchboard/jobs"
 )
 
-// rescueOrphans makes the running jobs of processes no longer alive
-// available again: jobs of Switchboard's kinds whose last worker (River's
-// client ID, the node's name) has not beaten (sender_nodes) since
-// aliveSince and started before it. The error appended says the job was
-// rescued (see jobs' rescued), so its delivery goes again as the next
-// attempt. A job of a process that is alive, however long it runs, is
+// rescueOrphans takes over the running jobs of processes no longer alive:
+// jobs of Switchboard's kinds whose last worker (River's client ID, the
+// node's name) has not beaten (sender_nodes) since aliveSince and started
+// before it. A job of a process that is alive, however long it runs, is
 // never taken: its process's lease fences it (see deliver's lease).
-const rescueOrphans = `UPDATE river_job SET state = 'available', scheduled_at = $2,
-    errors = array_append(errors, jsonb_build_object('at', $2::timestamptz, 'attempt', attempt,
-        'error', $4::text, 'trace', ''))
+//
+// Each orphan is ended (cancelled) and a copy of it, with its attempts and
+// errors, is made available: the copy is what the live replicas run. The
+// orphan is not made available itself because a process that was only
+// paused may resume and report its run of the job to River, which records
+// a result for any job still running, whoever runs it: with the same row
+// run again elsewhere, a stale "completed" would end the live run's job,
+// and a failure of that run would then never be retried. River records no
+// result for a job that is no longer running, so the resumed process's
+// report lands on the cancelled orphan and changes nothing. The error
+// appended says the job was rescued (see jobs' rescued), so its delivery
+// goes again as the next attempt.
+const rescueOrphans = `WITH orphans AS (
+    UPDATE river_job SET state = 'cancelled', finalized_at = $2,
+        errors = array_append(errors, jsonb_build_object('at', $2::timestamptz, 'attempt', attempt,
+            'error', $4::text, 'trace', ''))
     WHERE state = 'running' AND kind = ANY($3::text[]) AND attempted_at < $1
     AND NOT coalesce(attempted_by[array_upper(attempted_by, 1)] IN
         (SELECT node FROM sender_nodes WHERE seen_at >= $1), false)
+    RETURNING *)
+INSERT INTO river_job (state, attempt, max_attempts, attempted_at, scheduled_at, priority,
+        args, attempted_by, errors, kind, metadata, queue, tags)
+    SELECT 'available', attempt, max_attempts, attempted_at, $2, priority,
+        args, attempted_by, errors, kind, metadata, queue, tags FROM orphans
     RETURNING kind`
 
 // RescueOrphans makes the delivery and send jobs of processes that stopped

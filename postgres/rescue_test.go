@@ -2,10 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/jobs"
@@ -16,7 +20,8 @@ import (
 // RescueOrphans takes the running jobs of a replica that stopped beating,
 // and only those: a live replica's job stays with it however long it
 // runs, and a job just fetched by a replica that has not beaten yet is
-// not taken.
+// not taken. The job a live replica then runs is a copy, so that the dead
+// replica, if it was only paused, cannot end that run when it resumes.
 func TestRescueOrphans(t *testing.T) {
 	t.Parallel()
 	url := pgtest.URL(t)
@@ -53,6 +58,10 @@ func TestRescueOrphans(t *testing.T) {
 		}
 	}
 
+	var deadJob int64 // the job as the dead node knows it
+	if err := conn.QueryRow(ctx, `SELECT id FROM river_job WHERE attempted_by[1] = 'dead-node'`).Scan(&deadJob); err != nil {
+		t.Fatal(err)
+	}
 	rescued, err := s.RescueOrphans(ctx, now.Add(-3*time.Second), now)
 	if err != nil {
 		t.Fatal(err)
@@ -60,13 +69,55 @@ func TestRescueOrphans(t *testing.T) {
 	if len(rescued) != 1 || rescued["delivery"] != 1 {
 		t.Errorf("rescued %v, want one delivery", rescued)
 	}
-	var node, state, lastErr string
-	if err := conn.QueryRow(ctx, `SELECT attempted_by[1], state, errors[array_upper(errors, 1)]->>'error' FROM river_job
-        WHERE state = 'available' AND kind = $1`, jobs.DeliverArgs{}.Kind()).Scan(&node, &state, &lastErr); err != nil {
+	var copyID int64
+	var node, lastErr string
+	var attempt int
+	if err := conn.QueryRow(ctx, `SELECT id, attempted_by[1], attempt, errors[array_upper(errors, 1)]->>'error' FROM river_job
+        WHERE state = 'available' AND kind = $1`, jobs.DeliverArgs{}.Kind()).Scan(&copyID, &node, &attempt, &lastErr); err != nil {
 		t.Fatal(err)
 	}
-	if node != "dead-node" || lastErr != jobs.RescuedByLiveness {
-		t.Errorf("the available job is %s's with error %q; want the dead node's, rescued", node, lastErr)
+	if node != "dead-node" || attempt != 1 || lastErr != jobs.RescuedByLiveness {
+		t.Errorf("the available job is %s's, attempt %d, with error %q; want the dead node's, attempt 1, rescued", node, attempt, lastErr)
+	}
+	// A live replica fetches the job rescued, as River's fetch would.
+	if _, err := conn.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = attempt + 1, attempted_at = $2,
+        attempted_by = array_append(attempted_by, 'live-node') WHERE id = $1`, copyID, now); err != nil {
+		t.Fatal(err)
+	}
+
+	// The dead node was only paused: it resumes and reports its run of its
+	// job completed, as River's completer does. That must not end the run
+	// of the live replica, nor make the dead node's job run again.
+	finished := now.Add(time.Second)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := riverpgxv5.New(nil).UnwrapExecutor(tx).JobSetStateIfRunningMany(ctx, &riverdriver.JobSetStateIfRunningManyParams{
+		ID: []int64{deadJob}, Attempt: []*int{nil}, ErrData: [][]byte{nil}, FinalizedAt: []*time.Time{&finished},
+		MetadataDoMerge: []bool{false}, MetadataUpdates: [][]byte{nil}, ScheduledAt: []*time.Time{nil},
+		State: []rivertype.JobState{rivertype.JobStateCompleted},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	rows, err := conn.Query(ctx, `SELECT state || ' by ' || attempted_by[array_upper(attempted_by, 1)] FROM river_job
+        WHERE attempted_by[1] = 'dead-node' ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var st string
+		if err := rows.Scan(&st); err != nil {
+			t.Fatal(err)
+		}
+		states = append(states, st)
+	}
+	if want := []string{"cancelled by dead-node", "running by live-node"}; !slices.Equal(states, want) {
+		t.Errorf("after the paused node's late report, its jobs are %q, want %q", states, want)
 	}
 	if again, err := s.RescueOrphans(ctx, now.Add(-3*time.Second), now); err != nil || len(again) != 0 {
 		t.Errorf("a second pass rescued %v (%v), want nothing", again, err)
