@@ -68,3 +68,15 @@ func (s *Store) RescueOrphans(ctx context.Context, aliveSince, now time.Time) (m
 	}
 	return n, nil
 }
+
+// WithdrawNode forgets node's heartbeats, for a process that stopped
+// cleanly: the others stop counting it at once, and take at their next beat
+// any job it still left running, instead of waiting for its beats to age.
+// It must be called only once the process runs no job: a job it still ran
+// would then run twice.
+func (s *Store) WithdrawNode(ctx context.Context, node string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM sender_nodes WHERE node = $1`, node); err != nil {
+		return fmt.Errorf("withdraw the heartbeats of %s: %w", node, err)
+	}
+	return nil
+}

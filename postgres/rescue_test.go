@@ -123,3 +123,46 @@ func TestRescueOrphans(t *testing.T) {
 		t.Errorf("a second pass rescued %v (%v), want nothing", again, err)
 	}
 }
+
+// A process that stopped cleanly withdraws its heartbeats: the others stop
+// counting it at once, and a job it left running is taken at the next
+// rescue although its last beat is fresh.
+func TestWithdrawNode(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	s := open(t, url)
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.Ingest(ctx, []*switchboard.Ingest{storetest.NewItem("/sms", "withdrawn", now)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []string{"stopping", "staying"} {
+		if _, err := s.SenderHeartbeat(ctx, node, now, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = $1,
+        attempted_by = ARRAY['stopping'] WHERE kind = $2`, now.Add(-10*time.Second), jobs.DeliverArgs{}.Kind()); err != nil {
+		t.Fatal(err)
+	}
+	if rescued, err := s.RescueOrphans(ctx, now.Add(-3*time.Second), now); err != nil || len(rescued) != 0 {
+		t.Fatalf("rescued %v (%v) of a live node", rescued, err)
+	}
+	if err := s.WithdrawNode(ctx, "stopping"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WithdrawNode(ctx, "never-beat"); err != nil {
+		t.Errorf("withdrawing an unknown node: %v", err)
+	}
+	if alive, err := s.SenderHeartbeat(ctx, "staying", now, time.Minute); err != nil || alive != 1 {
+		t.Errorf("%d alive (%v) after one withdrew, want 1", alive, err)
+	}
+	if rescued, err := s.RescueOrphans(ctx, now.Add(-3*time.Second), now); err != nil || rescued["delivery"] != 1 {
+		t.Errorf("rescued %v (%v) after the node withdrew, want its delivery job", rescued, err)
+	}
+}

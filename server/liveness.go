@@ -29,6 +29,7 @@ const (
 type livenessStore interface {
 	SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error)
 	RescueOrphans(ctx context.Context, aliveSince, now time.Time) (map[string]int, error)
+	WithdrawNode(ctx context.Context, node string) error
 }
 
 // liveness beats for this process, rescues the jobs of stopped replicas
@@ -42,6 +43,7 @@ type liveness struct {
 	mu     sync.Mutex
 	lastOK time.Time // the last beat the store took (monotonic)
 	lostAt time.Time // when a beat found the lease had lapsed
+	ended  bool      // stopped beating: the lease is given up
 
 	stop chan struct{}
 	done chan struct{}
@@ -71,14 +73,26 @@ func (l *liveness) start(ctx context.Context) {
 	}()
 }
 
-// end stops beating; the others take this process's jobs livenessTTL
-// later, when a drain left any.
-func (l *liveness) end() {
+// end stops beating and gives the lease up, so that nothing begun before
+// is delivered by this process any more, then withdraws this process's
+// heartbeats (see WithdrawNode): the others take any job it left running
+// at their next beat. The caller has stopped this process's jobs, or
+// given up waiting for them, which the given-up lease then fences.
+func (l *liveness) end(ctx context.Context) {
 	if l.stop == nil {
 		return
 	}
 	close(l.stop)
 	<-l.done
+	l.mu.Lock()
+	l.ended = true
+	l.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, livenessBeat)
+	defer cancel()
+	if err := l.store.WithdrawNode(ctx, l.node); err != nil {
+		// Fails safe: the others take what is left once the beats age.
+		l.logger.Warn("could not withdraw this process's heartbeats; the others take over its jobs once they age", "err", err)
+	}
 }
 
 // beat records this process alive, then rescues what stopped replicas
@@ -118,5 +132,5 @@ func (l *liveness) HeldSince(start time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	return !l.lastOK.IsZero() && now.Sub(l.lastOK) < livenessTTL-livenessBeat && !start.Before(l.lostAt)
+	return !l.ended && !l.lastOK.IsZero() && now.Sub(l.lastOK) < livenessTTL-livenessBeat && !start.Before(l.lostAt)
 }

@@ -346,7 +346,7 @@ func (s *Server) startDelivery(ctx context.Context, dc switchboard.DeliveryConfi
 	if err := s.store.StartDelivery(context.WithoutCancel(ctx), s.deliverer, dc); err != nil {
 		s.stopBeat()
 		if s.liveness != nil {
-			s.liveness.end()
+			s.liveness.end(context.WithoutCancel(ctx))
 		}
 		return fmt.Errorf("start delivery: %w", err)
 	}
@@ -356,10 +356,13 @@ func (s *Server) startDelivery(ctx context.Context, dc switchboard.DeliveryConfi
 // Addr is the address the server listens on, once started.
 func (s *Server) Addr() string { return s.ls.publicLn.Addr().String() }
 
-// Shutdown stops gracefully: it stops accepting connections and finishes the
-// acks in flight (each is stored before it is answered), flushes intake,
-// lets running deliveries finish until ctx ends, then closes the store.
+// Shutdown stops gracefully, within ctx: it stops accepting connections
+// and finishes the acks in flight (each is stored before it is answered),
+// flushes intake, and meanwhile drains delivery (see drain); then it gives
+// up the process's lease and closes the store.
 func (s *Server) Shutdown(ctx context.Context) error {
+	drained := make(chan error, 1)
+	go func() { drained <- s.drain(ctx) }()
 	var errs []error
 	if err := s.shutdownHTTP(ctx); err != nil {
 		errs = append(errs, err)
@@ -381,14 +384,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.rollups.Stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := s.store.StopDelivery(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop delivery: %w", err))
+	if err := <-drained; err != nil {
+		errs = append(errs, err)
 	}
-	if s.stopBeat != nil {
-		s.stopBeat()
-	}
+	// Only now, with no job and no request of this process left running:
+	// the others take at once anything a drain cut short left running.
 	if s.liveness != nil {
-		s.liveness.end()
+		s.liveness.end(context.WithoutCancel(ctx))
 	}
 	if err := s.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -396,6 +398,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.pauses.Stop()
 	s.logger.Info("switchboard stopped")
 	return errors.Join(errs...)
+}
+
+// drain stops taking delivery and send jobs and lets the running ones
+// finish until ctx ends; those still running then are cancelled: their
+// deliveries in flight are recorded as interrupted, and their jobs run
+// again in another process (or in this one's successor). The process's
+// lease is held meanwhile, so that what finishes is delivered.
+func (s *Server) drain(ctx context.Context) error {
+	start := time.Now()
+	if deadline, ok := ctx.Deadline(); ok {
+		s.logger.Info("draining: no new jobs are taken; running ones finish until the grace ends",
+			"grace_left", time.Until(deadline).Round(time.Millisecond))
+	}
+	err := s.store.StopDelivery(ctx)
+	if s.stopBeat != nil {
+		s.stopBeat()
+	}
+	if err != nil {
+		return fmt.Errorf("stop delivery: %w", err)
+	}
+	s.logger.Info("drained", "took", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // Run starts the server and serves until ctx is done, then shuts down
