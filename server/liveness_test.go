@@ -11,7 +11,7 @@ import (
 
 // fakeLivenessStore takes beats unless down, and rescues nothing.
 type fakeLivenessStore struct {
-	mu    sync.Mutex
+	mu        sync.Mutex
 	down      bool
 	beats     int
 	withdrawn []string
