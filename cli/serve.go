@@ -19,6 +19,7 @@ import (
 func (c *CLI) serveCmd() *cobra.Command {
 	var (
 		grace      time.Duration
+		delay      time.Duration
 		cpuProfile string
 	)
 	cmd := &cobra.Command{
@@ -26,7 +27,9 @@ func (c *CLI) serveCmd() *cobra.Command {
 		Short: "Receive webhooks and deliver them to the app",
 		Long: `Serve applies migrations, then receives Twilio webhooks on the configured
 routes, stores each one durably before answering, and delivers it to the
-route's target. SIGINT or SIGTERM stops it gracefully.`,
+route's target. SIGINT or SIGTERM stops it gracefully: after --shutdown-delay
+(with /readyz answering 503 meanwhile), it stops accepting connections and
+taking jobs, lets what is in flight finish within --grace, and exits.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := c.loadConfig()
@@ -58,10 +61,12 @@ route's target. SIGINT or SIGTERM stops it gracefully.`,
 			if err != nil {
 				return err
 			}
-			return srv.Run(cmd.Context(), grace)
+			return srv.Run(cmd.Context(), server.Stopping{Delay: delay, Grace: grace})
 		},
 	}
 	cmd.Flags().DurationVar(&grace, "grace", 20*time.Second, "how long shutdown waits for in-flight work")
+	cmd.Flags().DurationVar(&delay, "shutdown-delay", 0,
+		"on SIGTERM, keep serving this long with /readyz answering 503 before shutting down, for a load balancer to stop sending")
 	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until shutdown")
 	_ = cmd.Flags().MarkHidden("cpuprofile")
 	return cmd

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -194,5 +196,47 @@ func testTwoReplicas(t *testing.T, st store) {
 	}
 	if a.overlaps > 0 {
 		t.Errorf("%d deliveries of an event overlapped another of the same event", a.overlaps)
+	}
+}
+
+// With --shutdown-delay, a SIGTERM first makes the process unready while
+// it goes on acknowledging webhooks, for a load balancer to stop sending
+// it any, and only then does it shut down.
+func TestShutdownDelay(t *testing.T) {
+	a := startApp(t)
+	cfg := writeConfig(t, config{storage: t.TempDir() + "/sb.db", routes: []route{{path: "/sms", target: a.url("/sms")}}})
+	p := startServe(t, cfg, "--shutdown-delay", "30s", "--grace", "5s")
+	tw := newTwilio(t, p)
+	before := mustReceive(t, tw, "before the signal")
+
+	p.signal(syscall.SIGTERM)
+	p.out.waitFor(t, 10*time.Second, `"msg":"shutting down after a delay`)
+	resp, err := http.Get(p.url("/readyz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET /readyz while the shutdown waits = %d %q, want 503", resp.StatusCode, body)
+	}
+	during := mustReceive(t, tw, "during the delay") // still acknowledged
+	a.waitForSIDs(t, 30*time.Second, []string{before, during})
+	if strings.Contains(p.out.String(), `"msg":"shutting down"`) {
+		t.Fatal("shut down before its delay")
+	}
+	p.kill(t) // the delay is long, so that a slow machine cannot outlast it above
+
+	// A short delay ends, then the process shuts down and exits 0.
+	q := startServe(t, cfg, "--shutdown-delay", "500ms", "--grace", "5s")
+	q.signal(syscall.SIGTERM)
+	q.wait(t)
+	if q.waitErr != nil {
+		t.Errorf("switchboard serve after SIGTERM: %v; want exit status 0", q.waitErr)
+	}
+	out := q.out.String()
+	delayed, stopped := strings.Index(out, `"msg":"shutting down after a delay`), strings.Index(out, `"msg":"switchboard stopped"`)
+	if delayed < 0 || stopped < delayed {
+		t.Errorf("want the delay logged, then the stop; log:\n%s", out)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -65,6 +66,7 @@ type failingStore interface {
 
 // Server is a running Switchboard.
 type Server struct {
+	draining  atomic.Bool // shutting down: /readyz answers 503
 	cfg       *config.Config
 	logger    *slog.Logger
 	store     switchboard.Store
@@ -186,7 +188,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 		BatchSize: cfg.Retention.BatchSize, Pacing: pacing, Metrics: m, Logger: logger})
 	adminOpts := []web.Option{web.WithDoctor(s.doctor), web.WithTwilioAccounts(twilioAccounts(cfg.Accounts)), web.WithEgress(callers),
 		web.WithMessages(messages), web.WithPassThrough(passThrough(cfg, m)), web.WithAlerts(cfg.AlertRules()),
-		web.WithListeners(s.listeners, listenerKeys(cfg))}
+		web.WithListeners(s.listeners, listenerKeys(cfg)), web.WithDraining(s.draining.Load)}
 	if cfg.Admin.Redact {
 		adminOpts = append(adminOpts, web.WithRedaction())
 	}
@@ -422,11 +424,20 @@ func (s *Server) drain(ctx context.Context) error {
 	return nil
 }
 
-// Run starts the server and serves until ctx is done, then shuts down
-// within grace. If the store fails meanwhile (see failingStore), Run stops
-// at once and returns the failure, leaving the store as it is: see
-// abandon.
-func (s *Server) Run(ctx context.Context, grace time.Duration) error {
+// Stopping is how Run stops once its context is done.
+type Stopping struct {
+	// Delay is how long it goes on serving, with /readyz answering 503,
+	// before it shuts down: time for a load balancer to stop sending it
+	// requests, which it would otherwise refuse. Zero shuts down at once.
+	Delay time.Duration
+	// Grace bounds the shutdown itself (see Shutdown).
+	Grace time.Duration
+}
+
+// Run starts the server and serves until ctx is done, then stops as stop
+// says. If the store fails meanwhile (see failingStore), Run stops at once
+// and returns the failure, leaving the store as it is: see abandon.
+func (s *Server) Run(ctx context.Context, stop Stopping) error {
 	if err := s.Start(ctx); err != nil {
 		s.store.Close()
 		return err
@@ -438,12 +449,26 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	var serveErr error
 	select {
 	case <-ctx.Done():
+		if stop.Delay > 0 {
+			s.draining.Store(true)
+			s.logger.Info("shutting down after a delay: /readyz answers 503 meanwhile", "delay", stop.Delay)
+			t := time.NewTimer(stop.Delay)
+			select {
+			case <-t.C:
+			case serveErr = <-s.served:
+			case <-failed:
+				t.Stop()
+				return s.abandon(ctx, stop.Grace, s.store.(failingStore).Err())
+			}
+			t.Stop()
+		}
 	case serveErr = <-s.served:
 	case <-failed:
-		return s.abandon(ctx, grace, s.store.(failingStore).Err())
+		return s.abandon(ctx, stop.Grace, s.store.(failingStore).Err())
 	}
+	s.draining.Store(true)
 	s.logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stop.Grace)
 	defer cancel()
 	err := s.Shutdown(sctx)
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {

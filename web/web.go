@@ -70,6 +70,8 @@ type Server struct {
 	// listeners serves listener.Path (WithListeners); nil: 404.
 	listeners    ListenerServer
 	listenerKeys map[string][32]byte // name → hash of its key
+	// draining reports a shutdown under way (WithDraining); nil: never.
+	draining func() bool
 }
 
 // Option adjusts the admin API.
@@ -80,6 +82,11 @@ type Option func(*Server)
 // Twilio-compatible API answers an account its own messages unredacted,
 // as Twilio does.
 func WithRedaction() Option { return func(s *Server) { s.redact = true } }
+
+// WithDraining makes /readyz answer 503 while draining reports true: the
+// process is shutting down, and a load balancer should send it nothing
+// new, although it still serves what it is sent.
+func WithDraining(draining func() bool) Option { return func(s *Server) { s.draining = draining } }
 
 // WithMessages makes the send APIs create and replay messages through m,
 // whose pools then route them (WithOutbound's pools are not used).
@@ -232,6 +239,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining != nil && s.draining() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {

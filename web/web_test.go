@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -337,7 +338,8 @@ func TestUnknownEndpoints(t *testing.T) {
 
 func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	var draining atomic.Bool
+	f := newFixtureWith(t, token, nil, web.WithDraining(draining.Load))
 
 	check := func(path string, status int, want string) {
 		t.Helper()
@@ -348,6 +350,12 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	check("/healthz", http.StatusOK, "ok")
 	check("/readyz", http.StatusOK, "ready")
+
+	// Shutting down: a load balancer should send it nothing new.
+	draining.Store(true)
+	check("/readyz", http.StatusServiceUnavailable, "shutting down")
+	check("/healthz", http.StatusOK, "ok")
+	draining.Store(false)
 
 	if err := f.store.Close(); err != nil {
 		t.Fatal(err)
