@@ -83,6 +83,11 @@ type Live interface {
 type LiveState struct {
 	Breakers []BreakerState `json:"breakers"`
 	Pools    []PoolState    `json:"pools"`
+	// Node is this process's name among replicas, and Rescued how many
+	// jobs, by kind (delivery, send), it has taken over from processes
+	// that stopped since it started (switchboard_rescued_total).
+	Node    string           `json:"node,omitempty"`
+	Rescued map[string]int64 `json:"rescued,omitempty"`
 }
 
 // BreakerState is one delivery target's circuit breaker.
@@ -134,7 +139,7 @@ type Options struct {
 
 	Messages Messages // replays failed messages; nil hides the button
 	Prober   Prober   // probes a route's target; nil hides the button
-	Live     Live     // breakers and pools on the dashboard; nil shows none
+	Live     Live     // breakers, pools and this process on the dashboard; nil shows none
 
 	// Phones act as a handset through the Twilio simulator
 	// (admin.simulator_url), one per account the phone may use, the first

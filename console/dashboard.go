@@ -125,6 +125,9 @@ type DashboardJSON struct {
 
 	// Live is the state of breakers and pools now; absent without one.
 	Live *LiveState `json:"live,omitempty"`
+	// Replicas are the processes sharing a PostgreSQL store; absent on
+	// SQLite (one process) or when they could not be read.
+	Replicas *ReplicasJSON `json:"replicas,omitempty"`
 }
 
 // RouteJSON is one route's delivery series.
@@ -234,8 +237,9 @@ func dashboardJSON(d *switchboard.Dashboard, name string, live *LiveState) *Dash
 	return out
 }
 
-// loadDashboard reads the dashboard and the live state; the live state
-// failing leaves it out rather than the page.
+// loadDashboard reads the dashboard, the live state and the replicas;
+// the live state or the replicas failing leaves them out rather than the
+// page.
 func (c *Console) loadDashboard(ctx context.Context, v url.Values) (*DashboardJSON, error) {
 	q, name, err := c.dashboardQuery(v)
 	if err != nil {
@@ -252,7 +256,15 @@ func (c *Console) loadDashboard(ctx context.Context, v url.Values) (*DashboardJS
 			live = nil
 		}
 	}
-	return dashboardJSON(d, name, live), nil
+	out := dashboardJSON(d, name, live)
+	node := ""
+	if live != nil {
+		node = live.Node
+	}
+	if out.Replicas, err = c.replicasJSON(ctx, node); err != nil {
+		c.logger.Warn("console: replicas", "err", err)
+	}
+	return out, nil
 }
 
 // dashboardPage is the dashboard: charts drawn from Data, and tables.
@@ -264,6 +276,8 @@ type dashboardPage struct {
 	Until  string
 	// JSONURL is where the charts refresh from.
 	JSONURL string
+	// OneProcess is whether the store is one process's (SQLite's).
+	OneProcess bool
 }
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -271,7 +285,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 	if err != nil {
 		return err
 	}
-	p := dashboardPage{Data: data, Range: data.Range, JSONURL: Prefix + "dashboard.json"}
+	p := dashboardPage{Data: data, Range: data.Range, JSONURL: Prefix + "dashboard.json", OneProcess: c.oneProcess()}
 	for _, rg := range dashboardRanges {
 		p.Ranges = append(p.Ranges, rg.Name)
 	}

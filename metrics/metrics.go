@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/switchboard-dev/switchboard"
 )
@@ -97,6 +98,12 @@ type Metrics struct {
 	ListenersConnected *prometheus.GaugeVec
 	// Rescued counts, by kind, the jobs taken over from a stopped process.
 	Rescued *prometheus.CounterVec
+	// LeaderChanges counts the changes of the leader of River's
+	// maintenance this process saw, on PostgreSQL, the first leader it
+	// saw included; Leader is 1 while this process is the leader (as of
+	// its last beat), 0 otherwise and on SQLite.
+	LeaderChanges prometheus.Counter
+	Leader        prometheus.Gauge
 	// DebuggerAlerts counts the Twilio Debugger alerts stored (routes of
 	// kind debugger), duplicates not counted.
 	DebuggerAlerts prometheus.Counter
@@ -284,8 +291,38 @@ func New() *Metrics {
 	m.Rescued = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "switchboard_rescued_total", Help: "Jobs this process took over from a process that stopped while running them, by kind (delivery, send).",
 	}, []string{"kind"})
-	reg.MustRegister(m.Rescued)
+	m.LeaderChanges = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "switchboard_leader_changes_total", Help: "Changes of the leader of River's maintenance this process saw (PostgreSQL), the first leader it saw included.",
+	})
+	m.Leader = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "switchboard_leader", Help: "1 while this process leads River's maintenance (PostgreSQL), as of its last beat; 0 otherwise.",
+	})
+	reg.MustRegister(m.Rescued, m.LeaderChanges, m.Leader)
 	return m
+}
+
+// RescuedSoFar returns, by kind, how many jobs this process has taken
+// over from stopped processes (Rescued) since it started; kinds it has
+// not rescued any of are absent.
+func (m *Metrics) RescuedSoFar() map[string]int64 {
+	ch := make(chan prometheus.Metric)
+	go func() {
+		m.Rescued.Collect(ch)
+		close(ch)
+	}()
+	out := map[string]int64{}
+	for c := range ch {
+		var d dto.Metric
+		if c.Write(&d) != nil {
+			continue
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "kind" {
+				out[l.GetValue()] = int64(d.GetCounter().GetValue())
+			}
+		}
+	}
+	return out
 }
 
 // StatsStore is what WatchStore needs of switchboard.Store.

@@ -226,3 +226,16 @@ func TestBreakerGauge(t *testing.T) {
 		}
 	}
 }
+
+// RescuedSoFar reads back what Rescued counted, by kind.
+func TestRescuedSoFar(t *testing.T) {
+	m := metrics.New()
+	if got := m.RescuedSoFar(); len(got) != 0 {
+		t.Errorf("before any rescue: %v", got)
+	}
+	m.Rescued.WithLabelValues("delivery").Add(3)
+	m.Rescued.WithLabelValues("send").Inc()
+	if got := m.RescuedSoFar(); len(got) != 2 || got["delivery"] != 3 || got["send"] != 1 {
+		t.Errorf("rescued %v, want delivery 3 and send 1", got)
+	}
+}

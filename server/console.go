@@ -70,11 +70,11 @@ func (d *routeDoctor) ProbeRoute(ctx context.Context, path string) (*doctor.Repo
 }
 
 // liveState is what this process's delivery and sending machinery shows
-// the dashboard.
+// the dashboard, and which process it is.
 type liveState struct{ s *Server }
 
 func (l liveState) LiveState(context.Context) (*console.LiveState, error) {
-	st := &console.LiveState{}
+	st := &console.LiveState{Node: l.s.node, Rescued: l.s.metrics.RescuedSoFar()}
 	for _, b := range l.s.deliverer.Breakers() {
 		st.Breakers = append(st.Breakers, console.BreakerState{Target: b.Target, State: b.State})
 	}

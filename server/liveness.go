@@ -39,6 +39,7 @@ type liveness struct {
 	node   string
 	logger *slog.Logger
 	now    func() time.Time
+	leader *leaderWatch // reads the leader on each beat; see leader.go
 
 	mu     sync.Mutex
 	lastOK time.Time // the last beat the store took (monotonic)
@@ -114,6 +115,7 @@ func (l *liveness) beat(ctx context.Context) {
 	}
 	l.lastOK = at
 	l.mu.Unlock()
+	l.leader.check(ctx, at)
 
 	rescued, err := l.store.RescueOrphans(ctx, at.Add(-livenessTTL), at)
 	if err != nil {

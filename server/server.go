@@ -141,6 +141,9 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	var lease deliver.Lease // nil: one process delivers (SQLite)
 	if ls, ok := store.(livenessStore); ok && cfg.Storage.IsPostgres() {
 		s.liveness = newLiveness(ls, s.node, logger)
+		if lw, ok := store.(leaderStore); ok {
+			s.liveness.leader = newLeaderWatch(lw, s.node, logger, m)
+		}
 		lease = s.liveness
 	}
 	s.listeners = newListenerHub(cfg, store, &s.deliverer, m, logger)
