@@ -80,3 +80,35 @@ func (s *Store) WithdrawNode(ctx context.Context, node string) error {
 	}
 	return nil
 }
+
+// promoteDue makes due delivery and send jobs scheduled for later (first
+// deliveries with a delay, retries) available. River's leader does the
+// same every few seconds, but a leader killed outright holds its term
+// (15 s) before another is elected, and meanwhile nothing scheduled would
+// run. Jobs locked by another replica doing the same are skipped; jobs
+// with River's unique keys, which Switchboard does not use, are left to
+// River, which settles their conflicts.
+const promoteDue = `WITH due AS (
+    SELECT id FROM river_job
+    WHERE state IN ('retryable', 'scheduled') AND kind = ANY($2::text[]) AND scheduled_at <= $1
+        AND unique_key IS NULL
+    ORDER BY priority, scheduled_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED)
+UPDATE river_job SET state = 'available' FROM due WHERE river_job.id = due.id`
+
+// promoteBatch bounds the jobs one PromoteDue makes available; the next
+// beat takes the rest.
+const promoteBatch = 1000
+
+// PromoteDue makes the delivery and send jobs due at now available, so
+// that they run although no replica leads River's maintenance, and returns
+// how many it made available. Every replica may run it.
+func (s *Store) PromoteDue(ctx context.Context, now time.Time) (int, error) {
+	kinds := []string{jobs.DeliverArgs{}.Kind(), jobs.SendArgs{}.Kind()}
+	tag, err := s.pool.Exec(ctx, promoteDue, now, kinds, promoteBatch)
+	if err != nil {
+		return 0, fmt.Errorf("make due jobs available: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -166,3 +166,58 @@ func TestWithdrawNode(t *testing.T) {
 		t.Errorf("rescued %v (%v) after the node withdrew, want its delivery job", rescued, err)
 	}
 }
+
+// PromoteDue makes available the delivery and send jobs due by now, and
+// only those: not jobs due later, not jobs of other kinds, not running or
+// finished ones.
+func TestPromoteDue(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	s := open(t, url)
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.Ingest(ctx, []*switchboard.Ingest{storetest.NewItem("/sms", "promote", now)}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	// Copies of the delivery job the ingest made, each in a state to test.
+	rows := []struct {
+		name, state, kind string
+		at                time.Time
+		want              string
+	}{
+		{"retry due", "retryable", jobs.DeliverArgs{}.Kind(), now.Add(-time.Second), "available"},
+		{"delay due", "scheduled", jobs.SendArgs{}.Kind(), now.Add(-time.Second), "available"},
+		{"retry later", "retryable", jobs.DeliverArgs{}.Kind(), now.Add(time.Minute), "retryable"},
+		{"other kind", "scheduled", "someone_elses", now.Add(-time.Second), "scheduled"},
+		{"running", "running", jobs.DeliverArgs{}.Kind(), now.Add(-time.Second), "running"},
+	}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		if err := conn.QueryRow(ctx, `INSERT INTO river_job (state, attempt, max_attempts, attempted_at, scheduled_at, args, kind, queue)
+            SELECT $1, 1, max_attempts, $2, $2, args, $3, queue FROM river_job WHERE state = 'available' LIMIT 1 RETURNING id`,
+			r.state, r.at, r.kind).Scan(&ids[i]); err != nil {
+			t.Fatalf("%s: %v", r.name, err)
+		}
+	}
+	n, err := s.PromoteDue(ctx, now)
+	if err != nil || n != 2 {
+		t.Errorf("PromoteDue = %d, %v; want 2", n, err)
+	}
+	for i, r := range rows {
+		var state string
+		if err := conn.QueryRow(ctx, `SELECT state FROM river_job WHERE id = $1`, ids[i]).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state != r.want {
+			t.Errorf("%s: %s, want %s", r.name, state, r.want)
+		}
+	}
+	if n, err := s.PromoteDue(ctx, now); err != nil || n != 0 {
+		t.Errorf("a second PromoteDue = %d, %v; want 0", n, err)
+	}
+}

@@ -30,6 +30,7 @@ type livenessStore interface {
 	SenderHeartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error)
 	RescueOrphans(ctx context.Context, aliveSince, now time.Time) (map[string]int, error)
 	WithdrawNode(ctx context.Context, node string) error
+	PromoteDue(ctx context.Context, now time.Time) (int, error)
 }
 
 // liveness beats for this process, rescues the jobs of stopped replicas
@@ -97,7 +98,7 @@ func (l *liveness) end(ctx context.Context) {
 }
 
 // beat records this process alive, then rescues what stopped replicas
-// left running.
+// left running, and makes the jobs due now available.
 func (l *liveness) beat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, livenessBeat)
 	defer cancel()
@@ -120,11 +121,15 @@ func (l *liveness) beat(ctx context.Context) {
 	rescued, err := l.store.RescueOrphans(ctx, at.Add(-livenessTTL), at)
 	if err != nil {
 		l.logger.Warn("rescue of stopped replicas' jobs failed; next beat tries again", "err", err)
-		return
 	}
 	for kind, n := range rescued {
 		// Counted as each is run (switchboard_rescued_total).
 		l.logger.Info("took over the jobs of a replica that stopped beating", "kind", kind, "jobs", n)
+	}
+	// Retries and delayed deliveries fall due whether or not River has a
+	// leader to schedule them: one killed outright holds its term for 15 s.
+	if _, err := l.store.PromoteDue(ctx, at); err != nil {
+		l.logger.Warn("could not make due jobs available; River's leader or the next beat will", "err", err)
 	}
 }
 

@@ -31,6 +31,8 @@ func (f *fakeLivenessStore) RescueOrphans(context.Context, time.Time, time.Time)
 	return nil, nil
 }
 
+func (f *fakeLivenessStore) PromoteDue(context.Context, time.Time) (int, error) { return 0, nil }
+
 func (f *fakeLivenessStore) WithdrawNode(_ context.Context, node string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
