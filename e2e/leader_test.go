@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +22,23 @@ import (
 // console. The test logs how long the election took after the kill:
 // River's term decides it.
 func TestLeaderKilledAnotherElected(t *testing.T) {
-	app := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	// The app refuses the first attempt of messages whose body starts
+	// "retry", and counts the retries it then takes.
+	var mu sync.Mutex
+	retried := map[string]bool{}
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := r.FormValue("Body")
+		if !strings.HasPrefix(body, "retry") {
+			return
+		}
+		if r.Header.Get("X-Switchboard-Attempt") == "1" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		mu.Lock()
+		retried[body] = true
+		mu.Unlock()
+	}))
 	t.Cleanup(app.Close)
 	cfg := writeConfig(t, config{storage: pgtest.URL(t), routes: []route{{path: "/sms", target: app.URL + "/sms"}}})
 	a, b := startServe(t, cfg), startServe(t, cfg)
@@ -47,6 +64,25 @@ func TestLeaderKilledAnotherElected(t *testing.T) {
 
 	killed := time.Now()
 	leader.kill(t)
+
+	// Retries fall due while no replica leads River's maintenance, which
+	// would make them available: the survivor does so itself, so they
+	// reach the app before the dead leader's term (15 s) lets it be
+	// elected.
+	tw := newTwilio(t, other)
+	const retries = 5
+	for i := range retries {
+		mustReceive(t, tw, fmt.Sprintf("retry %d", i))
+	}
+	eventually(t, listenTimeout, func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(retried) == retries, fmt.Sprintf("%d of %d retries reached the app", len(retried), retries)
+	})
+	retriedIn := time.Since(killed)
+	if _, ok := findLog(other, "leader elected", "node", otherNode); ok {
+		t.Errorf("the retries reached the app only after a new leader was elected (%v after the kill)", retriedIn.Round(10*time.Millisecond))
+	}
 	var line map[string]any
 	eventually(t, listenTimeout, func() (bool, string) {
 		var ok bool
@@ -76,8 +112,8 @@ func TestLeaderKilledAnotherElected(t *testing.T) {
 	if ns, ok := line["without_leader_for"].(float64); ok {
 		gap = time.Duration(ns).String()
 	}
-	t.Logf("new leader elected, as logged by it, %v after the kill; without a leader: %s",
-		elected.Round(10*time.Millisecond), gap)
+	t.Logf("new leader elected, as logged by it, %v after the kill; without a leader: %s; %d retries delivered %v after the kill",
+		elected.Round(10*time.Millisecond), gap, retries, retriedIn.Round(10*time.Millisecond))
 }
 
 // nodeOf is the node name p gave in its start-up line.
