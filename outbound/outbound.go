@@ -12,7 +12,8 @@
 // sticky sender, or of any sender of the pool when it has none (OTP before
 // transactional before marketing; see priority.go), records the message as
 // sending, waits for the sender's turn across replicas when it shares the
-// store with others (share.go), and creates it at Twilio. The answer decides: sent with
+// store with others (share.go), and, while this process holds its lease,
+// creates it at Twilio. The answer decides: sent with
 // Twilio's SID; failed for a permanent refusal, and when Twilio refused
 // the recipient for good (twilio.RecipientRefusals) the recipient put on
 // the account's suppression list, so that the next create to it fails at
@@ -136,6 +137,10 @@ type Options struct {
 	Heartbeat time.Duration
 	// Node names this process for the heartbeat; default a random UUID.
 	Node string
+	// Lease, when set, fences sends among replicas: no message is created
+	// at Twilio unless this process held its lease throughout the send
+	// (ErrLeaseLost). nil: one process sends (SQLite).
+	Lease Lease
 }
 
 // Samples is what a Sender tells the dashboard's samples (rollup.Sampler).
@@ -253,6 +258,7 @@ func New(store Store, opts Options) (*Sender, error) {
 
 // Send makes one send attempt of a message (see switchboard.Sender).
 func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error {
+	begun := s.now() // the lease must be held from here to the request
 	// The message, and what decides its attempt besides, in one read.
 	v, err := s.store.SendView(ctx, messageID)
 	if errors.Is(err, switchboard.ErrNotFound) {
@@ -351,12 +357,23 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	// write followed by a fast one does not bunch two requests of the
 	// sender. A wait cut short by shutdown leaves the message sending;
 	// its next job looks it up before anything is resent. So does a turn
-	// across replicas the store failed to give: no request is made
-	// without one (fails closed).
+	// across replicas the store failed to give, and a lease lost: no
+	// request is made without them (fails closed).
 	req := pl.sched.reserve(from, s.now(), Cost(m))
 	defer func() { req.went(s.now()) }() // given up: the next still waits its interval
 	if err := s.waitToGo(ctx, pl, req, from, Cost(m)); err != nil {
 		return err
+	}
+	// The last check before the request. A pause of this process between
+	// it and the request reaching Twilio (a stop or a freeze of exactly
+	// that moment, longer than the lease) is not fenced: the replica that
+	// took the job over then looks the message up at Twilio before
+	// resending it, and finds it if it was created by then; if the paused
+	// request reaches Twilio only after that lookup, the message is sent
+	// twice. The window is the time between two instructions and one
+	// request's transit.
+	if s.opts.Lease != nil && !s.opts.Lease.HeldSince(begun) {
+		return fmt.Errorf("send from %s: %w", from, ErrLeaseLost)
 	}
 	req.went(s.now())
 	params := twilio.CreateParams{To: m.To, From: from, Body: m.Body, MediaURLs: m.MediaURLs,

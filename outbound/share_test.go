@@ -54,9 +54,9 @@ func (s *turnStore) message(t *testing.T, id string) switchboard.OutboundMessage
 
 // sharedSender is a Sender over store with a heartbeat: its senders' turns
 // are shared through the store.
-func sharedSender(t *testing.T, store Store, client Client, now func() time.Time) *Sender {
+func sharedSender(t *testing.T, store Store, client Client, lease Lease, now func() time.Time) *Sender {
 	t.Helper()
-	s, err := New(store, Options{Client: client, Heartbeat: time.Second, Now: now,
+	s, err := New(store, Options{Client: client, Heartbeat: time.Second, Lease: lease, Now: now,
 		Pools: []Pool{{Name: "main", Senders: []string{"+15550001001"}, Rate: 4}}})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func TestSharedTurnFailureFailsClosed(t *testing.T) {
 	store := newTurnStore()
 	store.err = errors.New("connection refused")
 	client := &recordingClient{}
-	s := sharedSender(t, store, client, nil)
+	s := sharedSender(t, store, client, nil, nil)
 	store.add("1", "hello", time.Now())
 
 	err := s.Send(context.Background(), "1", 0)
@@ -122,7 +122,7 @@ func TestSharedTurnIsWaitedFor(t *testing.T) {
 		store := newTurnStore()
 		store.wait = 5 * time.Second
 		client := &stampingClient{}
-		s := sharedSender(t, store, client, nil)
+		s := sharedSender(t, store, client, nil, nil)
 		start := time.Now()
 		store.add("1", "first", start)
 		store.add("2", "second", start)
