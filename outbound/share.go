@@ -3,6 +3,7 @@ package outbound
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -82,7 +83,9 @@ const maxSharedInterval = 24 * time.Hour
 func (s *Sender) takeSharedTurn(ctx context.Context, from string, cost int, rate float64) (time.Time, error) {
 	interval := maxSharedInterval
 	if secs := float64(max(cost, 1)) / rate; secs < maxSharedInterval.Seconds() {
-		interval = time.Duration(secs * float64(time.Second))
+		// Rounded up to the store's microseconds: never shorter than
+		// the rate allows.
+		interval = time.Duration(math.Ceil(secs*1e6)) * time.Microsecond
 	}
 	wait, err := s.shared.TakeSenderTurn(ctx, from, interval)
 	if err != nil {

@@ -161,3 +161,31 @@ func TestSharedTurnIsWaitedFor(t *testing.T) {
 		}
 	})
 }
+
+// A shared turn reserves the request's segments at the rate, rounded up to
+// the store's microseconds so that it is never shorter than the rate
+// allows, and at most a day.
+func TestSharedTurnIntervals(t *testing.T) {
+	t.Parallel()
+	store := newTurnStore()
+	s := sharedSender(t, store, &recordingClient{}, nil, nil)
+	for _, c := range []struct {
+		cost int
+		rate float64
+		want time.Duration
+	}{
+		{1, 4, 250 * time.Millisecond},
+		{2, 10, 200 * time.Millisecond},
+		{0, 10, 100 * time.Millisecond}, // counts as one
+		{1, 3, 333334 * time.Microsecond},
+		{1, 1e-9, 24 * time.Hour},
+		{1, 1e9, time.Microsecond},
+	} {
+		if _, err := s.takeSharedTurn(context.Background(), "+15550001001", c.cost, c.rate); err != nil {
+			t.Fatal(err)
+		}
+		if got := store.takes[len(store.takes)-1]; got != c.want {
+			t.Errorf("%d segments at %v/s: interval %v, want %v", c.cost, c.rate, got, c.want)
+		}
+	}
+}
