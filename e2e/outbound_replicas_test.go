@@ -15,17 +15,19 @@ import (
 // TestOutboundReplicasShareTheRate runs two switchboard serve processes on
 // one PostgreSQL store, sending one pool's backlog through the simulator:
 // together they keep the sender at its configured rate, not at twice it,
-// because each paces at its share (the rate divided by the replicas
-// alive), and every message is sent once.
+// because each request takes the sender's turn in the store first (the
+// turns the replicas share), and every message is sent once. At the
+// simulator's arrival stamps no window of a second, less transitJitter,
+// holds more than the rate's creates.
 func TestOutboundReplicasShareTheRate(t *testing.T) {
 	const (
 		rate = 10.0 // per sender, the pool's only one
 		n    = 60
 	)
-	tw, srv := startProvider(t)
+	tw, api, provider := startStampedProvider(t)
 	cfg := writeConfig(t, config{
 		storage:  pgtest.URL(t),
-		provider: srv.URL,
+		provider: provider,
 		pools:    []pool{{name: "main", senders: []string{outboundSender}, rate: rate}},
 	})
 	// Workers enough to hold every turn of the backlog in process.
@@ -33,8 +35,8 @@ func TestOutboundReplicasShareTheRate(t *testing.T) {
 	a, b := startServe(t, cfg), startServe(t, cfg)
 	for _, p := range []*proc{a, b} {
 		eventually(t, 15*time.Second, func() (bool, string) {
-			share := scrapeGauge(t, p, "switchboard_outbound_rate_share")
-			return share == 2, fmt.Sprintf("%s shares the rate with %v processes, want 2", p.addr, share)
+			alive := scrapeGauge(t, p, "switchboard_outbound_rate_share")
+			return alive == 2, fmt.Sprintf("%s counts %v processes sending, want 2", p.addr, alive)
 		})
 	}
 
@@ -54,25 +56,30 @@ func TestOutboundReplicasShareTheRate(t *testing.T) {
 	if len(at) != n {
 		t.Fatalf("%d messages at the simulator, want %d: one was sent twice", len(at), n)
 	}
-	var last time.Time
-	for _, m := range at {
-		if m.Created.After(last) {
-			last = m.Created
-		}
-	}
-	// Each replica paces the sender at half its rate: one that sent k of
-	// the messages made its last request no sooner than (k-1) × 2/rate
-	// after the first message was posted, and one of them sent at least
-	// n/2. So the last create arrives at least (n-2)/rate after the first
-	// post, however late the machine's load makes any request; unshared,
-	// the replicas could be done in half that.
+	arrivals := api.arrived()[outboundSender]
+	sortTimes(arrivals)
+	last := arrivals[len(arrivals)-1]
+	// The replicas' requests of the sender take turns an interval apart
+	// (1/rate, by PostgreSQL's clock), and each goes no sooner than its
+	// turn, which comes no sooner than the first post: the last create
+	// arrives at least (n-1)/rate after it, however late the machine's
+	// load makes any request; unshared, the replicas could be done in half
+	// that.
 	took := last.Sub(posted)
-	least := time.Duration(float64(n-2) / rate * float64(time.Second))
+	least := time.Duration(float64(n-1) / rate * float64(time.Second))
 	if took < least {
 		t.Errorf("%d messages created within %v of the first post: faster than the sender's %v/s allows (%v); the replicas did not share it",
 			n, took.Round(time.Millisecond), rate, least)
 	}
 	t.Logf("%d messages from two replicas, the last %v after the first post (at least %v at %v/s)", n, took.Round(time.Millisecond), least, rate)
+	window := time.Second - transitJitter
+	most, from := mostInWindow(arrivals, window)
+	t.Logf("at most %d creates in any %v window; the closest %d creates arrived within %v (a bucket of %v/s allows 1s)",
+		most, window, int(rate)+1, closest(arrivals, int(rate)+1).Round(time.Millisecond), rate)
+	if most > int(rate) {
+		t.Errorf("%d creates within %v, from %v after the first: above the sender's %v/s across the replicas",
+			most, window, from.Sub(arrivals[0]).Round(time.Millisecond), rate)
+	}
 }
 
 // scrapeGauge returns the value of an unlabelled metric on p's /metrics,

@@ -14,12 +14,15 @@ var (
 	brownoutDesc = prometheus.NewDesc("switchboard_outbound_brownout",
 		"1 while the pool's marketing sends are paused by brownout in this process, else 0, by pool.",
 		[]string{"pool"}, nil)
+	// The name is older than pacing across replicas by shared turns: it
+	// counts the processes each sender's rate is shared by, which no
+	// longer divides the rate up front.
 	shareDesc = prometheus.NewDesc("switchboard_outbound_rate_share",
-		"Processes sharing each sender's rate, this one included.", nil, nil)
+		"Processes alive sending from this store, this one included, as its heartbeats count them; each sender's rate holds across all of them together.", nil, nil)
 )
 
-// Collector reports the pools' queue delay and brownout state and the rate
-// share, as Prometheus gauges.
+// Collector reports the pools' queue delay and brownout state and the
+// processes sending from the store, as Prometheus gauges.
 func (s *Sender) Collector() prometheus.Collector { return senderCollector{s} }
 
 type senderCollector struct{ s *Sender }
@@ -41,7 +44,7 @@ func (c senderCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(brownoutDesc, prometheus.GaugeValue, on, name)
 	}
-	ch <- prometheus.MustNewConstMetric(shareDesc, prometheus.GaugeValue, float64(c.s.Share()))
+	ch <- prometheus.MustNewConstMetric(shareDesc, prometheus.GaugeValue, float64(c.s.Processes()))
 }
 
 // state is the pool's queue delay over every purpose at now (how long the

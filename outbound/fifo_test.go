@@ -222,11 +222,6 @@ func TestLimiterTurnsCountSegments(t *testing.T) {
 	if got := lt.next("A", t0).Sub(t0); got < 1500*time.Millisecond || got > 1501*time.Millisecond {
 		t.Errorf("next turn after 3 segments at 2/s: in %v, want 1.5 s", got)
 	}
-	lt.setRate(1, t0) // shared with a second process: half the rate
-	// The debt, two segments, and the turn's own: three at 1/s.
-	if got := lt.next("A", t0).Sub(t0); got < 3*time.Second || got > 3001*time.Millisecond {
-		t.Errorf("next turn after 3 segments at 1/s: in %v, want 3 s", got)
-	}
 }
 
 func TestCost(t *testing.T) {
@@ -250,7 +245,8 @@ func TestCost(t *testing.T) {
 	}
 }
 
-// heartbeatStore answers heartbeats with a given number of live nodes.
+// heartbeatStore answers heartbeats with a given number of live nodes,
+// and gives every shared turn at once.
 type heartbeatStore struct {
 	memStore
 	mu    sync.Mutex
@@ -265,7 +261,14 @@ func (h *heartbeatStore) SenderHeartbeat(_ context.Context, node string, _ time.
 	return h.alive, nil
 }
 
-func TestHeartbeatSharesRate(t *testing.T) {
+func (h *heartbeatStore) TakeSenderTurn(context.Context, string, time.Duration) (time.Duration, error) {
+	return 0, nil
+}
+
+// The heartbeat counts the processes sending from the store; it no longer
+// divides the rate: each process's turns come at the pool's full rate, and
+// the shared turns keep the sender at its rate across them.
+func TestHeartbeatCountsProcesses(t *testing.T) {
 	t.Parallel()
 	now := t0
 	store := &heartbeatStore{memStore: memStore{msgs: map[string]*switchboard.OutboundMessage{}}, alive: 2}
@@ -274,15 +277,18 @@ func TestHeartbeatSharesRate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.Processes() != 1 {
+		t.Errorf("%d processes before the first heartbeat, want 1", s.Processes())
+	}
 	stop := s.StartHeartbeat(context.Background())
 	defer stop()
-	if s.Share() != 2 {
-		t.Fatalf("share %d after the first heartbeat, want 2", s.Share())
+	if s.Processes() != 2 {
+		t.Fatalf("%d processes after the first heartbeat, want 2", s.Processes())
 	}
 	lt := s.pools["main"].sched.turns.(*limiterTurns)
 	lt.take("A", now, 1)
-	if got := lt.next("A", now).Sub(now); got < 200*time.Millisecond || got > 201*time.Millisecond {
-		t.Errorf("next turn in %v at a half share of 10/s, want 200 ms", got)
+	if got := lt.next("A", now).Sub(now); got < 100*time.Millisecond || got > 101*time.Millisecond {
+		t.Errorf("next local turn in %v with two processes, want 100 ms: the full rate of 10/s", got)
 	}
 	store.mu.Lock()
 	nodes := store.nodes
@@ -290,8 +296,19 @@ func TestHeartbeatSharesRate(t *testing.T) {
 	if len(nodes) != 1 || nodes[0] != "node-a" {
 		t.Errorf("heartbeats %v", nodes)
 	}
-	s.setShare(1, now)
-	if s.Share() != 1 || lt.rate != 10 {
-		t.Errorf("alone again: share %d, rate %v", s.Share(), lt.rate)
+}
+
+// A store shared with other processes that cannot share the senders'
+// turns is refused: each process pacing alone would multiply the rates.
+func TestHeartbeatNeedsSharedTurns(t *testing.T) {
+	t.Parallel()
+	store := &memStore{msgs: map[string]*switchboard.OutboundMessage{}}
+	if _, err := New(store, Options{Client: &recordingClient{}, Heartbeat: time.Second,
+		Pools: []Pool{{Name: "main", Senders: []string{"A"}, Rate: 10}}}); err == nil {
+		t.Error("a heartbeat over a store without shared turns was accepted")
+	}
+	if _, err := New(store, Options{Client: &recordingClient{},
+		Pools: []Pool{{Name: "main", Senders: []string{"A"}, Rate: 10}}}); err != nil {
+		t.Errorf("one process on the store: %v", err)
 	}
 }

@@ -11,7 +11,9 @@
 // unsent (FIFO per recipient), waits in its pool's line for a turn of its
 // sticky sender, or of any sender of the pool when it has none (OTP before
 // transactional before marketing; see priority.go), records the message as
-// sending, and creates it at Twilio. The answer decides: sent with
+// sending, waits for the sender's turn across replicas when it shares the
+// store with others (share.go), and, while this process holds its lease,
+// creates it at Twilio. The answer decides: sent with
 // Twilio's SID; failed for a permanent refusal, and when Twilio refused
 // the recipient for good (twilio.RecipientRefusals) the recipient put on
 // the account's suppression list, so that the next create to it fails at
@@ -65,7 +67,8 @@ type Pool struct {
 	// Rate is each sender's pace in segments per second, as Twilio counts
 	// them (see twilio.Segments; a message with media counts one), with a
 	// burst of one. The pool never exceeds Rate × len(Senders) in total,
-	// over all the processes sharing a store when Options.Heartbeat is set.
+	// over all the processes sharing a store when Options.Heartbeat is set
+	// (see share.go).
 	Rate float64
 	// BrownoutDelay is the queue delay of OTP and transactional sends past
 	// which the pool pauses its marketing sends, until it falls to half of
@@ -124,15 +127,20 @@ type Options struct {
 	// Samples, when set, counts Twilio's 429s per minute for the
 	// dashboard (see package rollup).
 	Samples Samples
-	// Heartbeat, when set, shares each sender's rate among the processes
-	// that send from one store (replicas on PostgreSQL): every Heartbeat,
-	// StartHeartbeat records this process (Node) alive and paces each sender at Rate
-	// divided by the processes alive, those seen within 3 × Heartbeat.
-	// Zero paces every sender at Rate in this process alone (one process
-	// per store, as with SQLite).
+	// Heartbeat, when set, says that other processes send from the same
+	// store (replicas on PostgreSQL): each sender is paced at Rate across
+	// all of them, by turns taken in the store (SharedTurns, which the
+	// store must implement; see share.go), and every Heartbeat,
+	// StartHeartbeat records this process (Node) alive and counts the
+	// processes alive (Processes). Zero paces every sender at Rate in this
+	// process alone (one process per store, as with SQLite).
 	Heartbeat time.Duration
 	// Node names this process for the heartbeat; default a random UUID.
 	Node string
+	// Lease, when set, fences sends among replicas: no message is created
+	// at Twilio unless this process held its lease throughout the send
+	// (ErrLeaseLost). nil: one process sends (SQLite).
+	Lease Lease
 }
 
 // Samples is what a Sender tells the dashboard's samples (rollup.Sampler).
@@ -150,8 +158,10 @@ type Sender struct {
 	rand   func() float64
 	policy Policy
 
-	pools map[string]*pool
-	share int // processes sharing the rates; 1 when alone
+	pools  map[string]*pool
+	shared SharedTurns // the turns shared with other processes; nil when alone
+
+	processes int // alive sending from the store, as the last heartbeat counted; 1 when alone
 
 	// unsent[pool+"\x00"+recipient] are the messages this process is
 	// sending, or waiting to send, to a recipient, for FIFO per recipient.
@@ -173,7 +183,7 @@ func New(store Store, opts Options) (*Sender, error) {
 		return nil, errors.New("outbound: a store is required")
 	}
 	s := &Sender{store: store, opts: opts, log: opts.Logger, now: opts.Now,
-		rand: opts.Rand, policy: opts.Policy, pools: map[string]*pool{}, share: 1,
+		rand: opts.Rand, policy: opts.Policy, pools: map[string]*pool{}, processes: 1,
 		unsent: map[string]map[string]chan struct{}{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -212,6 +222,14 @@ func New(store Store, opts Options) (*Sender, error) {
 	if s.opts.Node == "" {
 		s.opts.Node = uuid.NewString()
 	}
+	if opts.Heartbeat > 0 {
+		shared, ok := store.(SharedTurns)
+		if !ok {
+			// Each process pacing alone would multiply every rate.
+			return nil, errors.New("outbound: a store shared with other processes (a heartbeat) must share the senders' turns too")
+		}
+		s.shared = shared
+	}
 	for _, pc := range opts.Pools {
 		switch {
 		case pc.Name == "":
@@ -240,6 +258,7 @@ func New(store Store, opts Options) (*Sender, error) {
 
 // Send makes one send attempt of a message (see switchboard.Sender).
 func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error {
+	begun := s.now() // the lease must be held from here to the request
 	// The message, and what decides its attempt besides, in one read.
 	v, err := s.store.SendView(ctx, messageID)
 	if errors.Is(err, switchboard.ErrNotFound) {
@@ -337,11 +356,24 @@ func (s *Sender) Send(ctx context.Context, messageID string, attempts int) error
 	// with the store's load: re-space the request itself, so that a slow
 	// write followed by a fast one does not bunch two requests of the
 	// sender. A wait cut short by shutdown leaves the message sending;
-	// its next job looks it up before anything is resent.
+	// its next job looks it up before anything is resent. So does a turn
+	// across replicas the store failed to give, and a lease lost: no
+	// request is made without them (fails closed).
 	req := pl.sched.reserve(from, s.now(), Cost(m))
 	defer func() { req.went(s.now()) }() // given up: the next still waits its interval
-	if err := s.waitToGo(ctx, req); err != nil {
+	if err := s.waitToGo(ctx, pl, req, from, Cost(m)); err != nil {
 		return err
+	}
+	// The last check before the request. A pause of this process between
+	// it and the request reaching Twilio (a stop or a freeze of exactly
+	// that moment, longer than the lease) is not fenced: the replica that
+	// took the job over then looks the message up at Twilio before
+	// resending it, and finds it if it was created by then; if the paused
+	// request reaches Twilio only after that lookup, the message is sent
+	// twice. The window is the time between two instructions and one
+	// request's transit.
+	if s.opts.Lease != nil && !s.opts.Lease.HeldSince(begun) {
+		return fmt.Errorf("send from %s: %w", from, ErrLeaseLost)
 	}
 	req.went(s.now())
 	params := twilio.CreateParams{To: m.To, From: from, Body: m.Body, MediaURLs: m.MediaURLs,
@@ -578,9 +610,12 @@ func (s *Sender) waitTurn(ctx context.Context, pl *pool, m *switchboard.Outbound
 	return turn{from: o.from, paused: o.paused}, nil
 }
 
-// waitToGo waits until r may go: after the request ahead of it went, and
-// its interval after, or until ctx is done.
-func (s *Sender) waitToGo(ctx context.Context, r *request) error {
+// waitToGo waits until r, a request of cost segments from sender in pl,
+// may go: after the request ahead of it went, and its interval after,
+// and, when other processes share the store, at the sender's turn across
+// them, taken once the request ahead went (share.go); or until ctx is
+// done. An error means r must not go.
+func (s *Sender) waitToGo(ctx context.Context, pl *pool, r *request, sender string, cost int) error {
 	if ahead := r.behind(); ahead != nil {
 		select {
 		case <-ahead:
@@ -588,7 +623,24 @@ func (s *Sender) waitToGo(ctx context.Context, r *request) error {
 			return ctx.Err()
 		}
 	}
-	return s.sleepUntil(ctx, r.goAt())
+	at := r.goAt()
+	if s.shared != nil {
+		// Taken while the interval after the request ahead runs, so
+		// that the store's latency does not add to it.
+		turn, err := s.takeSharedTurn(ctx, sender, cost, pl.Rate)
+		if err != nil {
+			return err
+		}
+		if turn.After(at) {
+			// Later than this process's own requests kept the sender:
+			// other processes are sending from it. No local turn comes
+			// before this one, so that this process's sends wait in its
+			// priority lines, not here (share.go).
+			pl.sched.hold(sender, turn)
+			at = turn
+		}
+	}
+	return s.sleepUntil(ctx, at)
 }
 
 // sleepUntil waits until at, or until ctx is done.

@@ -31,7 +31,8 @@ import (
 // create is one create request as the client got it.
 type create struct {
 	at   time.Time
-	cost int // segments
+	cost int    // segments
+	to   string // the recipient
 }
 
 // stampingClient stamps each create with the fake clock's time, by its
@@ -50,7 +51,7 @@ func (c *stampingClient) Create(_ context.Context, p twilio.CreateParams) (*twil
 	if c.creates == nil {
 		c.creates = map[string][]create{}
 	}
-	c.creates[p.From] = append(c.creates[p.From], create{at: at, cost: n})
+	c.creates[p.From] = append(c.creates[p.From], create{at: at, cost: n, to: p.To})
 	c.mu.Unlock()
 	time.Sleep(c.latency) // the provider's answer, on the fake clock
 	return &twilio.RestMessage{SID: "SM" + p.To, From: p.From, To: p.To, Status: "queued"}, nil
@@ -72,18 +73,41 @@ func (c *stampingClient) bySender() map[string][]create {
 
 // slowStore is a memStore whose writes take up to maxWrite each, at
 // random: the varying store latency between a send's turn and its request.
+// Its shared turns (SharedTurns) are a bucket per sender with a burst of
+// one, as postgres.Store's, on the fake clock, each take reaching it after
+// up to maxTake.
 type slowStore struct {
 	*memStore
 	maxWrite time.Duration
+	maxTake  time.Duration
 	heart    int // processes alive, for SenderHeartbeat; 0 is 1
 
-	mu  sync.Mutex
-	rnd *rand.Rand
+	mu    sync.Mutex
+	rnd   *rand.Rand
+	turns map[string]time.Time // sender's next shared turn
+	ahead time.Duration        // the furthest ahead of a take a sender's turns were booked
+	takes int
 }
 
 func newSlowStore(maxWrite time.Duration, seed uint64) *slowStore {
 	return &slowStore{memStore: &memStore{msgs: map[string]*switchboard.OutboundMessage{}},
-		maxWrite: maxWrite, rnd: rand.New(rand.NewPCG(seed, seed))}
+		maxWrite: maxWrite, rnd: rand.New(rand.NewPCG(seed, seed)), turns: map[string]time.Time{}}
+}
+
+// TakeSenderTurn reaches the store after up to maxTake, takes the turn
+// there, and answers at once: the turn's request goes exactly at its turn,
+// so that the pacing below is exact. (The jitter of the answer's trip, and
+// of the request's, is measured end to end by the e2e package.)
+func (s *slowStore) TakeSenderTurn(_ context.Context, sender string, interval time.Duration) (time.Duration, error) {
+	time.Sleep(s.random(s.maxTake))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	turn := maxTime(s.turns[sender], now)
+	s.turns[sender] = turn.Add(interval)
+	s.ahead = max(s.ahead, s.turns[sender].Sub(now))
+	s.takes++
+	return turn.Sub(now), nil
 }
 
 func (s *slowStore) random(upTo time.Duration) time.Duration {
@@ -308,62 +332,130 @@ func TestPacingWhereDecided(t *testing.T) {
 	}
 }
 
-// TestPacingSharedByReplicas runs two Senders on one store, each told by
-// the heartbeat that two processes share the rates, sending one sender's
-// backlog: each paces at half the rate, exactly, and together they never
-// exceed the rate by more than a burst of one turn each.
+// TestPacingSharedByReplicas runs three Senders on one store, as three
+// replicas on PostgreSQL, sending one sender's backlog (every fifth
+// message of two segments) through the store's shared turns. Together they
+// never send faster than a bucket of the sender's rate with a burst of one
+// allows (exactly, on the fake clock); each message is created once; the
+// store's bucket is never booked further ahead than one request per
+// replica (each holds its sender's local turns back while it waits for a
+// shared one); and the replicas keep the sender near its rate. With two of
+// them idle, the third alone sends at the whole rate: an idle replica's
+// share is not wasted.
 func TestPacingSharedByReplicas(t *testing.T) {
 	const (
 		rate     = 10.0
 		backlog  = 120
 		maxWrite = 150 * time.Millisecond
+		// A replica takes its next shared turn of a sender once its last
+		// request went: a take slower than the sender's interval (100
+		// ms) would leave turns unused. PostgreSQL answers one in
+		// milliseconds.
+		maxTake  = 50 * time.Millisecond
 		sender   = "+15550003001"
+		replicas = 3
+		longest  = 2 // segments
 	)
-	synctest.Test(t, func(t *testing.T) {
-		store := newSlowStore(maxWrite, 7)
-		store.heart = 2
-		var (
-			replicas []*Sender
-			clients  []*stampingClient
-		)
-		for range 2 {
-			c := &stampingClient{latency: 20 * time.Millisecond}
-			s, err := New(store, Options{Client: c, Heartbeat: time.Second,
-				Pools: []Pool{{Name: "main", Senders: []string{sender}, Rate: rate}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			stop := s.StartHeartbeat(context.Background())
-			defer stop()
-			if s.Share() != 2 {
-				t.Fatalf("share %d after the first heartbeat, want 2", s.Share())
-			}
-			replicas, clients = append(replicas, s), append(clients, c)
-		}
-		var ids []string
-		for k := range backlog {
-			id := fmt.Sprintf("main%04d", k)
-			store.add(id, "main", "shared", switchboard.PurposeTransactional)
-			ids = append(ids, id)
-		}
-		work(t, store, replicas, int(rate*10)+16, ids)
+	for _, busy := range []int{replicas, 1} {
+		t.Run(fmt.Sprintf("busy=%d", busy), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				store := newSlowStore(maxWrite, 7)
+				store.heart, store.maxTake = replicas, maxTake
+				var (
+					senders []*Sender
+					clients []*stampingClient
+				)
+				for range replicas {
+					c := &stampingClient{latency: 20 * time.Millisecond}
+					s, err := New(store, Options{Client: c, Heartbeat: time.Second,
+						Pools: []Pool{{Name: "main", Senders: []string{sender}, Rate: rate}}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					stop := s.StartHeartbeat(context.Background())
+					defer stop()
+					if s.Processes() != replicas {
+						t.Fatalf("%d processes after the first heartbeat, want %d", s.Processes(), replicas)
+					}
+					senders, clients = append(senders, s), append(clients, c)
+				}
+				var ids []string
+				segments := 0
+				for k := range backlog {
+					id := fmt.Sprintf("main%04d", k)
+					body := "shared"
+					if k%5 == 0 {
+						body = strings.Repeat("x", 161)
+					}
+					n, _ := twilio.Segments(body)
+					segments += n
+					store.add(id, "main", body, switchboard.PurposeTransactional)
+					ids = append(ids, id)
+				}
+				start := time.Now()
+				work(t, store, senders[:busy], int(rate*10)+16, ids)
 
-		var all []create
-		for i, c := range clients {
-			cs := c.bySender()[sender]
-			if over, a, b := earliest(cs, rate/2, 1); over > 0 {
-				t.Errorf("replica %d: create %d is %v earlier after create %d than its share, %v/s, allows", i, b, over, a, rate/2)
-			}
-			all = append(all, cs...)
-		}
-		if len(all) != backlog {
-			t.Fatalf("%d creates for %d messages", len(all), backlog)
-		}
-		sortCreates(all)
-		if over, a, b := earliest(all, rate, len(replicas)); over > 0 {
-			t.Errorf("together: create %d is %v earlier after create %d than %v/s with a burst of one per replica allows", b, over, a, rate)
-		}
-	})
+				var all []create
+				for _, c := range clients {
+					all = append(all, c.bySender()[sender]...)
+				}
+				if len(all) != backlog {
+					t.Fatalf("%d creates for %d messages", len(all), backlog)
+				}
+				sortCreates(all)
+				if over, a, b := earliest(all, rate, 1); over > 0 {
+					t.Errorf("together: create %d is %v earlier after create %d than %v segments/s with a burst of one allows",
+						b, over, a, rate)
+				}
+				interval := time.Duration(float64(time.Second) / rate)
+				if limit := time.Duration((busy+1)*longest) * interval; store.ahead > limit {
+					t.Errorf("the shared turns were booked %v ahead, more than a request of each busy replica (%v)", store.ahead, limit)
+				}
+				// At the sender's rate the creates take the backlog's
+				// segments, less the last message's, at the rate. Each
+				// replica's next request reaches the store up to two
+				// writes after its last one went (its claim, then the
+				// take): with three replicas a turn can pass unused.
+				span := all[len(all)-1].at.Sub(all[0].at)
+				ideal := time.Duration(segments-all[len(all)-1].cost) * interval
+				t.Logf("%d of %d replicas busy: %d creates in %v (%v at %v segments/s), the first %v after the backlog; %d shared turns taken, booked at most %v ahead",
+					busy, replicas, len(all), span, ideal, rate, all[0].at.Sub(start), store.takes, store.ahead)
+				if slack := 2 * maxWrite * time.Duration(busy); span > ideal+slack {
+					t.Errorf("%d creates in %v, more than %v at %v segments/s and %v: below the sender's rate",
+						len(all), span, ideal, rate, slack)
+				}
+				if store.takes != backlog {
+					t.Errorf("%d shared turns taken for %d creates", store.takes, backlog)
+				}
+				// A send waits for its shared turn after its claim, holding
+				// a worker, outside the priority lines: each replica holds
+				// its sender's local turns back while other replicas' sends
+				// book the shared ones, so that its sends wait in its lines
+				// instead. A claimed send then waits for its write, at most
+				// one request of its replica ahead of it, and its own turn,
+				// each turn at most the bound above away. (Without the
+				// hold, the replicas' lines grow with the backlog: seconds
+				// here.)
+				claimed := map[string]time.Time{} // by recipient
+				store.memStore.mu.Lock()
+				for _, r := range store.results {
+					if r.State == switchboard.MessageSending {
+						claimed[store.msgs[r.MessageID].To] = r.At
+					}
+				}
+				store.memStore.mu.Unlock()
+				var slowest time.Duration
+				for _, c := range all {
+					slowest = max(slowest, c.at.Sub(claimed[c.to]))
+				}
+				bound := maxWrite + 2*time.Duration((busy+1)*longest)*interval
+				t.Logf("longest from a claim to its request: %v (bound %v)", slowest, bound)
+				if slowest > bound {
+					t.Errorf("a claimed send waited %v for its request, more than %v: sends queue after their claims", slowest, bound)
+				}
+			})
+		})
+	}
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -23,10 +23,14 @@ import (
 // marketing send of this process gets that turn; within a purpose, sends
 // get turns in the order they started waiting.
 //
-// The guarantee is within one process: each process has its own limiters,
+// The order is within one process: each process has its own limiters,
 // waiting lines, queue delay and brownout state. Replicas sharing a store
-// share the rate itself (share.go): each paces its limiters at the pool's
-// rate divided by the replicas alive. Sends not yet taken from the job queue are not
+// share the rate itself (share.go): each runs its limiters at the pool's
+// full rate, takes a turn of the sender in the store's bucket right before
+// each request, and, when other replicas' requests put that turn later
+// than its own would, holds the sender's local turns back until it
+// (hold), so that its sends wait here, in priority order, rather than
+// after their claims. Sends not yet taken from the job queue are not
 // waiting in any line; the job queue itself runs due jobs in due order,
 // whatever their purpose.
 //
@@ -66,9 +70,6 @@ type turns interface {
 	// take uses sender's turn at now, when next returned now, for a send
 	// of cost segments: the turn after it comes cost turns later.
 	take(sender string, now time.Time, cost int)
-	// setRate changes every sender's rate at now, to perSecond turns a
-	// second.
-	setRate(perSecond float64, now time.Time)
 }
 
 // limiterTurns are the turns of per-sender token buckets with a burst of
@@ -116,13 +117,6 @@ func (t *limiterTurns) take(sender string, now time.Time, cost int) {
 	}
 }
 
-func (t *limiterTurns) setRate(perSecond float64, now time.Time) {
-	t.rate = perSecond
-	for _, lim := range t.limiters {
-		lim.SetLimitAt(now, rate.Limit(perSecond))
-	}
-}
-
 // waiter is one send waiting for a turn of a pool.
 type waiter struct {
 	purpose switchboard.Purpose
@@ -161,6 +155,9 @@ type scheduler struct {
 	// time (turns.next), so before due a dispatch hands out nothing (see
 	// poll).
 	due time.Time
+	// held[sender] is when the sender's turns resume, when later than its
+	// turns would (see hold); past entries are dropped.
+	held map[string]time.Time
 }
 
 func newScheduler(name string, senders []string, perSecond float64, threshold time.Duration, t turns, log *slog.Logger) *scheduler {
@@ -239,7 +236,7 @@ func (s *scheduler) leave(w *waiter, now time.Time) (left bool, estimate time.Du
 type request struct {
 	prev     *request      // nil for none; dropped once it went
 	ready    time.Time     // when it was ready to go
-	interval time.Duration // its share of the rate: the least time before the next may go
+	interval time.Duration // its cost at the rate: the least time before the next may go
 	gone     chan struct{} // closed once it went, or was given up
 	at       time.Time     // when it went; set before gone is closed
 	once     sync.Once
@@ -295,14 +292,34 @@ func (r *request) went(now time.Time) {
 	})
 }
 
-// setRate changes the pool's rate per sender at now: a share of the
-// configured rate when replicas share it.
-func (s *scheduler) setRate(perSecond float64, now time.Time) {
+// hold gives sender no turn before until: a send of it found its turn in
+// the bucket shared with other replicas there, later than this process's
+// own requests would put it (share.go). A later hold extends it, an
+// earlier one does not shorten it.
+func (s *scheduler) hold(sender string, until time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rate = perSecond
-	s.turns.setRate(perSecond, now)
-	s.due = time.Time{} // the turns have moved
+	if until.After(s.held[sender]) {
+		if s.held == nil {
+			s.held = map[string]time.Time{}
+		}
+		s.held[sender] = until
+		s.due = time.Time{} // the turns have moved
+	}
+}
+
+// next is the earliest time, at or after now, when sender has a turn: its
+// turns' next, or the end of its hold if later. s.mu is held.
+func (s *scheduler) next(sender string, now time.Time) time.Time {
+	t := s.turns.next(sender, now)
+	if until, ok := s.held[sender]; ok {
+		if !until.After(now) {
+			delete(s.held, sender)
+		} else if until.After(t) {
+			t = until
+		}
+	}
+	return t
 }
 
 // inBrownout reports the pool's brownout state at now.
@@ -360,7 +377,7 @@ func (s *scheduler) dispatch(now time.Time) time.Time {
 	for _, line := range s.lines {
 		for _, w := range line {
 			for _, n := range s.candidates(w) {
-				if t := s.turns.next(n, now); next.IsZero() || t.Before(next) {
+				if t := s.next(n, now); next.IsZero() || t.Before(next) {
 					next = t
 				}
 			}
@@ -376,7 +393,7 @@ func (s *scheduler) grantOne(now time.Time) bool {
 	for p, line := range s.lines {
 		for i, w := range line {
 			for _, n := range s.candidates(w) {
-				if s.turns.next(n, now).After(now) {
+				if s.next(n, now).After(now) {
 					continue
 				}
 				s.turns.take(n, now, w.cost)
@@ -405,7 +422,7 @@ func (s *scheduler) estimate(w *waiter, now time.Time) time.Duration {
 	mine := s.candidates(w)
 	var first time.Time
 	for _, n := range mine {
-		if t := s.turns.next(n, now); first.IsZero() || t.Before(first) {
+		if t := s.next(n, now); first.IsZero() || t.Before(first) {
 			first = t
 		}
 	}

@@ -39,8 +39,6 @@ func (f *fakeTurns) take(sender string, _ time.Time, cost int) {
 	f.free[sender] = max(f.free[sender]-max(cost, 1), 0)
 }
 
-func (f *fakeTurns) setRate(float64, time.Time) {}
-
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 func testScheduler(threshold time.Duration, senders ...string) (*scheduler, *fakeTurns, *bytes.Buffer) {
@@ -97,11 +95,22 @@ func TestPollHandsOutTurnsAsTheyCome(t *testing.T) {
 	if _, ok := granted(third); ok {
 		t.Fatal("two sends got one turn")
 	}
-	// A rate change moves the turns: the next poll dispatches again.
-	s.setRate(1000, next)
-	s.poll(next.Add(10 * time.Millisecond))
+	// A hold past the sender's next turn moves it: polls before the hold
+	// ends hand out nothing, and return when it ends.
+	after := next.Add(500*time.Millisecond + time.Microsecond)
+	until := after.Add(300 * time.Millisecond)
+	s.hold("A", until)
+	for _, at := range []time.Time{next.Add(time.Millisecond), after, until.Add(-time.Microsecond)} {
+		if got := s.poll(at); !got.Equal(until) {
+			t.Errorf("poll at %v under a hold: next turn %v, want the hold's end %v", at.Sub(t0), got.Sub(t0), until.Sub(t0))
+		}
+		if _, ok := granted(third); ok {
+			t.Fatalf("a turn handed out at %v, under a hold until %v", at.Sub(t0), until.Sub(t0))
+		}
+	}
+	s.poll(until)
 	if _, ok := granted(third); !ok {
-		t.Error("no turn after the rate went up")
+		t.Error("no turn once the hold ended")
 	}
 }
 
@@ -175,6 +184,54 @@ func TestPriorityPerSender(t *testing.T) {
 	}
 	if _, ok := granted(stickyMarketing); ok {
 		t.Fatal("marketing got a turn before an OTP send")
+	}
+}
+
+// A hold on a sender (its turns shared with other replicas are booked
+// ahead) gives it no turn before the hold ends, whatever its own turns
+// say: a send that may use only it waits, and is told when to look again;
+// a send that may use any sender gets another's turn meanwhile. A shorter
+// hold does not cut a longer one short, and a hold that ended is dropped.
+func TestHoldDelaysTheSendersTurns(t *testing.T) {
+	t.Parallel()
+	s, ft, _ := testScheduler(0, "A", "B")
+	ft.free["A"], ft.free["B"] = 2, 1
+	until := t0.Add(time.Second)
+	s.hold("A", until)
+	s.hold("A", t0.Add(500*time.Millisecond))
+
+	onA := &waiter{purpose: switchboard.PurposeOTP, sender: "A", due: t0}
+	over, next, estimate := s.join(onA, t0)
+	if over {
+		t.Fatal("a send on a held sender got a turn")
+	}
+	if !next.Equal(until) || estimate < time.Second {
+		t.Errorf("next turn %v, estimated wait %v; want the hold's end, %v", next.Sub(t0), estimate, until.Sub(t0))
+	}
+	onAny := &waiter{purpose: switchboard.PurposeMarketing, due: t0}
+	if over, _, _ := s.join(onAny, t0); !over {
+		t.Fatal("a send that may use any sender got no turn while B had one")
+	}
+	if o, _ := granted(onAny); o.from != "B" {
+		t.Errorf("the send for any sender got %+v, want B's turn", o)
+	}
+	for _, at := range []time.Time{t0.Add(600 * time.Millisecond), until.Add(-time.Microsecond)} {
+		if got := s.wake(at); !got.Equal(until) {
+			t.Errorf("wake at %v: next turn %v, want %v", at.Sub(t0), got.Sub(t0), until.Sub(t0))
+		}
+		if _, ok := granted(onA); ok {
+			t.Fatalf("a turn of A at %v, before its hold ended", at.Sub(t0))
+		}
+	}
+	s.wake(until)
+	if o, ok := granted(onA); !ok || o.from != "A" {
+		t.Fatalf("no turn of A once its hold ended: %+v, %v", o, ok)
+	}
+	s.mu.Lock()
+	held := len(s.held)
+	s.mu.Unlock()
+	if held != 0 {
+		t.Errorf("%d holds kept after they ended", held)
 	}
 }
 

@@ -5,21 +5,26 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/switchboard-dev/switchboard/deliver"
+	"github.com/switchboard-dev/switchboard/outbound"
 )
 
 // Liveness of the replicas sharing a PostgreSQL store.
 //
 // Every replica that delivers beats every livenessBeat (the sender_nodes
-// table the outbound rate share counts) and, on each beat, takes over the
-// running jobs of replicas that have not beaten for livenessTTL: their
-// work resumes within livenessTTL + livenessBeat of their death, plus a
-// job fetch. A replica's lease is its own beats: it makes a delivery only
-// while it has beaten within livenessTTL − livenessBeat, and never one
-// begun before it lost its lease (a pause longer than that, such as a
-// SIGSTOP, after which its jobs may run elsewhere). What it was doing when
-// it paused is recorded, if at all, as a stale attempt that cannot undo
-// the work of the replica that took over (see switchboard.Store's
-// RecordAttempts).
+// table, whose processes the outbound sender counts too) and, on each
+// beat, takes over the running jobs of replicas that have not beaten for
+// livenessTTL: their work resumes within livenessTTL + livenessBeat of
+// their death, plus a job fetch. A replica's lease is its own beats: it
+// makes a delivery, or a send to Twilio, only while it has beaten within
+// livenessTTL − livenessBeat, and never one begun before it lost its lease
+// (a pause longer than that, such as a SIGSTOP, after which its jobs may
+// run elsewhere). What it was doing when it paused is recorded, if at all,
+// as a stale attempt that cannot undo the work of the replica that took
+// over (see switchboard.Store's RecordAttempts); a send it was making
+// stays sending, and the replica that took it over looks it up at Twilio
+// before sending it again.
 const (
 	livenessBeat = time.Second
 	livenessTTL  = 3 * time.Second
@@ -34,7 +39,7 @@ type livenessStore interface {
 }
 
 // liveness beats for this process, rescues the jobs of stopped replicas
-// and holds this process's lease (deliver.Lease).
+// and holds this process's lease (deliver.Lease, outbound.Lease).
 type liveness struct {
 	store  livenessStore
 	node   string
@@ -50,6 +55,11 @@ type liveness struct {
 	stop chan struct{}
 	done chan struct{}
 }
+
+var (
+	_ deliver.Lease  = (*liveness)(nil)
+	_ outbound.Lease = (*liveness)(nil)
+)
 
 func newLiveness(store livenessStore, node string, logger *slog.Logger) *liveness {
 	return &liveness{store: store, node: node, logger: logger, now: time.Now}

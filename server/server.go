@@ -163,7 +163,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server,
 	m.WatchBreakers(s.deliverer.Breakers)
 	var routes []outbound.PoolRoute
 	if len(cfg.Pools) > 0 {
-		if s.sender, routes, err = newSender(cfg, store, logger, m, s.rollups.Sampler(), s.node); err != nil {
+		var sendLease outbound.Lease // nil: one process sends (SQLite)
+		if s.liveness != nil {
+			sendLease = s.liveness
+		}
+		if s.sender, routes, err = newSender(cfg, store, logger, m, s.rollups.Sampler(), s.node, sendLease); err != nil {
 			store.Close()
 			return nil, err
 		}
@@ -498,11 +502,11 @@ func (s *Server) abandon(ctx context.Context, grace time.Duration, err error) er
 // newSender builds the send path of the configured pools: a Messages REST
 // client per provider and the outbound.Sender over them, with the pools as
 // the send APIs route to them, its outcomes and 429s counted in m and its
-// 429s in samples.
+// 429s in samples, fenced by lease (nil for none).
 // Validate guarantees every reference exists and that a sender belongs to
 // one pool.
-func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics, samples outbound.Samples, node string) (*outbound.Sender, []outbound.PoolRoute, error) {
-	// Replicas share a PostgreSQL store, and each sender's rate with it;
+func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger, m *metrics.Metrics, samples outbound.Samples, node string, lease outbound.Lease) (*outbound.Sender, []outbound.PoolRoute, error) {
+	// Replicas share a PostgreSQL store, and each sender's turns with it;
 	// one SQLite file has one process.
 	var heartbeat time.Duration
 	if cfg.Storage.IsPostgres() {
@@ -530,7 +534,7 @@ func newSender(cfg *config.Config, store switchboard.Store, logger *slog.Logger,
 	sender, err := outbound.New(store, outbound.Options{
 		Pools: pools, StatusCallback: cfg.StatusCallbackURL(), Logger: logger, Metrics: m, Samples: samples,
 		Policy:    outbound.Policy{MaxAttempts: cfg.Outbound.MaxAttempts, MaxAge: cfg.Outbound.MaxAge},
-		Heartbeat: heartbeat, Node: node,
+		Heartbeat: heartbeat, Node: node, Lease: lease,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("outbound: %w", err)
