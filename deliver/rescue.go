@@ -12,11 +12,14 @@ import (
 // DeliverRescued is Deliver for a job taken over from a process that
 // stopped while running it (see jobs.RescuedDeliverer). That process may
 // have sent the event and died before recording the outcome, so the
-// attempt it may have made is recorded first, as interrupted, and the
-// event is then delivered as the next attempt: the app sees
-// X-Switchboard-Attempt 2, and the inspector both attempts. An event that
-// moved on since the job was made (the process did record) is left alone,
-// as Deliver leaves it.
+// attempt it may have made is recorded as interrupted, which schedules
+// the next attempt, due at once, as for any attempt that failed: the job
+// of that attempt delivers the event, in whichever replica takes it, and
+// the app sees X-Switchboard-Attempt 2, the inspector both attempts. It is
+// not delivered here as well: that job would race this delivery, and both
+// could find the event still at one attempt and send attempt 2. An event
+// that moved on since the job was made (the process did record) is left
+// alone, as Deliver leaves it.
 func (d *Deliverer) DeliverRescued(ctx context.Context, eventID string, attempts int) error {
 	ev, err := d.store.Event(ctx, eventID)
 	if errors.Is(err, switchboard.ErrNotFound) {
@@ -46,7 +49,5 @@ func (d *Deliverer) DeliverRescued(ctx context.Context, eventID string, attempts
 	}
 	d.metrics.Attempts.WithLabelValues(ev.Route, "interrupted", "0").Inc()
 	d.eventLog(ev).Info("delivery taken over from a stopped process; delivering again", "attempt", ev.Attempts+2)
-	again := *ev
-	again.Attempts, again.State = lost.Attempts, switchboard.StateRetrying
-	return d.DeliverLoaded(ctx, &again, nil)
+	return nil
 }
