@@ -269,6 +269,7 @@ const (
 // Deliver makes one delivery attempt of an event, if the event still has
 // the attempt count its job was scheduled with, and records the outcome.
 func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) error {
+	begun := time.Now() // before the read the delivery is decided on
 	ev, err := d.store.Event(ctx, eventID)
 	if errors.Is(err, switchboard.ErrNotFound) {
 		d.logger.Error("delivery job for an unknown event", "event", eventID)
@@ -280,7 +281,7 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 	if ev.State.Terminal() || ev.Attempts != attempts {
 		return nil // delivered, dead, or moved on since this job was made: a stale job
 	}
-	return d.DeliverLoaded(ctx, ev, nil)
+	return d.deliverLoaded(ctx, ev, nil, begun)
 }
 
 // DeliverLoaded makes one delivery attempt of ev, as loaded or as just
@@ -289,7 +290,13 @@ func (d *Deliverer) Deliver(ctx context.Context, eventID string, attempts int) e
 // hands over an event it knows to be (see package dispatch). Neither ev
 // nor req is modified.
 func (d *Deliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, req *switchboard.Request) error {
-	begun := time.Now() // the lease's clock, whatever d.now is
+	return d.deliverLoaded(ctx, ev, req, time.Now())
+}
+
+// deliverLoaded is DeliverLoaded of an event read no earlier than begun,
+// on the lease's clock (whatever d.now is): the lease must have been held
+// since then, or what was read may be stale.
+func (d *Deliverer) deliverLoaded(ctx context.Context, ev *switchboard.Event, req *switchboard.Request, begun time.Time) error {
 	rt, ok := d.routes[ev.Route]
 	route, breaker := rt.Route, rt.breaker
 	if !ok {

@@ -19,3 +19,12 @@ type Lease interface {
 // job fails internally and runs again later, when the attempt count tells
 // whether it is still due.
 var ErrLeaseLost = errors.New("lease lost: another replica may be delivering this event")
+
+// HeldSince reports whether deliveries decided on what this process read
+// at start may still be made: its lease has been held, without a lapse,
+// since then (always, without a lease: it delivers alone). A job that
+// reads its events together, and then waits for workers to deliver them,
+// asks before each (see package jobs).
+func (d *Deliverer) HeldSince(start time.Time) bool {
+	return d.lease == nil || d.lease.HeldSince(start)
+}

@@ -326,6 +326,8 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		mu   sync.Mutex
 		errs []error
 	)
+	begun := time.Now() // before the job's events are read
+	fenced, _ := w.deliverer.(FencedDeliverer)
 	deliver := w.deliverFunc(ctx, job.Args.Events)
 	if rd, ok := w.deliverer.(RescuedDeliverer); ok && rescued(job.JobRow) {
 		w.onRescue("delivery")
@@ -340,6 +342,15 @@ func (w *worker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
 		}
 		wg.Go(func() {
 			defer func() { <-w.slots }()
+			// What was read at begun may be stale if the lease lapsed
+			// since (a pause while this event waited for a worker): its
+			// job may run in another replica now.
+			if fenced != nil && !fenced.HeldSince(begun) {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("event %s: %w", due.EventID, errLeaseLost))
+				mu.Unlock()
+				return
+			}
 			if err := deliver(due); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("event %s: %w", due.EventID, err))
@@ -382,6 +393,20 @@ func (w *worker) deliverFunc(ctx context.Context, events []Due) func(Due) error 
 		return w.loaded.DeliverLoaded(ctx, ev, requests[ev.RequestID])
 	}
 }
+
+// FencedDeliverer is a Deliverer whose deliveries a lease fences among
+// replicas that share the store; *deliver.Deliverer is one.
+type FencedDeliverer interface {
+	// HeldSince reports whether deliveries decided on what this process
+	// read at start may still be made.
+	HeldSince(start time.Time) bool
+}
+
+// errLeaseLost fails a job whose events were read before this process's
+// lease lapsed: none of them is delivered, since another replica may have
+// taken the job over meanwhile. River runs it again later, when the
+// attempt counts tell what is still due.
+var errLeaseLost = errors.New("not delivered: the lease lapsed since the job began")
 
 // RescuedDeliverer delivers an event of a job taken over from a process
 // that stopped while running it; *deliver.Deliverer is one.

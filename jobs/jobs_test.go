@@ -177,6 +177,72 @@ func TestWorkLoadsAJobsEventsTogether(t *testing.T) {
 	}
 }
 
+// lapsingDeliverer is a batchDeliverer whose lease lapses once it has
+// made its first delivery, as a process's does when it is paused there
+// for longer than its lease. It notes when the events were read and the
+// start each lease check was asked about.
+type lapsingDeliverer struct {
+	*batchDeliverer
+	lapsed   bool
+	loadedAt time.Time
+	asked    []time.Time
+}
+
+func (l *lapsingDeliverer) EventsForDelivery(ctx context.Context, ids []string) ([]*switchboard.Event, map[string]*switchboard.Request, error) {
+	l.mu.Lock()
+	l.loadedAt = time.Now()
+	l.mu.Unlock()
+	return l.batchDeliverer.EventsForDelivery(ctx, ids)
+}
+
+func (l *lapsingDeliverer) DeliverLoaded(ctx context.Context, ev *switchboard.Event, req *switchboard.Request) error {
+	err := l.batchDeliverer.DeliverLoaded(ctx, ev, req)
+	l.mu.Lock()
+	l.lapsed = true
+	l.mu.Unlock()
+	return err
+}
+
+func (l *lapsingDeliverer) HeldSince(start time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked = append(l.asked, start)
+	return !l.lapsed
+}
+
+// A job's events read together are delivered only while the lease has
+// been held since before they were read: those still waiting for a
+// worker when it lapses are not delivered from what may be stale by then
+// (another replica may have taken the job over and delivered them), and
+// the job fails, to run again once the attempt counts say what is due.
+func TestWorkDeliversNothingReadBeforeTheLeaseLapsed(t *testing.T) {
+	t.Parallel()
+	stored := map[string]*switchboard.Event{}
+	var due []Due
+	for _, id := range []string{"a", "b", "c"} {
+		stored[id] = &switchboard.Event{ID: id, RequestID: "r-" + id, State: switchboard.StatePending}
+		due = append(due, Due{EventID: id})
+	}
+	l := &lapsingDeliverer{batchDeliverer: &batchDeliverer{stored: stored}}
+	// One worker: the second and third events wait for the first.
+	w := &worker{deliverer: l, slots: make(chan struct{}, 1), load: l, loaded: l}
+	err := w.Work(context.Background(), &river.Job[DeliverArgs]{Args: DeliverArgs{Events: due}})
+	if !errors.Is(err, errLeaseLost) {
+		t.Errorf("Work = %v, want errLeaseLost", err)
+	}
+	if !slices.Equal(l.asLoaded, []string{"a"}) || len(l.byID) != 0 {
+		t.Errorf("delivered %v as loaded and %v one by one; want only a, before the lapse", l.asLoaded, l.byID)
+	}
+	for _, start := range l.asked {
+		if start.After(l.loadedAt) {
+			t.Errorf("the lease was asked about %v, after the events were read (%v)", start, l.loadedAt)
+		}
+	}
+	if len(l.asked) != len(due) {
+		t.Errorf("the lease was asked %d times, want once per event (%d)", len(l.asked), len(due))
+	}
+}
+
 // rescued tells a job River's rescuer took over from one whose last run
 // ended with an error of its own, after which nothing may have been sent.
 // The message is River's (internal/maintenance/job_rescuer.go, "Stuck job
