@@ -409,6 +409,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// handBackTime is the most of the grace kept for handing back the jobs a
+// drain cut short.
+const handBackTime = time.Second
+
 // drain stops taking delivery and send jobs and lets the running ones
 // finish until ctx ends; those still running then are cancelled: their
 // deliveries in flight are recorded as interrupted, and their jobs run
@@ -416,11 +420,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // lease is held meanwhile, so that what finishes is delivered.
 func (s *Server) drain(ctx context.Context) error {
 	start := time.Now()
+	finish := ctx
 	if deadline, ok := ctx.Deadline(); ok {
+		// Jobs finish until shortly before the grace ends, leaving time to
+		// cancel what is left, record it, give the lease up and close the
+		// store, so that the process exits within its grace.
+		left := time.Until(deadline)
+		var cancel context.CancelFunc
+		finish, cancel = context.WithDeadline(ctx, deadline.Add(-min(left/4, handBackTime)))
+		defer cancel()
 		s.logger.Info("draining: no new jobs are taken; running ones finish until the grace ends",
-			"grace_left", time.Until(deadline).Round(time.Millisecond))
+			"grace_left", left.Round(time.Millisecond))
 	}
-	err := s.store.StopDelivery(ctx)
+	err := s.store.StopDelivery(finish)
 	if s.stopBeat != nil {
 		s.stopBeat()
 	}
