@@ -126,8 +126,10 @@ func (c *conn) DeleteMessage(ctx context.Context, id string) error {
 
 func (c *conn) Heartbeat(ctx context.Context, node string, at time.Time, ttl time.Duration) (int, error) {
 	b := &pgx.Batch{}
+	// A process beats from its liveness and its sender, each stamped
+	// when it began: one that lands late must not move the last beat back.
 	b.Queue(`INSERT INTO sender_nodes (node, seen_at) VALUES ($1, $2)
-        ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at`, node, at)
+        ON CONFLICT (node) DO UPDATE SET seen_at = greatest(sender_nodes.seen_at, excluded.seen_at)`, node, at)
 	b.Queue(`DELETE FROM sender_nodes WHERE seen_at < $1`, at.Add(-ttl))
 	if err := sendBatch(ctx, c.q, b, func(int) string { return "record node" }); err != nil {
 		return 0, err

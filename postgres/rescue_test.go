@@ -221,3 +221,45 @@ func TestPromoteDue(t *testing.T) {
 		t.Errorf("a second PromoteDue = %d, %v; want 0", n, err)
 	}
 }
+
+// A process beats from two places (its liveness and its outbound sender),
+// each stamping the beat with the time it began: one that began earlier
+// may land later. It must not move the process's last beat back, or the
+// others would find the process older than it is, and could take a job it
+// runs while its lease, counted from the later beat, still holds.
+func TestLateBeatDoesNotAgeANode(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	s := open(t, url)
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.Ingest(ctx, []*switchboard.Ingest{storetest.NewItem("/sms", "late-beat", now)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SenderHeartbeat(ctx, "beating", now, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// The late beat: begun before the one above, landing after it.
+	if _, err := s.SenderHeartbeat(ctx, "beating", now.Add(-5*time.Second), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = $1,
+        attempted_by = ARRAY['beating'] WHERE kind = $2`, now.Add(-10*time.Second), jobs.DeliverArgs{}.Kind()); err != nil {
+		t.Fatal(err)
+	}
+	if rescued, err := s.RescueOrphans(ctx, now.Add(-3*time.Second), now); err != nil || len(rescued) != 0 {
+		t.Errorf("rescued %v (%v) of a node whose last beat is now", rescued, err)
+	}
+	r, err := s.Replicas(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Nodes) != 1 || !r.Nodes[0].SeenAt.Equal(now.Truncate(time.Microsecond)) {
+		t.Errorf("replicas %+v; want beating, last seen at %v", r.Nodes, now)
+	}
+}
