@@ -572,6 +572,10 @@ func (c *Config) applyOutboundDefaults() {
 // validateOutbound adds the problems of [outbound], [[providers]] and
 // [[pools]] to bad; accounts and paths are the SIDs and route paths
 // configured.
+// maxPoolRate is the highest rate a pool may pace a sender at, in segments
+// per second.
+const maxPoolRate = 10000.0
+
 func (c *Config) validateOutbound(bad func(string, ...any), accounts, paths map[string]bool) {
 	o := c.Outbound
 	if o.SendWorkers <= 0 {
@@ -642,8 +646,11 @@ func (c *Config) validateOutbound(bad func(string, ...any), accounts, paths map[
 			}
 			senders[n] = i
 		}
-		if !(p.Rate > 0) {
-			bad("pools[%d].rate: must be positive (segments per second per sender)", i)
+		// Bounded above too: an infinite rate would be a turn interval of
+		// nothing, which the shared turns of replicas refuse (every send
+		// would fail), and no carrier takes more than this from one sender.
+		if !(p.Rate > 0) || p.Rate > maxPoolRate {
+			bad("pools[%d].rate: must be positive and at most %v (segments per second per sender)", i, maxPoolRate)
 		}
 		if p.BrownoutDelay < 0 {
 			bad("pools[%d].brownout_delay: must not be negative (0 never pauses marketing)", i)

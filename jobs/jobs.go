@@ -279,8 +279,12 @@ func (q *Queue[TTx]) Start(ctx context.Context, d switchboard.Deliverer, load Lo
 	return nil
 }
 
+// cancelWait is how long Stop waits for the jobs it cancelled to return.
+const cancelWait = 500 * time.Millisecond
+
 // Stop stops working jobs, letting running ones finish until ctx is done,
-// then cancelling them (their jobs run again in the next process).
+// then cancelling them (their jobs run again in the next process), and
+// waits at most cancelWait more.
 func (q *Queue[TTx]) Stop(ctx context.Context) error {
 	q.mu.Lock()
 	client := q.worker
@@ -290,7 +294,9 @@ func (q *Queue[TTx]) Stop(ctx context.Context) error {
 		return nil
 	}
 	if err := client.Stop(ctx); err != nil {
-		cancelCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Cancelled jobs return at once (their requests are cut), so a
+		// short wait keeps the process within its shutdown grace.
+		cancelCtx, cancel := context.WithTimeout(context.Background(), cancelWait)
 		defer cancel()
 		if cerr := client.StopAndCancel(cancelCtx); cerr != nil {
 			return fmt.Errorf("stop river: %w (then %w)", err, cerr)

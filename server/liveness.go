@@ -99,7 +99,7 @@ func (l *liveness) end(ctx context.Context) {
 	l.mu.Lock()
 	l.ended = true
 	l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(ctx, livenessBeat)
+	ctx, cancel := context.WithTimeout(ctx, livenessBeat/2)
 	defer cancel()
 	if err := l.store.WithdrawNode(ctx, l.node); err != nil {
 		// Fails safe: the others take what is left once the beats age.
