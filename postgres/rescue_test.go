@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard"
 	"github.com/switchboard-dev/switchboard/jobs"
+	"github.com/switchboard-dev/switchboard/postgres"
 	"github.com/switchboard-dev/switchboard/postgres/pgtest"
 	"github.com/switchboard-dev/switchboard/storetest"
 )
@@ -24,12 +25,11 @@ import (
 // replica, if it was only paused, cannot end that run when it resumes.
 func TestRescueOrphans(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	s := open(t, url)
 	ctx := context.Background()
 	now := time.Now()
-	for i, key := range []string{"dead", "live", "fresh"} {
-		it := storetest.NewItem("/sms", "rescue-"+key, now.Add(time.Duration(i)*time.Millisecond))
+	s, conn := jobsFixture(t, "rescue-dead", now)
+	for i, key := range []string{"live", "fresh"} {
+		it := storetest.NewItem("/sms", "rescue-"+key, now.Add(time.Duration(i+1)*time.Millisecond))
 		if err := s.Ingest(ctx, []*switchboard.Ingest{it}); err != nil {
 			t.Fatal(err)
 		}
@@ -40,11 +40,6 @@ func TestRescueOrphans(t *testing.T) {
 	if _, err := s.SenderHeartbeat(ctx, "dead-node", now.Add(-10*time.Second), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	// Three running jobs: the dead node's and the live node's, started 10
 	// s ago, and a new node's, started just now.
 	for _, run := range []struct {
@@ -129,23 +124,14 @@ func TestRescueOrphans(t *testing.T) {
 // rescue although its last beat is fresh.
 func TestWithdrawNode(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	s := open(t, url)
 	ctx := context.Background()
 	now := time.Now()
-	if err := s.Ingest(ctx, []*switchboard.Ingest{storetest.NewItem("/sms", "withdrawn", now)}); err != nil {
-		t.Fatal(err)
-	}
+	s, conn := jobsFixture(t, "withdrawn", now)
 	for _, node := range []string{"stopping", "staying"} {
 		if _, err := s.SenderHeartbeat(ctx, node, now, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = $1,
         attempted_by = ARRAY['stopping'] WHERE kind = $2`, now.Add(-10*time.Second), jobs.DeliverArgs{}.Kind()); err != nil {
 		t.Fatal(err)
@@ -172,18 +158,9 @@ func TestWithdrawNode(t *testing.T) {
 // finished ones.
 func TestPromoteDue(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	s := open(t, url)
 	ctx := context.Background()
 	now := time.Now()
-	if err := s.Ingest(ctx, []*switchboard.Ingest{storetest.NewItem("/sms", "promote", now)}); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	s, conn := jobsFixture(t, "promote", now)
 	// Copies of the delivery job the ingest made, each in a state to test.
 	rows := []struct {
 		name, state, kind string
@@ -229,13 +206,9 @@ func TestPromoteDue(t *testing.T) {
 // runs while its lease, counted from the later beat, still holds.
 func TestLateBeatDoesNotAgeANode(t *testing.T) {
 	t.Parallel()
-	url := pgtest.URL(t)
-	s := open(t, url)
 	ctx := context.Background()
 	now := time.Now()
-	if err := s.Ingest(ctx, []*switchboard.Ingest{storetest.NewItem("/sms", "late-beat", now)}); err != nil {
-		t.Fatal(err)
-	}
+	s, conn := jobsFixture(t, "late-beat", now)
 	if _, err := s.SenderHeartbeat(ctx, "beating", now, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -243,11 +216,6 @@ func TestLateBeatDoesNotAgeANode(t *testing.T) {
 	if _, err := s.SenderHeartbeat(ctx, "beating", now.Add(-5*time.Second), time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `UPDATE river_job SET state = 'running', attempt = 1, attempted_at = $1,
         attempted_by = ARRAY['beating'] WHERE kind = $2`, now.Add(-10*time.Second), jobs.DeliverArgs{}.Kind()); err != nil {
 		t.Fatal(err)
@@ -262,4 +230,23 @@ func TestLateBeatDoesNotAgeANode(t *testing.T) {
 	if len(r.Nodes) != 1 || !r.Nodes[0].SeenAt.Equal(now.Truncate(time.Microsecond)) {
 		t.Errorf("replicas %+v; want beating, last seen at %v", r.Nodes, now)
 	}
+}
+
+// jobsFixture is a store with the delivery job of one webhook (key names
+// it), and a connection to its database for reading and setting the jobs
+// as River would.
+func jobsFixture(t *testing.T, key string, now time.Time) (*postgres.Store, *pgx.Conn) {
+	t.Helper()
+	url := pgtest.URL(t)
+	s := open(t, url)
+	ctx := context.Background()
+	if err := s.Ingest(ctx, []*switchboard.Ingest{storetest.NewItem("/sms", key, now)}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return s, conn
 }
