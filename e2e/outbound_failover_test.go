@@ -221,18 +221,7 @@ func testOutboundReplicaKilled(t *testing.T, leader bool) {
 // processing: the arrival a carrier counts.
 func startStampedProvider(t *testing.T) (*sim.Sim, *statusCounter, string) {
 	t.Helper()
-	tw, err := sim.New(sim.Config{
-		Seed: 1,
-		Accounts: []sim.Account{{
-			SID: accountSID, AuthTokens: []string{authToken},
-			Numbers: []sim.Number{{Number: outboundSender, Throughput: 100}},
-		}},
-		Transport: callbackSink{},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tw.Close)
+	tw := newProviderSim(t)
 	api := &statusCounter{next: tw.Handler()}
 	srv := httptest.NewServer(api) // loopback
 	t.Cleanup(srv.Close)
@@ -312,22 +301,6 @@ func runningSends(t *testing.T, url, node string) []string {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(t.Context(), `SELECT args->>'id' FROM river_job
+	return (&testDB{db: db, engine: "postgres"}).ids(t, `SELECT args->>'id' FROM river_job
         WHERE kind = 'switchboard_send' AND state = 'running' AND attempted_by[array_upper(attempted_by, 1)] = $1`, node)
-	if err != nil {
-		t.Fatalf("running send jobs of %s: %v", node, err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return ids
 }

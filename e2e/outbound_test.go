@@ -145,6 +145,20 @@ func (callbackSink) RoundTrip(r *http.Request) (*http.Response, error) {
 // use it do not check their tracking.
 func startProvider(t *testing.T) (*sim.Sim, *sim.Server) {
 	t.Helper()
+	tw := newProviderSim(t)
+	srv, err := tw.Serve(t.Context(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return tw, srv
+}
+
+// newProviderSim is a simulated Twilio with the tests' account, owning
+// outboundSender, whose status callbacks go nowhere. It is closed when
+// the test ends.
+func newProviderSim(t *testing.T) *sim.Sim {
+	t.Helper()
 	tw, err := sim.New(sim.Config{
 		Seed: 1,
 		Accounts: []sim.Account{{
@@ -157,10 +171,5 @@ func startProvider(t *testing.T) (*sim.Sim, *sim.Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tw.Close)
-	srv, err := tw.Serve(t.Context(), "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return tw, srv
+	return tw
 }

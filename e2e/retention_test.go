@@ -149,9 +149,9 @@ func (d *testDB) count(t *testing.T, query string) int {
 	return n
 }
 
-func (d *testDB) ids(t *testing.T, query string) []string {
+func (d *testDB) ids(t *testing.T, query string, args ...any) []string {
 	t.Helper()
-	rows, err := d.db.QueryContext(t.Context(), query)
+	rows, err := d.db.QueryContext(t.Context(), query, args...)
 	if err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
