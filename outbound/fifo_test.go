@@ -265,6 +265,10 @@ func (h *heartbeatStore) TakeSenderTurn(context.Context, string, time.Duration) 
 	return 0, nil
 }
 
+func (h *heartbeatStore) GoSenderTurn(context.Context, string, time.Duration) (bool, time.Duration, error) {
+	return true, 0, nil
+}
+
 // The heartbeat counts the processes sending from the store; it no longer
 // divides the rate: each process's turns come at the pool's full rate, and
 // the shared turns keep the sender at its rate across them.

@@ -639,6 +639,10 @@ func (s *Sender) waitToGo(ctx context.Context, pl *pool, r *request, sender stri
 			pl.sched.hold(sender, turn)
 			at = turn
 		}
+		if err := s.sleepUntil(ctx, at); err != nil {
+			return err
+		}
+		return s.goShared(ctx, sender, cost, pl.Rate)
 	}
 	return s.sleepUntil(ctx, at)
 }

@@ -85,13 +85,15 @@ type slowStore struct {
 	mu    sync.Mutex
 	rnd   *rand.Rand
 	turns map[string]time.Time // sender's next shared turn
+	gone  map[string]time.Time // until when the sender's last request holds it
 	ahead time.Duration        // the furthest ahead of a take a sender's turns were booked
 	takes int
 }
 
 func newSlowStore(maxWrite time.Duration, seed uint64) *slowStore {
 	return &slowStore{memStore: &memStore{msgs: map[string]*switchboard.OutboundMessage{}},
-		maxWrite: maxWrite, rnd: rand.New(rand.NewPCG(seed, seed)), turns: map[string]time.Time{}}
+		maxWrite: maxWrite, rnd: rand.New(rand.NewPCG(seed, seed)), turns: map[string]time.Time{},
+		gone: map[string]time.Time{}}
 }
 
 // TakeSenderTurn reaches the store after up to maxTake, takes the turn
@@ -108,6 +110,19 @@ func (s *slowStore) TakeSenderTurn(_ context.Context, sender string, interval ti
 	s.ahead = max(s.ahead, s.turns[sender].Sub(now))
 	s.takes++
 	return turn.Sub(now), nil
+}
+
+// GoSenderTurn lets a request go now unless the sender's last request
+// still holds it, as the store does.
+func (s *slowStore) GoSenderTurn(_ context.Context, sender string, interval time.Duration) (bool, time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if until := s.gone[sender]; until.After(now) {
+		return false, until.Sub(now), nil
+	}
+	s.gone[sender] = now.Add(interval)
+	return true, 0, nil
 }
 
 func (s *slowStore) random(upTo time.Duration) time.Duration {

@@ -61,6 +61,11 @@ type SharedTurns interface {
 	// in it. It returns how long from now the turn starts; 0 when it has
 	// come.
 	TakeSenderTurn(ctx context.Context, sender string, interval time.Duration) (wait time.Duration, err error)
+	// GoSenderTurn lets a request of sender go now, holding the sender
+	// for interval, unless the request that went before it, from any
+	// process, still holds it: then it returns false and how long it is
+	// held. The request is made at once after true.
+	GoSenderTurn(ctx context.Context, sender string, interval time.Duration) (gone bool, held time.Duration, err error)
 }
 
 // DefaultHeartbeat is the heartbeat interval a server sharing its store
@@ -77,16 +82,44 @@ const heartbeatMisses = 3
 // rate): no rate of use is that slow.
 const maxSharedInterval = 24 * time.Hour
 
+// sharedInterval is how long a request of cost segments at rate holds its
+// sender across the processes.
+func sharedInterval(cost int, rate float64) time.Duration {
+	if secs := float64(max(cost, 1)) / rate; secs < maxSharedInterval.Seconds() {
+		// Rounded up to the store's microseconds: never shorter than
+		// the rate allows.
+		return time.Duration(math.Ceil(secs*1e6)) * time.Microsecond
+	}
+	return maxSharedInterval
+}
+
+// goShared waits, at its shared turn, until a request of cost segments
+// from from may go across the processes, and marks it gone: after the
+// request that went before it, however late that one went (see
+// SharedTurns.GoSenderTurn). Being late, a replica slow to wake when its
+// turn came pushes the next request back instead of bunching with it. An
+// error means the request must not be made.
+func (s *Sender) goShared(ctx context.Context, from string, cost int, rate float64) error {
+	interval := sharedInterval(cost, rate)
+	for {
+		gone, held, err := s.shared.GoSenderTurn(ctx, from, interval)
+		if err != nil {
+			return fmt.Errorf("go in a turn of sender %s shared with the other replicas: %w", from, err)
+		}
+		if gone {
+			return nil
+		}
+		if err := s.sleepUntil(ctx, s.now().Add(held)); err != nil {
+			return err
+		}
+	}
+}
+
 // takeSharedTurn takes from's turn across the processes sharing the store,
 // for a request of cost segments at rate, and returns when it comes. An
 // error means no turn: the request must not be made.
 func (s *Sender) takeSharedTurn(ctx context.Context, from string, cost int, rate float64) (time.Time, error) {
-	interval := maxSharedInterval
-	if secs := float64(max(cost, 1)) / rate; secs < maxSharedInterval.Seconds() {
-		// Rounded up to the store's microseconds: never shorter than
-		// the rate allows.
-		interval = time.Duration(math.Ceil(secs*1e6)) * time.Microsecond
-	}
+	interval := sharedInterval(cost, rate)
 	wait, err := s.shared.TakeSenderTurn(ctx, from, interval)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("take a turn of sender %s shared with the other replicas: %w", from, err)

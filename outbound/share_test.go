@@ -20,6 +20,9 @@ type turnStore struct {
 	err    error
 	onTake func()
 	takes  []time.Duration // the intervals asked for
+	held   []time.Duration // GoSenderTurn's answers before it lets one go
+	goErr  error
+	goes   int
 }
 
 func newTurnStore() *turnStore {
@@ -34,6 +37,23 @@ func (s *turnStore) TakeSenderTurn(_ context.Context, _ string, interval time.Du
 	}
 	s.takes = append(s.takes, interval)
 	return s.wait, s.err
+}
+
+// GoSenderTurn lets a request go unless held (the sender held by another
+// process's request for the durations it pops, in turn) or goErr is set.
+func (s *turnStore) GoSenderTurn(context.Context, string, time.Duration) (bool, time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.goes++
+	if s.goErr != nil {
+		return false, 0, s.goErr
+	}
+	if len(s.held) > 0 {
+		d := s.held[0]
+		s.held = s.held[1:]
+		return false, d, nil
+	}
+	return true, 0, nil
 }
 
 func (s *turnStore) add(id, body string, created time.Time) {
@@ -187,5 +207,35 @@ func TestSharedTurnIntervals(t *testing.T) {
 		if got := store.takes[len(store.takes)-1]; got != c.want {
 			t.Errorf("%d segments at %v/s: interval %v, want %v", c.cost, c.rate, got, c.want)
 		}
+	}
+}
+
+// At its turn a request goes only once the request that went before it,
+// from any process, had its interval: held, it waits and asks again; a
+// store that cannot say fails it closed, as a turn it cannot give does.
+func TestSharedTurnGoesAfterTheRequestBefore(t *testing.T) {
+	t.Parallel()
+	store := newTurnStore()
+	store.held = []time.Duration{time.Millisecond, 0}
+	client := &recordingClient{}
+	s := sharedSender(t, store, client, nil, nil)
+	store.add("1", "hello", time.Now())
+	if err := s.Send(context.Background(), "1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if store.goes != 3 || len(client.creates) != 1 {
+		t.Fatalf("%d goes and %d creates; want the request made on the third go", store.goes, len(client.creates))
+	}
+
+	store.goErr = errors.New("connection refused")
+	store.add("2", "hello again", time.Now())
+	if err := s.Send(context.Background(), "2", 0); !errors.Is(err, store.goErr) {
+		t.Fatalf("Send = %v, want the store's error", err)
+	}
+	if len(client.creates) != 1 {
+		t.Fatalf("%d creates; a request went without its go", len(client.creates))
+	}
+	if m := store.message(t, "2"); m.State != switchboard.MessageSending {
+		t.Fatalf("message 2 %s; want sending, for its next run to look it up", m.State)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // MaxTurnInterval is the longest interval TakeSenderTurn takes a turn
@@ -47,4 +49,47 @@ func (s *Store) TakeSenderTurn(ctx context.Context, sender string, interval time
 		return 0, fmt.Errorf("take a turn of sender %s: %w", sender, err)
 	}
 	return time.Duration(us) * time.Microsecond, nil
+}
+
+// goSenderTurn marks a sender's request as going now, unless the request
+// that went before it still holds the sender (its interval has not run
+// out by the database's clock): then nothing changes and no row comes
+// back. The row lock serialises two replicas going at once: the second
+// finds the first's interval and does not go.
+const goSenderTurn = `INSERT INTO sender_turns AS t (sender, next_at, gone_until)
+    VALUES ($1, clock_timestamp(), clock_timestamp() + $2 * interval '1 microsecond')
+    ON CONFLICT (sender) DO UPDATE SET gone_until = clock_timestamp() + $2 * interval '1 microsecond'
+        WHERE coalesce(t.gone_until, '-infinity') <= clock_timestamp()
+    RETURNING true`
+
+// GoSenderTurn lets a request of sender go now, and holds the sender for
+// interval after it, if the request of the sender that went before it,
+// from any replica, has had its interval: a turn taken (TakeSenderTurn)
+// ahead of time is spent only by a request that really goes, so one that
+// went late, its replica slow to wake, pushes the next back rather than
+// bunching with it. Otherwise it returns false and how long from now the
+// sender is held (0 when it was freed meanwhile: go again). The caller
+// makes its request at once when it returns true. Input is refused as by
+// TakeSenderTurn.
+func (s *Store) GoSenderTurn(ctx context.Context, sender string, interval time.Duration) (bool, time.Duration, error) {
+	switch {
+	case sender == "":
+		return false, 0, errors.New("go in a sender's turn: no sender")
+	case interval < time.Microsecond || interval > MaxTurnInterval:
+		return false, 0, fmt.Errorf("go in a turn of sender %s: interval %v is outside [1µs, %v]", sender, interval, MaxTurnInterval)
+	}
+	var gone bool
+	err := s.pool.QueryRow(ctx, goSenderTurn, sender, interval.Microseconds()).Scan(&gone)
+	if err == nil {
+		return true, 0, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return false, 0, fmt.Errorf("go in a turn of sender %s: %w", sender, err)
+	}
+	var us int64
+	if err := s.pool.QueryRow(ctx, `SELECT (extract(epoch FROM greatest(gone_until - clock_timestamp(), interval '0'))
+        * 1000000)::bigint FROM sender_turns WHERE sender = $1`, sender).Scan(&us); err != nil {
+		return false, 0, fmt.Errorf("go in a turn of sender %s: how long it is held: %w", sender, err)
+	}
+	return false, time.Duration(us) * time.Microsecond, nil
 }

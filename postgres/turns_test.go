@@ -166,3 +166,62 @@ func TestTakeSenderTurnRefusesBadInput(t *testing.T) {
 		t.Error("a canceled take succeeded")
 	}
 }
+
+// Requests of a sender going from several replicas at once: each goes
+// only once the one before it had its interval, by the database's clock,
+// so going 3 × 5 times takes at least 14 intervals, however the replicas'
+// attempts interleave; one refused learns how long the sender is held.
+func TestGoSenderTurnSpacesRequests(t *testing.T) {
+	t.Parallel()
+	url := pgtest.URL(t)
+	const (
+		replicas = 3
+		each     = 5
+		interval = 20 * time.Millisecond
+		sender   = "+15550009002"
+	)
+	ctx := context.Background()
+	s := open(t, url)
+	if gone, _, err := s.GoSenderTurn(ctx, sender, time.Hour); err != nil || !gone {
+		t.Fatalf("the first request of an unused sender: gone %v, %v; want it to go", gone, err)
+	}
+	gone, held, err := s.GoSenderTurn(ctx, sender, interval)
+	if err != nil || gone || held <= 59*time.Minute || held > time.Hour {
+		t.Fatalf("a request right after: gone %v, held %v, %v; want held for the hour the first took", gone, held, err)
+	}
+	if _, _, err := s.GoSenderTurn(ctx, "", interval); err == nil {
+		t.Error("an empty sender went")
+	}
+	for _, bad := range []time.Duration{0, -time.Second, postgres.MaxTurnInterval + time.Second} {
+		if _, _, err := s.GoSenderTurn(ctx, "+15550009003", bad); err == nil {
+			t.Errorf("interval %v: went", bad)
+		}
+	}
+
+	sender2 := sender + "0"
+	stores := []*postgres.Store{s, open(t, url), open(t, url)}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, st := range stores {
+		wg.Go(func() {
+			for range each {
+				for {
+					gone, held, err := st.GoSenderTurn(ctx, sender2, interval)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if gone {
+						break
+					}
+					time.Sleep(held) // the sender is held for this long
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// A lower bound: a busy machine only makes it longer.
+	if took, least := time.Since(start), (replicas*each-1)*interval; took < least {
+		t.Errorf("%d requests went within %v; spaced by %v they take at least %v", replicas*each, took, interval, least)
+	}
+}
