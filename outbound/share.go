@@ -13,8 +13,10 @@ import (
 // With Options.Heartbeat set, each sender's rate holds across all of them
 // together: every request to Twilio first takes the sender's turn in a
 // token bucket the store keeps for it (SharedTurns: a generic cell rate
-// algorithm with a burst of one, one row per sender), and waits until that
-// turn comes. So no two requests of a sender, from any replicas, start
+// algorithm with a burst of one, one row per sender), waits until that
+// turn comes, and then goes only once the sender's request before it, from
+// any replica, has had its interval (GoSenderTurn), so that one that went
+// late pushes the next back. So no two requests of a sender, from any replicas, start
 // less than its interval (segments / Rate) apart, and no one-second window
 // (its end excluded) holds more than Rate segments of it, but for the
 // jitter of the requests' way from their turns to Twilio. Why this design:
