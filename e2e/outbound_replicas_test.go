@@ -40,6 +40,7 @@ func TestOutboundReplicasShareTheRate(t *testing.T) {
 		})
 	}
 
+	late := watchLateness(t) // from the sends on
 	posted := time.Now() // before the first message exists
 	for i := range n {
 		p := []*proc{a, b}[i%2]
@@ -72,14 +73,7 @@ func TestOutboundReplicasShareTheRate(t *testing.T) {
 			n, took.Round(time.Millisecond), rate, least)
 	}
 	t.Logf("%d messages from two replicas, the last %v after the first post (at least %v at %v/s)", n, took.Round(time.Millisecond), least, rate)
-	window := time.Second - transitJitter
-	most, from := mostInWindow(arrivals, window)
-	t.Logf("at most %d creates in any %v window; the closest %d creates arrived within %v (a bucket of %v/s allows 1s)",
-		most, window, int(rate)+1, closest(arrivals, int(rate)+1).Round(time.Millisecond), rate)
-	if most > int(rate) {
-		t.Errorf("%d creates within %v, from %v after the first: above the sender's %v/s across the replicas",
-			most, window, from.Sub(arrivals[0]).Round(time.Millisecond), rate)
-	}
+	checkWindows(t, arrivals, rate, late)
 }
 
 // scrapeGauge returns the value of an unlabelled metric on p's /metrics,
