@@ -153,7 +153,7 @@ func testOutboundReplicaKilled(t *testing.T, leader bool) {
 	// Every message has a recipient and a body of its own, so that one
 	// created twice shows at the simulator.
 	to := map[string]string{} // message ID → recipient
-	late := watchLateness(t) // from the sends on
+	late := watchLateness(t)  // from the sends on
 	for i := range n {
 		p := procs[i%replicas]
 		body := fmt.Sprintf(`{"to": "+1555778%04d", "body": "failover %d"}`, i, i)

@@ -41,7 +41,7 @@ func TestOutboundReplicasShareTheRate(t *testing.T) {
 	}
 
 	late := watchLateness(t) // from the sends on
-	posted := time.Now() // before the first message exists
+	posted := time.Now()     // before the first message exists
 	for i := range n {
 		p := []*proc{a, b}[i%2]
 		body := fmt.Sprintf(`{"to": "+1555777%04d", "body": "replica %d"}`, i, i)
